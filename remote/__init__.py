@@ -1,0 +1,1 @@
+"""The shell and SQL that schemasync sends to the server on each run (nothing is installed there)."""

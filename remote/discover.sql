@@ -1,0 +1,152 @@
+-- schemasync discovery: one read-only query.
+-- It selects what to dump (schema and exclude filters, or one --table), maps every catalog object
+-- pg_dump will print to the relation that owns it, and builds pg_dump's selection arguments.
+-- __PARAMS__ is replaced by schemasync with a quoted jsonb literal:
+--   {"mode": "full"|"table"|"list", "all_schemas": bool, "schemas": [regex], "exclude": [regex],
+--    "table": "name or schema.name"}
+-- Output, one value: line 1 "dump <major>" or "nodump <major>"; line 2 the JSON for schemasync;
+-- then pg_dump's selection arguments, each shell-quoted, for `eval set --`.
+\set ON_ERROR_STOP 1
+SET standard_conforming_strings = on;
+BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY;
+SET LOCAL statement_timeout = '300s';
+SET LOCAL lock_timeout = '30s';
+WITH RECURSIVE
+params AS (SELECT __PARAMS__::jsonb AS p),
+schemas AS (
+    SELECT n.oid, n.nspname
+    FROM pg_namespace n, params
+    WHERE n.nspname <> 'information_schema'
+      AND n.nspname !~ '^pg_'
+      AND EXISTS (SELECT 1 FROM jsonb_array_elements_text(params.p -> 'schemas') AS re WHERE n.nspname ~ re)
+),
+rel AS (
+    SELECT c.oid, s.nspname, c.relname, c.relkind::text AS relkind, c.relispartition
+    FROM pg_class c JOIN schemas s ON s.oid = c.relnamespace
+    WHERE c.relkind IN ('r', 'p', 'f', 'v', 'm', 'S', 'i', 'I')
+      -- objects that belong to an extension are not dumped
+      AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                      WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+),
+-- each partition (at any depth) with its top-level table
+part_root(oid, root) AS (
+    SELECT r.oid, r.oid FROM rel r WHERE r.relkind IN ('r', 'p', 'f') AND NOT r.relispartition
+    UNION ALL
+    SELECT i.inhrelid, pr.root
+    FROM part_root pr
+    JOIN pg_inherits i ON i.inhparent = pr.oid
+    JOIN rel c ON c.oid = i.inhrelid AND c.relispartition
+),
+-- the relation whose file each table, view and materialized view goes to
+base AS (
+    SELECT r.oid, CASE WHEN r.relkind IN ('r', 'p', 'f') THEN coalesce(pr.root, r.oid) ELSE r.oid END AS owner
+    FROM rel r LEFT JOIN part_root pr ON pr.oid = r.oid
+    WHERE r.relkind IN ('r', 'p', 'f', 'v', 'm')
+),
+seq_owner AS (
+    SELECT DISTINCT ON (d.objid) d.objid AS seq, d.refobjid AS tbl
+    FROM pg_depend d
+    WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
+      AND d.deptype IN ('a', 'i') AND d.objid IN (SELECT oid FROM rel WHERE relkind = 'S')
+    ORDER BY d.objid, d.refobjid
+),
+owners AS (
+    SELECT oid, owner FROM base
+    UNION ALL
+    SELECT r.oid, coalesce(b.owner, r.oid)
+    FROM rel r LEFT JOIN pg_index x ON x.indexrelid = r.oid LEFT JOIN base b ON b.oid = x.indrelid
+    WHERE r.relkind IN ('i', 'I')
+    UNION ALL
+    SELECT r.oid, coalesce(b.owner, r.oid)
+    FROM rel r LEFT JOIN seq_owner so ON so.seq = r.oid LEFT JOIN base b ON b.oid = so.tbl
+    WHERE r.relkind = 'S'
+),
+roots AS (  -- tables as readers see them: partitions folded into their parent
+    SELECT r.* FROM rel r JOIN owners o ON o.oid = r.oid AND o.owner = r.oid WHERE r.relkind IN ('r', 'p', 'f')
+),
+excluded AS (
+    SELECT t.oid FROM roots t, params
+    WHERE EXISTS (SELECT 1 FROM jsonb_array_elements_text(params.p -> 'exclude') AS re
+                  WHERE t.relname ~ re OR (t.nspname || '.' || t.relname) ~ re)
+),
+target AS (
+    SELECT t.oid FROM roots t, params
+    WHERE params.p ->> 'mode' = 'table'
+      AND (t.relname = params.p ->> 'table' OR t.nspname || '.' || t.relname = params.p ->> 'table')
+      AND t.oid NOT IN (SELECT oid FROM excluded)
+),
+chosen AS (  -- the file owners that are part of this run
+    SELECT o.owner AS oid FROM owners o, params
+    WHERE CASE WHEN params.p ->> 'mode' = 'table'
+               THEN o.owner IN (SELECT oid FROM target) AND (SELECT count(*) FROM target) = 1
+               ELSE o.owner NOT IN (SELECT oid FROM excluded) END
+    GROUP BY o.owner
+),
+sel AS (
+    SELECT r.*, o.owner FROM rel r JOIN owners o ON o.oid = r.oid WHERE o.owner IN (SELECT oid FROM chosen)
+),
+sub AS (
+    SELECT 'pg_constraint'::regclass::oid AS classid, c.oid, c.conrelid AS relid
+    FROM pg_constraint c WHERE c.conrelid IN (SELECT oid FROM sel)
+    UNION ALL
+    SELECT 'pg_trigger'::regclass::oid, t.oid, t.tgrelid FROM pg_trigger t
+    WHERE NOT t.tgisinternal AND t.tgrelid IN (SELECT oid FROM sel)
+    UNION ALL
+    SELECT 'pg_policy'::regclass::oid, p.oid, p.polrelid FROM pg_policy p WHERE p.polrelid IN (SELECT oid FROM sel)
+    UNION ALL
+    SELECT 'pg_rewrite'::regclass::oid, w.oid, w.ev_class FROM pg_rewrite w
+    WHERE w.rulename <> '_RETURN' AND w.ev_class IN (SELECT oid FROM sel)
+    UNION ALL
+    SELECT 'pg_attrdef'::regclass::oid, a.oid, a.adrelid FROM pg_attrdef a WHERE a.adrelid IN (SELECT oid FROM sel)
+),
+-- pg_dump's selection: exact, quoted names (pg_dump's pattern syntax: "" is a literal quote)
+dump_args AS (
+    SELECT 1 AS ord, x.nspname AS k1, '' AS k2, x.i, x.arg
+    FROM (SELECT s.nspname, unnest(ARRAY['-n', '"' || replace(s.nspname, '"', '""') || '"']) AS arg,
+                 generate_series(1, 2) AS i
+          FROM schemas s, params
+          WHERE params.p ->> 'mode' = 'full' AND NOT (params.p ->> 'all_schemas')::boolean) x
+    UNION ALL
+    SELECT 2, x.nspname, x.relname, x.i, x.arg
+    FROM (SELECT r.nspname, r.relname,
+                 unnest(ARRAY[CASE WHEN params.p ->> 'mode' = 'table' THEN '-t' ELSE '-T' END,
+                              '"' || replace(r.nspname, '"', '""') || '"."' || replace(r.relname, '"', '""') || '"']) AS arg,
+                 generate_series(1, 2) AS i
+          FROM rel r JOIN owners o ON o.oid = r.oid, params
+          WHERE r.relkind IN ('r', 'p', 'f')
+            AND CASE WHEN params.p ->> 'mode' = 'table' THEN o.owner IN (SELECT oid FROM chosen)
+                     ELSE o.owner IN (SELECT oid FROM excluded) END) x
+),
+meta AS (
+    SELECT json_build_object(
+        'version', current_setting('server_version_num')::int,
+        'database', current_database(),
+        'user', current_user,
+        'tables', (SELECT coalesce(json_agg(json_build_array(
+                        r.oid::bigint, r.nspname, r.relname, r.relkind,
+                        (SELECT count(*) FROM pg_attribute a
+                         WHERE a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped))
+                        ORDER BY r.nspname, r.relname), '[]')
+                   FROM sel r WHERE r.owner = r.oid AND r.relkind IN ('r', 'p', 'f')),
+        'relations', (SELECT coalesce(json_agg(json_build_array(r.oid::bigint, r.nspname, r.relname, r.relkind,
+                                                              r.owner::bigint) ORDER BY r.oid), '[]') FROM sel r),
+        'subobjects', (SELECT coalesce(json_agg(json_build_array(s.classid::bigint, s.oid::bigint, s.relid::bigint)
+                                               ORDER BY s.classid, s.oid), '[]') FROM sub s),
+        'excluded', (SELECT coalesce(json_agg(json_build_array(t.nspname, t.relname) ORDER BY t.nspname, t.relname), '[]')
+                     FROM roots t WHERE t.oid IN (SELECT oid FROM excluded)),
+        'matches', (SELECT coalesce(json_agg(json_build_array(t.nspname, t.relname) ORDER BY t.nspname, t.relname), '[]')
+                    FROM roots t WHERE t.oid IN (SELECT oid FROM target))
+    ) AS doc
+)
+SELECT CASE
+           WHEN params.p ->> 'mode' = 'list' THEN 'nodump'
+           WHEN params.p ->> 'mode' = 'table' AND (SELECT count(*) FROM chosen) = 0 THEN 'nodump'
+           WHEN params.p ->> 'mode' = 'full' AND NOT (params.p ->> 'all_schemas')::boolean
+                AND NOT EXISTS (SELECT 1 FROM schemas) THEN 'nodump'
+           ELSE 'dump' END
+       || ' ' || (current_setting('server_version_num')::int / 10000)::text || E'\n'
+       || (SELECT doc::jsonb::text FROM meta) || E'\n'
+       || coalesce((SELECT string_agg('''' || replace(arg, '''', '''"''"''') || '''', ' ' ORDER BY ord, k1, k2, i)
+                    FROM dump_args), '')
+FROM params;
+COMMIT;

@@ -1,0 +1,135 @@
+# schemasync remote step: sent to `sh -s` over the SSH channel on every run; nothing is installed.
+#
+# schemasync prepends a header that sets SS_MODE, SS_PG_BIN, SS_PREFIX, SS_LOCK_WAIT_MS,
+# SS_DUMP_FLAGS, the PG* connection variables, and two functions: ss_write_sql (the discovery SQL)
+# and ss_write_pgpass (only when a password is given; it arrives inside this script, on stdin, so it
+# never appears on a command line). Everything here is POSIX sh plus psql, pg_dump and coreutils.
+#
+# Protocol on stdout, one line each:  "."  heartbeat while the server works
+#   SCHEMASYNC META <json>                        list mode, or nothing to dump
+#   SCHEMASYNC RESULT <gzip|plain> <bytes> <path> the file to fetch over SFTP
+# After RESULT the script waits for end of input: schemasync closes it once the file is fetched,
+# or the connection drops. Either way the temporary directory is removed by this script.
+# Exit codes: 20 psql missing, 21 pg_dump missing or too old, 22 discovery failed, 23 pg_dump
+# failed, 24 no writable temporary directory, 25 nothing to dump (META says why), 26 lock wait timeout.
+
+set -u
+set -f  # SS_PREFIX and SS_DUMP_FLAGS are split into words, never globbed
+umask 077
+LC_ALL=C
+export LC_ALL
+
+ss_fail() {
+    code=$1
+    shift
+    printf 'schemasync-remote: %s\n' "$*" >&2
+    exit "$code"
+}
+
+ss_dir=""
+ss_hb=""
+ss_cleanup() {
+    [ -n "$ss_hb" ] && kill "$ss_hb" 2>/dev/null
+    [ -n "$ss_dir" ] && rm -rf "$ss_dir"
+}
+trap ss_cleanup EXIT
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 141' PIPE
+trap 'exit 143' TERM
+
+ss_mktemp() {
+    for base in "${TMPDIR:-/tmp}" /var/tmp /dev/shm "$HOME"; do
+        [ -d "$base" ] && [ -w "$base" ] || continue
+        ss_dir=$(mktemp -d "$base/schemasync.XXXXXXXX" 2>/dev/null) && return 0
+    done
+    ss_fail 24 "no writable temporary directory (tried \$TMPDIR, /tmp, /var/tmp, /dev/shm, \$HOME)"
+}
+
+ss_find() {  # ss_find VAR program: the program in SS_PG_BIN, else on PATH
+    if [ -n "$SS_PG_BIN" ]; then
+        [ -x "$SS_PG_BIN/$2" ] || ss_fail 20 "$2 not found in pg_bin ($SS_PG_BIN)"
+        eval "$1=\$SS_PG_BIN/\$2"
+    elif [ -n "$SS_PREFIX" ]; then
+        eval "$1=\$2"  # runs inside the prefix (a container, another user): its PATH decides
+    else
+        ss_path=$(command -v "$2") || ss_fail 20 "$2 not found on the server's PATH ($PATH); set pg_bin in hosts.yaml"
+        eval "$1=\$ss_path"
+    fi
+}
+
+ss_major() {  # major version of a pg_dump binary, e.g. 15
+    $SS_PREFIX "$1" --version 2>/dev/null | sed -n 's/^pg_dump (PostgreSQL) \([0-9][0-9]*\).*/\1/p'
+}
+
+ss_main() {
+    ss_mktemp
+    ( while sleep 5 </dev/null >/dev/null 2>&1; do echo . || exit 0; done ) &
+    ss_hb=$!
+    ss_find ss_psql psql
+    ss_write_sql "$ss_dir/discover.sql"
+    if command -v ss_write_pgpass >/dev/null 2>&1; then
+        ss_write_pgpass "$ss_dir/pgpass"
+        PGPASSFILE=$ss_dir/pgpass
+        export PGPASSFILE
+    fi
+    # -w: never prompt for a password; -X: ignore ~/.psqlrc
+    if ! $SS_PREFIX "$ss_psql" -X -w -q -A -t -v ON_ERROR_STOP=1 -f - \
+            < "$ss_dir/discover.sql" > "$ss_dir/discovery" 2> "$ss_dir/psql.err"; then
+        cat "$ss_dir/psql.err" >&2
+        ss_fail 22 "discovery query failed (psql)"
+    fi
+    read -r ss_flag ss_server_major < "$ss_dir/discovery"
+    sed -n 2p "$ss_dir/discovery" > "$ss_dir/meta.json"
+    sed 1,2d "$ss_dir/discovery" > "$ss_dir/args"
+    if [ "$ss_flag" != dump ]; then
+        kill "$ss_hb" 2>/dev/null; ss_hb=""
+        printf 'SCHEMASYNC META %s\n' "$(cat "$ss_dir/meta.json")"
+        [ "$SS_MODE" = list ] && exit 0
+        exit 25
+    fi
+
+    ss_find ss_pg_dump pg_dump
+    ss_dump_major=$(ss_major "$ss_pg_dump")
+    if [ -z "$SS_PG_BIN$SS_PREFIX" ] && [ "${ss_dump_major:-0}" -lt "$ss_server_major" ]; then
+        # pg_dump refuses a newer server: look for the server's own version's binaries.
+        for ss_cand in "/usr/lib/postgresql/$ss_server_major/bin" "/usr/pgsql-$ss_server_major/bin" \
+                "/usr/local/pgsql-$ss_server_major/bin" "/opt/postgresql/$ss_server_major/bin" "$(dirname "$ss_psql")"; do
+            if [ -x "$ss_cand/pg_dump" ] && [ "$(ss_major "$ss_cand/pg_dump")" -ge "$ss_server_major" ] 2>/dev/null; then
+                ss_pg_dump=$ss_cand/pg_dump
+                ss_dump_major=$ss_server_major
+                break
+            fi
+        done
+    fi
+    if [ "${ss_dump_major:-0}" -lt "$ss_server_major" ]; then
+        ss_fail 21 "pg_dump $ss_pg_dump is version ${ss_dump_major:-unknown}, older than the server ($ss_server_major); set pg_bin to the server's bin directory"
+    fi
+
+    eval "set -- $(cat "$ss_dir/args")"
+    # -v adds "-- TOC entry N (class C OID O)" lines: they tell which table each statement belongs to.
+    if ! $SS_PREFIX "$ss_pg_dump" -w -v --schema-only --no-owner $SS_DUMP_FLAGS \
+            --lock-wait-timeout="$SS_LOCK_WAIT_MS" "$@" > "$ss_dir/dump.sql" 2> "$ss_dir/dump.err"; then
+        grep -i -e 'error' -e 'detail' -e 'hint' -e 'fatal' "$ss_dir/dump.err" | tail -n 20 >&2
+        if grep -q 'could not obtain lock' "$ss_dir/dump.err"; then
+            ss_fail 26 "pg_dump gave up waiting for a table lock (lock_wait_timeout ${SS_LOCK_WAIT_MS} ms)"
+        fi
+        ss_fail 23 "pg_dump failed"
+    fi
+
+    if command -v gzip >/dev/null 2>&1; then
+        gzip -c "$ss_dir/meta.json" "$ss_dir/dump.sql" > "$ss_dir/result" || ss_fail 23 "gzip failed (disk full?)"
+        ss_format=gzip
+    else
+        cat "$ss_dir/meta.json" "$ss_dir/dump.sql" > "$ss_dir/result" || ss_fail 23 "writing the result failed (disk full?)"
+        ss_format=plain
+    fi
+    rm -f "$ss_dir/pgpass" "$ss_dir/dump.sql" "$ss_dir/discovery" "$ss_dir/meta.json" "$ss_dir/args"
+    kill "$ss_hb" 2>/dev/null; ss_hb=""
+    printf 'SCHEMASYNC RESULT %s %s %s\n' "$ss_format" "$(wc -c < "$ss_dir/result" | tr -d ' ')" "$ss_dir/result"
+    # Wait until schemasync has the file (it closes our input), or the connection is gone.
+    cat > /dev/null
+    exit 0
+}
+
+ss_main

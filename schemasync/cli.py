@@ -1,0 +1,12 @@
+"""`schemasync refresh --host dev`: the same tasks without a tasks.py, for any directory."""
+
+from __future__ import annotations
+
+from invoke import Program
+
+from . import __version__
+from .tasks import schemas
+
+
+def main() -> None:
+    Program(namespace=schemas, version=__version__, name="schemasync", binary="schemasync").run()

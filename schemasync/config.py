@@ -1,0 +1,211 @@
+"""hosts.yaml into validated objects. Every error names the file, the host and the key."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+
+ENV_VAR = "SCHEMASYNC_HOSTS"
+DEFAULT_FILE = "hosts.yaml"
+
+# key -> (type, description); the types are checked as YAML gives them.
+HOST_KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "ssh": (str, "[user@]host[:port] or a Host alias from the SSH config"),
+    "database": (str, "database name"),
+    "db_user": (str, "database role"),
+    "db_host": (str, "database host as seen from the server"),
+    "db_port": (int, "database port"),
+    "password_env": (str, "name of a local environment variable holding the password"),
+    "schemas": (list, "schema names or glob patterns"),
+    "exclude": (list, "table name glob patterns to leave out"),
+    "pg_bin": (str, "directory of psql and pg_dump on the server"),
+    "command_prefix": (str, "command that runs psql/pg_dump on the server, e.g. 'sudo -u postgres'"),
+    "output": (str, "output directory, relative to hosts.yaml"),
+    "lock_wait_timeout": (int, "seconds pg_dump may wait for a table lock"),
+    "host_key": (str, "strict or accept-new"),
+    "ssh_config": (str, "SSH config file (default ~/.ssh/config)"),
+    "connect_timeout": (int, "seconds to wait for the SSH and database connections"),
+    "command_timeout": (int, "seconds the server may stay silent before the run is abandoned"),
+    "privileges": (bool, "include GRANT/REVOKE statements"),
+}
+HOST_KEY_MODES = ("strict", "accept-new")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_HOST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+@dataclass(frozen=True)
+class HostConfig:
+    name: str
+    ssh: str
+    database: str
+    output: Path
+    db_user: str | None = None
+    db_host: str = ""
+    db_port: int = 5432
+    password_env: str | None = None
+    schemas: list[str] = field(default_factory=lambda: ["public"])
+    exclude: list[str] = field(default_factory=list)
+    pg_bin: str | None = None
+    command_prefix: str | None = None
+    lock_wait_timeout: int = 30
+    host_key: str = "strict"
+    ssh_config: Path | None = None
+    connect_timeout: int = 10
+    command_timeout: int = 60
+    privileges: bool = False
+
+    def password(self) -> str | None:
+        """The database password from the local environment, if password_env is set."""
+        if not self.password_env:
+            return None
+        value = os.environ.get(self.password_env)
+        if value is None:
+            raise ConfigError(
+                f"hosts.{self.name}.password_env: the environment variable {self.password_env} is not set",
+                hint=f"export {self.password_env}=... (or remove password_env to use ~/.pgpass on the server)",
+            )
+        return value
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    hosts: dict[str, HostConfig]
+    default: str | None = None
+
+    def host(self, name: str | None) -> HostConfig:
+        if name is None:
+            if self.default:
+                return self.hosts[self.default]
+            if len(self.hosts) == 1:
+                return next(iter(self.hosts.values()))
+            raise ConfigError(
+                f"{self.path}: several hosts and no `default:`; choose one with --host",
+                hint="hosts: " + ", ".join(sorted(self.hosts)),
+            )
+        if name not in self.hosts:
+            raise ConfigError(
+                f"{self.path}: unknown host {name!r}", hint="hosts: " + ", ".join(sorted(self.hosts))
+            )
+        return self.hosts[name]
+
+
+def config_path(explicit: str | None = None) -> Path:
+    return Path(explicit or os.environ.get(ENV_VAR) or DEFAULT_FILE).expanduser()
+
+
+def load_config(explicit: str | None = None) -> Config:
+    path = config_path(explicit)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: no such file",
+            hint=f"create hosts.yaml (see the README), or point {ENV_VAR} at one",
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{path}: invalid YAML{where}: {problem}") from None
+    return parse_config(data, path)
+
+
+def parse_config(data: Any, path: Path) -> Config:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping with a `hosts:` key")
+    unknown = set(data) - {"defaults", "hosts", "default"}
+    if unknown:
+        raise ConfigError(f"{path}: unknown top-level key {sorted(unknown)[0]!r} (known: default, defaults, hosts)")
+    defaults = data.get("defaults") or {}
+    if not isinstance(defaults, dict):
+        raise ConfigError(f"{path}: defaults: expected a mapping")
+    _check_keys(path, "defaults", defaults)
+    hosts_raw = data.get("hosts")
+    if not isinstance(hosts_raw, dict) or not hosts_raw:
+        raise ConfigError(f"{path}: hosts: expected a mapping of host names to settings")
+    base = path.resolve().parent
+    hosts = {}
+    for name, raw in hosts_raw.items():
+        if not isinstance(name, str) or not _HOST_NAME.fullmatch(name):
+            raise ConfigError(f"{path}: hosts.{name}: host names are letters, digits, '.', '_' and '-'")
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: hosts.{name}: expected a mapping of settings")
+        _check_keys(path, f"hosts.{name}", raw)
+        hosts[name] = _host(path, base, name, {**defaults, **raw})
+    default = data.get("default")
+    if default is not None and default not in hosts:
+        raise ConfigError(f"{path}: default: {default!r} is not one of the hosts ({', '.join(sorted(hosts))})")
+    return Config(path=path, hosts=hosts, default=default)
+
+
+def _check_keys(path: Path, where: str, raw: dict[Any, Any]) -> None:
+    for key, value in raw.items():
+        if key not in HOST_KEYS:
+            raise ConfigError(f"{path}: {where}.{key}: unknown key (known: {', '.join(HOST_KEYS)})")
+        expected, what = HOST_KEYS[key]
+        if value is None and key in ("db_host", "pg_bin", "password_env", "command_prefix"):
+            continue
+        # bool is an int in Python; a port of `true` is still wrong.
+        wrong_bool = isinstance(value, bool) and expected is not bool
+        if wrong_bool or not isinstance(value, expected):
+            kind = expected.__name__ if isinstance(expected, type) else "/".join(t.__name__ for t in expected)
+            kind = {"str": "a string", "int": "an integer", "list": "a list", "bool": "true or false"}.get(kind, kind)
+            raise ConfigError(f"{path}: {where}.{key}: expected {kind} ({what}), got {value!r}")
+        if expected is list and not all(isinstance(v, str) and v for v in value):
+            raise ConfigError(f"{path}: {where}.{key}: expected a list of non-empty strings, got {value!r}")
+
+
+def _host(path: Path, base: Path, name: str, raw: dict[str, Any]) -> HostConfig:
+    where = f"{path}: hosts.{name}"
+    for key in ("ssh", "database"):
+        if not raw.get(key):
+            raise ConfigError(f"{where}.{key}: required ({HOST_KEYS[key][1]})")
+    if raw.get("host_key", "strict") not in HOST_KEY_MODES:
+        raise ConfigError(f"{where}.host_key: expected strict or accept-new, got {raw['host_key']!r}")
+    if raw.get("password_env") and not _ENV_NAME.fullmatch(raw["password_env"]):
+        raise ConfigError(f"{where}.password_env: {raw['password_env']!r} is not an environment variable name")
+    for key in ("db_port",):
+        if key in raw and not 0 < raw[key] < 65536:
+            raise ConfigError(f"{where}.{key}: expected a port number, got {raw[key]!r}")
+    for key in ("lock_wait_timeout", "connect_timeout", "command_timeout"):
+        if key in raw and raw[key] <= 0:
+            raise ConfigError(f"{where}.{key}: expected a positive number of seconds, got {raw[key]!r}")
+    for pattern in raw.get("schemas", []) + raw.get("exclude", []):
+        if any(ch in pattern for ch in "[]"):
+            raise ConfigError(f"{where}: pattern {pattern!r}: only * and ? wildcards are supported")
+    output = base / raw.get("output", f"docs/schemas/{name}")
+    ssh_config = raw.get("ssh_config")
+    return HostConfig(
+        name=name,
+        ssh=raw["ssh"],
+        database=raw["database"],
+        output=output.resolve(),
+        db_user=raw.get("db_user"),  # None: libpq uses the SSH user, as psql on the server would
+        db_host=raw.get("db_host") or "",
+        db_port=raw.get("db_port", 5432),
+        password_env=raw.get("password_env"),
+        schemas=list(raw.get("schemas", ["public"])),
+        exclude=list(raw.get("exclude", [])),
+        pg_bin=raw.get("pg_bin"),
+        command_prefix=raw.get("command_prefix"),
+        lock_wait_timeout=raw.get("lock_wait_timeout", 30),
+        host_key=raw.get("host_key", "strict"),
+        ssh_config=(base / Path(ssh_config).expanduser()).resolve() if ssh_config else None,
+        connect_timeout=raw.get("connect_timeout", 10),
+        command_timeout=raw.get("command_timeout", 60),
+        privileges=raw.get("privileges", False),
+    )

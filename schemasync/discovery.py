@@ -1,0 +1,69 @@
+"""What the server's discovery query returned: the selected tables and a map from every catalog
+object pg_dump will print to the relation that owns it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from .errors import SplitError
+
+TABLE_KINDS = frozenset("rpf")  # table, partitioned table, foreign table
+
+
+@dataclass(frozen=True)
+class Relation:
+    oid: int
+    schema: str
+    name: str
+    relkind: str
+    owner: int  # oid of the relation whose file holds this one (itself for tables and views)
+
+
+@dataclass(frozen=True)
+class Table:
+    oid: int
+    schema: str
+    name: str
+    relkind: str
+    columns: int
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.schema, self.name)
+
+
+@dataclass
+class Discovery:
+    server_version: int
+    database: str
+    user: str
+    tables: list[Table]
+    relations: dict[int, Relation]
+    subobjects: dict[tuple[int, int], int]  # (catalog class oid, object oid) -> relation oid
+    excluded: list[tuple[str, str]] = field(default_factory=list)
+    matches: list[tuple[str, str]] = field(default_factory=list)  # --table: the tables that matched
+
+    @classmethod
+    def from_json(cls, text: str) -> Discovery:
+        try:
+            raw = json.loads(text)
+        except ValueError as exc:
+            raise SplitError(f"the server's discovery output could not be read: {exc}") from exc
+        return cls.from_dict(raw)
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> Discovery:
+        try:
+            return cls(
+                server_version=int(raw["version"]),
+                database=raw["database"],
+                user=raw["user"],
+                tables=[Table(int(o), s, n, k, int(c)) for o, s, n, k, c in raw["tables"]],
+                relations={int(o): Relation(int(o), s, n, k, int(w)) for o, s, n, k, w in raw["relations"]},
+                subobjects={(int(c), int(o)): int(r) for c, o, r in raw["subobjects"]},
+                excluded=[(s, n) for s, n in raw.get("excluded", [])],
+                matches=[(s, n) for s, n in raw.get("matches", [])],
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise SplitError(f"the server's discovery output could not be read: {exc}") from exc

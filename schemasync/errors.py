@@ -1,0 +1,57 @@
+"""Exit codes and the one exception type that carries them to the command line."""
+
+from __future__ import annotations
+
+OK = 0
+DIFFERENT = 1  # check/diff found differences
+USAGE = 2  # bad arguments, bad hosts.yaml, unknown table
+SSH = 3  # unreachable, host key, authentication, connection lost
+DATABASE = 4  # psql/pg_dump failed, lock wait, permissions
+LOCAL = 5  # local files or git
+INTERNAL = 6  # the dump could not be split completely: refuse to write a partial reference
+
+EXIT_CODES = {
+    OK: "ok",
+    DIFFERENT: "differences found",
+    USAGE: "usage or configuration error",
+    SSH: "SSH: unreachable, host key, authentication or connection lost",
+    DATABASE: "database: psql/pg_dump failed, lock wait, missing database",
+    LOCAL: "local files or git",
+    INTERNAL: "the dump could not be split completely (nothing written)",
+}
+
+
+class SchemasyncError(Exception):
+    """An error with a message meant for the user and the exit code that goes with it."""
+
+    code = INTERNAL
+
+    def __init__(self, message: str, hint: str = "", code: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        if code is not None:
+            self.code = code
+
+    def __str__(self) -> str:
+        return self.message + (f"\n  hint: {self.hint}" if self.hint else "")
+
+
+class ConfigError(SchemasyncError):
+    code = USAGE
+
+
+class SSHError(SchemasyncError):
+    code = SSH
+
+
+class DatabaseError(SchemasyncError):
+    code = DATABASE
+
+
+class LocalError(SchemasyncError):
+    code = LOCAL
+
+
+class SplitError(SchemasyncError):
+    code = INTERNAL

@@ -1,0 +1,200 @@
+"""The jobs: refresh and list. Data flows one way: config -> remote -> split -> store -> git -> report."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import gitops, session, store
+from .config import Config, HostConfig
+from .discovery import Discovery
+from .errors import ConfigError, DatabaseError, LocalError, SplitError
+from .names import display_name, table_file
+from .remote_script import build_script
+from .split import render_piece, split_dump
+from .store import MARKS, NEW, ORPHANED, UPDATED, NewFile, Plan
+
+
+@dataclass
+class RefreshResult:
+    host: HostConfig
+    database: str
+    tables_found: int
+    plan: Plan
+    commit: str | None = None
+    commit_message: str | None = None
+    committed: bool = False
+    seconds: float = 0.0
+    table: str | None = None
+    transferred: int = 0
+    excluded: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class ListedTable:
+    schema: str
+    name: str
+    file: str
+    status: str  # current (file exists), new (no file yet), orphaned (file, but no table)
+    columns: int | None
+
+
+@dataclass
+class ListResult:
+    host: HostConfig
+    database: str
+    tables: list[ListedTable]
+
+
+def _fetch(host: HostConfig, mode: str, table: str | None = None) -> session.RemoteOutput:
+    script = build_script(host, mode, table, host.password())  # type: ignore[arg-type]
+    conn = session.connect(host)
+    try:
+        return session.run_remote(conn, host, script)
+    finally:
+        session._close_all(conn)
+
+
+def refresh(
+    config: Config,
+    host_name: str | None,
+    *,
+    table: str | None = None,
+    commit: bool = True,
+    allow_empty: bool = False,
+) -> RefreshResult:
+    started = time.monotonic()
+    host = config.host(host_name)
+    host.password()  # a missing variable is a configuration error, found before connecting
+    repo = None
+    if commit:
+        repo = gitops.find_repo(host.output)
+        if repo is None:
+            raise LocalError(
+                f"{host.output} is not inside a git repository",
+                hint="run `git init` there, or use --no-commit to only write the files",
+            )
+    with store.lock_output(host.output):
+        out = _fetch(host, "table" if table else "full", table)
+        discovery = Discovery.from_dict(out.meta)
+        if out.dump is None:
+            _explain_nothing_to_dump(host, discovery, table)
+        if table is None and not discovery.tables:
+            previous = store.read_previous(host.output, [])
+            if previous.tables_present() and not allow_empty:
+                raise DatabaseError(
+                    f"{host.name}: the server reports no tables in {host.database!r} (schemas {host.schemas}), "
+                    f"but {host.output} documents {previous.tables_present()}; refusing to mark them all orphaned",
+                    hint="check database/schemas in hosts.yaml; if the tables really are gone, use --allow-empty",
+                )
+        result = split_dump(out.dump or "", discovery, host.name)
+        produced = [
+            NewFile(
+                kind=p.kind,
+                schema=p.schema,
+                name=p.name,
+                file=p.path,
+                content=render_piece(p, discovery.database, host.name),
+                columns=p.table.columns if p.table else None,
+            )
+            for p in result.pieces.values()
+        ]
+        if table is not None:
+            target = table_file(*discovery.matches[0])
+            stray = [nf.file for nf in produced if nf.file != target]
+            if stray:
+                raise SplitError(f"--table {table}: the dump also held {stray[:5]}; nothing written")
+        previous = store.read_previous(host.output, [nf.file for nf in produced])
+        plan = store.plan_changes(
+            previous, produced, environment=host.name, database=discovery.database, partial=table is not None
+        )
+        res = RefreshResult(
+            host=host,
+            database=discovery.database,
+            tables_found=len(discovery.tables),
+            plan=plan,
+            table=table,
+            transferred=out.transferred,
+            excluded=discovery.excluded,
+        )
+        if plan.changed:
+            tx = store.Transaction(host.output)
+            tx.write(plan.writes)
+            try:
+                if repo is not None:
+                    res.commit_message = commit_message(host.name, plan)
+                    paths = [host.output / f for f in plan.writes]
+                    res.commit = gitops.commit_files(repo, paths, res.commit_message)
+                    res.committed = True
+            except BaseException:
+                tx.rollback()
+                raise
+            tx.finish()
+    res.seconds = time.monotonic() - started
+    return res
+
+
+def _explain_nothing_to_dump(host: HostConfig, discovery: Discovery, table: str | None) -> None:
+    if table is None:
+        return  # no schema matched: handled as an empty discovery
+    if not discovery.matches:
+        raise ConfigError(
+            f"{host.name}: no table {table!r} in database {discovery.database!r} (schemas {', '.join(host.schemas)})",
+            hint="see `inv schemas.list --host " + host.name + "`; names are case-sensitive",
+        )
+    names = ", ".join(f"{s}.{n}" for s, n in discovery.matches)
+    raise ConfigError(f"{host.name}: --table {table!r} is ambiguous: {names}", hint="qualify it as schema.table")
+
+
+def commit_message(environment: str, plan: Plan, limit: int = 72) -> str:
+    tokens = [
+        f"{MARKS[r.status]}{r.label}" for r in plan.tables() if r.status in (NEW, UPDATED)
+    ] + [f"{MARKS[ORPHANED]}{r.label}" for r in plan.tables(ORPHANED)]
+    objects = [r for r in plan.objects() if r.status in (NEW, UPDATED)]
+    if objects:
+        tokens.append(f"{len(objects)} other object{'s' if len(objects) != 1 else ''}")
+    subject = f"schemas({environment}): " + (" ".join(tokens) or "index")
+    if len(subject) > limit:
+        counts = [
+            f"{MARKS[s]}{n}" for s in (NEW, UPDATED, ORPHANED) if (n := len(plan.tables(s)))
+        ]
+        subject = f"schemas({environment}): {' '.join(counts)} tables"
+        if objects:
+            subject += f", {len(objects)} other objects"
+    body = [
+        f"{MARKS[r.status]} {r.label}"
+        for r in plan.records
+        if r.status in (NEW, UPDATED) or (r.kind == "table" and r.status == ORPHANED)
+    ]
+    return subject + ("\n\n" + "\n".join(body) + "\n" if body else "\n")
+
+
+def list_tables(config: Config, host_name: str | None) -> ListResult:
+    host = config.host(host_name)
+    out = _fetch(host, "list")
+    discovery = Discovery.from_dict(out.meta)
+    previous = store.read_previous(host.output, [])
+    tables = []
+    seen = set()
+    for t in discovery.tables:
+        file = table_file(t.schema, t.name)
+        seen.add(file)
+        exists = (host.output / file).is_file()
+        tables.append(ListedTable(t.schema, t.name, file, "current" if exists else "new", t.columns))
+    for rec in previous.records.values():
+        if rec.kind == "table" and rec.file not in seen and previous.contents.get(rec.file) is not None:
+            tables.append(ListedTable(rec.schema or "", rec.name, rec.file, ORPHANED, rec.columns))
+    tables.sort(key=lambda t: (t.schema, t.name))
+    return ListResult(host=host, database=discovery.database, tables=tables)
+
+
+def label(schema: str, name: str) -> str:
+    return display_name(schema, name)
+
+
+def output_relative(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

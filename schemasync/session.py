@@ -1,0 +1,362 @@
+"""The SSH side: one Fabric connection with verified host keys, the remote step, one SFTP fetch.
+
+Fabric accepts any host key by default and ignores known_hosts; here every hop (ProxyJump
+included) gets paramiko's checks against the known_hosts files OpenSSH would read, and a policy
+that refuses unknown keys (or records them, with `host_key: accept-new`). A changed key is always
+refused.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import io
+import json
+import os
+import socket
+import threading
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import paramiko
+from fabric import Config as FabricConfig
+from fabric import Connection
+
+from .config import HostConfig
+from .errors import DatabaseError, SchemasyncError, SSHError
+
+REMOTE_COMMAND = "sh -s"
+_MAX_LINE = 64 * 1024 * 1024
+
+
+class UnknownHostKeyError(paramiko.SSHException):
+    def __init__(self, hostname: str, key: paramiko.PKey) -> None:
+        super().__init__(f"unknown host key for {hostname}")
+        self.hostname = hostname
+        self.key = key
+
+
+def fingerprint(key: paramiko.PKey) -> str:
+    digest = hashlib.sha256(key.asbytes()).digest()
+    return f"{key.get_name()} SHA256:{base64.b64encode(digest).decode().rstrip('=')}"
+
+
+class VerifyHostKey(paramiko.MissingHostKeyPolicy):
+    """Called only for keys known_hosts does not have; a mismatch never reaches a policy."""
+
+    def __init__(self, mode: str, save_to: Path | None) -> None:
+        self.mode = mode
+        self.save_to = save_to
+
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+        if self.mode != "accept-new" or self.save_to is None:
+            raise UnknownHostKeyError(hostname, key)
+        self.save_to.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with open(self.save_to, "a", encoding="ascii") as fh:
+            fh.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
+        client.get_host_keys().add(hostname, key.get_name(), key)
+
+
+def _known_hosts_files(ssh_config: dict) -> tuple[list[Path], list[Path]]:
+    """(user files, global files) as OpenSSH reads them for this host."""
+    def paths(value: str | list[str] | None, default: list[str]) -> list[Path]:
+        if value is None:
+            items = default
+        elif isinstance(value, str):
+            items = value.split()
+        else:
+            items = [p for v in value for p in v.split()]
+        return [Path(os.path.expanduser(p)) for p in items if p.lower() != "none"]
+
+    user = paths(ssh_config.get("userknownhostsfile"), ["~/.ssh/known_hosts", "~/.ssh/known_hosts2"])
+    system = paths(
+        ssh_config.get("globalknownhostsfile"), ["/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2"]
+    )
+    return user, system
+
+
+def _secure(conn: Connection, mode: str) -> None:
+    client = conn.client
+    user_files, global_files = _known_hosts_files(conn.ssh_config)
+    for path in global_files + user_files[1:]:
+        if path.is_file():
+            client.load_system_host_keys(str(path))
+    save_to = user_files[0] if user_files else None
+    if save_to is not None and save_to.is_file():
+        client.load_host_keys(str(save_to))
+    client.set_missing_host_key_policy(VerifyHostKey(mode, save_to))
+
+
+def connect(host: HostConfig) -> Connection:
+    """Open the one SSH connection of a run, every hop's host key verified."""
+    config = FabricConfig(runtime_ssh_path=str(host.ssh_config)) if host.ssh_config else FabricConfig()
+    config.timeouts.connect = host.connect_timeout
+    config.connect_kwargs.banner_timeout = host.connect_timeout
+    config.connect_kwargs.auth_timeout = host.connect_timeout
+    try:
+        conn = Connection(host.ssh, config=config)
+    except (ValueError, paramiko.SSHException) as exc:
+        raise SSHError(f"{host.name}: bad ssh target {host.ssh!r}: {exc}") from None
+    hop: object = conn
+    while isinstance(hop, Connection):
+        _secure(hop, host.host_key)
+        hop = hop.gateway
+    try:
+        conn.open()
+    except BaseException as exc:
+        _close_all(conn)
+        raise _connect_error(host, conn, exc) from None
+    return conn
+
+
+def _close_all(conn: Connection) -> None:
+    hop: object = conn
+    while isinstance(hop, Connection):
+        try:
+            hop.close()
+        except Exception:  # closing after a failure: nothing more to report
+            pass
+        hop = hop.gateway
+
+
+def _target(conn: Connection) -> str:
+    port = "" if int(conn.port) == 22 else f" port {conn.port}"
+    return f"{conn.user}@{conn.host}{port}"
+
+
+def _connect_error(host: HostConfig, conn: Connection, exc: BaseException) -> SchemasyncError:
+    where = f"{host.name} ({_target(conn)})"
+    port_flag = "" if int(conn.port) == 22 else f"-p {conn.port} "
+    if isinstance(exc, UnknownHostKeyError):
+        return SSHError(
+            f"{where}: unknown host key for {exc.hostname}: {fingerprint(exc.key)}",
+            hint=(
+                "verify the fingerprint with the server's administrator, then add the key with: "
+                f"ssh-keyscan {port_flag}{conn.host} >> ~/.ssh/known_hosts   "
+                "(or set host_key: accept-new for this host to trust a first-seen key)"
+            ),
+        )
+    if isinstance(exc, paramiko.BadHostKeyException):
+        return SSHError(
+            f"{where}: HOST KEY CHANGED for {exc.hostname}: the server offered {fingerprint(exc.key)}, "
+            f"known_hosts has {fingerprint(exc.expected_key)}",
+            hint="this may be an attack; if the server was really reinstalled, remove the old key with: "
+            f"ssh-keygen -R '{exc.hostname}'",
+        )
+    if isinstance(exc, paramiko.AuthenticationException):
+        return SSHError(
+            f"{where}: SSH authentication failed",
+            hint=f"check that `ssh {port_flag}{conn.user}@{conn.host}` works without a prompt "
+            "(key in ssh-agent or IdentityFile in ~/.ssh/config); schemasync never asks for passwords",
+        )
+    if isinstance(exc, (TimeoutError, socket.timeout)):
+        return SSHError(f"{where}: timed out after {host.connect_timeout}s connecting")
+    if isinstance(exc, ConnectionRefusedError):
+        return SSHError(f"{where}: connection refused (is sshd running on port {conn.port}?)")
+    if isinstance(exc, socket.gaierror):
+        return SSHError(f"{where}: cannot resolve host name {conn.host!r}")
+    if isinstance(exc, paramiko.SSHException):
+        text = str(exc)
+        hint = ""
+        if "ncompatible" in text or "no acceptable" in text:
+            hint = "paramiko 5 needs OpenSSH 7.2 or newer on the server (no ssh-rsa SHA-1, DSA or SHA-1 kex)"
+        return SSHError(f"{where}: SSH error: {text}", hint=hint)
+    if isinstance(exc, OSError):
+        return SSHError(f"{where}: cannot connect: {exc.strerror or exc}")
+    if isinstance(exc, KeyboardInterrupt):
+        return SSHError(f"{where}: interrupted")
+    return SSHError(f"{where}: cannot connect: {type(exc).__name__}: {exc}")
+
+
+@dataclass
+class RemoteOutput:
+    meta: dict  # discovery document
+    dump: str | None  # pg_dump text, None when nothing was dumped
+    status: int  # remote exit code (0, or 25 for "nothing to dump")
+    transferred: int = 0  # bytes fetched over SFTP
+
+
+class _Watchdog:
+    """Closes the transport when no progress was seen for `seconds`: unblocks any stuck read."""
+
+    def __init__(self, transport: paramiko.Transport, seconds: float) -> None:
+        self.transport = transport
+        self.seconds = seconds
+        self.fired = False
+        self._timer: threading.Timer | None = None
+        self.kick()
+
+    def kick(self, *_: object) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = threading.Timer(self.seconds, self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _fire(self) -> None:
+        self.fired = True
+        self.transport.close()
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+
+@contextmanager
+def _remote_errors(host: HostConfig, conn: Connection, watchdog: _Watchdog) -> Iterator[None]:
+    try:
+        yield
+    except SchemasyncError:
+        raise
+    except (TimeoutError, socket.timeout):
+        raise SSHError(
+            f"{host.name} ({_target(conn)}): the server sent nothing for {host.command_timeout}s; "
+            "connection abandoned",
+            hint="raise command_timeout in hosts.yaml if the server is just slow",
+        ) from None
+    except (EOFError, OSError, paramiko.SSHException) as exc:
+        why = f"no progress for {host.command_timeout}s" if watchdog.fired else f"{type(exc).__name__}: {exc}"
+        raise SSHError(f"{host.name} ({_target(conn)}): connection lost ({why})") from None
+
+
+def run_remote(conn: Connection, host: HostConfig, script: str) -> RemoteOutput:
+    """Run the remote step, fetch its one result file, let the server remove its temp dir."""
+    transport = conn.transport
+    watchdog = _Watchdog(transport, host.command_timeout)
+    try:
+        with _remote_errors(host, conn, watchdog):
+            chan = transport.open_session(timeout=host.connect_timeout)
+            chan.settimeout(host.command_timeout)
+            chan.exec_command(REMOTE_COMMAND)
+            chan.sendall(script.encode("utf-8"))
+            meta_line: str | None = None
+            result: tuple[str, int, str] | None = None
+            for line in _lines(chan, watchdog):
+                if line.startswith("SCHEMASYNC META "):
+                    meta_line = line[len("SCHEMASYNC META ") :]
+                elif line.startswith("SCHEMASYNC RESULT "):
+                    fmt, size, path = line[len("SCHEMASYNC RESULT ") :].split(" ", 2)
+                    result = (fmt, int(size), path)
+                    break
+            if result is None:
+                chan.shutdown_write()
+                status = _exit_status(chan, host, watchdog)
+                if meta_line is not None and status in (0, 25):
+                    return RemoteOutput(meta=_json(meta_line), dump=None, status=status)
+                raise _remote_failure(host, conn, status, _stderr(chan))
+            payload = _fetch(conn, host, result[2], result[1], watchdog)
+            chan.shutdown_write()  # the script removes its directory and exits
+            status = _exit_status(chan, host, watchdog)
+            if status != 0:
+                raise _remote_failure(host, conn, status, _stderr(chan))
+            text = _decode(payload, result[0])
+            meta_text, _, dump = text.partition("\n")
+            return RemoteOutput(meta=_json(meta_text), dump=dump, status=0, transferred=len(payload))
+    finally:
+        watchdog.stop()
+
+
+def _lines(chan: paramiko.Channel, watchdog: _Watchdog) -> Iterator[str]:
+    buf = b""
+    while True:
+        data = chan.recv(65536)
+        if not data:
+            if buf:
+                yield buf.decode("utf-8", "replace")
+            return
+        watchdog.kick()
+        buf += data
+        if len(buf) > _MAX_LINE:
+            raise SSHError("the server sent an unexpectedly long line")
+        *complete, buf = buf.split(b"\n")
+        for line in complete:
+            yield line.decode("utf-8", "replace")
+
+
+def _exit_status(chan: paramiko.Channel, host: HostConfig, watchdog: _Watchdog) -> int:
+    if not chan.status_event.wait(host.command_timeout):
+        raise TimeoutError
+    if watchdog.fired:
+        raise EOFError("connection closed")
+    return chan.recv_exit_status()
+
+
+def _stderr(chan: paramiko.Channel) -> str:
+    out = []
+    while chan.recv_stderr_ready():
+        out.append(chan.recv_stderr(65536))
+    return b"".join(out).decode("utf-8", "replace").strip()
+
+
+def _fetch(conn: Connection, host: HostConfig, path: str, size: int, watchdog: _Watchdog) -> bytes:
+    sftp = conn.client.open_sftp()
+    try:
+        sftp.get_channel().settimeout(host.command_timeout)
+        buf = io.BytesIO()
+        # prefetch: one pipelined transfer instead of a round trip per 32 KB block
+        sftp.getfo(path, buf, callback=watchdog.kick, prefetch=True)
+    finally:
+        sftp.close()
+    data = buf.getvalue()
+    if len(data) != size:
+        raise SSHError(f"{host.name}: transfer incomplete ({len(data)} of {size} bytes); connection lost")
+    return data
+
+
+def _decode(payload: bytes, fmt: str) -> str:
+    try:
+        raw = gzip.decompress(payload) if fmt == "gzip" else payload
+        return raw.decode("utf-8")
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as exc:
+        raise SSHError(f"the fetched dump is damaged ({exc}); nothing was written") from None
+
+
+def _json(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise DatabaseError(f"the server's discovery output is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise DatabaseError("the server's discovery output is not a JSON object")
+    return value
+
+
+_HINTS = {
+    "no password supplied": "set password_env in hosts.yaml, or put the password in ~/.pgpass on the server",
+    "password authentication failed": "check the password (password_env) and db_user",
+    "does not exist": "check database and db_user in hosts.yaml",
+    "Connection refused": "check db_host/db_port: is PostgreSQL listening there, as seen from the server?",
+    "No such file or directory": "check db_host/db_port: is PostgreSQL running on the server's socket?",
+    "permission denied": "the database role needs to read the catalog and the tables' definitions",
+}
+
+
+def _remote_failure(host: HostConfig, conn: Connection, status: int | None, stderr: str) -> SchemasyncError:
+    where = f"{host.name} ({_target(conn)})"
+    detail = "\n".join("  " + line for line in stderr.splitlines()[-20:])
+    detail = f"\n{detail}" if detail else ""
+    if status is None or status < 0:
+        return SSHError(f"{where}: connection lost while the remote step ran{detail}")
+    hint = next((h for k, h in _HINTS.items() if k in stderr), "")
+    if status == 20:
+        return DatabaseError(f"{where}: psql not found on the server{detail}", hint="set pg_bin in hosts.yaml")
+    if status == 21:
+        return DatabaseError(f"{where}: no suitable pg_dump on the server{detail}", hint="set pg_bin in hosts.yaml")
+    if status == 22:
+        return DatabaseError(f"{where}: could not query database {host.database!r}{detail}", hint=hint)
+    if status == 23:
+        return DatabaseError(f"{where}: pg_dump failed{detail}", hint=hint)
+    if status == 24:
+        return DatabaseError(f"{where}: the server has no writable temporary directory{detail}")
+    if status == 26:
+        return DatabaseError(
+            f"{where}: pg_dump waited {host.lock_wait_timeout}s for a table lock and gave up{detail}",
+            hint="another session holds an exclusive lock (a migration?); retry, or raise lock_wait_timeout",
+        )
+    if status == 127:
+        return SSHError(f"{where}: the server has no `sh` on its PATH{detail}")
+    return SSHError(f"{where}: the remote step failed (exit {status}){detail}")

@@ -1,0 +1,319 @@
+"""The output directory: what changed (pure), and writing it so a failure leaves it as it was.
+
+Files the tool owns: the ones listed in `_manifest.json`, plus `_manifest.json`, `_index.md` and
+`_table_list.txt`. Nothing else in the directory is read, written or committed.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .errors import LocalError
+from .names import display_name, escape_controls, qualified_name
+
+MANIFEST = "_manifest.json"
+INDEX = "_index.md"
+TABLE_LIST = "_table_list.txt"
+OWN_FILES = (MANIFEST, INDEX, TABLE_LIST)
+
+NEW, UPDATED, CURRENT, ORPHANED = "new", "updated", "current", "orphaned"
+MARKS = {NEW: "+", UPDATED: "~", CURRENT: "✓", ORPHANED: "⚠"}
+
+
+@dataclass(frozen=True)
+class Record:
+    """One file of the reference: a table, or an object that belongs to no table."""
+
+    kind: str  # "table", "views", "functions", ...
+    schema: str | None
+    name: str
+    file: str
+    status: str
+    columns: int | None = None
+
+    @property
+    def label(self) -> str:
+        if self.schema is None:
+            return escape_controls(self.name)
+        if self.kind == "table":
+            return display_name(self.schema, self.name)
+        return qualified_name(self.schema, self.name) if self.schema != "public" else escape_controls(self.name)
+
+
+@dataclass(frozen=True)
+class NewFile:
+    """A file this run produced, before it is compared with what is on disk."""
+
+    kind: str
+    schema: str | None
+    name: str
+    file: str
+    content: str
+    columns: int | None = None
+
+
+@dataclass
+class Plan:
+    records: list[Record]  # every owned file after this run, sorted
+    writes: dict[str, str]  # relative path -> new content; empty when nothing changed
+    changed: bool
+
+    def tables(self, status: str | None = None) -> list[Record]:
+        return [r for r in self.records if r.kind == "table" and (status is None or r.status == status)]
+
+    def objects(self, status: str | None = None) -> list[Record]:
+        return [r for r in self.records if r.kind != "table" and (status is None or r.status == status)]
+
+
+@dataclass
+class Previous:
+    """What the directory held before the run (read by `read_previous`)."""
+
+    records: dict[str, Record] = field(default_factory=dict)  # by file
+    contents: dict[str, str | None] = field(default_factory=dict)  # file -> text, None if absent
+
+    def tables_present(self) -> int:
+        """Table files the manifest lists that are still on disk."""
+        return sum(1 for r in self.records.values() if r.kind == "table" and self.contents.get(r.file) is not None)
+
+
+def _sort_key(r: Record) -> tuple:
+    return (r.kind != "table", r.kind, r.schema or "", r.name, r.file)
+
+
+def plan_changes(
+    previous: Previous,
+    produced: list[NewFile],
+    *,
+    environment: str,
+    database: str,
+    partial: bool,
+    now: datetime | None = None,
+) -> Plan:
+    """Statuses and the files to write. Pure.
+
+    partial: only some tables were dumped (--table): the others keep their records as they were.
+    """
+    records: dict[str, Record] = {}
+    writes: dict[str, str] = {}
+    for nf in produced:
+        old = previous.contents.get(nf.file)
+        if old is None:
+            status = NEW
+        elif old != nf.content:
+            status = UPDATED
+        else:
+            status = CURRENT
+        if status != CURRENT:
+            writes[nf.file] = nf.content
+        records[nf.file] = Record(nf.kind, nf.schema, nf.name, nf.file, status, nf.columns)
+    for file, rec in previous.records.items():
+        if file in records or previous.contents.get(file) is None:
+            continue  # refreshed now, or its file was removed by hand: forget it
+        records[file] = rec if partial else Record(rec.kind, rec.schema, rec.name, rec.file, ORPHANED, rec.columns)
+    ordered = sorted(records.values(), key=_sort_key)
+    newly_orphaned = any(
+        r.status == ORPHANED and previous.records.get(r.file, r).status != ORPHANED for r in ordered
+    )
+    forgotten = any(f not in records for f in previous.records)
+    own_missing = any(previous.contents.get(f) is None for f in OWN_FILES)
+    changed = bool(writes) or newly_orphaned or forgotten or own_missing
+    if not changed:
+        return Plan(ordered, {}, False)
+    stamp = (now or datetime.now(timezone.utc)).strftime("%Y-%m-%d %H:%M UTC")
+    writes[MANIFEST] = render_manifest(ordered, environment, database)
+    writes[INDEX] = render_index(ordered, environment, database, stamp)
+    writes[TABLE_LIST] = render_table_list(ordered)
+    return Plan(ordered, writes, True)
+
+
+def render_manifest(records: list[Record], environment: str, database: str) -> str:
+    doc = {
+        "generator": "schemasync",
+        "environment": environment,
+        "database": database,
+        "files": [asdict(r) for r in records],
+    }
+    return json.dumps(doc, indent=1, ensure_ascii=False, sort_keys=True) + "\n"
+
+
+def render_table_list(records: list[Record]) -> str:
+    names = [qualified_name(r.schema or "", r.name) for r in records if r.kind == "table" and r.status != ORPHANED]
+    return "".join(f"{n}\n" for n in names)
+
+
+def _md(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("`", "\\`").replace("*", "\\*").replace("_", "\\_")
+
+
+def render_index(records: list[Record], environment: str, database: str, stamp: str) -> str:
+    tables = [r for r in records if r.kind == "table"]
+    counts = {s: sum(1 for r in tables if r.status == s) for s in MARKS}
+    live = len(tables) - counts[ORPHANED]
+    out = [
+        f"# Database schema: {_md(escape_controls(environment))}\n\n",
+        "<!-- Generated by schemasync; a refresh rewrites this file. -->\n\n",
+        f"Database `{escape_controls(database)}`, environment `{escape_controls(environment)}`. ",
+        f"Last changed by a refresh on {stamp}.\n\n",
+        "Marks describe that refresh: ✓ current · + new · ~ updated · ⚠ orphaned (the table is gone; ",
+        "its file is kept).\n\n",
+        f"**{live} tables**: {counts[NEW]} new, {counts[UPDATED]} updated, {counts[CURRENT]} current",
+        f"; {counts[ORPHANED]} orphaned.\n\n",
+        "| | table | schema | columns | file |\n|:-:|---|---|--:|---|\n",
+    ]
+    for r in tables:
+        cols = "" if r.columns is None else str(r.columns)
+        out.append(
+            f"| {MARKS[r.status]} | {_md(r.label)} | {_md(escape_controls(r.schema or ''))} | {cols} "
+            f"| [{_md(r.file)}]({r.file}) |\n"
+        )
+    others = [r for r in records if r.kind != "table"]
+    if others:
+        out.append("\n## Other objects\n\n| | object | kind | file |\n|:-:|---|---|---|\n")
+        for r in others:
+            kind = r.kind.replace("_", " ")
+            out.append(f"| {MARKS[r.status]} | {_md(r.label)} | {kind} | [{_md(r.file)}]({r.file}) |\n")
+    return "".join(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# I/O: reading the previous state, locking, and the atomic write.
+
+
+def read_previous(outdir: Path, candidate_files: list[str]) -> Previous:
+    prev = Previous()
+    manifest = _read(outdir / MANIFEST)
+    if manifest is not None:
+        try:
+            doc = json.loads(manifest)
+            for item in doc["files"]:
+                rec = Record(**item)
+                _check_inside(outdir, rec.file)
+                prev.records[rec.file] = rec
+        except (ValueError, KeyError, TypeError) as exc:
+            raise LocalError(
+                f"{outdir / MANIFEST}: unreadable ({exc})", hint="restore it from git, or remove it to start afresh"
+            ) from None
+    for file in {*candidate_files, *prev.records, *OWN_FILES}:
+        prev.contents[file] = _read(outdir / file)
+    return prev
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except NotADirectoryError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LocalError(f"{path}: cannot read: {exc}") from None
+
+
+def _check_inside(outdir: Path, rel: str) -> None:
+    # Names are mapped to safe file names, but the manifest is input too: never follow it out.
+    parts = Path(rel).parts
+    if not parts or Path(rel).is_absolute() or any(p in ("..", ".", "") for p in parts) or len(parts) > 2:
+        raise LocalError(f"{outdir / MANIFEST}: refusing path {rel!r} outside the output directory")
+
+
+@contextmanager
+def lock_output(outdir: Path, wait: float = 5.0) -> Iterator[None]:
+    """One run per output directory. flock on the directory itself (or the nearest existing
+    parent): nothing is written to take the lock, and the kernel drops it if the process dies."""
+    target = outdir
+    while not target.exists():
+        target = target.parent
+    fd = os.open(target, os.O_RDONLY)
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() > deadline:
+                    raise LocalError(
+                        f"{outdir}: another schemasync run is using this output directory",
+                        hint="wait for it to finish, then run again",
+                    ) from None
+                time.sleep(0.1)
+        yield
+    finally:
+        os.close(fd)
+
+
+class Transaction:
+    """Writes files into place with a journal; `rollback` puts back exactly what was there."""
+
+    def __init__(self, outdir: Path) -> None:
+        self.outdir = outdir
+        self.staging = outdir / f".schemasync-{os.getpid()}.tmp"
+        self.created_dirs: list[Path] = []
+        self.journal: list[tuple[Path, Path | None]] = []  # (target, backup or None)
+
+    def write(self, files: dict[str, str]) -> None:
+        try:
+            self._mkdir(self.outdir)
+            self.staging.mkdir()
+            staged = []
+            for i, (rel, content) in enumerate(sorted(files.items())):
+                _check_inside(self.outdir, rel)
+                tmp = self.staging / f"{i}.new"
+                with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+                    fh.write(content)
+                staged.append((rel, tmp, i))
+            for rel, tmp, i in staged:
+                target = self.outdir / rel
+                self._mkdir(target.parent)
+                backup: Path | None = None
+                if target.exists() or target.is_symlink():
+                    if target.is_dir() and not target.is_symlink():
+                        raise LocalError(f"{target}: is a directory; refusing to replace it")
+                    backup = self.staging / f"{i}.old"
+                    os.rename(target, backup)
+                self.journal.append((target, backup))
+                os.rename(tmp, target)
+        except BaseException as exc:
+            self.rollback()
+            if isinstance(exc, OSError):
+                raise LocalError(f"{self.outdir}: cannot write: {exc}; the directory is unchanged") from None
+            raise
+
+    def _mkdir(self, path: Path) -> None:
+        missing = []
+        while not path.exists():
+            missing.append(path)
+            path = path.parent
+        for p in reversed(missing):
+            p.mkdir()
+            self.created_dirs.append(p)
+
+    def rollback(self) -> None:
+        for target, backup in reversed(self.journal):
+            if target.exists() or target.is_symlink():
+                target.unlink()
+            if backup is not None:
+                os.rename(backup, target)
+        self.journal.clear()
+        shutil.rmtree(self.staging, ignore_errors=True)
+        for d in reversed(self.created_dirs):
+            try:
+                d.rmdir()
+            except OSError:
+                pass
+        self.created_dirs.clear()
+
+    def finish(self) -> None:
+        shutil.rmtree(self.staging, ignore_errors=True)
+        self.journal.clear()
