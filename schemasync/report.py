@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from .refresh import ListResult, RefreshResult
+from .split import KIND_LABELS
 from .store import CURRENT, MARKS, NEW, ORPHANED, UPDATED
 
 
@@ -51,7 +52,8 @@ def refresh_text(res: RefreshResult) -> str:
             lines.append(f"  {MARKS[status]} {r.label}")
     changed_objects = [r for r in plan.objects() if r.status in (NEW, UPDATED, ORPHANED)]
     for r in changed_objects:
-        lines.append(f"  {MARKS[r.status]} {r.kind.replace('_', ' ')[:-1]} {r.label}")
+        kind = KIND_LABELS[r.kind]
+        lines.append(f"  {MARKS[r.status]} {kind + ' ' if kind else ''}{r.label}")
     if res.excluded:
         lines.append(f"  excluded by config: {len(res.excluded)} tables")
     if not plan.changed:

@@ -43,6 +43,15 @@ FOLDERS = {
     "DOMAIN": "types",
     "SEQUENCE": "sequences",
 }
+KIND_LABELS = {
+    "table": "table",
+    "views": "view",
+    "materialized_views": "materialized view",
+    "functions": "function",
+    "types": "type",
+    "sequences": "sequence",
+    "other": "",
+}
 KIND_BY_RELKIND = {"v": "VIEW", "m": "MATERIALIZED VIEW", "S": "SEQUENCE"}
 
 _TOC = re.compile(r"-- TOC entry (\d+) \(class (\d+) OID (\d+)\)\n")
@@ -123,16 +132,19 @@ def parse_dump(text: str) -> list[Entry]:
 
 
 def _trailer_start(lines: list[str], last_start: int) -> int:
+    """Index of the first line after the last entry: pg_dump's closing comments."""
+    marker = None
     for i in range(len(lines) - 1, last_start, -1):
-        if lines[i].startswith("-- Completed on ") or (
-            lines[i] == "--\n" and i + 1 < len(lines) and lines[i + 1].startswith("-- PostgreSQL database dump complete")
-        ):
-            # walk back over the blank lines that separate it from the last entry
-            j = i
-            while j > last_start and lines[j - 1] == "\n":
-                j -= 1
-            return j
-    raise SplitError("the dump is incomplete: pg_dump's closing lines are missing")
+        if lines[i].startswith("-- Completed on "):  # -v only; comes first, so it wins
+            marker = i
+            break
+        if marker is None and lines[i] == "--\n" and lines[i + 1 : i + 2] == ["-- PostgreSQL database dump complete\n"]:
+            marker = i
+    if marker is None:
+        raise SplitError("the dump is incomplete: pg_dump's closing lines are missing")
+    while marker > last_start and lines[marker - 1] == "\n":
+        marker -= 1
+    return marker
 
 
 def _apply_settings(lines: list[str], settings: dict[str, str]) -> None:
@@ -253,10 +265,13 @@ class _Resolver:
             raise SplitError(f"cannot tell what {entry.type} {escape_controls(entry.tag)!r} belongs to")
         folder = FOLDERS.get(entry.type, "other")
         if folder == "other":
-            path = other_file(entry.type, entry.schema, entry.tag)
-        else:
-            path = object_file(folder, entry.schema, entry.tag)
-        return self._piece(path, folder, entry.schema, entry.tag)
+            name = f"{entry.type.lower()} {entry.tag}"
+            return self._piece(other_file(entry.type, entry.schema, entry.tag), folder, entry.schema, name)
+        name = entry.tag
+        if folder == "functions":
+            # Overloads share one file: readers look for functions/<name>.sql.
+            name = entry.tag.split("(", 1)[0]
+        return self._piece(object_file(folder, entry.schema, name), folder, entry.schema, name)
 
     def _attach_parent(self, entry: Entry) -> int:
         # "ALTER TABLE ONLY parent ATTACH PARTITION child ..." / "ALTER INDEX parent ATTACH PARTITION child;"
@@ -326,9 +341,8 @@ def render_piece(piece: Piece, database: str, environment: str) -> str:
     if piece.kind == "table":
         title = f"-- Table: {qualified_name(piece.schema or 'public', piece.name)}\n"
     else:
-        what = piece.kind.rstrip("s").replace("_", " ")
         name = qualified_name(piece.schema, piece.name) if piece.schema else escape_controls(piece.name)
-        title = f"-- {what.capitalize()}: {name}\n"
+        title = f"-- {KIND_LABELS[piece.kind].capitalize() or 'Object'}: {name}\n"
     out = [
         title,
         f"-- Database: {escape_controls(database)} (environment: {escape_controls(environment)})\n",

@@ -1,0 +1,278 @@
+"""A throwaway PostgreSQL and a real OpenSSH sshd on free loopback ports: the demo's and the tests' server.
+
+Everything lives under one directory: the database cluster, sshd's config and host key, a client
+key, an ssh_config with a `Host` alias, and a known_hosts file holding the sandbox's host key.
+As root, PostgreSQL runs as an unprivileged user (it refuses root) and sshd lets root log in with
+the sandbox's key only. As a normal user, both run as that user.
+"""
+
+from __future__ import annotations
+
+import getpass
+import glob
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+LOOPBACK = "127.0.0.1"
+
+
+class SandboxError(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((LOOPBACK, 0))
+        return s.getsockname()[1]
+
+
+def sql_text(name: str) -> str:
+    return resources.files("schemasync.sandbox").joinpath("sql", name).read_text(encoding="utf-8")
+
+
+def pg_bindir() -> Path:
+    candidates = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[-3]), reverse=True
+    )
+    if candidates:
+        return Path(candidates[0]).parent
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).resolve().parent
+    raise SandboxError("PostgreSQL server binaries (initdb) not found: apt-get install postgresql")
+
+
+def sshd_path() -> Path:
+    for p in ("/usr/sbin/sshd", shutil.which("sshd") or ""):
+        if p and Path(p).is_file():
+            return Path(p)
+    raise SandboxError("OpenSSH server (sshd) not found: apt-get install openssh-server")
+
+
+@dataclass
+class Sandbox:
+    root: Path
+    ssh_port: int = 0
+    pg_port: int = 0
+
+    # -- paths -------------------------------------------------------------------------------
+    @property
+    def pg_data(self) -> Path:
+        return self.root / "pg" / "data"
+
+    @property
+    def pg_socket_dir(self) -> Path:
+        return self.root / "pg" / "run"
+
+    @property
+    def ssh_dir(self) -> Path:
+        return self.root / "ssh"
+
+    @property
+    def ssh_config(self) -> Path:
+        return self.ssh_dir / "ssh_config"
+
+    @property
+    def known_hosts(self) -> Path:
+        return self.ssh_dir / "known_hosts"
+
+    @property
+    def client_key(self) -> Path:
+        return self.ssh_dir / "client_ed25519"
+
+    @property
+    def login_user(self) -> str:
+        return getpass.getuser()
+
+    @property
+    def is_root(self) -> bool:
+        return os.geteuid() == 0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> Sandbox:
+        self.root.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.root, 0o755)  # the unprivileged postgres user must reach its data dir
+        self.ssh_port = self.ssh_port or free_port()
+        self.pg_port = self.pg_port or free_port()
+        self._start_postgres()
+        self._start_sshd()
+        return self
+
+    def stop(self) -> None:
+        self.stop_sshd()
+        if (self.pg_data / "postmaster.pid").exists():
+            self._as_pg([str(pg_bindir() / "pg_ctl"), "-D", str(self.pg_data), "-m", "immediate", "-w", "stop"],
+                        check=False)
+
+    def _pg_user(self) -> str | None:
+        if not self.is_root:
+            return None
+        for name in ("postgres", "nobody"):
+            try:
+                pwd.getpwnam(name)
+                return name
+            except KeyError:
+                continue
+        raise SandboxError("running as root, but there is no unprivileged user to run PostgreSQL as")
+
+    def _as_pg(self, cmd: list[str], check: bool = True) -> subprocess.CompletedProcess:
+        user = self._pg_user()
+        if user:
+            cmd = ["runuser", "-u", user, "--", *cmd]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if check and proc.returncode != 0:
+            raise SandboxError(f"{' '.join(cmd)} failed:\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    def _start_postgres(self) -> None:
+        pg_root = self.root / "pg"
+        pg_root.mkdir(exist_ok=True)
+        self.pg_socket_dir.mkdir(exist_ok=True)
+        user = self._pg_user()
+        if user:
+            uid = pwd.getpwnam(user).pw_uid
+            for p in (pg_root, self.pg_socket_dir):
+                os.chown(p, uid, -1)
+        os.chmod(self.pg_socket_dir, 0o755)
+        bindir = pg_bindir()
+        if not (self.pg_data / "PG_VERSION").exists():
+            pwfile = pg_root / "pwfile"
+            pwfile.write_text("sandbox-superuser\n")
+            if user:
+                os.chown(pwfile, pwd.getpwnam(user).pw_uid, -1)
+            self._as_pg([str(bindir / "initdb"), "-D", str(self.pg_data), "-U", "postgres", "--pwfile", str(pwfile),
+                         "-A", "trust", "--no-sync", "-E", "UTF8", "--locale", "C"])
+            pwfile.unlink()
+            hba = self.pg_data / "pg_hba.conf"
+            hba.write_text(
+                "local all all trust\n"
+                f"host all all {LOOPBACK}/32 scram-sha-256\n"
+            )
+        opts = (
+            f"-p {self.pg_port} -k {self.pg_socket_dir} -c listen_addresses={LOOPBACK} -c fsync=off "
+            "-c max_connections=40 -c shared_buffers=32MB"
+        )
+        self._as_pg([str(bindir / "pg_ctl"), "-D", str(self.pg_data), "-o", opts, "-l",
+                     str(pg_root / "postgres.log"), "-w", "-t", "60", "start"])
+
+    def psql(self, sql: str, database: str = "postgres", check: bool = True) -> str:
+        """Run SQL as the superuser over the sandbox's socket (setup only; never the tool's path)."""
+        cmd = [str(pg_bindir() / "psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+               "-h", str(self.pg_socket_dir), "-p", str(self.pg_port), "-U", "postgres", "-d", database]
+        proc = subprocess.run(cmd, input=sql, capture_output=True, text=True, check=False)
+        if check and proc.returncode != 0:
+            raise SandboxError(f"psql failed: {proc.stderr}")
+        return proc.stdout
+
+    def create_database(self, name: str, sql: str) -> None:
+        self.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE);\nCREATE DATABASE "{name}";')
+        self.psql(sql, database=name)
+
+    def _start_sshd(self) -> None:
+        d = self.ssh_dir
+        d.mkdir(exist_ok=True)
+        os.chmod(d, 0o700)
+        for key in (d / "host_ed25519", self.client_key):
+            if not key.exists():
+                subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "schemasync-sandbox",
+                                "-f", str(key)], check=True)
+        shutil.copy(self.client_key.with_suffix(".pub"), d / "authorized_keys")
+        host_pub = (d / "host_ed25519.pub").read_text().split()
+        self.known_hosts.write_text(f"[{LOOPBACK}]:{self.ssh_port} {host_pub[0]} {host_pub[1]}\n")
+        if self.is_root:
+            Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # privilege separation directory
+            _ensure_login_allowed(self.login_user)
+        (d / "sshd_config").write_text(
+            f"Port {self.ssh_port}\n"
+            f"ListenAddress {LOOPBACK}\n"
+            f"HostKey {d / 'host_ed25519'}\n"
+            f"PidFile {d / 'sshd.pid'}\n"
+            f"AuthorizedKeysFile {d / 'authorized_keys'}\n"
+            f"AllowUsers {self.login_user}\n"
+            "StrictModes no\n"
+            "UsePAM no\n"
+            "PasswordAuthentication no\n"
+            "KbdInteractiveAuthentication no\n"
+            "PubkeyAuthentication yes\n"
+            "PermitRootLogin prohibit-password\n"
+            "Subsystem sftp internal-sftp\n"
+            "LogLevel ERROR\n"
+            "MaxStartups 50:30:100\n"
+            "MaxSessions 20\n"
+        )
+        self.start_sshd()
+        self.ssh_config.write_text(
+            "Host sandbox\n"
+            f"    HostName {LOOPBACK}\n"
+            f"    Port {self.ssh_port}\n"
+            f"    User {self.login_user}\n"
+            f"    IdentityFile {self.client_key}\n"
+            "    IdentitiesOnly yes\n"
+            f"    UserKnownHostsFile {self.known_hosts}\n"
+        )
+
+    def start_sshd(self) -> None:
+        d = self.ssh_dir
+        log = open(d / "sshd.log", "ab")  # noqa: SIM115 - handed to the daemon
+        self._sshd = subprocess.Popen(
+            [str(sshd_path()), "-D", "-e", "-f", str(d / "sshd_config")],
+            stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if self._sshd.poll() is not None:
+                raise SandboxError(f"sshd exited: {(d / 'sshd.log').read_text()[-2000:]}")
+            try:
+                with socket.create_connection((LOOPBACK, self.ssh_port), timeout=1) as s:
+                    if s.recv(4).startswith(b"SSH-"):
+                        return
+            except OSError:
+                time.sleep(0.05)
+        raise SandboxError("sshd did not start listening")
+
+    def stop_sshd(self) -> None:
+        proc = getattr(self, "_sshd", None)
+        pidfile = self.ssh_dir / "sshd.pid"
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            proc.wait(10)
+        elif pidfile.exists():
+            try:
+                os.kill(int(pidfile.read_text().strip()), signal.SIGTERM)
+            except (ValueError, ProcessLookupError, PermissionError):
+                pass
+        pidfile.unlink(missing_ok=True)
+
+    def hosts_entry(self, database: str, **extra: object) -> dict:
+        """A hosts.yaml entry that reaches this sandbox through its ssh_config alias."""
+        entry: dict[str, object] = {
+            "ssh": "sandbox",
+            "ssh_config": str(self.ssh_config),
+            "database": database,
+            "db_user": "postgres",
+            "db_host": str(self.pg_socket_dir),
+            "db_port": self.pg_port,
+        }
+        entry.update(extra)
+        return entry
+
+
+def _ensure_login_allowed(user: str) -> None:
+    """sshd with UsePAM no refuses accounts whose password field is locked ('!'); '*' is not."""
+    try:
+        with open("/etc/shadow", encoding="utf-8") as fh:
+            for line in fh:
+                name, pw, *_ = line.split(":")
+                if name == user and pw.startswith("!"):
+                    subprocess.run(["usermod", "-p", "*", user], check=True)
+                    return
+    except FileNotFoundError:
+        return
