@@ -64,8 +64,6 @@ ss_major() {  # major version of a pg_dump binary, e.g. 15
 
 ss_main() {
     ss_mktemp
-    ( while sleep 5 </dev/null >/dev/null 2>&1; do echo . || exit 0; done ) &
-    ss_hb=$!
     ss_find ss_psql psql
     ss_write_sql "$ss_dir/discover.sql"
     if command -v ss_write_pgpass >/dev/null 2>&1; then
@@ -73,6 +71,10 @@ ss_main() {
         PGPASSFILE=$ss_dir/pgpass
         export PGPASSFILE
     fi
+    # The heartbeat also stops by itself within a second of this script ending: a `kill` sent
+    # before its exec can be swallowed by the traps it inherits, and it must not hold the channel.
+    sh -c 'n=0; while kill -0 "$1" 2>/dev/null; do sleep 1 </dev/null >/dev/null 2>&1; n=$((n + 1)); [ $((n % 5)) -ne 0 ] || echo . || exit 0; done' sh "$$" </dev/null &
+    ss_hb=$!
     # -w: never prompt for a password; -X: ignore ~/.psqlrc
     if ! $SS_PREFIX "$ss_psql" -X -w -q -A -t -v ON_ERROR_STOP=1 -f - \
             < "$ss_dir/discover.sql" > "$ss_dir/discovery" 2> "$ss_dir/psql.err"; then

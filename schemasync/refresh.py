@@ -164,7 +164,7 @@ def commit_message(environment: str, plan: Plan, limit: int = 72) -> str:
             subject += f", {len(objects)} other objects"
     body = [
         f"{MARKS[r.status]} {r.label}"
-        for r in plan.records
+        for r in plan.run_records
         if r.status in (NEW, UPDATED) or (r.kind == "table" and r.status == ORPHANED)
     ]
     return subject + ("\n\n" + "\n".join(body) + "\n" if body else "\n")

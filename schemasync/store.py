@@ -67,12 +67,19 @@ class Plan:
     records: list[Record]  # every owned file after this run, sorted
     writes: dict[str, str]  # relative path -> new content; empty when nothing changed
     changed: bool
+    produced: frozenset[str] = frozenset()  # files this run dumped
+    partial: bool = False  # --table: the other records were not checked
+
+    @property
+    def run_records(self) -> list[Record]:
+        """What this run looked at: all records, or just the --table one."""
+        return [r for r in self.records if not self.partial or r.file in self.produced]
 
     def tables(self, status: str | None = None) -> list[Record]:
-        return [r for r in self.records if r.kind == "table" and (status is None or r.status == status)]
+        return [r for r in self.run_records if r.kind == "table" and (status is None or r.status == status)]
 
     def objects(self, status: str | None = None) -> list[Record]:
-        return [r for r in self.records if r.kind != "table" and (status is None or r.status == status)]
+        return [r for r in self.run_records if r.kind != "table" and (status is None or r.status == status)]
 
 
 @dataclass
@@ -128,13 +135,14 @@ def plan_changes(
     forgotten = any(f not in records for f in previous.records)
     own_missing = any(previous.contents.get(f) is None for f in OWN_FILES)
     changed = bool(writes) or newly_orphaned or forgotten or own_missing
+    produced_files = frozenset(nf.file for nf in produced)
     if not changed:
-        return Plan(ordered, {}, False)
+        return Plan(ordered, {}, False, produced_files, partial)
     stamp = (now or datetime.now(timezone.utc)).strftime("%Y-%m-%d %H:%M UTC")
     writes[MANIFEST] = render_manifest(ordered, environment, database)
     writes[INDEX] = render_index(ordered, environment, database, stamp)
     writes[TABLE_LIST] = render_table_list(ordered)
-    return Plan(ordered, writes, True)
+    return Plan(ordered, writes, True, produced_files, partial)
 
 
 def render_manifest(records: list[Record], environment: str, database: str) -> str:

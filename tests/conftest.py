@@ -1,0 +1,107 @@
+"""Shared fixtures: one sandbox (real PostgreSQL + real sshd on loopback) for the whole session."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import yaml
+
+from schemasync.sandbox import Sandbox, sql_text
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[Sandbox]:
+    # Not under pytest's tmp dir: as root, PostgreSQL runs as another user who must reach it.
+    root = Path(tempfile.mkdtemp(prefix="schemasync-sandbox-"))
+    sb = Sandbox(root)
+    try:
+        sb.start()
+        sb.create_database("skyfire", sql_text("skyfire.sql"))
+        sb.create_database("hardcases", sql_text("hardcases.sql"))
+        yield sb
+    finally:
+        sb.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+_counter = iter(range(10**6))
+
+
+@pytest.fixture
+def database(sandbox: Sandbox) -> Iterator[str]:
+    """A private copy of the demo database for one test."""
+    name = f"t{os.getpid()}_{next(_counter)}"
+    sandbox.psql(f'CREATE DATABASE "{name}" TEMPLATE skyfire;')
+    yield name
+    sandbox.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE);', check=False)
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def json(self) -> dict:
+        return json.loads(self.out)
+
+
+@dataclass
+class Workspace:
+    """A user's repository with a hosts.yaml pointing at the sandbox."""
+
+    path: Path
+    sandbox: Sandbox
+    hosts: dict = field(default_factory=dict)
+
+    def add_host(self, name: str, database: str, **extra: object) -> None:
+        self.hosts[name] = self.sandbox.hosts_entry(database, **extra)
+        (self.path / "hosts.yaml").write_text(yaml.safe_dump({"hosts": self.hosts}))
+
+    def inv(self, *args: str, env: dict[str, str] | None = None, timeout: float = 120) -> Run:
+        proc = subprocess.run(
+            [sys.executable, "-m", "invoke", "-r", str(REPO), *args],
+            cwd=self.path, capture_output=True, text=True, timeout=timeout,
+            env={**os.environ, "SCHEMASYNC_HOSTS": str(self.path / "hosts.yaml"), **(env or {})},
+        )
+        return Run(proc.returncode, proc.stdout, proc.stderr)
+
+    def git(self, *args: str) -> str:
+        return subprocess.run(["git", "-C", str(self.path), *args], capture_output=True, text=True,
+                              check=True).stdout
+
+    def out(self, host: str = "dev") -> Path:
+        return self.path / "docs" / "schemas" / host
+
+    def snapshot(self, host: str = "dev") -> dict[str, bytes]:
+        root = self.out(host)
+        if not root.exists():
+            return {}
+        return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+    def commits(self) -> int:
+        proc = subprocess.run(["git", "-C", str(self.path), "rev-list", "--count", "HEAD"], capture_output=True,
+                              text=True)
+        return int(proc.stdout.strip()) if proc.returncode == 0 else 0
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, sandbox: Sandbox) -> Workspace:
+    ws = tmp_path / "repo"
+    ws.mkdir()
+    subprocess.run(["git", "init", "-q", "-b", "main", str(ws)], check=True)
+    subprocess.run(["git", "-C", str(ws), "config", "user.email", "test@example.com"], check=True)
+    subprocess.run(["git", "-C", str(ws), "config", "user.name", "Test"], check=True)
+    return Workspace(ws, sandbox)

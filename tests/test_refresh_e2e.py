@@ -1,0 +1,236 @@
+"""refresh and list end to end: the real CLI, through the real sshd, against the real PostgreSQL."""
+
+from __future__ import annotations
+
+import glob
+import os
+import subprocess
+import threading
+import time
+
+from schemasync.sandbox import LOOPBACK
+
+from .conftest import Workspace
+
+
+def test_first_refresh_writes_and_commits_every_table(workspace: Workspace, database: str) -> None:
+    workspace.add_host("dev", database)
+    run = workspace.inv("schemas.refresh", "--host", "dev")
+    assert run.code == 0, run.err
+    out = workspace.out()
+    for table in ["company", "users", "solar_projects", "project_system_details", "survey_notes"]:
+        assert (out / f"{table}.sql").is_file()
+    assert "CREATE TABLE public.survey_notes" in (out / "survey_notes.sql").read_text()
+    assert (out / "views" / "open_projects.sql").is_file()
+    assert "production_readings_2026_10" in (out / "production_readings.sql").read_text()
+    assert not (out / "production_readings_2026_10.sql").exists()
+    assert "+ survey_notes" in run.out and "16 new" in run.out
+    table_list = (out / "_table_list.txt").read_text().splitlines()
+    assert table_list == sorted(table_list) and "public.survey_notes" in table_list and len(table_list) == 16
+    index = (out / "_index.md").read_text()
+    assert "| + | `survey_notes` | `public` | 7 |" in index
+    assert workspace.commits() == 1
+    subject = workspace.git("log", "-1", "--format=%s").strip()
+    assert subject.startswith("schemas(dev): ")
+    committed = workspace.git("show", "--name-only", "--format=", "HEAD").split()
+    assert committed and all(p.startswith("docs/schemas/dev/") for p in committed)
+    assert "hosts.yaml" not in committed
+
+
+def test_unchanged_database_changes_nothing(workspace: Workspace, database: str) -> None:
+    workspace.add_host("dev", database)
+    assert workspace.inv("schemas.refresh", "--host", "dev").code == 0
+    before = workspace.snapshot()
+    mtimes = {p: p.stat().st_mtime_ns for p in workspace.out().rglob("*")}
+    run = workspace.inv("schemas.refresh", "--host", "dev")
+    assert run.code == 0, run.err
+    assert "no changes" in run.out
+    assert workspace.snapshot() == before
+    assert {p: p.stat().st_mtime_ns for p in workspace.out().rglob("*")} == mtimes
+    assert workspace.commits() == 1
+
+
+def test_changes_show_as_new_updated_and_orphaned(workspace: Workspace, database: str) -> None:
+    sb = workspace.sandbox
+    workspace.add_host("dev", database)
+    assert workspace.inv("schemas.refresh", "--host", "dev").code == 0
+    sb.psql("ALTER TABLE survey_notes ADD COLUMN weather text; CREATE TABLE roof_types (id int PRIMARY KEY);"
+            "DROP TABLE site_photos;", database=database)
+    before = workspace.snapshot()
+    run = workspace.inv("schemas.refresh", "--host", "dev", "--json")
+    assert run.code == 0, run.err
+    data = run.json
+    assert data["added"] == ["roof_types"] and data["updated"] == ["survey_notes"]
+    assert data["orphaned"] == ["site_photos"] and data["tables"] == 16
+    after = workspace.snapshot()
+    changed = {k for k in after if before.get(k) != after[k]}
+    assert changed == {"survey_notes.sql", "roof_types.sql", "_index.md", "_manifest.json", "_table_list.txt"}
+    assert after["site_photos.sql"] == before["site_photos.sql"]  # orphaned files are kept
+    assert "| ⚠ | `site_photos`" in after["_index.md"].decode()
+    assert workspace.git("log", "-1", "--format=%s").strip() == "schemas(dev): +roof_types ~survey_notes ⚠site_photos"
+    assert data["commit"] == workspace.git("rev-parse", "HEAD").strip()
+
+
+def test_single_table_refresh_matches_the_full_refresh(workspace: Workspace, database: str) -> None:
+    sb = workspace.sandbox
+    workspace.add_host("dev", database)
+    assert workspace.inv("schemas.refresh", "--host", "dev").code == 0
+    sb.psql("ALTER TABLE survey_notes ADD COLUMN weather text; ALTER TABLE users ADD COLUMN x int;"
+            "CREATE INDEX ON survey_notes (weather);", database=database)
+    run = workspace.inv("schemas.refresh", "--host", "dev", "--table", "survey_notes", "--json")
+    assert run.code == 0, run.err
+    assert run.json["updated"] == ["survey_notes"] and run.json["added"] == []
+    one = workspace.snapshot()
+    assert "weather" in one["survey_notes.sql"].decode() and "survey_notes_weather_idx" in one["survey_notes.sql"].decode()
+    assert "ADD COLUMN x" not in one["users.sql"].decode() and " x integer" not in one["users.sql"].decode()
+    full = workspace.inv("schemas.refresh", "--host", "dev", "--json")
+    assert full.code == 0
+    assert full.json["updated"] == ["users"]  # survey_notes was already exactly right
+    assert workspace.snapshot()["survey_notes.sql"] == one["survey_notes.sql"]
+
+
+def test_single_table_quoting_and_errors(workspace: Workspace) -> None:
+    workspace.add_host("hard", "hardcases", schemas=["*"])
+    ok = workspace.inv("schemas.refresh", "--host", "hard", "--table", "MixedCase", "--json")
+    assert ok.code == 0, ok.err
+    assert ok.json["added"] == ['"MixedCase"']
+    part = workspace.inv("schemas.refresh", "--host", "hard", "--table", "audit.events", "--no-commit")
+    assert part.code == 0, part.err
+    text = (workspace.out("hard") / "audit.events.sql").read_text()
+    assert "ATTACH PARTITION audit.events_2026" in text
+    ambiguous = workspace.inv("schemas.refresh", "--host", "hard", "--table", "users")
+    assert ambiguous.code == 2 and "ambiguous" in ambiguous.err and "app.users" in ambiguous.err
+    missing = workspace.inv("schemas.refresh", "--host", "hard", "--table", "nope")
+    assert missing.code == 2 and "no table 'nope'" in missing.err
+
+
+def test_list_shows_status_against_local_files(workspace: Workspace, database: str) -> None:
+    sb = workspace.sandbox
+    workspace.add_host("dev", database)
+    assert workspace.inv("schemas.refresh", "--host", "dev").code == 0
+    sb.psql("CREATE TABLE roof_types (id int); DROP TABLE site_photos;", database=database)
+    before = workspace.snapshot()
+    run = workspace.inv("schemas.list", "--json")  # the only host is the default
+    assert run.code == 0, run.err
+    status = {t["name"]: t["status"] for t in run.json["tables"]}
+    assert status["roof_types"] == "new" and status["site_photos"] == "orphaned" and status["users"] == "current"
+    assert set(run.json) >= {"host", "tables"} and run.json["host"] == "dev"
+    assert workspace.snapshot() == before and workspace.commits() == 1
+    text = workspace.inv("schemas.list", "--host", "dev")
+    assert "+ roof_types" in text.out and "⚠ site_photos" in text.out
+
+
+def test_not_a_git_repository(tmp_path, sandbox, database) -> None:
+    from .conftest import Workspace as W
+
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    ws = W(plain, sandbox)
+    ws.add_host("dev", database)
+    run = ws.inv("schemas.refresh", "--host", "dev")
+    assert run.code == 5 and "not inside a git repository" in run.err
+    assert not (plain / "docs").exists()
+    ok = ws.inv("schemas.refresh", "--host", "dev", "--no-commit")
+    assert ok.code == 0 and (plain / "docs/schemas/dev/users.sql").is_file()
+
+
+def test_only_the_tools_files_are_committed(workspace: Workspace, database: str) -> None:
+    workspace.add_host("dev", database)
+    (workspace.path / "app.py").write_text("print('work in progress')\n")
+    workspace.git("add", "app.py")
+    (workspace.out()).mkdir(parents=True)
+    (workspace.out() / "NOTES.md").write_text("my notes\n")
+    assert workspace.inv("schemas.refresh", "--host", "dev").code == 0
+    committed = workspace.git("show", "--name-only", "--format=", "HEAD").split()
+    assert "app.py" not in committed and "docs/schemas/dev/NOTES.md" not in committed
+    assert workspace.git("diff", "--cached", "--name-only").split() == ["app.py"]  # still staged
+
+
+def test_no_commit_leaves_files_uncommitted(workspace: Workspace, database: str) -> None:
+    workspace.add_host("dev", database)
+    run = workspace.inv("schemas.refresh", "--host", "dev", "--no-commit", "--json")
+    assert run.code == 0 and run.json["commit"] is None
+    assert workspace.commits() == 0 and (workspace.out() / "users.sql").is_file()
+
+
+def test_a_failed_run_leaves_the_output_exactly_as_it_was(workspace: Workspace, database: str) -> None:
+    sb = workspace.sandbox
+    workspace.add_host("dev", database)
+    assert workspace.inv("schemas.refresh", "--host", "dev").code == 0
+    sb.psql("ALTER TABLE users ADD COLUMN y int;", database=database)
+    before = workspace.snapshot()
+    workspace.add_host("dev", database + "_missing")
+    run = workspace.inv("schemas.refresh", "--host", "dev")
+    assert run.code == 4 and "does not exist" in run.err
+    workspace.add_host("dev", database, pg_bin="/nonexistent/bin")
+    run = workspace.inv("schemas.refresh", "--host", "dev")
+    assert run.code == 4 and "psql not found in pg_bin" in run.err
+    assert workspace.snapshot() == before and workspace.commits() == 1
+
+
+def test_remote_temp_directories_are_removed(workspace: Workspace, database: str) -> None:
+    workspace.add_host("dev", database)
+    before = set(glob.glob("/tmp/schemasync.*"))
+    assert workspace.inv("schemas.refresh", "--host", "dev", "--no-commit").code == 0
+    workspace.add_host("dev", database + "_missing")
+    assert workspace.inv("schemas.refresh", "--host", "dev", "--no-commit").code == 4
+    assert set(glob.glob("/tmp/schemasync.*")) == before
+
+
+def test_host_keys_are_verified(workspace: Workspace, database: str, tmp_path) -> None:
+    sb = workspace.sandbox
+    empty = tmp_path / "known_hosts_empty"
+    cfg = tmp_path / "ssh_config"
+    cfg.write_text(sb.ssh_config.read_text().replace(str(sb.known_hosts), str(empty)))
+    workspace.add_host("dev", database, ssh_config=str(cfg))
+    run = workspace.inv("schemas.refresh", "--host", "dev")
+    assert run.code == 3
+    assert "unknown host key" in run.err and "SHA256:" in run.err
+    assert f"ssh-keyscan -p {sb.ssh_port} {LOOPBACK}" in run.err
+    assert not workspace.out().exists()
+
+    workspace.add_host("dev", database, ssh_config=str(cfg), host_key="accept-new")
+    run = workspace.inv("schemas.refresh", "--host", "dev")
+    assert run.code == 0, run.err
+    assert f"[{LOOPBACK}]:{sb.ssh_port} ssh-ed25519" in empty.read_text()
+
+    # Same address, different key: refused even with accept-new.
+    import paramiko
+
+    other = paramiko.Ed25519Key.from_private_key_file(str(sb.client_key))  # any other ed25519 key
+    empty.write_text(f"[{LOOPBACK}]:{sb.ssh_port} ssh-ed25519 {other.get_base64()}\n")
+    run = workspace.inv("schemas.refresh", "--host", "dev")
+    assert run.code == 3 and "HOST KEY CHANGED" in run.err
+
+
+def test_password_travels_on_stdin_and_never_shows(workspace: Workspace, database: str) -> None:
+    sb = workspace.sandbox
+    secret = "pw-" + os.urandom(6).hex() + ":x\\y"
+    sb.psql(f"DROP ROLE IF EXISTS reader; CREATE ROLE reader LOGIN PASSWORD '{secret.replace(chr(39), chr(39) * 2)}';"
+            f'GRANT CONNECT ON DATABASE "{database}" TO reader; GRANT pg_read_all_data TO reader;')
+    workspace.add_host("dev", database, db_host=LOOPBACK, db_user="reader", password_env="TEST_DB_PW")
+    seen: list[str] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            seen.append(subprocess.run(["ps", "-eww", "-o", "args="], capture_output=True, text=True).stdout)
+            time.sleep(0.02)
+
+    t = threading.Thread(target=watch)
+    t.start()
+    try:
+        run = workspace.inv("schemas.refresh", "--host", "dev", "--no-commit", env={"TEST_DB_PW": secret})
+    finally:
+        stop.set()
+        t.join()
+    assert run.code == 0, run.err
+    assert len(seen) > 3 and not any(secret in s for s in seen)
+    assert secret not in run.out + run.err
+    wrong = workspace.inv("schemas.refresh", "--host", "dev", "--no-commit", env={"TEST_DB_PW": "wrong"})
+    assert wrong.code == 4 and "password authentication failed" in wrong.err
+    assert "wrong" not in wrong.err.replace("wrong password", "")
+    missing = workspace.inv("schemas.refresh", "--host", "dev", env={"TEST_DB_PW": ""} | {})
+    assert missing.code in (0, 4)
+    unset = workspace.inv("schemas.refresh", "--host", "dev", env={"TEST_DB_PW_UNUSED": "1"})
+    assert unset.code in (2, 4)

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from schemasync.config import HostConfig
+from schemasync.remote_script import build_script, glob_to_regex, pgpass_line
+
+
+def host(**kw: object) -> HostConfig:
+    base = {"name": "t", "ssh": "x", "database": "db", "output": Path("/tmp/out")}
+    base.update(kw)
+    return HostConfig(**base)  # type: ignore[arg-type]
+
+
+@given(st.text(st.characters(blacklist_characters="\x00*?", blacklist_categories=("Cs",)), max_size=30))
+def test_glob_without_wildcards_matches_only_itself(text: str) -> None:
+    rx = glob_to_regex(text)
+    assert re.fullmatch(rx[1:-1], text, flags=re.S)
+
+
+def test_glob_wildcards() -> None:
+    rx = glob_to_regex("tmp_*")[1:-1]
+    assert re.fullmatch(rx, "tmp_x") and re.fullmatch(rx, "tmp_") and not re.fullmatch(rx, "xtmp_a")
+    assert re.fullmatch(glob_to_regex("a?c")[1:-1], "abc") and not re.fullmatch(glob_to_regex("a.c")[1:-1], "abc")
+
+
+def test_pgpass_escaping() -> None:
+    assert pgpass_line("a:b\\c") == "*:*:*:*:a\\:b\\\\c"
+
+
+def test_the_password_is_in_the_script_body_never_in_the_command() -> None:
+    from schemasync.session import REMOTE_COMMAND
+
+    script = build_script(host(), "full", password="s3cret-pw")
+    assert "s3cret-pw" in script
+    assert "s3cret-pw" not in REMOTE_COMMAND
+
+
+def test_hostile_values_stay_data_in_the_script(tmp_path: Path) -> None:
+    evil = "x'; touch " + str(tmp_path / "pwned") + "; echo '$(touch " + str(tmp_path / "pwned2") + ")"
+    script = build_script(host(database=evil, db_user=evil, pg_bin=evil), "table", table=evil)
+    header = script.split("ss_write_sql()")[0]
+    # Run only the generated header and print the values back.
+    out = subprocess.run(["sh", "-c", header + '\nprintf "%s\\n" "$PGDATABASE" "$PGUSER" "$SS_PG_BIN"'],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.splitlines() == [evil, evil, evil]
+    assert not (tmp_path / "pwned").exists() and not (tmp_path / "pwned2").exists()
+    assert shlex.quote(evil) in script
