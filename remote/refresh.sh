@@ -1,6 +1,6 @@
 # schemasync remote step: sent to `sh -s` over the SSH channel on every run; nothing is installed.
 #
-# schemasync prepends a header that sets SS_MODE, SS_PG_BIN, SS_PREFIX, SS_LOCK_WAIT_MS,
+# schemasync prepends a header that sets SS_MODE, SS_PG_BIN, SS_LOCK_WAIT_MS,
 # SS_DUMP_FLAGS, the PG* connection variables, and two functions: ss_write_sql (the discovery SQL)
 # and ss_write_pgpass (only when a password is given; it arrives inside this script, on stdin, so it
 # never appears on a command line). Everything here is POSIX sh plus psql, pg_dump and coreutils.
@@ -14,7 +14,7 @@
 # failed, 24 no writable temporary directory, 25 nothing to dump (META says why), 26 lock wait timeout.
 
 set -u
-set -f  # SS_PREFIX and SS_DUMP_FLAGS are split into words, never globbed
+set -f  # SS_DUMP_FLAGS is split into words, never globbed
 umask 077
 LC_ALL=C
 export LC_ALL
@@ -50,8 +50,6 @@ ss_find() {  # ss_find VAR program: the program in SS_PG_BIN, else on PATH
     if [ -n "$SS_PG_BIN" ]; then
         [ -x "$SS_PG_BIN/$2" ] || ss_fail 20 "$2 not found in pg_bin ($SS_PG_BIN)"
         eval "$1=\$SS_PG_BIN/\$2"
-    elif [ -n "$SS_PREFIX" ]; then
-        eval "$1=\$2"  # runs inside the prefix (a container, another user): its PATH decides
     else
         ss_path=$(command -v "$2") || ss_fail 20 "$2 not found on the server's PATH ($PATH); set pg_bin in hosts.yaml"
         eval "$1=\$ss_path"
@@ -59,7 +57,7 @@ ss_find() {  # ss_find VAR program: the program in SS_PG_BIN, else on PATH
 }
 
 ss_major() {  # major version of a pg_dump binary, e.g. 15
-    $SS_PREFIX "$1" --version 2>/dev/null | sed -n 's/^pg_dump (PostgreSQL) \([0-9][0-9]*\).*/\1/p'
+    "$1" --version 2>/dev/null | sed -n 's/^pg_dump (PostgreSQL) \([0-9][0-9]*\).*/\1/p'
 }
 
 ss_main() {
@@ -76,7 +74,7 @@ ss_main() {
     sh -c 'n=0; while kill -0 "$1" 2>/dev/null; do sleep 1 </dev/null >/dev/null 2>&1; n=$((n + 1)); [ $((n % 5)) -ne 0 ] || echo . || exit 0; done' sh "$$" </dev/null &
     ss_hb=$!
     # -w: never prompt for a password; -X: ignore ~/.psqlrc
-    if ! $SS_PREFIX "$ss_psql" -X -w -q -A -t -v ON_ERROR_STOP=1 -f - \
+    if ! "$ss_psql" -X -w -q -A -t -v ON_ERROR_STOP=1 -f - \
             < "$ss_dir/discover.sql" > "$ss_dir/discovery" 2> "$ss_dir/psql.err"; then
         cat "$ss_dir/psql.err" >&2
         ss_fail 22 "discovery query failed (psql)"
@@ -93,7 +91,7 @@ ss_main() {
 
     ss_find ss_pg_dump pg_dump
     ss_dump_major=$(ss_major "$ss_pg_dump")
-    if [ -z "$SS_PG_BIN$SS_PREFIX" ] && [ "${ss_dump_major:-0}" -lt "$ss_server_major" ]; then
+    if [ -z "$SS_PG_BIN" ] && [ "${ss_dump_major:-0}" -lt "$ss_server_major" ]; then
         # pg_dump refuses a newer server: look for the server's own version's binaries.
         for ss_cand in "/usr/lib/postgresql/$ss_server_major/bin" "/usr/pgsql-$ss_server_major/bin" \
                 "/usr/local/pgsql-$ss_server_major/bin" "/opt/postgresql/$ss_server_major/bin" "$(dirname "$ss_psql")"; do
@@ -110,7 +108,7 @@ ss_main() {
 
     eval "set -- $(cat "$ss_dir/args")"
     # -v adds "-- TOC entry N (class C OID O)" lines: they tell which table each statement belongs to.
-    if ! $SS_PREFIX "$ss_pg_dump" -w -v --schema-only --no-owner $SS_DUMP_FLAGS \
+    if ! "$ss_pg_dump" -w -v --schema-only --no-owner $SS_DUMP_FLAGS \
             --lock-wait-timeout="$SS_LOCK_WAIT_MS" "$@" > "$ss_dir/dump.sql" 2> "$ss_dir/dump.err"; then
         grep -i -e 'error' -e 'detail' -e 'hint' -e 'fatal' "$ss_dir/dump.err" | tail -n 20 >&2
         if grep -q 'could not obtain lock' "$ss_dir/dump.err"; then

@@ -26,7 +26,6 @@ HOST_KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "schemas": (list, "schema names or glob patterns"),
     "exclude": (list, "table name glob patterns to leave out"),
     "pg_bin": (str, "directory of psql and pg_dump on the server"),
-    "command_prefix": (str, "command that runs psql/pg_dump on the server, e.g. 'sudo -u postgres'"),
     "output": (str, "output directory, relative to hosts.yaml"),
     "lock_wait_timeout": (int, "seconds pg_dump may wait for a table lock"),
     "host_key": (str, "strict or accept-new"),
@@ -53,7 +52,6 @@ class HostConfig:
     schemas: list[str] = field(default_factory=lambda: ["public"])
     exclude: list[str] = field(default_factory=list)
     pg_bin: str | None = None
-    command_prefix: str | None = None
     lock_wait_timeout: int = 30
     host_key: str = "strict"
     ssh_config: Path | None = None
@@ -91,9 +89,7 @@ class Config:
                 hint="hosts: " + ", ".join(sorted(self.hosts)),
             )
         if name not in self.hosts:
-            raise ConfigError(
-                f"{self.path}: unknown host {name!r}", hint="hosts: " + ", ".join(sorted(self.hosts))
-            )
+            raise ConfigError(f"{self.path}: unknown host {name!r}", hint="hosts: " + ", ".join(sorted(self.hosts)))
         return self.hosts[name]
 
 
@@ -157,7 +153,7 @@ def _check_keys(path: Path, where: str, raw: dict[Any, Any]) -> None:
         if key not in HOST_KEYS:
             raise ConfigError(f"{path}: {where}.{key}: unknown key (known: {', '.join(HOST_KEYS)})")
         expected, what = HOST_KEYS[key]
-        if value is None and key in ("db_host", "pg_bin", "password_env", "command_prefix"):
+        if value is None and key in ("db_host", "pg_bin", "password_env"):
             continue
         # bool is an int in Python; a port of `true` is still wrong.
         wrong_bool = isinstance(value, bool) and expected is not bool
@@ -201,7 +197,6 @@ def _host(path: Path, base: Path, name: str, raw: dict[str, Any]) -> HostConfig:
         schemas=list(raw.get("schemas", ["public"])),
         exclude=list(raw.get("exclude", [])),
         pg_bin=raw.get("pg_bin"),
-        command_prefix=raw.get("command_prefix"),
         lock_wait_timeout=raw.get("lock_wait_timeout", 30),
         host_key=raw.get("host_key", "strict"),
         ssh_config=(base / Path(ssh_config).expanduser()).resolve() if ssh_config else None,

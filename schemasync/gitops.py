@@ -16,9 +16,7 @@ from .errors import LocalError
 def _git(root: Path, *args: str, stdin: bytes | None = None, check: bool = True) -> subprocess.CompletedProcess:
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"}
     try:
-        proc = subprocess.run(
-            ["git", "-C", str(root), *args], input=stdin, capture_output=True, env=env, check=False
-        )
+        proc = subprocess.run(["git", "-C", str(root), *args], input=stdin, capture_output=True, env=env, check=False)
     except FileNotFoundError:
         raise LocalError("git is not installed", hint="install git, or run with --no-commit") from None
     if check and proc.returncode != 0:
@@ -48,8 +46,16 @@ def commit_files(root: Path, paths: list[Path], message: str) -> str:
         hint = "the output directory is ignored by .gitignore" if "ignored" in err else ""
         raise LocalError(f"git add failed: {err}", hint=hint)
     proc = _git(
-        root, "commit", "--quiet", "--only", "-m", message,
-        "--pathspec-from-file=-", "--pathspec-file-nul", stdin=spec, check=False,
+        root,
+        "commit",
+        "--quiet",
+        "--only",
+        "-m",
+        message,
+        "--pathspec-from-file=-",
+        "--pathspec-file-nul",
+        stdin=spec,
+        check=False,
     )
     if proc.returncode != 0:
         unstage(root, rel)
@@ -68,5 +74,14 @@ def unstage(root: Path, rel: list[str]) -> None:
     if has_head:
         _git(root, "reset", "-q", "--pathspec-from-file=-", "--pathspec-file-nul", stdin=spec, check=False)
     else:
-        _git(root, "rm", "--cached", "-q", "--ignore-unmatch", "--pathspec-from-file=-", "--pathspec-file-nul",
-             stdin=spec, check=False)
+        _git(
+            root,
+            "rm",
+            "--cached",
+            "-q",
+            "--ignore-unmatch",
+            "--pathspec-from-file=-",
+            "--pathspec-file-nul",
+            stdin=spec,
+            check=False,
+        )

@@ -148,17 +148,15 @@ def _explain_nothing_to_dump(host: HostConfig, discovery: Discovery, table: str 
 
 
 def commit_message(environment: str, plan: Plan, limit: int = 72) -> str:
-    tokens = [
-        f"{MARKS[r.status]}{r.label}" for r in plan.tables() if r.status in (NEW, UPDATED)
-    ] + [f"{MARKS[ORPHANED]}{r.label}" for r in plan.tables(ORPHANED)]
+    tokens = [f"{MARKS[r.status]}{r.label}" for r in plan.tables() if r.status in (NEW, UPDATED)] + [
+        f"{MARKS[ORPHANED]}{r.label}" for r in plan.tables(ORPHANED)
+    ]
     objects = [r for r in plan.objects() if r.status in (NEW, UPDATED)]
     if objects:
         tokens.append(f"{len(objects)} other object{'s' if len(objects) != 1 else ''}")
     subject = f"schemas({environment}): " + (" ".join(tokens) or "index")
     if len(subject) > limit:
-        counts = [
-            f"{MARKS[s]}{n}" for s in (NEW, UPDATED, ORPHANED) if (n := len(plan.tables(s)))
-        ]
+        counts = [f"{MARKS[s]}{n}" for s in (NEW, UPDATED, ORPHANED) if (n := len(plan.tables(s)))]
         subject = f"schemas({environment}): {' '.join(counts)} tables"
         if objects:
             subject += f", {len(objects)} other objects"

@@ -89,7 +89,6 @@ def build_script(host: HostConfig, mode: Mode, table: str | None = None, passwor
     settings = {
         "SS_MODE": mode,
         "SS_PG_BIN": host.pg_bin or "",
-        "SS_PREFIX": host.command_prefix or "",
         "SS_LOCK_WAIT_MS": str(host.lock_wait_timeout * 1000),
         "SS_DUMP_FLAGS": "" if host.privileges else "--no-privileges",
     }

@@ -9,6 +9,7 @@ refused.
 from __future__ import annotations
 
 import base64
+import contextlib
 import gzip
 import hashlib
 import io
@@ -63,6 +64,7 @@ class VerifyHostKey(paramiko.MissingHostKeyPolicy):
 
 def _known_hosts_files(ssh_config: dict) -> tuple[list[Path], list[Path]]:
     """(user files, global files) as OpenSSH reads them for this host."""
+
     def paths(value: str | list[str] | None, default: list[str]) -> list[Path]:
         if value is None:
             items = default
@@ -73,9 +75,7 @@ def _known_hosts_files(ssh_config: dict) -> tuple[list[Path], list[Path]]:
         return [Path(os.path.expanduser(p)) for p in items if p.lower() != "none"]
 
     user = paths(ssh_config.get("userknownhostsfile"), ["~/.ssh/known_hosts", "~/.ssh/known_hosts2"])
-    system = paths(
-        ssh_config.get("globalknownhostsfile"), ["/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2"]
-    )
+    system = paths(ssh_config.get("globalknownhostsfile"), ["/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2"])
     return user, system
 
 
@@ -116,10 +116,8 @@ def connect(host: HostConfig) -> Connection:
 def _close_all(conn: Connection) -> None:
     hop: object = conn
     while isinstance(hop, Connection):
-        try:
+        with contextlib.suppress(Exception):  # closing after a failure: nothing more to report
             hop.close()
-        except Exception:  # closing after a failure: nothing more to report
-            pass
         hop = hop.gateway
 
 
@@ -212,10 +210,9 @@ def _remote_errors(host: HostConfig, conn: Connection, watchdog: _Watchdog) -> I
         yield
     except SchemasyncError:
         raise
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:
         raise SSHError(
-            f"{host.name} ({_target(conn)}): the server sent nothing for {host.command_timeout}s; "
-            "connection abandoned",
+            f"{host.name} ({_target(conn)}): the server sent nothing for {host.command_timeout}s; connection abandoned",
             hint="raise command_timeout in hosts.yaml if the server is just slow",
         ) from None
     except (EOFError, OSError, paramiko.SSHException) as exc:

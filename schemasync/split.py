@@ -28,9 +28,21 @@ RELATION_CHILD_CLASSES = frozenset({2604, 2606, 2618, 2620, 3256})  # attrdef, c
 # Entry types that are part of another entry and follow it through their dependencies.
 ATTACHED_TYPES = frozenset(
     {
-        "COMMENT", "SECURITY LABEL", "ACL", "SEQUENCE OWNED BY", "ROW SECURITY", "DEFAULT",
-        "CONSTRAINT", "CHECK CONSTRAINT", "FK CONSTRAINT", "INDEX", "TRIGGER", "POLICY", "RULE",
-        "TABLE ATTACH", "INDEX ATTACH",
+        "COMMENT",
+        "SECURITY LABEL",
+        "ACL",
+        "SEQUENCE OWNED BY",
+        "ROW SECURITY",
+        "DEFAULT",
+        "CONSTRAINT",
+        "CHECK CONSTRAINT",
+        "FK CONSTRAINT",
+        "INDEX",
+        "TRIGGER",
+        "POLICY",
+        "RULE",
+        "TABLE ATTACH",
+        "INDEX ATTACH",
     }
 )
 FOLDERS = {
@@ -281,7 +293,9 @@ class _Resolver:
         schema, name, _ = parse_qualified(entry.body, m.end())
         rel = self.by_name.get((schema, name))
         if rel is None:
-            raise SplitError(f"{entry.type}: parent {qualified_name(schema, name)} is not among the discovered relations")
+            raise SplitError(
+                f"{entry.type}: parent {qualified_name(schema, name)} is not among the discovered relations"
+            )
         return rel.oid
 
 
@@ -307,7 +321,7 @@ def parse_qualified(text: str, pos: int) -> tuple[str, str, int]:
         else:
             m = re.compile(r"[A-Za-z_\x80-\U0010ffff][A-Za-z0-9_$\x80-\U0010ffff]*").match(text, pos)
             if not m:
-                raise SplitError(f"expected an identifier in: {text[pos:pos + 60]!r}")
+                raise SplitError(f"expected an identifier in: {text[pos : pos + 60]!r}")
             parts.append(m.group(0).lower())
             pos = m.end()
         if len(parts) == 1:
@@ -323,9 +337,7 @@ def split_dump(text: str, discovery: Discovery, environment: str) -> SplitResult
     for entry in entries:
         resolver.resolve(entry).entries.append(entry)
 
-    seen_tables = {
-        e.oid for e in entries if e.classid == PG_CLASS and e.type in ("TABLE", "FOREIGN TABLE")
-    }
+    seen_tables = {e.oid for e in entries if e.classid == PG_CLASS and e.type in ("TABLE", "FOREIGN TABLE")}
     missing = [t for t in discovery.tables if t.oid not in seen_tables]
     if missing:
         names = ", ".join(display_name(t.schema, t.name) for t in missing[:10])

@@ -13,7 +13,7 @@ import os
 import shutil
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -129,9 +129,7 @@ def plan_changes(
             continue  # refreshed now, or its file was removed by hand: forget it
         records[file] = rec if partial else Record(rec.kind, rec.schema, rec.name, rec.file, ORPHANED, rec.columns)
     ordered = sorted(records.values(), key=_sort_key)
-    newly_orphaned = any(
-        r.status == ORPHANED and previous.records.get(r.file, r).status != ORPHANED for r in ordered
-    )
+    newly_orphaned = any(r.status == ORPHANED and previous.records.get(r.file, r).status != ORPHANED for r in ordered)
     forgotten = any(f not in records for f in previous.records)
     own_missing = any(previous.contents.get(f) is None for f in OWN_FILES)
     changed = bool(writes) or newly_orphaned or forgotten or own_missing
@@ -190,9 +188,7 @@ def render_index(records: list[Record], environment: str, database: str, stamp: 
     ]
     for r in tables:
         cols = "" if r.columns is None else str(r.columns)
-        out.append(
-            f"| {MARKS[r.status]} | {_code(r.label)} | {_code(r.schema or '')} | {cols} | {_link(r.file)} |\n"
-        )
+        out.append(f"| {MARKS[r.status]} | {_code(r.label)} | {_code(r.schema or '')} | {cols} | {_link(r.file)} |\n")
     others = [r for r in records if r.kind != "table"]
     if others:
         out.append("\n## Other objects\n\n| | object | kind | file |\n|:-:|---|---|---|\n")
@@ -324,10 +320,8 @@ class Transaction:
         self.journal.clear()
         shutil.rmtree(self.staging, ignore_errors=True)
         for d in reversed(self.created_dirs):
-            try:
+            with suppress(OSError):
                 d.rmdir()
-            except OSError:
-                pass
         self.created_dirs.clear()
 
     def finish(self) -> None:

@@ -43,9 +43,7 @@ def refresh(c, host=None, table=None, no_commit=False, json=False, allow_empty=F
 
     _run(
         json,
-        lambda: run_refresh(
-            load_config(config), host, table=table, commit=not no_commit, allow_empty=allow_empty
-        ),
+        lambda: run_refresh(load_config(config), host, table=table, commit=not no_commit, allow_empty=allow_empty),
         report.refresh_text,
         report.refresh_data,
     )

@@ -73,14 +73,16 @@ class Workspace:
     def inv(self, *args: str, env: dict[str, str] | None = None, timeout: float = 120) -> Run:
         proc = subprocess.run(
             [sys.executable, "-m", "invoke", "-r", str(REPO), *args],
-            cwd=self.path, capture_output=True, text=True, timeout=timeout,
+            cwd=self.path,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
             env={**os.environ, "SCHEMASYNC_HOSTS": str(self.path / "hosts.yaml"), **(env or {})},
         )
         return Run(proc.returncode, proc.stdout, proc.stderr)
 
     def git(self, *args: str) -> str:
-        return subprocess.run(["git", "-C", str(self.path), *args], capture_output=True, text=True,
-                              check=True).stdout
+        return subprocess.run(["git", "-C", str(self.path), *args], capture_output=True, text=True, check=True).stdout
 
     def out(self, host: str = "dev") -> Path:
         return self.path / "docs" / "schemas" / host
@@ -92,8 +94,9 @@ class Workspace:
         return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
     def commits(self) -> int:
-        proc = subprocess.run(["git", "-C", str(self.path), "rev-list", "--count", "HEAD"], capture_output=True,
-                              text=True)
+        proc = subprocess.run(
+            ["git", "-C", str(self.path), "rev-list", "--count", "HEAD"], capture_output=True, text=True
+        )
         return int(proc.stdout.strip()) if proc.returncode == 0 else 0
 
 

@@ -15,7 +15,9 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_defaults_merge_and_paths_are_relative_to_the_file(tmp_path: Path) -> None:
-    p = write(tmp_path, """
+    p = write(
+        tmp_path,
+        """
 defaults:
   database: skyfire
   schemas: ["*"]
@@ -26,7 +28,8 @@ hosts:
     ssh: prod
     database: skyfire_prod
     output: out/prod
-""")
+""",
+    )
     cfg = load_config(str(p))
     assert cfg.hosts["dev"].database == "skyfire"
     assert cfg.hosts["dev"].schemas == ["*"]
@@ -45,11 +48,17 @@ def test_env_var_names_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("hosts:\n  dev:\n    ssh: x\n    database: d\n    db_port: '5432'\n", "hosts.dev.db_port: expected an integer"),
+        (
+            "hosts:\n  dev:\n    ssh: x\n    database: d\n    db_port: '5432'\n",
+            "hosts.dev.db_port: expected an integer",
+        ),
         ("hosts:\n  dev:\n    ssh: x\n    database: d\n    colour: red\n", "hosts.dev.colour: unknown key"),
         ("hosts:\n  dev:\n    ssh: x\n", "hosts.dev.database: required"),
         ("hosts:\n  dev: [1, 2]\n", "hosts.dev: expected a mapping"),
-        ("hosts:\n  dev:\n    ssh: x\n    database: d\n    host_key: yolo\n", "host_key: expected strict or accept-new"),
+        (
+            "hosts:\n  dev:\n    ssh: x\n    database: d\n    host_key: yolo\n",
+            "host_key: expected strict or accept-new",
+        ),
         ("hosts:\n  dev: {ssh: x\n", "invalid YAML"),
         ("hosts: {}\n", "hosts: expected a mapping"),
         ("hosts:\n  dev:\n    ssh: x\n    database: d\n    schemas: public\n", "hosts.dev.schemas: expected a list"),

@@ -49,7 +49,9 @@ def test_object_files_stay_in_their_folder(folder: str, schema: str, name: str) 
     assert _safe(path) and path.startswith(folder + "/") and path.count("/") == 1
 
 
-@given(st.sampled_from(["EXTENSION", "TEXT SEARCH CONFIGURATION", "SCHEMA"]), st.one_of(st.none(), schemas), identifiers)
+@given(
+    st.sampled_from(["EXTENSION", "TEXT SEARCH CONFIGURATION", "SCHEMA"]), st.one_of(st.none(), schemas), identifiers
+)
 def test_other_files_are_safe(kind: str, schema: str | None, name: str) -> None:
     path = other_file(kind, schema, name)
     assert _safe(path) and path.startswith("other/")
@@ -61,8 +63,22 @@ def test_plain_names_keep_the_path_agents_already_use() -> None:
 
 
 def test_hostile_names_get_distinct_safe_names() -> None:
-    hostile = ["../../escape", "a/b", ".git", "CON", "con", "-rf", "$(touch x)", "Users", "users", "new\nline",
-               "x" * 63, "ünïcödé", "a.b", "_index"]
+    hostile = [
+        "../../escape",
+        "a/b",
+        ".git",
+        "CON",
+        "con",
+        "-rf",
+        "$(touch x)",
+        "Users",
+        "users",
+        "new\nline",
+        "x" * 63,
+        "ünïcödé",
+        "a.b",
+        "_index",
+    ]
     paths = [table_file("public", n) for n in hostile]
     assert len({p.lower() for p in paths}) == len(hostile)
     for p in paths:

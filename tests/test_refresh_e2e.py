@@ -54,8 +54,11 @@ def test_changes_show_as_new_updated_and_orphaned(workspace: Workspace, database
     sb = workspace.sandbox
     workspace.add_host("dev", database)
     assert workspace.inv("schemas.refresh", "--host", "dev").code == 0
-    sb.psql("ALTER TABLE survey_notes ADD COLUMN weather text; CREATE TABLE roof_types (id int PRIMARY KEY);"
-            "DROP TABLE site_photos;", database=database)
+    sb.psql(
+        "ALTER TABLE survey_notes ADD COLUMN weather text; CREATE TABLE roof_types (id int PRIMARY KEY);"
+        "DROP TABLE site_photos;",
+        database=database,
+    )
     before = workspace.snapshot()
     run = workspace.inv("schemas.refresh", "--host", "dev", "--json")
     assert run.code == 0, run.err
@@ -75,13 +78,18 @@ def test_single_table_refresh_matches_the_full_refresh(workspace: Workspace, dat
     sb = workspace.sandbox
     workspace.add_host("dev", database)
     assert workspace.inv("schemas.refresh", "--host", "dev").code == 0
-    sb.psql("ALTER TABLE survey_notes ADD COLUMN weather text; ALTER TABLE users ADD COLUMN x int;"
-            "CREATE INDEX ON survey_notes (weather);", database=database)
+    sb.psql(
+        "ALTER TABLE survey_notes ADD COLUMN weather text; ALTER TABLE users ADD COLUMN x int;"
+        "CREATE INDEX ON survey_notes (weather);",
+        database=database,
+    )
     run = workspace.inv("schemas.refresh", "--host", "dev", "--table", "survey_notes", "--json")
     assert run.code == 0, run.err
     assert run.json["updated"] == ["survey_notes"] and run.json["added"] == []
     one = workspace.snapshot()
-    assert "weather" in one["survey_notes.sql"].decode() and "survey_notes_weather_idx" in one["survey_notes.sql"].decode()
+    assert (
+        "weather" in one["survey_notes.sql"].decode() and "survey_notes_weather_idx" in one["survey_notes.sql"].decode()
+    )
     assert "ADD COLUMN x" not in one["users.sql"].decode() and " x integer" not in one["users.sql"].decode()
     full = workspace.inv("schemas.refresh", "--host", "dev", "--json")
     assert full.code == 0
@@ -206,8 +214,10 @@ def test_host_keys_are_verified(workspace: Workspace, database: str, tmp_path) -
 def test_password_travels_on_stdin_and_never_shows(workspace: Workspace, database: str) -> None:
     sb = workspace.sandbox
     secret = "pw-" + os.urandom(6).hex() + ":x\\y"
-    sb.psql(f"DROP ROLE IF EXISTS reader; CREATE ROLE reader LOGIN PASSWORD '{secret.replace(chr(39), chr(39) * 2)}';"
-            f'GRANT CONNECT ON DATABASE "{database}" TO reader; GRANT pg_read_all_data TO reader;')
+    sb.psql(
+        f"DROP ROLE IF EXISTS reader; CREATE ROLE reader LOGIN PASSWORD '{secret.replace(chr(39), chr(39) * 2)}';"
+        f'GRANT CONNECT ON DATABASE "{database}" TO reader; GRANT pg_read_all_data TO reader;'
+    )
     workspace.add_host("dev", database, db_host=LOOPBACK, db_user="reader", password_env="TEST_DB_PW")
     seen: list[str] = []
     stop = threading.Event()

@@ -47,8 +47,12 @@ def test_hostile_values_stay_data_in_the_script(tmp_path: Path) -> None:
     script = build_script(host(database=evil, db_user=evil, pg_bin=evil), "table", table=evil)
     header = script.split("ss_write_sql()")[0]
     # Run only the generated header and print the values back.
-    out = subprocess.run(["sh", "-c", header + '\nprintf "%s\\n" "$PGDATABASE" "$PGUSER" "$SS_PG_BIN"'],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["sh", "-c", header + '\nprintf "%s\\n" "$PGDATABASE" "$PGUSER" "$SS_PG_BIN"'],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert out.splitlines() == [evil, evil, evil]
     assert not (tmp_path / "pwned").exists() and not (tmp_path / "pwned2").exists()
     assert shlex.quote(evil) in script

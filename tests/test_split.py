@@ -53,8 +53,14 @@ def test_table_files_hold_everything_that_belongs_to_the_table() -> None:
     ]:
         assert needle in users, needle
     company = files["company.sql"]
-    for needle in ["company_id_seq", "OWNED BY public.company.id", "SET DEFAULT nextval", "COMMENT ON TABLE",
-                   "COMMENT ON COLUMN public.company.name", "CREATE TRIGGER company_touch"]:
+    for needle in [
+        "company_id_seq",
+        "OWNED BY public.company.id",
+        "SET DEFAULT nextval",
+        "COMMENT ON TABLE",
+        "COMMENT ON COLUMN public.company.name",
+        "CREATE TRIGGER company_touch",
+    ]:
         assert needle in company, needle
     assert "CREATE TABLE app.users" in files["app.users.sql"]
     assert "REFERENCES public.users(id)" in files["app.users.sql"]  # FK across schemas
@@ -93,8 +99,18 @@ def test_quoted_names_get_their_own_safe_files() -> None:
 
 def test_nothing_unstable_reaches_the_files() -> None:
     for path, text in rendered().items():
-        for bad in ("\\restrict", "\\unrestrict", "Dumped from", "Dumped by", "Started on", "Completed on",
-                    "TOC entry", "Dependencies:", "SET statement_timeout", "OID"):
+        for bad in (
+            "\\restrict",
+            "\\unrestrict",
+            "Dumped from",
+            "Dumped by",
+            "Started on",
+            "Completed on",
+            "TOC entry",
+            "Dependencies:",
+            "SET statement_timeout",
+            "OID",
+        ):
             assert bad not in text, (path, bad)
 
 
@@ -111,7 +127,7 @@ def test_output_does_not_depend_on_the_restrict_key_or_versions() -> None:
 def test_a_truncated_dump_is_refused() -> None:
     cut = DUMP[: len(DUMP) // 2]
     cut = cut[: cut.rfind("\n") + 1]
-    with pytest.raises(SplitError, match="incomplete|missing"):
+    with pytest.raises(SplitError, match=r"incomplete|missing"):
         split_dump(cut, DISCOVERY, "t")
 
 
@@ -138,7 +154,9 @@ def test_a_relation_discovery_did_not_see_is_refused() -> None:
 
 def test_non_default_session_settings_follow_their_entry() -> None:
     text = DUMP.replace(
-        "SET default_table_access_method = heap;\n", "SET default_tablespace = fast;\n\nSET default_table_access_method = heap;\n", 1
+        "SET default_table_access_method = heap;\n",
+        "SET default_tablespace = fast;\n\nSET default_table_access_method = heap;\n",
+        1,
     )
     entries = parse_dump(text)
     with_setting = [e for e in entries if e.settings]

@@ -8,6 +8,7 @@ the sandbox's key only. As a normal user, both run as that user.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import glob
 import os
@@ -109,8 +110,9 @@ class Sandbox:
     def stop(self) -> None:
         self.stop_sshd()
         if (self.pg_data / "postmaster.pid").exists():
-            self._as_pg([str(pg_bindir() / "pg_ctl"), "-D", str(self.pg_data), "-m", "immediate", "-w", "stop"],
-                        check=False)
+            self._as_pg(
+                [str(pg_bindir() / "pg_ctl"), "-D", str(self.pg_data), "-m", "immediate", "-w", "stop"], check=False
+            )
 
     def _pg_user(self) -> str | None:
         if not self.is_root:
@@ -148,25 +150,66 @@ class Sandbox:
             pwfile.write_text("sandbox-superuser\n")
             if user:
                 os.chown(pwfile, pwd.getpwnam(user).pw_uid, -1)
-            self._as_pg([str(bindir / "initdb"), "-D", str(self.pg_data), "-U", "postgres", "--pwfile", str(pwfile),
-                         "-A", "trust", "--no-sync", "-E", "UTF8", "--locale", "C"])
+            self._as_pg(
+                [
+                    str(bindir / "initdb"),
+                    "-D",
+                    str(self.pg_data),
+                    "-U",
+                    "postgres",
+                    "--pwfile",
+                    str(pwfile),
+                    "-A",
+                    "trust",
+                    "--no-sync",
+                    "-E",
+                    "UTF8",
+                    "--locale",
+                    "C",
+                ]
+            )
             pwfile.unlink()
             hba = self.pg_data / "pg_hba.conf"
-            hba.write_text(
-                "local all all trust\n"
-                f"host all all {LOOPBACK}/32 scram-sha-256\n"
-            )
+            hba.write_text(f"local all all trust\nhost all all {LOOPBACK}/32 scram-sha-256\n")
         opts = (
             f"-p {self.pg_port} -k {self.pg_socket_dir} -c listen_addresses={LOOPBACK} -c fsync=off "
             "-c max_connections=40 -c shared_buffers=32MB"
         )
-        self._as_pg([str(bindir / "pg_ctl"), "-D", str(self.pg_data), "-o", opts, "-l",
-                     str(pg_root / "postgres.log"), "-w", "-t", "60", "start"])
+        self._as_pg(
+            [
+                str(bindir / "pg_ctl"),
+                "-D",
+                str(self.pg_data),
+                "-o",
+                opts,
+                "-l",
+                str(pg_root / "postgres.log"),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ]
+        )
 
     def psql(self, sql: str, database: str = "postgres", check: bool = True) -> str:
         """Run SQL as the superuser over the sandbox's socket (setup only; never the tool's path)."""
-        cmd = [str(pg_bindir() / "psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-               "-h", str(self.pg_socket_dir), "-p", str(self.pg_port), "-U", "postgres", "-d", database]
+        cmd = [
+            str(pg_bindir() / "psql"),
+            "-X",
+            "-q",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            str(self.pg_socket_dir),
+            "-p",
+            str(self.pg_port),
+            "-U",
+            "postgres",
+            "-d",
+            database,
+        ]
         proc = subprocess.run(cmd, input=sql, capture_output=True, text=True, check=False)
         if check and proc.returncode != 0:
             raise SandboxError(f"psql failed: {proc.stderr}")
@@ -182,8 +225,10 @@ class Sandbox:
         os.chmod(d, 0o700)
         for key in (d / "host_ed25519", self.client_key):
             if not key.exists():
-                subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "schemasync-sandbox",
-                                "-f", str(key)], check=True)
+                subprocess.run(
+                    ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "schemasync-sandbox", "-f", str(key)],
+                    check=True,
+                )
         shutil.copy(self.client_key.with_suffix(".pub"), d / "authorized_keys")
         host_pub = (d / "host_ed25519.pub").read_text().split()
         self.known_hosts.write_text(f"[{LOOPBACK}]:{self.ssh_port} {host_pub[0]} {host_pub[1]}\n")
@@ -224,7 +269,10 @@ class Sandbox:
         log = open(d / "sshd.log", "ab")  # noqa: SIM115 - handed to the daemon
         self._sshd = subprocess.Popen(
             [str(sshd_path()), "-D", "-e", "-f", str(d / "sshd_config")],
-            stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
+            stdout=log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
@@ -245,10 +293,8 @@ class Sandbox:
             proc.terminate()
             proc.wait(10)
         elif pidfile.exists():
-            try:
+            with contextlib.suppress(ValueError, ProcessLookupError, PermissionError):
                 os.kill(int(pidfile.read_text().strip()), signal.SIGTERM)
-            except (ValueError, ProcessLookupError, PermissionError):
-                pass
         pidfile.unlink(missing_ok=True)
 
     def hosts_entry(self, database: str, **extra: object) -> dict:

@@ -1,0 +1,60 @@
+#!/bin/sh
+# schemasync developer entry point. Works on a fresh Debian machine, as root or as a normal user.
+#   ./dev.sh demo    set everything up, start the sandbox, run a refresh against it, show the result
+#   ./dev.sh test    set everything up and run the test suite (extra args go to pytest)
+#   ./dev.sh bench   run the benchmark (bench/)
+#   ./dev.sh stop    stop the demo's sandbox servers
+set -eu
+cd "$(dirname "$0")"
+
+missing=""
+need() { missing="$missing $1"; }
+
+check_system() {
+    command -v python3 >/dev/null 2>&1 || need python3
+    if command -v python3 >/dev/null 2>&1; then
+        python3 -c 'import sys; sys.exit(sys.version_info < (3, 10))' || { echo "schemasync needs Python 3.10 or newer" >&2; exit 1; }
+        python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need python3-venv
+    fi
+    command -v git >/dev/null 2>&1 || need git
+    command -v ssh-keygen >/dev/null 2>&1 || need openssh-client
+    [ -x /usr/sbin/sshd ] || command -v sshd >/dev/null 2>&1 || need openssh-server
+    ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || need postgresql
+    command -v ps >/dev/null 2>&1 || need procps
+    command -v runuser >/dev/null 2>&1 || need util-linux
+    if [ -n "$missing" ]; then
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+            echo "installing:$missing"
+            export DEBIAN_FRONTEND=noninteractive
+            apt-get update -qq
+            # shellcheck disable=SC2086
+            apt-get install -y -qq --no-install-recommends $missing >/dev/null
+        else
+            echo "missing system packages:$missing" >&2
+            echo "install them with:  sudo apt-get install -y$missing" >&2
+            exit 1
+        fi
+    fi
+}
+
+setup_venv() {
+    stamp=.venv/.schemasync-installed
+    if [ ! -x .venv/bin/python ]; then
+        rm -rf .venv
+        python3 -m venv .venv
+    fi
+    if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+        .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+        touch "$stamp"
+    fi
+}
+
+cmd=${1:-}
+[ $# -gt 0 ] && shift
+case "$cmd" in
+    demo)  check_system; setup_venv; exec .venv/bin/python -m schemasync.sandbox demo "$@" ;;
+    test)  check_system; setup_venv; exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@" ;;
+    bench) check_system; setup_venv; exec .venv/bin/python -m bench "$@" ;;
+    stop)  exec .venv/bin/python -m schemasync.sandbox stop ;;
+    *)     sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac
