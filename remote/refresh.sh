@@ -111,7 +111,8 @@ ss_main() {
     if ! "$ss_pg_dump" -w -v --schema-only --no-owner $SS_DUMP_FLAGS \
             --lock-wait-timeout="$SS_LOCK_WAIT_MS" "$@" > "$ss_dir/dump.sql" 2> "$ss_dir/dump.err"; then
         grep -i -e 'error' -e 'detail' -e 'hint' -e 'fatal' "$ss_dir/dump.err" | tail -n 20 >&2
-        if grep -q 'could not obtain lock' "$ss_dir/dump.err"; then
+        # pg_dump's lock wait ends as a statement timeout on its LOCK TABLE
+        if grep -q -e 'could not obtain lock' -e 'Query was: LOCK TABLE' "$ss_dir/dump.err"; then
             ss_fail 26 "pg_dump gave up waiting for a table lock (lock_wait_timeout ${SS_LOCK_WAIT_MS} ms)"
         fi
         ss_fail 23 "pg_dump failed"

@@ -244,3 +244,70 @@ def test_password_travels_on_stdin_and_never_shows(workspace: Workspace, databas
     assert missing.code in (0, 4)
     unset = workspace.inv("schemas.refresh", "--host", "dev", env={"TEST_DB_PW_UNUSED": "1"})
     assert unset.code in (2, 4)
+
+
+def test_a_lock_wait_fails_cleanly_and_changes_nothing(workspace: Workspace, database: str) -> None:
+    from schemasync.sandbox import pg_bindir
+
+    sb = workspace.sandbox
+    workspace.add_host("dev", database)
+    assert workspace.inv("schemas.refresh", "--host", "dev").code == 0
+    sb.psql("ALTER TABLE users ADD COLUMN z int;", database=database)
+    before = workspace.snapshot()
+    holder = subprocess.Popen(
+        [
+            str(pg_bindir() / "psql"),
+            "-X",
+            "-q",
+            "-At",
+            "-h",
+            str(sb.pg_socket_dir),
+            "-p",
+            str(sb.pg_port),
+            "-U",
+            "postgres",
+            "-d",
+            database,
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdin is not None
+        holder.stdin.write("BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE; SELECT 'locked';\n")
+        holder.stdin.flush()
+        assert holder.stdout is not None and "locked" in holder.stdout.readline()
+        workspace.add_host("dev", database, lock_wait_timeout=1)
+        started = time.monotonic()
+        run = workspace.inv("schemas.refresh", "--host", "dev")
+        elapsed = time.monotonic() - started
+    finally:
+        holder.kill()
+        holder.wait()
+    assert run.code == 4 and "table lock" in run.err
+    assert elapsed < 60  # bounded by lock_wait_timeout, not by the lock holder
+    assert workspace.snapshot() == before and workspace.commits() == 1
+
+
+def test_proxyjump_with_every_hop_verified(workspace: Workspace, database: str, tmp_path) -> None:
+    sb = workspace.sandbox
+    jump_port, jump_known = sb.start_extra_sshd("jump")
+    target_known = sb.known_hosts.read_text()
+    known = tmp_path / "known_hosts"
+    cfg = tmp_path / "ssh_config"
+    cfg.write_text(
+        f"Host jump\n    HostName {LOOPBACK}\n    Port {jump_port}\n    User {sb.login_user}\n"
+        f"    IdentityFile {sb.client_key}\n    UserKnownHostsFile {known}\n"
+        f"Host target\n    HostName {LOOPBACK}\n    Port {sb.ssh_port}\n    User {sb.login_user}\n"
+        f"    IdentityFile {sb.client_key}\n    UserKnownHostsFile {known}\n    ProxyJump jump\n"
+    )
+    workspace.add_host("dev", database, ssh="target", ssh_config=str(cfg))
+    known.write_text(target_known)  # the jump host's key is unknown
+    run = workspace.inv("schemas.refresh", "--host", "dev", "--no-commit")
+    assert run.code == 3 and f"[{LOOPBACK}]:{jump_port}" in run.err and "unknown host key" in run.err
+    known.write_text(target_known + jump_known + "\n")
+    run = workspace.inv("schemas.refresh", "--host", "dev", "--no-commit")
+    assert run.code == 0, run.err
+    assert (workspace.out() / "survey_notes.sql").is_file()

@@ -18,7 +18,7 @@ import signal
 import socket
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
@@ -63,6 +63,7 @@ class Sandbox:
     root: Path
     ssh_port: int = 0
     pg_port: int = 0
+    _extra: list[subprocess.Popen] = field(default_factory=list)
 
     # -- paths -------------------------------------------------------------------------------
     @property
@@ -264,11 +265,32 @@ class Sandbox:
             f"    UserKnownHostsFile {self.known_hosts}\n"
         )
 
+    def start_extra_sshd(self, name: str) -> tuple[int, str]:
+        """A second sshd (e.g. a jump host) with its own host key; returns (port, known_hosts line)."""
+        d = self.ssh_dir / name
+        d.mkdir(exist_ok=True)
+        key = d / "host_ed25519"
+        if not key.exists():
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+        port = free_port()
+        config = (self.ssh_dir / "sshd_config").read_text()
+        config = config.replace(f"Port {self.ssh_port}\n", f"Port {port}\n")
+        config = config.replace(f"HostKey {self.ssh_dir / 'host_ed25519'}", f"HostKey {key}")
+        config = config.replace(f"PidFile {self.ssh_dir / 'sshd.pid'}", f"PidFile {d / 'sshd.pid'}")
+        (d / "sshd_config").write_text(config)
+        proc = self._spawn_sshd(d / "sshd_config", d / "sshd.log", port)
+        self._extra.append(proc)
+        pub = (d / "host_ed25519.pub").read_text().split()
+        return port, f"[{LOOPBACK}]:{port} {pub[0]} {pub[1]}"
+
     def start_sshd(self) -> None:
         d = self.ssh_dir
-        log = open(d / "sshd.log", "ab")  # noqa: SIM115 - handed to the daemon
-        self._sshd = subprocess.Popen(
-            [str(sshd_path()), "-D", "-e", "-f", str(d / "sshd_config")],
+        self._sshd = self._spawn_sshd(d / "sshd_config", d / "sshd.log", self.ssh_port)
+
+    def _spawn_sshd(self, config: Path, log_path: Path, port: int) -> subprocess.Popen:
+        log = open(log_path, "ab")  # noqa: SIM115 - handed to the daemon
+        proc = subprocess.Popen(
+            [str(sshd_path()), "-D", "-e", "-f", str(config)],
             stdout=log,
             stderr=log,
             stdin=subprocess.DEVNULL,
@@ -276,17 +298,22 @@ class Sandbox:
         )
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
-            if self._sshd.poll() is not None:
-                raise SandboxError(f"sshd exited: {(d / 'sshd.log').read_text()[-2000:]}")
+            if proc.poll() is not None:
+                raise SandboxError(f"sshd exited: {log_path.read_text()[-2000:]}")
             try:
-                with socket.create_connection((LOOPBACK, self.ssh_port), timeout=1) as s:
+                with socket.create_connection((LOOPBACK, port), timeout=1) as s:
                     if s.recv(4).startswith(b"SSH-"):
-                        return
+                        return proc
             except OSError:
                 time.sleep(0.05)
         raise SandboxError("sshd did not start listening")
 
     def stop_sshd(self) -> None:
+        for extra in self._extra:
+            if extra.poll() is None:
+                extra.terminate()
+                extra.wait(10)
+        self._extra.clear()
         proc = getattr(self, "_sshd", None)
         pidfile = self.ssh_dir / "sshd.pid"
         if proc is not None and proc.poll() is None:
