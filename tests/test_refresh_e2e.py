@@ -247,28 +247,13 @@ def test_password_travels_on_stdin_and_never_shows(workspace: Workspace, databas
 
 
 def test_a_lock_wait_fails_cleanly_and_changes_nothing(workspace: Workspace, database: str) -> None:
-    from schemasync.sandbox import pg_bindir
-
     sb = workspace.sandbox
     workspace.add_host("dev", database)
     assert workspace.inv("schemas.refresh", "--host", "dev").code == 0
     sb.psql("ALTER TABLE users ADD COLUMN z int;", database=database)
     before = workspace.snapshot()
     holder = subprocess.Popen(
-        [
-            str(pg_bindir() / "psql"),
-            "-X",
-            "-q",
-            "-At",
-            "-h",
-            str(sb.pg_socket_dir),
-            "-p",
-            str(sb.pg_port),
-            "-U",
-            "postgres",
-            "-d",
-            database,
-        ],
+        sb.client("psql", database, "-X", "-q", "-At"),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

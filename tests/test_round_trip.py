@@ -6,7 +6,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from schemasync.sandbox import Sandbox, pg_bindir
+from schemasync.sandbox import Sandbox
 
 from .conftest import Workspace
 
@@ -30,26 +30,8 @@ def load(sandbox: Sandbox, database: str, statements: list[str]) -> None:
         failed = []
         for stmt in pending:
             sql = "SET check_function_bodies = false;\nSELECT pg_catalog.set_config('search_path', '', false);\n" + stmt
-            proc = subprocess.run(
-                [
-                    str(pg_bindir() / "psql"),
-                    "-X",
-                    "-q",
-                    "-v",
-                    "ON_ERROR_STOP=1",
-                    "-h",
-                    str(sandbox.pg_socket_dir),
-                    "-p",
-                    str(sandbox.pg_port),
-                    "-U",
-                    "postgres",
-                    "-d",
-                    database,
-                ],
-                input=sql,
-                capture_output=True,
-                text=True,
-            )
+            cmd = sandbox.client("psql", database, "-X", "-q", "-v", "ON_ERROR_STOP=1")
+            proc = subprocess.run(cmd, input=sql, capture_output=True, text=True)
             if proc.returncode != 0:
                 failed.append((stmt, proc.stderr))
         if len(failed) == len(pending):
@@ -58,25 +40,8 @@ def load(sandbox: Sandbox, database: str, statements: list[str]) -> None:
 
 
 def schema_dump(sandbox: Sandbox, database: str) -> str:
-    proc = subprocess.run(
-        [
-            str(pg_bindir() / "pg_dump"),
-            "--schema-only",
-            "--no-owner",
-            "--no-privileges",
-            "-h",
-            str(sandbox.pg_socket_dir),
-            "-p",
-            str(sandbox.pg_port),
-            "-U",
-            "postgres",
-            "-d",
-            database,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    cmd = sandbox.client("pg_dump", database, "--schema-only", "--no-owner", "--no-privileges")
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
     text = re.sub(r"^\\(un)?restrict \S+$", "", proc.stdout, flags=re.M)
     return re.sub(r"^-- Dumped (from|by) .*$", "", text, flags=re.M)
 

@@ -192,16 +192,10 @@ class Sandbox:
             ]
         )
 
-    def psql(self, sql: str, database: str = "postgres", check: bool = True) -> str:
-        """Run SQL as the superuser over the sandbox's socket (setup only; never the tool's path)."""
-        cmd = [
-            str(pg_bindir() / "psql"),
-            "-X",
-            "-q",
-            "-A",
-            "-t",
-            "-v",
-            "ON_ERROR_STOP=1",
+    def client(self, tool: str, database: str, *args: str) -> list[str]:
+        """argv for psql/pg_dump as the superuser over the sandbox's socket (setup and checks only)."""
+        return [
+            str(pg_bindir() / tool),
             "-h",
             str(self.pg_socket_dir),
             "-p",
@@ -210,7 +204,12 @@ class Sandbox:
             "postgres",
             "-d",
             database,
+            *args,
         ]
+
+    def psql(self, sql: str, database: str = "postgres", check: bool = True) -> str:
+        """Run SQL as the superuser (setup only; never the tool's path)."""
+        cmd = self.client("psql", database, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1")
         proc = subprocess.run(cmd, input=sql, capture_output=True, text=True, check=False)
         if check and proc.returncode != 0:
             raise SandboxError(f"psql failed: {proc.stderr}")
