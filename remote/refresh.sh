@@ -14,7 +14,6 @@
 # failed, 24 no writable temporary directory, 25 nothing to dump (META says why), 26 lock wait timeout.
 
 set -u
-set -f  # SS_DUMP_FLAGS is split into words, never globbed
 umask 077
 LC_ALL=C
 export LC_ALL
@@ -41,9 +40,26 @@ trap 'exit 143' TERM
 ss_mktemp() {
     for base in "${TMPDIR:-/tmp}" /var/tmp /dev/shm "$HOME"; do
         [ -d "$base" ] && [ -w "$base" ] || continue
-        ss_dir=$(mktemp -d "$base/schemasync.XXXXXXXX" 2>/dev/null) && return 0
+        ss_dir=$(mktemp -d "$base/schemasync.XXXXXXXX" 2>/dev/null) || continue
+        echo "$$" > "$ss_dir/pid"
+        ss_sweep "$base"
+        return 0
     done
     ss_fail 24 "no writable temporary directory (tried \$TMPDIR, /tmp, /var/tmp, /dev/shm, \$HOME)"
+}
+
+ss_sweep() {  # remove directories left by runs that were killed outright (their script is gone)
+    for old in "$1"/schemasync.*; do
+        [ "$old" != "$ss_dir" ] && [ -d "$old" ] && [ -O "$old" ] || continue
+        old_pid=$(cat "$old/pid" 2>/dev/null) || old_pid=""
+        if [ -n "$old_pid" ] && kill -0 "$old_pid" 2>/dev/null; then
+            continue  # another run, still working
+        fi
+        if [ -z "$old_pid" ] && [ -z "$(find "$old" -maxdepth 0 -mmin +60 2>/dev/null)" ]; then
+            continue  # no pid yet: a run that is just starting, unless it is an hour old
+        fi
+        rm -rf "$old" && printf 'schemasync-remote: removed %s, left by an interrupted earlier run\n' "$old" >&2
+    done
 }
 
 ss_find() {  # ss_find VAR program: the program in SS_PG_BIN, else on PATH
@@ -107,6 +123,7 @@ ss_main() {
     fi
 
     eval "set -- $(cat "$ss_dir/args")"
+    set -f  # SS_DUMP_FLAGS is split into words, never globbed
     # -v adds "-- TOC entry N (class C OID O)" lines: they tell which table each statement belongs to.
     if ! "$ss_pg_dump" -w -v --schema-only --no-owner $SS_DUMP_FLAGS \
             --lock-wait-timeout="$SS_LOCK_WAIT_MS" "$@" > "$ss_dir/dump.sql" 2> "$ss_dir/dump.err"; then

@@ -29,6 +29,7 @@ class RefreshResult:
     table: str | None = None
     transferred: int = 0
     excluded: list[tuple[str, str]] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -117,6 +118,7 @@ def refresh(
             table=table,
             transferred=out.transferred,
             excluded=discovery.excluded,
+            notices=out.notices,
         )
         if plan.changed:
             tx = store.Transaction(host.output)

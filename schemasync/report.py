@@ -35,6 +35,8 @@ def refresh_data(res: RefreshResult) -> dict[str, Any]:
         "changed": plan.changed,
         "commit": res.commit,
         "seconds": round(res.seconds, 3),
+        "transferred_bytes": res.transferred,
+        "notices": res.notices,
     }
 
 
@@ -54,6 +56,8 @@ def refresh_text(res: RefreshResult) -> str:
     for r in changed_objects:
         kind = KIND_LABELS[r.kind]
         lines.append(f"  {MARKS[r.status]} {kind + ' ' if kind else ''}{r.label}")
+    for notice in res.notices:
+        lines.append(f"  server: {notice}")
     if res.excluded:
         lines.append(f"  excluded by config: {len(res.excluded)} tables")
     if not plan.changed:

@@ -20,7 +20,7 @@ import threading
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import paramiko
@@ -157,6 +157,9 @@ def _connect_error(host: HostConfig, conn: Connection, exc: BaseException) -> Sc
         return SSHError(f"{where}: connection refused (is sshd running on port {conn.port}?)")
     if isinstance(exc, socket.gaierror):
         return SSHError(f"{where}: cannot resolve host name {conn.host!r}")
+    lost_markers = ("No existing session", "Error reading SSH protocol banner", "SSH session not active")
+    if isinstance(exc, (EOFError, ConnectionResetError, BrokenPipeError)) or any(m in str(exc) for m in lost_markers):
+        return SSHError(f"{where}: connection lost during the SSH handshake ({type(exc).__name__}: {exc})")
     if isinstance(exc, paramiko.SSHException):
         text = str(exc)
         hint = ""
@@ -176,6 +179,7 @@ class RemoteOutput:
     dump: str | None  # pg_dump text, None when nothing was dumped
     status: int  # remote exit code (0, or 25 for "nothing to dump")
     transferred: int = 0  # bytes fetched over SFTP
+    notices: list[str] = field(default_factory=list)  # what the server said on stderr on success
 
 
 class _Watchdog:
@@ -243,7 +247,7 @@ def run_remote(conn: Connection, host: HostConfig, script: str) -> RemoteOutput:
                 chan.shutdown_write()
                 status = _exit_status(chan, host, watchdog)
                 if meta_line is not None and status in (0, 25):
-                    return RemoteOutput(meta=_json(meta_line), dump=None, status=status)
+                    return RemoteOutput(meta=_json(meta_line), dump=None, status=status, notices=_notices(chan))
                 raise _remote_failure(host, conn, status, _stderr(chan))
             payload = _fetch(conn, host, result[2], result[1], watchdog)
             chan.shutdown_write()  # the script removes its directory and exits
@@ -252,7 +256,9 @@ def run_remote(conn: Connection, host: HostConfig, script: str) -> RemoteOutput:
                 raise _remote_failure(host, conn, status, _stderr(chan))
             text = _decode(payload, result[0])
             meta_text, _, dump = text.partition("\n")
-            return RemoteOutput(meta=_json(meta_text), dump=dump, status=0, transferred=len(payload))
+            return RemoteOutput(
+                meta=_json(meta_text), dump=dump, status=0, transferred=len(payload), notices=_notices(chan)
+            )
     finally:
         watchdog.stop()
 
@@ -287,6 +293,11 @@ def _stderr(chan: paramiko.Channel) -> str:
     while chan.recv_stderr_ready():
         out.append(chan.recv_stderr(65536))
     return b"".join(out).decode("utf-8", "replace").strip()
+
+
+def _notices(chan: paramiko.Channel) -> list[str]:
+    prefix = "schemasync-remote: "
+    return [line[len(prefix) :] for line in _stderr(chan).splitlines() if line.startswith(prefix)]
 
 
 def _fetch(conn: Connection, host: HostConfig, path: str, size: int, watchdog: _Watchdog) -> bytes:

@@ -1,0 +1,162 @@
+"""Faults on the wire, between the client and the real sshd: every cut leaves everything as it was."""
+
+from __future__ import annotations
+
+import glob
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from schemasync.sandbox import LOOPBACK, Sandbox
+
+from .conftest import Workspace
+from .faultproxy import FaultProxy
+
+TIMEOUT = 3  # connect_timeout and command_timeout for these runs, seconds
+
+
+def remote_dirs() -> set[str]:
+    return set(glob.glob("/tmp/schemasync.*"))
+
+
+def wait_for_dirs(expected: set[str], seconds: float = 10) -> set[str]:
+    deadline = time.monotonic() + seconds
+    while remote_dirs() != expected and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return remote_dirs()
+
+
+def via_proxy(ws: Workspace, proxy: FaultProxy, database: str, tmp_path: Path) -> None:
+    sb = ws.sandbox
+    host_key = (sb.ssh_dir / "host_ed25519.pub").read_text().split()
+    (tmp_path / "known").write_text(f"[{LOOPBACK}]:{proxy.port} {host_key[0]} {host_key[1]}\n")
+    (tmp_path / "cfg").write_text(
+        f"Host flaky\n    HostName {LOOPBACK}\n    Port {proxy.port}\n    User {sb.login_user}\n"
+        f"    IdentityFile {sb.client_key}\n    UserKnownHostsFile {tmp_path / 'known'}\n"
+    )
+    ws.add_host(
+        "dev", database, ssh="flaky", ssh_config=str(tmp_path / "cfg"), connect_timeout=TIMEOUT, command_timeout=TIMEOUT
+    )
+
+
+@contextmanager
+def holding_lock(sb: Sandbox, database: str, sql: str) -> Iterator[None]:
+    holder = subprocess.Popen(
+        sb.client("psql", database, "-X", "-q", "-At"),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdin is not None and holder.stdout is not None
+    holder.stdin.write(f"BEGIN; {sql}; SELECT 'held';\n")
+    holder.stdin.flush()
+    assert "held" in holder.stdout.readline()
+    try:
+        yield
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+@pytest.fixture
+def measured(workspace: Workspace, database: str, tmp_path: Path) -> tuple[int, int]:
+    """Bytes each way of one clean run through the proxy, and a committed first state."""
+    proxy = FaultProxy(workspace.sandbox.ssh_port, after=10**12)
+    via_proxy(workspace, proxy, database, tmp_path)
+    run = workspace.inv("schemas.refresh", "--host", "dev", "--json")
+    proxy.close()
+    assert run.code == 0, run.err
+    workspace.sandbox.psql("ALTER TABLE survey_notes ADD COLUMN weather text;", database=database)
+    transferred = run.json["transferred_bytes"]
+    assert 0 < transferred < proxy.counted
+    return proxy.counted, transferred
+
+
+CUTS = [
+    ("handshake: banner", "down", 10, 0.0, None),
+    ("handshake: key exchange", "down", 1200, 0.0, None),
+    ("client upload of the script", "up", 6000, 0.0, None),
+    ("during discovery", "up", 1, 1.2, "LOCK TABLE pg_catalog.pg_namespace IN ACCESS EXCLUSIVE MODE"),
+    ("during pg_dump", "up", 1, 1.2, "LOCK TABLE public.users IN ACCESS EXCLUSIVE MODE"),
+    ("transfer: 10%", "down", 0.10, 0.0, None),
+    ("transfer: 50%", "down", 0.50, 0.0, None),
+    ("transfer: 90%", "down", 0.90, 0.0, None),
+]
+
+
+@pytest.mark.parametrize("mode", ["reset", "stall"])
+@pytest.mark.parametrize(("phase", "direction", "after", "delay", "lock"), CUTS, ids=[c[0] for c in CUTS])
+def test_a_cut_connection_loses_nothing(
+    workspace: Workspace,
+    database: str,
+    tmp_path: Path,
+    measured: tuple[int, int],
+    mode: str,
+    phase: str,
+    direction: str,
+    after: float,
+    delay: float,
+    lock: str | None,
+) -> None:
+    total_down, transferred = measured
+    before = workspace.snapshot()
+    commits = workspace.commits()
+    dirs = remote_dirs()
+    if isinstance(after, float) and after < 1:
+        # within the SFTP payload: it ends shortly before the session's last bytes
+        transfer_start = total_down - transferred - 2048
+        offset = transfer_start + int(transferred * after)
+        assert offset > 1500, "the transfer comes after the key exchange"
+    else:
+        offset = int(after)
+    proxy = FaultProxy(workspace.sandbox.ssh_port, after=offset, mode=mode, direction=direction, delay=delay)
+    via_proxy(workspace, proxy, database, tmp_path)
+    try:
+        started = time.monotonic()
+        if lock:
+            with holding_lock(workspace.sandbox, database, lock):
+                run = workspace.inv("schemas.refresh", "--host", "dev", timeout=60)
+        else:
+            run = workspace.inv("schemas.refresh", "--host", "dev", timeout=60)
+        elapsed = time.monotonic() - started
+    finally:
+        proxy.close()
+    assert proxy.triggered.is_set(), f"the cut at {offset} bytes {direction} never happened"
+    assert run.code == 3, (run.code, run.err)
+    assert any(w in run.err for w in ("connection lost", "timed out", "sent nothing", "Error reading SSH")), run.err
+    if mode == "stall":
+        assert elapsed < delay + 3 * TIMEOUT + 10  # bounded by the timeouts, not by the network
+    assert workspace.snapshot() == before
+    assert workspace.commits() == commits
+    assert not [p for p in workspace.out().rglob("*") if ".schemasync-" in p.name]
+    assert wait_for_dirs(dirs) == dirs, "the server kept a temporary directory"
+
+
+def test_the_next_run_removes_what_a_killed_run_left(workspace: Workspace, database: str) -> None:
+    stale = Path("/tmp/schemasync.stale123")
+    stale.mkdir()
+    (stale / "pid").write_text("999999999\n")  # no such process
+    (stale / "result").write_text("partial")
+    workspace.add_host("dev", database)
+    run = workspace.inv("schemas.refresh", "--host", "dev", "--no-commit")
+    assert run.code == 0, run.err
+    assert not stale.exists()
+    assert "left by an interrupted earlier run" in run.out and str(stale) in run.out
+
+
+def test_another_runs_live_directory_is_left_alone(workspace: Workspace, database: str) -> None:
+    live = Path("/tmp/schemasync.live456")
+    live.mkdir()
+    (live / "pid").write_text(f"{os.getpid()}\n")  # this test process: alive
+    try:
+        workspace.add_host("dev", database)
+        assert workspace.inv("schemas.refresh", "--host", "dev", "--no-commit").code == 0
+        assert live.exists()
+    finally:
+        subprocess.run(["rm", "-rf", str(live)], check=True)
