@@ -153,7 +153,7 @@ def _check_keys(path: Path, where: str, raw: dict[Any, Any]) -> None:
         if key not in HOST_KEYS:
             raise ConfigError(f"{path}: {where}.{key}: unknown key (known: {', '.join(HOST_KEYS)})")
         expected, what = HOST_KEYS[key]
-        if value is None and key in ("db_host", "pg_bin", "password_env"):
+        if value is None and key in ("db_host", "pg_bin", "password_env", "ssh_config"):
             continue
         # bool is an int in Python; a port of `true` is still wrong.
         wrong_bool = isinstance(value, bool) and expected is not bool

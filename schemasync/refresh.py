@@ -12,7 +12,7 @@ from .discovery import Discovery
 from .errors import ConfigError, DatabaseError, LocalError, SplitError
 from .names import display_name, table_file
 from .remote_script import build_script
-from .split import render_piece, split_dump
+from .split import SplitResult, render_piece, split_dump
 from .store import MARKS, NEW, ORPHANED, UPDATED, NewFile, Plan
 
 
@@ -89,7 +89,7 @@ def refresh(
                     f"but {host.output} documents {previous.tables_present()}; refusing to mark them all orphaned",
                     hint="check database/schemas in hosts.yaml; if the tables really are gone, use --allow-empty",
                 )
-        result = split_dump(out.dump or "", discovery, host.name)
+        result = split_dump(out.dump, discovery, host.name) if out.dump is not None else SplitResult({})
         produced = [
             NewFile(
                 kind=p.kind,

@@ -153,7 +153,7 @@ def _connect_error(host: HostConfig, conn: Connection, exc: BaseException) -> Sc
         )
     if isinstance(exc, (TimeoutError, socket.timeout)):
         return SSHError(f"{where}: timed out after {host.connect_timeout}s connecting")
-    if isinstance(exc, ConnectionRefusedError):
+    if isinstance(exc, (ConnectionRefusedError, paramiko.ssh_exception.NoValidConnectionsError)):
         return SSHError(f"{where}: connection refused (is sshd running on port {conn.port}?)")
     if isinstance(exc, socket.gaierror):
         return SSHError(f"{where}: cannot resolve host name {conn.host!r}")

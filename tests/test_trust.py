@@ -1,0 +1,137 @@
+"""Wrong targets, concurrent runs, privileges, bad input, odd server layouts."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import paramiko
+
+from schemasync.sandbox import LOOPBACK, pg_bindir
+
+from .conftest import REPO, Workspace
+
+
+def test_an_empty_discovery_does_not_orphan_everything(workspace: Workspace, database: str) -> None:
+    workspace.add_host("dev", database)
+    assert workspace.inv("schemas.refresh", "--host", "dev").code == 0
+    before = workspace.snapshot()
+    workspace.add_host("dev", database, schemas=["no_such_schema"])
+    run = workspace.inv("schemas.refresh", "--host", "dev")
+    assert run.code == 4 and "refusing to mark them all orphaned" in run.err and "--allow-empty" in run.err
+    assert workspace.snapshot() == before and workspace.commits() == 1
+    forced = workspace.inv("schemas.refresh", "--host", "dev", "--allow-empty", "--json")
+    assert forced.code == 0, forced.err
+    assert len(forced.json["orphaned"]) == 16 and forced.json["tables"] == 0
+    assert (workspace.out() / "users.sql").read_bytes() == before["users.sql"]  # kept, flagged
+
+
+def test_one_run_at_a_time(workspace: Workspace, database: str) -> None:
+    sb = workspace.sandbox
+    workspace.add_host("dev", database, lock_wait_timeout=30)
+    holder = subprocess.Popen(
+        sb.client("psql", database, "-X", "-q", "-At"), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdin is not None and holder.stdout is not None
+    holder.stdin.write("BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE; SELECT 'held';\n")
+    holder.stdin.flush()
+    assert "held" in holder.stdout.readline()
+    env = {**os.environ, "SCHEMASYNC_HOSTS": str(workspace.path / "hosts.yaml")}
+    first = subprocess.Popen(
+        [sys.executable, "-m", "invoke", "-r", str(REPO), "schemas.refresh", "--host", "dev"],
+        cwd=workspace.path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(1.5)  # the first run now holds the output lock and waits in pg_dump
+        second = workspace.inv("schemas.refresh", "--host", "dev")
+        assert second.code == 5 and "another schemasync run" in second.err
+    finally:
+        holder.kill()
+        holder.wait()
+    out, err = first.communicate(timeout=60)
+    assert first.returncode == 0, err
+    assert workspace.commits() == 1 and "16 new" in out
+
+
+def test_privileges_are_opt_in_and_owners_never_appear(workspace: Workspace, database: str) -> None:
+    sb = workspace.sandbox
+    sb.psql(
+        "DO $$BEGIN CREATE ROLE app_reader; EXCEPTION WHEN duplicate_object THEN NULL; END$$;"
+        f"GRANT SELECT ON users TO app_reader;",
+        database=database,
+    )
+    workspace.add_host("dev", database)
+    assert workspace.inv("schemas.refresh", "--host", "dev", "--no-commit").code == 0
+    files = workspace.snapshot()
+    assert not any(b"GRANT " in text or b"OWNER TO" in text for text in files.values())
+    workspace.add_host("dev", database, privileges=True)
+    run = workspace.inv("schemas.refresh", "--host", "dev", "--no-commit", "--json")
+    assert run.code == 0, run.err
+    assert "users" in run.json["updated"]
+    assert "GRANT SELECT ON TABLE public.users TO app_reader;" in (workspace.out() / "users.sql").read_text()
+    assert not any(b"OWNER TO" in text for text in workspace.snapshot().values())
+
+
+def test_unreachable_host(workspace: Workspace, database: str) -> None:
+    from schemasync.sandbox import free_port
+
+    workspace.add_host("dev", database, ssh=f"{LOOPBACK}:{free_port()}", ssh_config=None, connect_timeout=3)
+    run = workspace.inv("schemas.refresh", "--host", "dev")
+    assert run.code == 3 and "connection refused" in run.err
+    assert not workspace.out().exists()
+
+
+def test_wrong_ssh_key(workspace: Workspace, database: str, tmp_path: Path) -> None:
+    sb = workspace.sandbox
+    key = tmp_path / "other_key"
+    paramiko.Ed25519Key  # noqa: B018 - the type exists in paramiko 5
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    cfg = tmp_path / "cfg"
+    cfg.write_text(sb.ssh_config.read_text().replace(str(sb.client_key), str(key)))
+    workspace.add_host("dev", database, ssh_config=str(cfg))
+    run = workspace.inv("schemas.refresh", "--host", "dev", env={"SSH_AUTH_SOCK": ""})
+    assert run.code == 3 and "authentication failed" in run.err
+
+
+def test_missing_password_variable_touches_nothing(workspace: Workspace, database: str) -> None:
+    workspace.add_host("dev", database, password_env="SCHEMASYNC_TEST_UNSET_PW")
+    env = {k: v for k, v in os.environ.items() if k != "SCHEMASYNC_TEST_UNSET_PW"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "invoke", "-r", str(REPO), "schemas.refresh", "--host", "dev"],
+        cwd=workspace.path,
+        capture_output=True,
+        text=True,
+        env={**env, "SCHEMASYNC_HOSTS": str(workspace.path / "hosts.yaml")},
+    )
+    assert proc.returncode == 2 and "SCHEMASYNC_TEST_UNSET_PW is not set" in proc.stderr
+    assert not workspace.out().exists()
+
+
+def test_pg_bin_outside_path(workspace: Workspace, database: str, tmp_path: Path) -> None:
+    odd = tmp_path / "opt" / "pg" / "bin"
+    odd.mkdir(parents=True)
+    for tool in ("psql", "pg_dump"):
+        (odd / tool).symlink_to(pg_bindir() / tool)
+    os.chmod(tmp_path, 0o755)
+    workspace.add_host("dev", database, pg_bin=str(odd))
+    run = workspace.inv("schemas.refresh", "--host", "dev", "--no-commit")
+    assert run.code == 0, run.err
+
+
+def test_no_postgresql_needed_on_the_workstation(workspace: Workspace, database: str, tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    git = subprocess.run(["sh", "-c", "command -v git"], capture_output=True, text=True).stdout.strip()
+    (bin_dir / "git").symlink_to(git)
+    workspace.add_host("dev", database)
+    run = workspace.inv("schemas.refresh", "--host", "dev", env={"PATH": str(bin_dir)})
+    assert run.code == 0, run.err
+    local = subprocess.run(["/bin/sh", "-c", "command -v psql || command -v pg_dump"], env={"PATH": str(bin_dir)})
+    assert local.returncode != 0
