@@ -122,6 +122,9 @@ meta AS (
         'version', current_setting('server_version_num')::int,
         'database', current_database(),
         'user', current_user,
+        'schemas', (SELECT coalesce(json_agg(s.nspname ORDER BY s.nspname), '[]') FROM schemas s),
+        'max_locks', current_setting('max_locks_per_transaction')::int
+                     * (current_setting('max_connections')::int + current_setting('max_prepared_transactions')::int),
         'tables', (SELECT coalesce(json_agg(json_build_array(
                         r.oid::bigint, r.nspname, r.relname, r.relkind,
                         (SELECT count(*) FROM pg_attribute a

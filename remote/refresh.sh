@@ -1,6 +1,6 @@
 # schemasync remote step: sent to `sh -s` over the SSH channel on every run; nothing is installed.
 #
-# schemasync prepends a header that sets SS_MODE, SS_PG_BIN, SS_LOCK_WAIT_MS,
+# schemasync prepends a header that sets SS_MODE, SS_PG_BIN, SS_PREFIX, SS_LOCK_WAIT_MS,
 # SS_DUMP_FLAGS, the PG* connection variables, and two functions: ss_write_sql (the discovery SQL)
 # and ss_write_pgpass (only when a password is given; it arrives inside this script, on stdin, so it
 # never appears on a command line). Everything here is POSIX sh plus psql, pg_dump and coreutils.
@@ -11,9 +11,11 @@
 # After RESULT the script waits for end of input: schemasync closes it once the file is fetched,
 # or the connection drops. Either way the temporary directory is removed by this script.
 # Exit codes: 20 psql missing, 21 pg_dump missing or too old, 22 discovery failed, 23 pg_dump
-# failed, 24 no writable temporary directory, 25 nothing to dump (META says why), 26 lock wait timeout.
+# failed, 24 no writable temporary directory, 25 nothing to dump (META says why), 26 lock wait timeout,
+# 27 too many tables for one pg_dump's locks (META follows; schemasync retries in batches).
 
 set -u
+set -f  # SS_PREFIX and SS_DUMP_FLAGS are split into words, never globbed
 umask 077
 LC_ALL=C
 export LC_ALL
@@ -49,7 +51,10 @@ ss_mktemp() {
 }
 
 ss_sweep() {  # remove directories left by runs that were killed outright (their script is gone)
-    for old in "$1"/schemasync.*; do
+    set +f
+    set -- "$1"/schemasync.*
+    set -f
+    for old in "$@"; do
         [ "$old" != "$ss_dir" ] && [ -d "$old" ] && [ -O "$old" ] || continue
         old_pid=$(cat "$old/pid" 2>/dev/null) || old_pid=""
         if [ -n "$old_pid" ] && kill -0 "$old_pid" 2>/dev/null; then
@@ -63,7 +68,10 @@ ss_sweep() {  # remove directories left by runs that were killed outright (their
 }
 
 ss_find() {  # ss_find VAR program: the program in SS_PG_BIN, else on PATH
-    if [ -n "$SS_PG_BIN" ]; then
+    if [ -n "$SS_PREFIX" ]; then
+        # inside a container or as another user: that side's PATH (or pg_bin) decides
+        if [ -n "$SS_PG_BIN" ]; then eval "$1=\$SS_PG_BIN/\$2"; else eval "$1=\$2"; fi
+    elif [ -n "$SS_PG_BIN" ]; then
         [ -x "$SS_PG_BIN/$2" ] || ss_fail 20 "$2 not found in pg_bin ($SS_PG_BIN)"
         eval "$1=\$SS_PG_BIN/\$2"
     else
@@ -72,8 +80,42 @@ ss_find() {  # ss_find VAR program: the program in SS_PG_BIN, else on PATH
     fi
 }
 
+ss_run() {  # ss_run program args...: directly, or through SS_PREFIX with the settings passed along
+    if [ -n "$SS_PREFIX" ]; then
+        # sudo and docker exec drop the environment, so the connection settings go explicitly
+        # (none of them is secret: a password is refused with a prefix)
+        $SS_PREFIX env ${PGHOST+"PGHOST=$PGHOST"} ${PGPORT+"PGPORT=$PGPORT"} ${PGUSER+"PGUSER=$PGUSER"} \
+            ${PGDATABASE+"PGDATABASE=$PGDATABASE"} ${PGCONNECT_TIMEOUT+"PGCONNECT_TIMEOUT=$PGCONNECT_TIMEOUT"} \
+            PGAPPNAME=schemasync PGCLIENTENCODING=UTF8 "$@"
+    else
+        "$@"
+    fi
+}
+
 ss_major() {  # major version of a pg_dump binary, e.g. 15
-    "$1" --version 2>/dev/null | sed -n 's/^pg_dump (PostgreSQL) \([0-9][0-9]*\).*/\1/p'
+    ss_run "$1" --version 2>/dev/null | sed -n 's/^pg_dump (PostgreSQL) \([0-9][0-9]*\).*/\1/p'
+}
+
+ss_dump() {  # one pg_dump of the selection in "$@", appended to dump.sql
+    # -v adds "-- TOC entry N (class C OID O)" lines: they tell which table each statement belongs to.
+    if ! ss_run "$ss_pg_dump" -w -v --schema-only --no-owner $SS_DUMP_FLAGS \
+            --lock-wait-timeout="$SS_LOCK_WAIT_MS" "$@" >> "$ss_dir/dump.sql" 2> "$ss_dir/dump.err"; then
+        grep -i -e 'error' -e 'detail' -e 'hint' -e 'fatal' "$ss_dir/dump.err" | tail -n 20 >&2
+        # pg_dump's lock wait ends as a statement timeout on its LOCK TABLE
+        if grep -q -e 'could not obtain lock' -e 'Query was: LOCK TABLE' "$ss_dir/dump.err"; then
+            ss_fail 26 "pg_dump gave up waiting for a table lock (lock_wait_timeout ${SS_LOCK_WAIT_MS} ms)"
+        fi
+        if grep -q -e 'out of shared memory' -e 'max_locks_per_transaction' "$ss_dir/dump.err"; then
+            # schemasync retries in batches; it needs the discovery to plan them
+            printf 'SCHEMASYNC META %s\n' "$(cat "$ss_dir/meta.json")"
+            ss_fail 27 "one pg_dump cannot lock all the tables (max_locks_per_transaction)"
+        fi
+        ss_fail 23 "pg_dump failed"
+    fi
+}
+
+ss_boundary() {  # separates the dumps of a batched run
+    printf '\n%s\n' "$SS_BOUNDARY" >> "$ss_dir/dump.sql"
 }
 
 ss_main() {
@@ -90,7 +132,7 @@ ss_main() {
     sh -c 'n=0; while kill -0 "$1" 2>/dev/null; do sleep 1 </dev/null >/dev/null 2>&1; n=$((n + 1)); [ $((n % 5)) -ne 0 ] || echo . || exit 0; done' sh "$$" </dev/null &
     ss_hb=$!
     # -w: never prompt for a password; -X: ignore ~/.psqlrc
-    if ! "$ss_psql" -X -w -q -A -t -v ON_ERROR_STOP=1 -f - \
+    if ! ss_run "$ss_psql" -X -w -q -A -t -v ON_ERROR_STOP=1 -f - \
             < "$ss_dir/discover.sql" > "$ss_dir/discovery" 2> "$ss_dir/psql.err"; then
         cat "$ss_dir/psql.err" >&2
         ss_fail 22 "discovery query failed (psql)"
@@ -107,7 +149,7 @@ ss_main() {
 
     ss_find ss_pg_dump pg_dump
     ss_dump_major=$(ss_major "$ss_pg_dump")
-    if [ -z "$SS_PG_BIN" ] && [ "${ss_dump_major:-0}" -lt "$ss_server_major" ]; then
+    if [ -z "$SS_PG_BIN$SS_PREFIX" ] && [ "${ss_dump_major:-0}" -lt "$ss_server_major" ]; then
         # pg_dump refuses a newer server: look for the server's own version's binaries.
         for ss_cand in "/usr/lib/postgresql/$ss_server_major/bin" "/usr/pgsql-$ss_server_major/bin" \
                 "/usr/local/pgsql-$ss_server_major/bin" "/opt/postgresql/$ss_server_major/bin" "$(dirname "$ss_psql")"; do
@@ -122,17 +164,13 @@ ss_main() {
         ss_fail 21 "pg_dump $ss_pg_dump is version ${ss_dump_major:-unknown}, older than the server ($ss_server_major); set pg_bin to the server's bin directory"
     fi
 
-    eval "set -- $(cat "$ss_dir/args")"
-    set -f  # SS_DUMP_FLAGS is split into words, never globbed
-    # -v adds "-- TOC entry N (class C OID O)" lines: they tell which table each statement belongs to.
-    if ! "$ss_pg_dump" -w -v --schema-only --no-owner $SS_DUMP_FLAGS \
-            --lock-wait-timeout="$SS_LOCK_WAIT_MS" "$@" > "$ss_dir/dump.sql" 2> "$ss_dir/dump.err"; then
-        grep -i -e 'error' -e 'detail' -e 'hint' -e 'fatal' "$ss_dir/dump.err" | tail -n 20 >&2
-        # pg_dump's lock wait ends as a statement timeout on its LOCK TABLE
-        if grep -q -e 'could not obtain lock' -e 'Query was: LOCK TABLE' "$ss_dir/dump.err"; then
-            ss_fail 26 "pg_dump gave up waiting for a table lock (lock_wait_timeout ${SS_LOCK_WAIT_MS} ms)"
-        fi
-        ss_fail 23 "pg_dump failed"
+    if command -v ss_batches >/dev/null 2>&1; then
+        # Too many tables for one pg_dump's locks: schemasync sent the tables in batches.
+        : > "$ss_dir/dump.sql"
+        ss_batches
+    else
+        eval "set -- $(cat "$ss_dir/args")"
+        ss_dump "$@"
     fi
 
     if command -v gzip >/dev/null 2>&1; then

@@ -26,6 +26,7 @@ HOST_KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "schemas": (list, "schema names or glob patterns"),
     "exclude": (list, "table name glob patterns to leave out"),
     "pg_bin": (str, "directory of psql and pg_dump on the server"),
+    "command_prefix": (str, "runs psql/pg_dump through this, e.g. 'sudo -u postgres' or 'docker exec -i pg'"),
     "output": (str, "output directory, relative to hosts.yaml"),
     "lock_wait_timeout": (int, "seconds pg_dump may wait for a table lock"),
     "host_key": (str, "strict or accept-new"),
@@ -52,6 +53,7 @@ class HostConfig:
     schemas: list[str] = field(default_factory=lambda: ["public"])
     exclude: list[str] = field(default_factory=list)
     pg_bin: str | None = None
+    command_prefix: str | None = None
     lock_wait_timeout: int = 30
     host_key: str = "strict"
     ssh_config: Path | None = None
@@ -141,7 +143,8 @@ def parse_config(data: Any, path: Path) -> Config:
         if not isinstance(raw, dict):
             raise ConfigError(f"{path}: hosts.{name}: expected a mapping of settings")
         _check_keys(path, f"hosts.{name}", raw)
-        hosts[name] = _host(path, base, name, {**defaults, **raw})
+        merged = {k: v for k, v in {**defaults, **raw}.items() if v is not None}
+        hosts[name] = _host(path, base, name, merged)
     default = data.get("default")
     if default is not None and default not in hosts:
         raise ConfigError(f"{path}: default: {default!r} is not one of the hosts ({', '.join(sorted(hosts))})")
@@ -153,8 +156,8 @@ def _check_keys(path: Path, where: str, raw: dict[Any, Any]) -> None:
         if key not in HOST_KEYS:
             raise ConfigError(f"{path}: {where}.{key}: unknown key (known: {', '.join(HOST_KEYS)})")
         expected, what = HOST_KEYS[key]
-        if value is None and key in ("db_host", "pg_bin", "password_env", "ssh_config"):
-            continue
+        if value is None:
+            continue  # `key: ~` means "not set": the default applies
         # bool is an int in Python; a port of `true` is still wrong.
         wrong_bool = isinstance(value, bool) and expected is not bool
         if wrong_bool or not isinstance(value, expected):
@@ -183,6 +186,12 @@ def _host(path: Path, base: Path, name: str, raw: dict[str, Any]) -> HostConfig:
     for pattern in raw.get("schemas", []) + raw.get("exclude", []):
         if any(ch in pattern for ch in "[]"):
             raise ConfigError(f"{where}: pattern {pattern!r}: only * and ? wildcards are supported")
+    if raw.get("command_prefix") and raw.get("password_env"):
+        raise ConfigError(
+            f"{where}.password_env: not supported with command_prefix (a password file cannot cross into a "
+            "container or to another user)",
+            hint="use ~/.pgpass of the user inside the prefix, or peer authentication",
+        )
     output = base / raw.get("output", f"docs/schemas/{name}")
     ssh_config = raw.get("ssh_config")
     return HostConfig(
@@ -197,6 +206,7 @@ def _host(path: Path, base: Path, name: str, raw: dict[str, Any]) -> HostConfig:
         schemas=list(raw.get("schemas", ["public"])),
         exclude=list(raw.get("exclude", [])),
         pg_bin=raw.get("pg_bin"),
+        command_prefix=raw.get("command_prefix") or None,
         lock_wait_timeout=raw.get("lock_wait_timeout", 30),
         host_key=raw.get("host_key", "strict"),
         ssh_config=(base / Path(ssh_config).expanduser()).resolve() if ssh_config else None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from .errors import SplitError
 
@@ -43,6 +44,22 @@ class Discovery:
     subobjects: dict[tuple[int, int], int]  # (catalog class oid, object oid) -> relation oid
     excluded: list[tuple[str, str]] = field(default_factory=list)
     matches: list[tuple[str, str]] = field(default_factory=list)  # --table: the tables that matched
+    schemas: list[str] = field(default_factory=list)  # the selected schemas
+    max_locks: int = 0  # size of the server's shared lock table
+
+    @cached_property
+    def _by_owner(self) -> dict[int, list[Relation]]:
+        index: dict[int, list[Relation]] = {}
+        for rel in sorted(self.relations.values(), key=lambda r: (r.schema, r.name)):
+            index.setdefault(rel.owner, []).append(rel)
+        return index
+
+    def owned_sequences(self, table: Table) -> list[Relation]:
+        return [r for r in self._by_owner.get(table.oid, []) if r.relkind == "S"]
+
+    def members(self, table: Table) -> list[Relation]:
+        """The table and its partitions: what pg_dump must lock for it."""
+        return [r for r in self._by_owner.get(table.oid, []) if r.relkind in TABLE_KINDS]
 
     @classmethod
     def from_json(cls, text: str) -> Discovery:
@@ -64,6 +81,8 @@ class Discovery:
                 subobjects={(int(c), int(o)): int(r) for c, o, r in raw["subobjects"]},
                 excluded=[(s, n) for s, n in raw.get("excluded", [])],
                 matches=[(s, n) for s, n in raw.get("matches", [])],
+                schemas=list(raw.get("schemas", [])),
+                max_locks=int(raw.get("max_locks", 0)),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise SplitError(f"the server's discovery output could not be read: {exc}") from exc

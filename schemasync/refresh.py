@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,7 +12,7 @@ from .config import Config, HostConfig
 from .discovery import Discovery
 from .errors import ConfigError, DatabaseError, LocalError, SplitError
 from .names import display_name, table_file
-from .remote_script import build_script
+from .remote_script import batches_function, build_script, plan_batches
 from .split import SplitResult, render_piece, split_dump
 from .store import MARKS, NEW, ORPHANED, UPDATED, NewFile, Plan
 
@@ -48,11 +49,34 @@ class ListResult:
     tables: list[ListedTable]
 
 
-def _fetch(host: HostConfig, mode: str, table: str | None = None) -> session.RemoteOutput:
-    script = build_script(host, mode, table, host.password())  # type: ignore[arg-type]
+def _fetch(host: HostConfig, mode: str, table: str | None = None) -> tuple[session.RemoteOutput, list[str] | None]:
+    """Run the remote step on one connection; returns its output and, for a batched run, the dumps."""
+    password = host.password()
     conn = session.connect(host)
     try:
-        return session.run_remote(conn, host, script)
+        try:
+            return session.run_remote(conn, host, build_script(host, mode, table, password)), None  # type: ignore[arg-type]
+        except session.LockTableFull as full:
+            if table is not None:
+                raise
+            discovery = Discovery.from_dict(full.meta)
+            size = max(1, discovery.max_locks // 4)
+            while True:
+                boundary = f"-- schemasync: next batch {secrets.token_hex(8)}"
+                batches = plan_batches(discovery, host, size)
+                script = build_script(host, mode, None, password, batches=batches_function(batches, boundary))  # type: ignore[arg-type]
+                try:
+                    out = session.run_remote(conn, host, script)
+                except session.LockTableFull:
+                    if size == 1:
+                        raise
+                    size = max(1, size // 4)
+                    continue
+                out.notices.append(
+                    f"dumped in {len(batches)} batches: too many tables to lock in one pg_dump "
+                    "(max_locks_per_transaction); each batch is consistent on its own"
+                )
+                return out, (out.dump or "").split(f"\n{boundary}\n")
     finally:
         session._close_all(conn)
 
@@ -77,7 +101,7 @@ def refresh(
                 hint="run `git init` there, or use --no-commit to only write the files",
             )
     with store.lock_output(host.output):
-        out = _fetch(host, "table" if table else "full", table)
+        out, batched = _fetch(host, "table" if table else "full", table)
         discovery = Discovery.from_dict(out.meta)
         if out.dump is None:
             _explain_nothing_to_dump(host, discovery, table)
@@ -89,7 +113,7 @@ def refresh(
                     f"but {host.output} documents {previous.tables_present()}; refusing to mark them all orphaned",
                     hint="check database/schemas in hosts.yaml; if the tables really are gone, use --allow-empty",
                 )
-        result = split_dump(out.dump, discovery, host.name) if out.dump is not None else SplitResult({})
+        result = SplitResult({}) if out.dump is None else split_dump(batched or out.dump, discovery, host.name)
         produced = [
             NewFile(
                 kind=p.kind,
@@ -172,7 +196,7 @@ def commit_message(environment: str, plan: Plan, limit: int = 72) -> str:
 
 def list_tables(config: Config, host_name: str | None) -> ListResult:
     host = config.host(host_name)
-    out = _fetch(host, "list")
+    out, _ = _fetch(host, "list")
     discovery = Discovery.from_dict(out.meta)
     previous = store.read_previous(host.output, [])
     tables = []

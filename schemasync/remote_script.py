@@ -15,6 +15,7 @@ from importlib import resources
 from typing import Literal
 
 from .config import HostConfig
+from .discovery import Discovery
 
 Mode = Literal["full", "table", "list"]
 
@@ -74,7 +75,61 @@ def _heredoc_function(name: str, path_arg: str, text: str) -> str:
     return f"{name}() {{\n    cat > {path_arg} <<'{marker}'\n{text}\n{marker}\n}}\n"
 
 
-def build_script(host: HostConfig, mode: Mode, table: str | None = None, password: str | None = None) -> str:
+def dump_pattern(schema: str, name: str | None = None) -> str:
+    """An exact pg_dump -n/-t pattern: quoted, so case and wildcards are literal."""
+
+    def q(s: str) -> str:
+        return '"' + s.replace('"', '""') + '"'
+
+    return q(schema) if name is None else f"{q(schema)}.{q(name)}"
+
+
+def plan_batches(discovery: Discovery, host: HostConfig, batch_size: int) -> list[list[str]]:
+    """pg_dump selections for a database too big to lock at once: tables in batches (a table's
+    partitions stay with it), then one dump of everything that is not a table."""
+    batches: list[list[str]] = []
+    current: list[str] = []
+    every_table: list[str] = []
+    for table in discovery.tables:
+        members = [dump_pattern(r.schema, r.name) for r in discovery.members(table)]
+        if current and len(current) // 2 + len(members) > batch_size:
+            batches.append(current)
+            current = []
+        for pattern in members:
+            current += ["-t", pattern]
+        # -T on a table does not keep its owned sequences out of the last dump: name them too
+        owned = [dump_pattern(r.schema, r.name) for r in discovery.owned_sequences(table)]
+        every_table += [arg for pattern in members + owned for arg in ("-T", pattern)]
+    if current:
+        batches.append(current)
+    rest: list[str] = []
+    if host.schemas != ["*"]:
+        for schema in discovery.schemas:
+            rest += ["-n", dump_pattern(schema)]
+    for schema, name in discovery.excluded:
+        rest += ["-T", dump_pattern(schema, name)]
+    batches.append(rest + every_table)
+    return batches
+
+
+def batches_function(batches: list[list[str]], boundary: str) -> str:
+    """`ss_batches`: one pg_dump per batch of selection arguments, separated by a boundary line."""
+    lines = ["ss_batches() {"]
+    for i, args in enumerate(batches):
+        if i:
+            lines.append("    ss_boundary")
+        lines.append("    ss_dump " + " ".join(shlex.quote(a) for a in args))
+    lines.append("}")
+    return "\n".join(lines) + "\n" + f"SS_BOUNDARY={shlex.quote(boundary)}\n"
+
+
+def build_script(
+    host: HostConfig,
+    mode: Mode,
+    table: str | None = None,
+    password: str | None = None,
+    batches: str = "",
+) -> str:
     env = {
         "PGDATABASE": host.database,
         "PGPORT": str(host.db_port),
@@ -89,6 +144,7 @@ def build_script(host: HostConfig, mode: Mode, table: str | None = None, passwor
     settings = {
         "SS_MODE": mode,
         "SS_PG_BIN": host.pg_bin or "",
+        "SS_PREFIX": host.command_prefix or "",
         "SS_LOCK_WAIT_MS": str(host.lock_wait_timeout * 1000),
         "SS_DUMP_FLAGS": "" if host.privileges else "--no-privileges",
     }
@@ -100,4 +156,4 @@ def build_script(host: HostConfig, mode: Mode, table: str | None = None, passwor
     header += _heredoc_function("ss_write_sql", '"$1"', discovery_sql(host, mode, table))
     if password is not None:
         header += _heredoc_function("ss_write_pgpass", '"$1"', pgpass_line(password))
-    return header + _remote_text("refresh.sh")
+    return header + batches + _remote_text("refresh.sh")

@@ -34,6 +34,14 @@ REMOTE_COMMAND = "sh -s"
 _MAX_LINE = 64 * 1024 * 1024
 
 
+class LockTableFull(DatabaseError):
+    """One pg_dump cannot lock every table: the caller retries in batches (it has the discovery)."""
+
+    def __init__(self, message: str, meta: dict) -> None:
+        super().__init__(message)
+        self.meta = meta
+
+
 class UnknownHostKeyError(paramiko.SSHException):
     def __init__(self, hostname: str, key: paramiko.PKey) -> None:
         super().__init__(f"unknown host key for {hostname}")
@@ -248,6 +256,8 @@ def run_remote(conn: Connection, host: HostConfig, script: str) -> RemoteOutput:
                 status = _exit_status(chan, host, watchdog)
                 if meta_line is not None and status in (0, 25):
                     return RemoteOutput(meta=_json(meta_line), dump=None, status=status, notices=_notices(chan))
+                if meta_line is not None and status == 27:
+                    raise LockTableFull(f"{host.name}: too many tables for one pg_dump", _json(meta_line))
                 raise _remote_failure(host, conn, status, _stderr(chan))
             payload = _fetch(conn, host, result[2], result[1], watchdog)
             chan.shutdown_write()  # the script removes its directory and exits

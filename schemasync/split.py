@@ -331,11 +331,18 @@ def parse_qualified(text: str, pos: int) -> tuple[str, str, int]:
     return parts[0], parts[1], pos
 
 
-def split_dump(text: str, discovery: Discovery, environment: str) -> SplitResult:
-    entries = parse_dump(text)
-    resolver = _Resolver(entries, discovery, environment)
-    for entry in entries:
-        resolver.resolve(entry).entries.append(entry)
+def split_dump(text: str | list[str], discovery: Discovery, environment: str) -> SplitResult:
+    """Split one dump, or the dumps of a batched run (each with its own TOC numbering)."""
+    texts = [text] if isinstance(text, str) else text
+    pieces: dict[str, Piece] = {}
+    entries: list[Entry] = []
+    for one in texts:
+        parsed = parse_dump(one)
+        resolver = _Resolver(parsed, discovery, environment)
+        resolver.pieces = pieces
+        for entry in parsed:
+            resolver.resolve(entry).entries.append(entry)
+        entries += parsed
 
     seen_tables = {e.oid for e in entries if e.classid == PG_CLASS and e.type in ("TABLE", "FOREIGN TABLE")}
     missing = [t for t in discovery.tables if t.oid not in seen_tables]
@@ -345,7 +352,7 @@ def split_dump(text: str, discovery: Discovery, environment: str) -> SplitResult
             f"{len(missing)} selected table(s) are missing from the dump: {names}",
             hint="the schema changed while the refresh ran, or pg_dump skipped them; run it again",
         )
-    return SplitResult(resolver.pieces)
+    return SplitResult(pieces)
 
 
 def render_piece(piece: Piece, database: str, environment: str) -> str:

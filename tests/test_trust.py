@@ -64,7 +64,7 @@ def test_privileges_are_opt_in_and_owners_never_appear(workspace: Workspace, dat
     sb = workspace.sandbox
     sb.psql(
         "DO $$BEGIN CREATE ROLE app_reader; EXCEPTION WHEN duplicate_object THEN NULL; END$$;"
-        f"GRANT SELECT ON users TO app_reader;",
+        "GRANT SELECT ON users TO app_reader;",
         database=database,
     )
     workspace.add_host("dev", database)
@@ -135,3 +135,17 @@ def test_no_postgresql_needed_on_the_workstation(workspace: Workspace, database:
     assert run.code == 0, run.err
     local = subprocess.run(["/bin/sh", "-c", "command -v psql || command -v pg_dump"], env={"PATH": str(bin_dir)})
     assert local.returncode != 0
+
+
+def test_command_prefix_runs_the_tools_as_another_user(workspace: Workspace, database: str) -> None:
+    import pytest
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root to switch users with runuser (sudo -u in real life)")
+    workspace.add_host("dev", database, command_prefix="runuser -u postgres --", db_user=None)
+    run = workspace.inv("schemas.refresh", "--host", "dev", "--no-commit", "--json")
+    assert run.code == 0, run.err
+    assert run.json["tables"] == 16
+    workspace.add_host("dev", database, command_prefix="runuser -u postgres --", password_env="X")
+    bad = workspace.inv("schemas.refresh", "--host", "dev")
+    assert bad.code == 2 and "not supported with command_prefix" in bad.err

@@ -135,7 +135,15 @@ class Sandbox:
             raise SandboxError(f"{' '.join(cmd)} failed:\n{proc.stdout}\n{proc.stderr}")
         return proc
 
-    def _start_postgres(self) -> None:
+    def start_postgres(self, extra_options: str = "") -> Sandbox:
+        """Only the database (e.g. a second cluster with other settings)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.root, 0o755)
+        self.pg_port = self.pg_port or free_port()
+        self._start_postgres(extra_options)
+        return self
+
+    def _start_postgres(self, extra_options: str = "") -> None:
         pg_root = self.root / "pg"
         pg_root.mkdir(exist_ok=True)
         self.pg_socket_dir.mkdir(exist_ok=True)
@@ -174,7 +182,7 @@ class Sandbox:
             hba.write_text(f"local all all trust\nhost all all {LOOPBACK}/32 scram-sha-256\n")
         opts = (
             f"-p {self.pg_port} -k {self.pg_socket_dir} -c listen_addresses={LOOPBACK} -c fsync=off "
-            "-c max_connections=40 -c shared_buffers=32MB"
+            "-c max_connections=40 -c shared_buffers=32MB " + extra_options
         )
         self._as_pg(
             [
