@@ -149,3 +149,34 @@ def test_command_prefix_runs_the_tools_as_another_user(workspace: Workspace, dat
     workspace.add_host("dev", database, command_prefix="runuser -u postgres --", password_env="X")
     bad = workspace.inv("schemas.refresh", "--host", "dev")
     assert bad.code == 2 and "not supported with command_prefix" in bad.err
+
+
+def test_a_server_without_gzip_or_a_usable_tmpdir(workspace: Workspace, database: str, tmp_path: Path) -> None:
+    """The remote step falls back to an uncompressed transfer and to another temporary directory."""
+    import shutil
+
+    sb = workspace.sandbox
+    bare = tmp_path / "bare-bin"
+    bare.mkdir()
+    for tool in ("sh", "mktemp", "cat", "sed", "rm", "wc", "tr", "sleep", "find", "grep", "tail", "dirname", "env"):
+        found = shutil.which(tool)
+        assert found, tool
+        (bare / tool).symlink_to(found)
+    os.chmod(tmp_path, 0o755)
+    port, known = sb.start_extra_sshd("bare", f"SetEnv PATH={bare} TMPDIR=/nonexistent-tmp\n")
+    (tmp_path / "known").write_text(known + "\n")
+    (tmp_path / "cfg").write_text(
+        f"Host bare\n    HostName {LOOPBACK}\n    Port {port}\n    User {sb.login_user}\n"
+        f"    IdentityFile {sb.client_key}\n    UserKnownHostsFile {tmp_path / 'known'}\n"
+    )
+    workspace.add_host("dev", database, ssh="bare", ssh_config=str(tmp_path / "cfg"), pg_bin=str(pg_bindir()))
+    run = workspace.inv("schemas.refresh", "--host", "dev", "--no-commit", "--json")
+    assert run.code == 0, run.err
+    assert run.json["tables"] == 16
+    plain = workspace.snapshot()
+    # the same files as through a normal server, which compresses the transfer
+    workspace.add_host("dev", database)
+    normal = workspace.inv("schemas.refresh", "--host", "dev", "--no-commit", "--json")
+    assert normal.code == 0
+    assert workspace.snapshot() == plain
+    assert run.json["transferred_bytes"] > 3 * normal.json["transferred_bytes"]  # the bare server sent it raw

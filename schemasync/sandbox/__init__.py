@@ -272,7 +272,7 @@ class Sandbox:
             f"    UserKnownHostsFile {self.known_hosts}\n"
         )
 
-    def start_extra_sshd(self, name: str) -> tuple[int, str]:
+    def start_extra_sshd(self, name: str, extra_config: str = "") -> tuple[int, str]:
         """A second sshd (e.g. a jump host) with its own host key; returns (port, known_hosts line)."""
         d = self.ssh_dir / name
         d.mkdir(exist_ok=True)
@@ -284,7 +284,7 @@ class Sandbox:
         config = config.replace(f"Port {self.ssh_port}\n", f"Port {port}\n")
         config = config.replace(f"HostKey {self.ssh_dir / 'host_ed25519'}", f"HostKey {key}")
         config = config.replace(f"PidFile {self.ssh_dir / 'sshd.pid'}", f"PidFile {d / 'sshd.pid'}")
-        (d / "sshd_config").write_text(config)
+        (d / "sshd_config").write_text(config + extra_config)
         proc = self._spawn_sshd(d / "sshd_config", d / "sshd.log", port)
         self._extra.append(proc)
         pub = (d / "host_ed25519.pub").read_text().split()
