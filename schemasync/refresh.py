@@ -81,6 +81,65 @@ def _fetch(host: HostConfig, mode: str, table: str | None = None) -> tuple[sessi
         session._close_all(conn)
 
 
+def require_repo(host: HostConfig) -> Path:
+    repo = gitops.find_repo(host.output)
+    if repo is None:
+        raise LocalError(
+            f"{host.output} is not inside a git repository",
+            hint="run `git init` there, or use --no-commit to only write the files",
+        )
+    return repo
+
+
+def plan_refresh(host: HostConfig, *, table: str | None = None, allow_empty: bool = False) -> RefreshResult:
+    """Dump, split and compare with the files: everything but writing. The caller holds the lock."""
+    started = time.monotonic()
+    out, batched = _fetch(host, "table" if table else "full", table)
+    discovery = Discovery.from_dict(out.meta)
+    if out.dump is None:
+        _explain_nothing_to_dump(host, discovery, table)
+    if table is None and not discovery.tables:
+        previous = store.read_previous(host.output, [])
+        if previous.tables_present() and not allow_empty:
+            raise DatabaseError(
+                f"{host.name}: the server reports no tables in {host.database!r} (schemas {host.schemas}), "
+                f"but {host.output} documents {previous.tables_present()}; refusing to mark them all orphaned",
+                hint="check database/schemas in hosts.yaml; if the tables really are gone, use --allow-empty",
+            )
+    result = SplitResult({}) if out.dump is None else split_dump(batched or out.dump, discovery, host.name)
+    produced = [
+        NewFile(
+            kind=p.kind,
+            schema=p.schema,
+            name=p.name,
+            file=p.path,
+            content=render_piece(p, discovery.database, host.name),
+            columns=p.table.columns if p.table else None,
+        )
+        for p in result.pieces.values()
+    ]
+    if table is not None:
+        target = table_file(*discovery.matches[0])
+        stray = [nf.file for nf in produced if nf.file != target]
+        if stray:
+            raise SplitError(f"--table {table}: the dump also held {stray[:5]}; nothing written")
+    previous = store.read_previous(host.output, [nf.file for nf in produced])
+    plan = store.plan_changes(
+        previous, produced, environment=host.name, database=discovery.database, partial=table is not None
+    )
+    return RefreshResult(
+        host=host,
+        database=discovery.database,
+        tables_found=len(discovery.tables),
+        plan=plan,
+        table=table,
+        transferred=out.transferred,
+        excluded=discovery.excluded,
+        notices=out.notices,
+        seconds=time.monotonic() - started,
+    )
+
+
 def refresh(
     config: Config,
     host_name: str | None,
@@ -92,65 +151,16 @@ def refresh(
     started = time.monotonic()
     host = config.host(host_name)
     host.password()  # a missing variable is a configuration error, found before connecting
-    repo = None
-    if commit:
-        repo = gitops.find_repo(host.output)
-        if repo is None:
-            raise LocalError(
-                f"{host.output} is not inside a git repository",
-                hint="run `git init` there, or use --no-commit to only write the files",
-            )
-    with store.lock_output(host.output):
-        out, batched = _fetch(host, "table" if table else "full", table)
-        discovery = Discovery.from_dict(out.meta)
-        if out.dump is None:
-            _explain_nothing_to_dump(host, discovery, table)
-        if table is None and not discovery.tables:
-            previous = store.read_previous(host.output, [])
-            if previous.tables_present() and not allow_empty:
-                raise DatabaseError(
-                    f"{host.name}: the server reports no tables in {host.database!r} (schemas {host.schemas}), "
-                    f"but {host.output} documents {previous.tables_present()}; refusing to mark them all orphaned",
-                    hint="check database/schemas in hosts.yaml; if the tables really are gone, use --allow-empty",
-                )
-        result = SplitResult({}) if out.dump is None else split_dump(batched or out.dump, discovery, host.name)
-        produced = [
-            NewFile(
-                kind=p.kind,
-                schema=p.schema,
-                name=p.name,
-                file=p.path,
-                content=render_piece(p, discovery.database, host.name),
-                columns=p.table.columns if p.table else None,
-            )
-            for p in result.pieces.values()
-        ]
-        if table is not None:
-            target = table_file(*discovery.matches[0])
-            stray = [nf.file for nf in produced if nf.file != target]
-            if stray:
-                raise SplitError(f"--table {table}: the dump also held {stray[:5]}; nothing written")
-        previous = store.read_previous(host.output, [nf.file for nf in produced])
-        plan = store.plan_changes(
-            previous, produced, environment=host.name, database=discovery.database, partial=table is not None
-        )
-        res = RefreshResult(
-            host=host,
-            database=discovery.database,
-            tables_found=len(discovery.tables),
-            plan=plan,
-            table=table,
-            transferred=out.transferred,
-            excluded=discovery.excluded,
-            notices=out.notices,
-        )
-        if plan.changed:
+    repo = require_repo(host) if commit else None
+    with store.lock_outputs([host.output]):
+        res = plan_refresh(host, table=table, allow_empty=allow_empty)
+        if res.plan.changed:
             tx = store.Transaction(host.output)
-            tx.write(plan.writes)
+            tx.write(res.plan.writes)
             try:
                 if repo is not None:
-                    res.commit_message = commit_message(host.name, plan)
-                    paths = [host.output / f for f in plan.writes]
+                    res.commit_message = commit_message(host.name, res.plan)
+                    paths = [host.output / f for f in res.plan.writes]
                     res.commit = gitops.commit_files(repo, paths, res.commit_message)
                     res.committed = True
             except BaseException:
@@ -159,6 +169,44 @@ def refresh(
             tx.finish()
     res.seconds = time.monotonic() - started
     return res
+
+
+@dataclass
+class CheckResult:
+    host: HostConfig
+    database: str
+    added: list[str]
+    changed: list[str]
+    gone: list[str]
+    objects: list[str]  # views, functions, ... added, changed or gone
+    stale: bool
+    seconds: float
+
+
+def check(config: Config, host_name: str | None) -> CheckResult:
+    """Dump as refresh does, compare with the files, write nothing."""
+    started = time.monotonic()
+    host = config.host(host_name)
+    host.password()
+    with store.lock_outputs([host.output]):
+        res = plan_refresh(host)
+    plan = res.plan
+    gone = [r.label for r in plan.tables(ORPHANED) if r.file in plan.newly_orphaned]
+    objects = [
+        f"{r.kind}/{r.label}"
+        for r in plan.objects()
+        if r.status in (NEW, UPDATED) or (r.status == ORPHANED and r.file in plan.newly_orphaned)
+    ]
+    return CheckResult(
+        host=host,
+        database=res.database,
+        added=[r.label for r in plan.tables(NEW)],
+        changed=[r.label for r in plan.tables(UPDATED)],
+        gone=gone,
+        objects=objects,
+        stale=plan.changed,
+        seconds=time.monotonic() - started,
+    )
 
 
 def _explain_nothing_to_dump(host: HostConfig, discovery: Discovery, table: str | None) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .refresh import ListResult, RefreshResult
+from .refresh import CheckResult, ListResult, RefreshResult
 from .split import KIND_LABELS
 from .store import CURRENT, MARKS, NEW, ORPHANED, UPDATED
 
@@ -97,3 +97,118 @@ def list_text(res: ListResult) -> str:
 
 def dumps(data: dict[str, Any]) -> str:
     return json.dumps(data, ensure_ascii=False, indent=2, sort_keys=False)
+
+
+def check_data(res: CheckResult) -> dict[str, Any]:
+    return {
+        "host": res.host.name,
+        "database": res.database,
+        "stale": res.stale,
+        "added": res.added,
+        "changed": res.changed,
+        "gone": res.gone,
+        "objects": res.objects,
+        "seconds": round(res.seconds, 3),
+    }
+
+
+def check_text(res: CheckResult) -> str:
+    if not res.stale:
+        return f"{res.host.name}: the files in {res.host.output} match database {res.database}"
+    lines = [f"{res.host.name}: the files in {res.host.output} are stale against database {res.database}"]
+    lines += [f"  + {n}" for n in res.added] + [f"  ~ {n}" for n in res.changed] + [f"  ⚠ {n}" for n in res.gone]
+    lines += [f"  ~ {n}" for n in res.objects]
+    lines.append(f"  run: inv schemas.refresh --host {res.host.name}")
+    return "\n".join(lines)
+
+
+def sweep_row(o: Any) -> dict[str, Any]:
+    """One environment of a sweep (o: sweep.Outcome)."""
+    row: dict[str, Any] = {"host": o.host.name, "ok": o.ok, "seconds": round(o.seconds, 3)}
+    if o.result is not None:
+        row.update(
+            {
+                k: v
+                for k, v in refresh_data(o.result).items()
+                if k in ("database", "tables", "added", "updated", "orphaned", "changed", "notices")
+            }
+        )
+    if o.error is not None:
+        row["error"] = o.error.message
+        row["exit_code"] = o.error.code
+    return row
+
+
+def sweep_data(res: Any) -> dict[str, Any]:
+    from .diff import render_data
+
+    data: dict[str, Any] = {
+        "environments": [sweep_row(o) for o in res.outcomes],
+        "commit": res.commit,
+        "ok": all(o.ok for o in res.outcomes),
+        "seconds": round(res.seconds, 3),
+    }
+    if res.reference:
+        data["reference"] = res.reference
+        data["drift"] = [render_data(r) for r in res.drift]
+    return data
+
+
+def sweep_progress(o: Any) -> str:
+    if o.ok and o.result is not None:
+        p = o.result.plan
+        return (
+            f"{o.host.name}: ok, {o.result.tables_found} tables, {len(p.tables(NEW))} new, "
+            f"{len(p.tables(UPDATED))} updated, {len(p.tables(ORPHANED))} orphaned ({o.seconds:.1f}s)"
+        )
+    first = (o.error.message if o.error else "failed").splitlines()[0]
+    return f"{o.host.name}: FAILED ({o.seconds:.1f}s): {first}"
+
+
+def sweep_text(res: Any) -> str:
+    rows = [("environment", "tables", "new", "updated", "orphaned", "result", "seconds")]
+    for o in res.outcomes:
+        if o.ok and o.result is not None:
+            p = o.result.plan
+            rows.append(
+                (
+                    o.host.name,
+                    str(o.result.tables_found),
+                    str(len(p.tables(NEW))),
+                    str(len(p.tables(UPDATED))),
+                    str(len(p.tables(ORPHANED))),
+                    "changed" if p.changed else "no change",
+                    f"{o.seconds:.1f}",
+                )
+            )
+        else:
+            rows.append(
+                (
+                    o.host.name,
+                    "-",
+                    "-",
+                    "-",
+                    "-",
+                    f"FAILED (exit {o.error.code})" if o.error else "FAILED",
+                    f"{o.seconds:.1f}",
+                )
+            )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    for o in res.outcomes:
+        if o.error is not None:
+            lines.append(f"{o.host.name}: {o.error}")
+    if res.reference:
+        from .diff import render_text
+
+        lines.append("")
+        lines.append(f"drift against {res.reference} (written to {res.drift_file}):")
+        for r in res.drift:
+            lines.append(render_text(r, with_diffs=False))
+    if res.commit:
+        lines.append(f"committed {res.commit[:10]}: {(res.commit_message or '').splitlines()[0]}")
+    elif any(o.ok and o.result and o.result.plan.changed for o in res.outcomes):
+        lines.append("not committed (--no-commit)")
+    else:
+        lines.append("no changes; nothing committed")
+    return "\n".join(lines)

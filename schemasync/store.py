@@ -69,6 +69,7 @@ class Plan:
     changed: bool
     produced: frozenset[str] = frozenset()  # files this run dumped
     partial: bool = False  # --table: the other records were not checked
+    newly_orphaned: frozenset[str] = frozenset()  # files whose table went away since the last refresh
 
     @property
     def run_records(self) -> list[Record]:
@@ -129,18 +130,20 @@ def plan_changes(
             continue  # refreshed now, or its file was removed by hand: forget it
         records[file] = rec if partial else Record(rec.kind, rec.schema, rec.name, rec.file, ORPHANED, rec.columns)
     ordered = sorted(records.values(), key=_sort_key)
-    newly_orphaned = any(r.status == ORPHANED and previous.records.get(r.file, r).status != ORPHANED for r in ordered)
+    newly_orphaned = frozenset(
+        r.file for r in ordered if r.status == ORPHANED and previous.records.get(r.file, r).status != ORPHANED
+    )
     forgotten = any(f not in records for f in previous.records)
     own_missing = any(previous.contents.get(f) is None for f in OWN_FILES)
-    changed = bool(writes) or newly_orphaned or forgotten or own_missing
+    changed = bool(writes) or bool(newly_orphaned) or forgotten or own_missing
     produced_files = frozenset(nf.file for nf in produced)
     if not changed:
-        return Plan(ordered, {}, False, produced_files, partial)
+        return Plan(ordered, {}, False, produced_files, partial, newly_orphaned)
     stamp = (now or datetime.now(timezone.utc)).strftime("%Y-%m-%d %H:%M UTC")
     writes[MANIFEST] = render_manifest(ordered, environment, database)
     writes[INDEX] = render_index(ordered, environment, database, stamp)
     writes[TABLE_LIST] = render_table_list(ordered)
-    return Plan(ordered, writes, True, produced_files, partial)
+    return Plan(ordered, writes, True, produced_files, partial, newly_orphaned)
 
 
 def render_manifest(records: list[Record], environment: str, database: str) -> str:
@@ -240,29 +243,38 @@ def _check_inside(outdir: Path, rel: str) -> None:
 
 
 @contextmanager
-def lock_output(outdir: Path, wait: float = 5.0) -> Iterator[None]:
-    """One run per output directory. flock on the directory itself (or the nearest existing
-    parent): nothing is written to take the lock, and the kernel drops it if the process dies."""
-    target = outdir
-    while not target.exists():
-        target = target.parent
-    fd = os.open(target, os.O_RDONLY)
+def lock_outputs(outdirs: list[Path], wait: float = 5.0) -> Iterator[None]:
+    """One run per output directory. flock on each directory itself (or its nearest existing
+    parent): nothing is written to take the lock, and the kernel drops it if the process dies.
+    Several directories (a sweep) are locked together, each lock target once."""
+    targets = []
+    for outdir in outdirs:
+        target = outdir
+        while not target.exists():
+            target = target.parent
+        if target not in targets:
+            targets.append(target)
+    fds: list[int] = []
     try:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() > deadline:
-                    raise LocalError(
-                        f"{outdir}: another schemasync run is using this output directory",
-                        hint="wait for it to finish, then run again",
-                    ) from None
-                time.sleep(0.1)
+        for target in sorted(targets):
+            fd = os.open(target, os.O_RDONLY)
+            fds.append(fd)
+            deadline = time.monotonic() + wait
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except OSError as exc:
+                    if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() > deadline:
+                        raise LocalError(
+                            f"{target}: another schemasync run is using this output directory",
+                            hint="wait for it to finish, then run again",
+                        ) from None
+                    time.sleep(0.1)
         yield
     finally:
-        os.close(fd)
+        for fd in fds:
+            os.close(fd)
 
 
 class Transaction:

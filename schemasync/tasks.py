@@ -20,7 +20,13 @@ HELP = {
 }
 
 
-def _run(json_out: bool, job: Callable[[], Any], text: Callable[[Any], str], data: Callable[[Any], dict]) -> None:
+def _run(
+    json_out: bool,
+    job: Callable[[], Any],
+    text: Callable[[Any], str],
+    data: Callable[[Any], dict],
+    exit_code: Callable[[Any], int] = lambda _: 0,
+) -> None:
     from .report import dumps
 
     try:
@@ -31,7 +37,10 @@ def _run(json_out: bool, job: Callable[[], Any], text: Callable[[Any], str], dat
     except KeyboardInterrupt:
         print("schemasync: interrupted; the output directory is unchanged", file=sys.stderr)
         raise Exit(code=130) from None
-    print(dumps(data(result)) if json_out else text(result))
+    print(dumps(data(result)) if json_out else text(result), flush=True)
+    code = exit_code(result)
+    if code:
+        raise Exit(code=code)
 
 
 @task(auto_shortflags=False, help=HELP)
@@ -59,5 +68,123 @@ def list_(c, host=None, json=False, config=None):
     _run(json, lambda: list_tables(load_config(config), host), report.list_text, report.list_data)
 
 
-schemas = Collection("schemas", refresh, list_)
+@task(
+    auto_shortflags=False,
+    help={
+        "hosts": "comma-separated host names (default: every host in hosts.yaml)",
+        "workers": "how many environments to refresh at once (default 4)",
+        "reference": "compare every other environment with this one; writes _drift.md",
+        "no_commit": HELP["no_commit"],
+        "json": HELP["json"],
+        "config": HELP["config"],
+    },
+)
+def sweep(c, hosts=None, workers=4, reference=None, no_commit=False, json=False, config=None):
+    """Refresh every environment in parallel; one commit for all that changed; a summary table."""
+    from . import report
+    from .config import load_config
+    from .sweep import select_hosts
+    from .sweep import sweep as run_sweep
+
+    progress = sys.stderr if json else sys.stdout
+
+    def job() -> Any:
+        cfg = load_config(config)
+        selected = select_hosts(cfg, hosts)
+        with _LiveStatus(selected, progress) as live:
+            return run_sweep(
+                cfg, selected, workers=int(workers), commit=not no_commit, reference=reference, on_done=live.done
+            )
+
+    _run(json, job, report.sweep_text, report.sweep_data, lambda r: r.exit_code)
+
+
+@task(
+    auto_shortflags=False,
+    positional=["a", "b"],
+    help={"a": "first environment", "b": "second environment", "json": HELP["json"], "config": HELP["config"]},
+)
+def diff(c, a, b, json=False, config=None):
+    """Compare two environments from their committed files (no connection). Exit 1 when they differ."""
+    from .config import load_config
+    from .diff import compare, read_committed, render_data, render_text
+    from .refresh import require_repo
+
+    def job() -> Any:
+        cfg = load_config(config)
+        left, right = cfg.host(a), cfg.host(b)
+        files = [read_committed(require_repo(h), h.output) for h in (left, right)]
+        return compare(left.name, files[0], right.name, files[1])
+
+    _run(json, job, render_text, render_data, lambda r: 0 if r.same else 1)
+
+
+@task(auto_shortflags=False, help={k: HELP[k] for k in ("host", "json", "config")})
+def check(c, host=None, json=False, config=None):
+    """CI mode: dump the live schema and compare it with the files; writes nothing. Exit 1 when stale."""
+    from . import report
+    from .config import load_config
+    from .refresh import check as run_check
+
+    _run(
+        json,
+        lambda: run_check(load_config(config), host),
+        report.check_text,
+        report.check_data,
+        lambda r: 1 if r.stale else 0,
+    )
+
+
+class _LiveStatus:
+    """One line per environment as it finishes; a live 'still running' line only on a terminal."""
+
+    def __init__(self, hosts: list, stream: Any) -> None:
+        import threading
+
+        self.pending = [h.name for h in hosts]
+        self.stream = stream
+        self.live = stream.isatty()
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._tick, daemon=True)
+
+    def __enter__(self) -> _LiveStatus:
+        import time
+
+        self.started = time.monotonic()
+        if self.live:
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        if self.live:
+            self.thread.join()
+            self._clear()
+
+    def _clear(self) -> None:
+        self.stream.write("\r\033[K")
+
+    def _tick(self) -> None:
+        import time
+
+        while not self.stop.wait(0.25):
+            with self.lock:
+                self._clear()
+                self.stream.write(f"running: {', '.join(self.pending)} ({time.monotonic() - self.started:.0f}s)")
+                self.stream.flush()
+
+    def done(self, outcome: Any) -> None:
+        from .report import sweep_progress
+
+        with self.lock:
+            if self.live:
+                self._clear()
+            if outcome.host.name in self.pending:
+                self.pending.remove(outcome.host.name)
+            self.stream.write(sweep_progress(outcome) + "\n")
+            self.stream.flush()
+
+
+schemas = Collection("schemas", refresh, list_, sweep, diff, check)
 ns = Collection(schemas)
