@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from dataclasses import dataclass, field
@@ -145,6 +146,13 @@ def parse_config(data: Any, path: Path) -> Config:
         _check_keys(path, f"hosts.{name}", raw)
         merged = {k: v for k, v in {**defaults, **raw}.items() if v is not None}
         hosts[name] = _host(path, base, name, merged)
+    outputs = sorted((h.output, h.name) for h in hosts.values())
+    for (out_a, a), (out_b, b) in itertools.pairwise(outputs):
+        if out_b == out_a or out_b.is_relative_to(out_a):
+            raise ConfigError(
+                f"{path}: hosts.{b}.output: {out_b} is inside hosts.{a}'s output {out_a}; "
+                "each host needs a directory of its own"
+            )
     default = data.get("default")
     if default is not None and default not in hosts:
         raise ConfigError(f"{path}: default: {default!r} is not one of the hosts ({', '.join(sorted(hosts))})")

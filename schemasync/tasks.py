@@ -170,6 +170,8 @@ class _LiveStatus:
 
         while not self.stop.wait(0.25):
             with self.lock:
+                if not self.pending:
+                    continue
                 self._clear()
                 self.stream.write(f"running: {', '.join(self.pending)} ({time.monotonic() - self.started:.0f}s)")
                 self.stream.flush()

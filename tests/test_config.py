@@ -97,3 +97,9 @@ def test_missing_password_variable_is_a_config_error(tmp_path: Path, monkeypatch
     monkeypatch.delenv("NOPE_PW", raising=False)
     with pytest.raises(ConfigError, match="NOPE_PW is not set"):
         cfg.host("a").password()
+
+
+def test_hosts_need_output_directories_of_their_own(tmp_path: Path) -> None:
+    p = write(tmp_path, "hosts:\n  a: {ssh: a, database: d, output: out}\n  b: {ssh: b, database: d, output: out/b}\n")
+    with pytest.raises(ConfigError, match=r"inside hosts\.a's output"):
+        load_config(str(p))
