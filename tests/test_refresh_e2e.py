@@ -296,3 +296,9 @@ def test_proxyjump_with_every_hop_verified(workspace: Workspace, database: str, 
     run = workspace.inv("schemas.refresh", "--host", "dev", "--no-commit")
     assert run.code == 0, run.err
     assert (workspace.out() / "survey_notes.sql").is_file()
+    # The jump host's key changes: refused even with accept-new, and nothing is recorded.
+    other_key = (sb.ssh_dir / "host_ed25519.pub").read_text().split()[1]  # the target's key, not the jump's
+    known.write_text(target_known + f"[{LOOPBACK}]:{jump_port} ssh-ed25519 {other_key}\n")
+    workspace.add_host("dev", database, ssh="target", ssh_config=str(cfg), host_key="accept-new")
+    run = workspace.inv("schemas.refresh", "--host", "dev", "--no-commit")
+    assert run.code == 3 and "HOST KEY CHANGED" in run.err and f"[{LOOPBACK}]:{jump_port}" in run.err
