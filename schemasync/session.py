@@ -97,6 +97,18 @@ def _secure(conn: Connection, mode: str) -> None:
     if save_to is not None and save_to.is_file():
         client.load_host_keys(str(save_to))
     client.set_missing_host_key_policy(VerifyHostKey(mode, save_to))
+    # paramiko names a changed key's host without its port: note which hop it was.
+    name = conn.host if int(conn.port) == 22 else f"[{conn.host}]:{conn.port}"
+    connect = client.connect
+
+    def connect_noting_hop(*args: object, **kwargs: object) -> object:
+        try:
+            return connect(*args, **kwargs)
+        except paramiko.BadHostKeyException as exc:
+            exc.known_hosts_name = name  # type: ignore[attr-defined]
+            raise
+
+    client.connect = connect_noting_hop  # type: ignore[method-assign]
 
 
 def connect(host: HostConfig) -> Connection:
@@ -147,11 +159,12 @@ def _connect_error(host: HostConfig, conn: Connection, exc: BaseException) -> Sc
             ),
         )
     if isinstance(exc, paramiko.BadHostKeyException):
+        name = getattr(exc, "known_hosts_name", exc.hostname)
         return SSHError(
-            f"{where}: HOST KEY CHANGED for {exc.hostname}: the server offered {fingerprint(exc.key)}, "
+            f"{where}: HOST KEY CHANGED for {name}: the server offered {fingerprint(exc.key)}, "
             f"known_hosts has {fingerprint(exc.expected_key)}",
             hint="this may be an attack; if the server was really reinstalled, remove the old key with: "
-            f"ssh-keygen -R '{exc.hostname}'",
+            f"ssh-keygen -R '{name}', then add the new one",
         )
     if isinstance(exc, paramiko.AuthenticationException):
         return SSHError(
