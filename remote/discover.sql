@@ -128,9 +128,34 @@ meta AS (
         'tables', (SELECT coalesce(json_agg(json_build_array(
                         r.oid::bigint, r.nspname, r.relname, r.relkind,
                         (SELECT count(*) FROM pg_attribute a
-                         WHERE a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped))
+                         WHERE a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped),
+                        -- columns: name, type, not null
+                        (SELECT coalesce(json_agg(json_build_array(a.attname, format_type(a.atttypid, a.atttypmod),
+                                                                   a.attnotnull) ORDER BY a.attnum), '[]')
+                         FROM pg_attribute a WHERE a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped),
+                        -- primary key columns, in key order
+                        (SELECT coalesce(json_agg(a.attname ORDER BY k.i), '[]')
+                         FROM pg_constraint c, unnest(c.conkey) WITH ORDINALITY k(attnum, i), pg_attribute a
+                         WHERE c.conrelid = r.oid AND c.contype = 'p' AND a.attrelid = r.oid AND a.attnum = k.attnum),
+                        obj_description(r.oid, 'pg_class'))
                         ORDER BY r.nspname, r.relname), '[]')
                    FROM sel r WHERE r.owner = r.oid AND r.relkind IN ('r', 'p', 'f')),
+        -- foreign keys from or to the selected tables (top-level ones: partitions repeat their parent's)
+        'foreign_keys', (SELECT coalesce(json_agg(json_build_array(
+                        fn.nspname, fc.relname,
+                        (SELECT json_agg(a.attname ORDER BY k.i) FROM unnest(c.conkey) WITH ORDINALITY k(attnum, i)
+                         JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum),
+                        tn.nspname, tc.relname,
+                        (SELECT json_agg(a.attname ORDER BY k.i) FROM unnest(c.confkey) WITH ORDINALITY k(attnum, i)
+                         JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.attnum),
+                        c.confdeltype::text, c.confupdtype::text, c.conname)
+                        ORDER BY fn.nspname, fc.relname, c.conname), '[]')
+                   FROM pg_constraint c
+                   JOIN pg_class fc ON fc.oid = c.conrelid JOIN pg_namespace fn ON fn.oid = fc.relnamespace
+                   JOIN pg_class tc ON tc.oid = c.confrelid JOIN pg_namespace tn ON tn.oid = tc.relnamespace
+                   WHERE c.contype = 'f' AND c.conparentid = 0
+                     AND (c.conrelid IN (SELECT oid FROM sel WHERE owner = oid)
+                          OR c.confrelid IN (SELECT oid FROM sel WHERE owner = oid))),
         'relations', (SELECT coalesce(json_agg(json_build_array(r.oid::bigint, r.nspname, r.relname, r.relkind,
                                                               r.owner::bigint) ORDER BY r.oid), '[]') FROM sel r),
         'subobjects', (SELECT coalesce(json_agg(json_build_array(s.classid::bigint, s.oid::bigint, s.relid::bigint)

@@ -22,12 +22,35 @@ class Relation:
 
 
 @dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    not_null: bool
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    schema: str
+    table: str
+    columns: tuple[str, ...]
+    ref_schema: str
+    ref_table: str
+    ref_columns: tuple[str, ...]
+    on_delete: str  # pg_constraint.confdeltype: a no action, r restrict, c cascade, n set null, d set default
+    on_update: str
+    name: str
+
+
+@dataclass(frozen=True)
 class Table:
     oid: int
     schema: str
     name: str
     relkind: str
     columns: int
+    column_defs: tuple[Column, ...] = ()
+    primary_key: tuple[str, ...] = ()
+    comment: str | None = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -45,6 +68,7 @@ class Discovery:
     excluded: list[tuple[str, str]] = field(default_factory=list)
     matches: list[tuple[str, str]] = field(default_factory=list)  # --table: the tables that matched
     schemas: list[str] = field(default_factory=list)  # the selected schemas
+    foreign_keys: list[ForeignKey] = field(default_factory=list)  # from or to the selected tables
     max_locks: int = 0  # size of the server's shared lock table
 
     @cached_property
@@ -76,7 +100,11 @@ class Discovery:
                 server_version=int(raw["version"]),
                 database=raw["database"],
                 user=raw["user"],
-                tables=[Table(int(o), s, n, k, int(c)) for o, s, n, k, c in raw["tables"]],
+                tables=[_table(row) for row in raw["tables"]],
+                foreign_keys=[
+                    ForeignKey(s, t, tuple(c or ()), rs, rt, tuple(rc or ()), d, u, n)
+                    for s, t, c, rs, rt, rc, d, u, n in raw.get("foreign_keys", [])
+                ],
                 relations={int(o): Relation(int(o), s, n, k, int(w)) for o, s, n, k, w in raw["relations"]},
                 subobjects={(int(c), int(o)): int(r) for c, o, r in raw["subobjects"]},
                 excluded=[(s, n) for s, n in raw.get("excluded", [])],
@@ -86,3 +114,11 @@ class Discovery:
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise SplitError(f"the server's discovery output could not be read: {exc}") from exc
+
+
+def _table(row: list) -> Table:
+    oid, schema, name, kind, count = row[:5]
+    cols = tuple(Column(n, t, bool(nn)) for n, t, nn in (row[5] if len(row) > 5 else []))
+    pk = tuple(row[6]) if len(row) > 6 else ()
+    comment = row[7] if len(row) > 7 else None
+    return Table(int(oid), schema, name, kind, int(count), cols, pk, comment)

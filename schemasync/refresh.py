@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import gitops, session, store
+from .catalog import header_lines, table_details
 from .config import Config, HostConfig
 from .discovery import Discovery
 from .errors import ConfigError, DatabaseError, LocalError, SplitError
@@ -107,17 +108,21 @@ def plan_refresh(host: HostConfig, *, table: str | None = None, allow_empty: boo
                 hint="check database/schemas in hosts.yaml; if the tables really are gone, use --allow-empty",
             )
     result = SplitResult({}) if out.dump is None else split_dump(batched or out.dump, discovery, host.name)
-    produced = [
-        NewFile(
-            kind=p.kind,
-            schema=p.schema,
-            name=p.name,
-            file=p.path,
-            content=render_piece(p, discovery.database, host.name),
-            columns=p.table.columns if p.table else None,
+    details = table_details(discovery)
+    produced = []
+    for p in result.pieces.values():
+        d = details.get(p.table.key) if p.table else None
+        produced.append(
+            NewFile(
+                kind=p.kind,
+                schema=p.schema,
+                name=p.name,
+                file=p.path,
+                content=render_piece(p, discovery.database, host.name, header_lines(d)),
+                columns=p.table.columns if p.table else None,
+                details=d,
+            )
         )
-        for p in result.pieces.values()
-    ]
     if table is not None:
         target = table_file(*discovery.matches[0])
         stray = [nf.file for nf in produced if nf.file != target]

@@ -14,17 +14,21 @@ import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .catalog import render_erd
 from .errors import LocalError
 from .names import display_name, escape_controls, qualified_name
 
 MANIFEST = "_manifest.json"
 INDEX = "_index.md"
 TABLE_LIST = "_table_list.txt"
-OWN_FILES = (MANIFEST, INDEX, TABLE_LIST)
+ERD = "_erd.md"
+OWN_FILES = (MANIFEST, INDEX, TABLE_LIST, ERD)
+# Bumped when the layout of the files above changes, so an upgrade rewrites them once.
+FORMAT = 2
 
 NEW, UPDATED, CURRENT, ORPHANED = "new", "updated", "current", "orphaned"
 MARKS = {NEW: "+", UPDATED: "~", CURRENT: "✓", ORPHANED: "⚠"}
@@ -40,6 +44,7 @@ class Record:
     file: str
     status: str
     columns: int | None = None
+    details: dict | None = None  # tables: column_defs, primary_key, comment, foreign_keys, referenced_by
 
     @property
     def label(self) -> str:
@@ -60,6 +65,7 @@ class NewFile:
     file: str
     content: str
     columns: int | None = None
+    details: dict | None = None
 
 
 @dataclass
@@ -89,6 +95,8 @@ class Previous:
 
     records: dict[str, Record] = field(default_factory=dict)  # by file
     contents: dict[str, str | None] = field(default_factory=dict)  # file -> text, None if absent
+
+    format: int | None = None  # the manifest's format; None when there was none
 
     def tables_present(self) -> int:
         """Table files the manifest lists that are still on disk."""
@@ -124,17 +132,17 @@ def plan_changes(
             status = CURRENT
         if status != CURRENT:
             writes[nf.file] = nf.content
-        records[nf.file] = Record(nf.kind, nf.schema, nf.name, nf.file, status, nf.columns)
+        records[nf.file] = Record(nf.kind, nf.schema, nf.name, nf.file, status, nf.columns, nf.details)
     for file, rec in previous.records.items():
         if file in records or previous.contents.get(file) is None:
             continue  # refreshed now, or its file was removed by hand: forget it
-        records[file] = rec if partial else Record(rec.kind, rec.schema, rec.name, rec.file, ORPHANED, rec.columns)
+        records[file] = rec if partial else replace(rec, status=ORPHANED)
     ordered = sorted(records.values(), key=_sort_key)
     newly_orphaned = frozenset(
         r.file for r in ordered if r.status == ORPHANED and previous.records.get(r.file, r).status != ORPHANED
     )
     forgotten = any(f not in records for f in previous.records)
-    own_missing = any(previous.contents.get(f) is None for f in OWN_FILES)
+    own_missing = any(previous.contents.get(f) is None for f in OWN_FILES) or previous.format != FORMAT
     changed = bool(writes) or bool(newly_orphaned) or forgotten or own_missing
     produced_files = frozenset(nf.file for nf in produced)
     if not changed:
@@ -143,12 +151,14 @@ def plan_changes(
     writes[MANIFEST] = render_manifest(ordered, environment, database)
     writes[INDEX] = render_index(ordered, environment, database, stamp)
     writes[TABLE_LIST] = render_table_list(ordered)
+    writes[ERD] = render_erd(ordered, environment)
     return Plan(ordered, writes, True, produced_files, partial, newly_orphaned)
 
 
 def render_manifest(records: list[Record], environment: str, database: str) -> str:
     doc = {
         "generator": "schemasync",
+        "format": FORMAT,
         "environment": environment,
         "database": database,
         "files": [asdict(r) for r in records],
@@ -187,11 +197,21 @@ def render_index(records: list[Record], environment: str, database: str, stamp: 
         "its file is kept).\n\n",
         f"**{live} tables**: {counts[NEW]} new, {counts[UPDATED]} updated, {counts[CURRENT]} current",
         f"; {counts[ORPHANED]} orphaned.\n\n",
-        "| | table | schema | columns | file |\n|:-:|---|---|--:|---|\n",
+        "| | table | schema | columns | primary key | FKs out | FKs in | file | comment |\n",
+        "|:-:|---|---|--:|---|--:|--:|---|---|\n",
     ]
     for r in tables:
         cols = "" if r.columns is None else str(r.columns)
-        out.append(f"| {MARKS[r.status]} | {_code(r.label)} | {_code(r.schema or '')} | {cols} | {_link(r.file)} |\n")
+        d = r.details or {}
+        pk = _code(", ".join(d["primary_key"])) if d.get("primary_key") else ""
+        fks_out = str(len(d["foreign_keys"])) if d else ""
+        fks_in = str(len(d["referenced_by"])) if d else ""
+        comment = escape_controls(d.get("comment") or "").replace("|", "\\|")
+        out.append(
+            f"| {MARKS[r.status]} | {_code(r.label)} | {_code(r.schema or '')} | {cols} | {pk} | {fks_out} "
+            f"| {fks_in} | {_link(r.file)} | {comment} |\n"
+        )
+    out.append(f"\nDiagrams of the tables and their foreign keys: {_link(ERD)}.\n")
     others = [r for r in records if r.kind != "table"]
     if others:
         out.append("\n## Other objects\n\n| | object | kind | file |\n|:-:|---|---|---|\n")
@@ -211,6 +231,7 @@ def read_previous(outdir: Path, candidate_files: list[str]) -> Previous:
     if manifest is not None:
         try:
             doc = json.loads(manifest)
+            prev.format = doc.get("format")
             for item in doc["files"]:
                 rec = Record(**item)
                 _check_inside(outdir, rec.file)

@@ -67,7 +67,8 @@ def test_changes_show_as_new_updated_and_orphaned(workspace: Workspace, database
     assert data["orphaned"] == ["site_photos"] and data["tables"] == 16
     after = workspace.snapshot()
     changed = {k for k in after if before.get(k) != after[k]}
-    assert changed == {"survey_notes.sql", "roof_types.sql", "_index.md", "_manifest.json", "_table_list.txt"}
+    own = {"_index.md", "_manifest.json", "_table_list.txt", "_erd.md"}
+    assert changed == {"survey_notes.sql", "roof_types.sql"} | own
     assert after["site_photos.sql"] == before["site_photos.sql"]  # orphaned files are kept
     assert "| ⚠ | `site_photos`" in after["_index.md"].decode()
     assert workspace.git("log", "-1", "--format=%s").strip() == "schemas(dev): +roof_types ~survey_notes ⚠site_photos"

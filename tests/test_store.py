@@ -27,13 +27,13 @@ def state_after(p: store.Plan, before: Previous) -> Previous:
     contents = dict(before.contents)
     contents.update(p.writes)
     records = {r.file: r for r in p.records} if p.changed else before.records
-    return Previous(records, contents)
+    return Previous(records, contents, store.FORMAT)
 
 
 def test_first_run_marks_everything_new_and_writes_index() -> None:
     p = plan(Previous(), [nf("a", "A"), nf("b", "B")])
     assert [r.status for r in p.tables()] == ["new", "new"]
-    assert set(p.writes) == {"a.sql", "b.sql", "_index.md", "_table_list.txt", "_manifest.json"}
+    assert set(p.writes) == {"a.sql", "b.sql", "_index.md", "_table_list.txt", "_manifest.json", "_erd.md"}
     assert "2026-01-02 03:04 UTC" in p.writes["_index.md"]
     assert p.writes["_table_list.txt"] == "public.a\npublic.b\n"
 

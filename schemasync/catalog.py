@@ -1,0 +1,215 @@
+"""What readers ask of a schema beyond its DDL: references in and out, keys, columns, and an ER
+diagram. Pure: built from discovery, stored in the manifest, rendered into markdown."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+
+from .discovery import Discovery, ForeignKey, Table
+from .names import display_name, escape_controls, qualified_name, table_file
+
+ACTIONS = {"a": "", "r": "RESTRICT", "c": "CASCADE", "n": "SET NULL", "d": "SET DEFAULT"}
+ERD_LIMIT = 60  # tables per diagram before it stops being readable
+
+
+def fk_text(fk: ForeignKey) -> str:
+    """`public.solar_projects(company_id) -> company(id) ON DELETE CASCADE`"""
+    text = (
+        f"{qualified_name(fk.schema, fk.table)}({', '.join(fk.columns)}) -> "
+        f"{display_name(fk.ref_schema, fk.ref_table)}({', '.join(fk.ref_columns)})"
+    )
+    if ACTIONS.get(fk.on_delete):
+        text += f" ON DELETE {ACTIONS[fk.on_delete]}"
+    if ACTIONS.get(fk.on_update):
+        text += f" ON UPDATE {ACTIONS[fk.on_update]}"
+    return escape_controls(text)
+
+
+def _fk_dict(fk: ForeignKey) -> dict:
+    return {
+        "name": fk.name,
+        "schema": fk.schema,
+        "table": fk.table,
+        "columns": list(fk.columns),
+        "ref_schema": fk.ref_schema,
+        "ref_table": fk.ref_table,
+        "ref_columns": list(fk.ref_columns),
+        "on_delete": ACTIONS.get(fk.on_delete) or "NO ACTION",
+        "text": fk_text(fk),
+    }
+
+
+def table_details(discovery: Discovery) -> dict[tuple[str, str], dict]:
+    """Per table: columns, primary key, comment, foreign keys out and in (sorted: stable files)."""
+    out: dict[tuple[str, str], list[ForeignKey]] = defaultdict(list)
+    into: dict[tuple[str, str], list[ForeignKey]] = defaultdict(list)
+    for fk in discovery.foreign_keys:
+        out[(fk.schema, fk.table)].append(fk)
+        into[(fk.ref_schema, fk.ref_table)].append(fk)
+    details = {}
+    for t in discovery.tables:
+        details[t.key] = {
+            "column_defs": [[c.name, c.type, c.not_null] for c in t.column_defs],
+            "primary_key": list(t.primary_key),
+            "comment": t.comment,
+            "foreign_keys": sorted((_fk_dict(fk) for fk in out[t.key]), key=lambda d: d["text"]),
+            "referenced_by": sorted((_fk_dict(fk) for fk in into[t.key]), key=lambda d: d["text"]),
+        }
+    return details
+
+
+def header_lines(details: dict | None) -> list[str]:
+    """Extra header lines of a table file: who points at it (the FK itself lives in the other file)."""
+    if not details:
+        return []
+    return [f"-- Referenced by: {fk['text']}\n" for fk in details["referenced_by"]]
+
+
+# ---------------------------------------------------------------------------------------------
+# ER diagram
+
+
+def _entity(schema: str, name: str, home: str) -> str:
+    base = name if schema == home else f"{schema}__{name}"
+    return re.sub(r"[^A-Za-z0-9_]", "_", base) or "_"
+
+
+def _type(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_]", "_", text.replace(" with time zone", "tz").replace(" without time zone", ""))
+
+
+def _diagram(tables: list[dict], fks: list[dict], home: str) -> str:
+    """One Mermaid erDiagram: entities with their key columns, one line per foreign key."""
+    lines = ["```mermaid", "erDiagram"]
+    for t in tables:
+        key_cols = set(t["primary_key"]) | {c for fk in t["foreign_keys"] for c in fk["columns"]}
+        lines.append(f"    {_entity(t['schema'], t['name'], home)} {{")
+        for name, typ, _ in t["column_defs"]:
+            if name in key_cols:
+                marks = ",".join(
+                    m
+                    for m, on in (
+                        ("PK", name in t["primary_key"]),
+                        ("FK", any(name in fk["columns"] for fk in t["foreign_keys"])),
+                    )
+                    if on
+                )
+                lines.append(f"        {_type(typ)} {_entity('', name, '')} {marks}")
+        lines.append("    }")
+    for fk in fks:
+        child = _entity(fk["schema"], fk["table"], home)
+        parent = _entity(fk["ref_schema"], fk["ref_table"], home)
+        label = ", ".join(fk["columns"]).replace('"', "'")
+        lines.append(f'    {child} }}o--|| {parent} : "{escape_controls(label)}"')
+    lines.append("```")
+    return "\n".join(lines) + "\n"
+
+
+def render_erd(records: list, environment: str) -> str:
+    """`_erd.md`: one diagram per schema; a big schema is drawn as its connected groups of tables,
+    and a group bigger than ERD_LIMIT as one neighbourhood diagram per table, never one wall."""
+    tables = [
+        {"schema": r.schema, "name": r.name, "file": r.file, **(r.details or {})}
+        for r in records
+        if r.kind == "table" and r.status != "orphaned" and r.details
+    ]
+    out = [
+        f"# Entity-relationship diagrams: {escape_controls(environment)}\n\n",
+        "<!-- Generated by schemasync; a refresh rewrites this file. -->\n\n",
+        "Tables with their key columns and foreign keys (`child }o--|| parent`). GitHub and most editors "
+        "render these as pictures.\n",
+    ]
+    by_key = {(t["schema"], t["name"]): t for t in tables}
+    for schema in sorted({t["schema"] for t in tables}):
+        members = [t for t in tables if t["schema"] == schema]
+        out.append(f"\n## {escape_controls(schema)}\n\n")
+        fks = [fk for t in members for fk in t["foreign_keys"]]
+        if len(members) <= ERD_LIMIT:
+            out.append(_diagram(members + _foreign_ends(members, fks, by_key), fks, schema))
+            continue
+        groups = _groups(members, fks)
+        lonely = [t for g in groups if len(g) == 1 for t in g if not _touches(t, fks)]
+        for group in groups:
+            if len(group) == 1 and group[0] in lonely:
+                continue
+            names = {(t["schema"], t["name"]) for t in group}
+            group_fks = [fk for fk in fks if (fk["schema"], fk["table"]) in names]
+            if len(group) <= ERD_LIMIT:
+                title = ", ".join(f"`{escape_controls(t['name'])}`" for t in group[:5])
+                more = f" and {len(group) - 5} more" if len(group) > 5 else ""
+                out.append(f"### {title}{more}\n\n")
+                out.append(_diagram(group + _foreign_ends(group, group_fks, by_key), group_fks, schema))
+            else:
+                for t in group:
+                    near = [
+                        fk
+                        for fk in group_fks
+                        if t["name"] in (fk["table"], fk["ref_table"]) and schema in (fk["schema"], fk["ref_schema"])
+                    ][:30]
+                    ends = _foreign_ends([t], near, by_key, include_children=True)
+                    out.append(f"### `{escape_controls(t['name'])}` and its neighbours\n\n")
+                    out.append(_diagram([t, *ends], near, schema))
+        if lonely:
+            out.append(
+                "Tables without foreign keys: " + ", ".join(f"`{escape_controls(t['name'])}`" for t in lonely) + ".\n"
+            )
+    return "".join(out)
+
+
+def _touches(t: dict, fks: list[dict]) -> bool:
+    return any(
+        (t["schema"], t["name"]) in ((fk["schema"], fk["table"]), (fk["ref_schema"], fk["ref_table"])) for fk in fks
+    )
+
+
+def _foreign_ends(members: list[dict], fks: list[dict], by_key: dict, include_children: bool = False) -> list[dict]:
+    """Tables an FK reaches that are not drawn yet (other schemas, other groups)."""
+    have = {(t["schema"], t["name"]) for t in members}
+    extra = []
+    for fk in fks:
+        ends = [(fk["ref_schema"], fk["ref_table"])]
+        if include_children:
+            ends.append((fk["schema"], fk["table"]))
+        for key in ends:
+            if key not in have:
+                have.add(key)
+                extra.append(
+                    by_key.get(key)
+                    or {"schema": key[0], "name": key[1], "primary_key": [], "column_defs": [], "foreign_keys": []}
+                )
+    return extra
+
+
+def _groups(members: list[dict], fks: list[dict]) -> list[list[dict]]:
+    """Connected groups of tables through foreign keys (union-find), biggest first."""
+    parent = {(t["schema"], t["name"]): (t["schema"], t["name"]) for t in members}
+
+    def find(k: tuple[str, str]) -> tuple[str, str]:
+        while parent[k] != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
+
+    for fk in fks:
+        a, b = (fk["schema"], fk["table"]), (fk["ref_schema"], fk["ref_table"])
+        if a in parent and b in parent:
+            parent[find(a)] = find(b)
+    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for t in members:
+        groups[find((t["schema"], t["name"]))].append(t)
+    return sorted(groups.values(), key=lambda g: (-len(g), g[0]["name"]))
+
+
+def table_lookup(records: list, query: str) -> list:
+    """Tables matching a name the way people type it: `users`, `app.users`, `"MixedCase"`."""
+    tables = [r for r in records if r.kind == "table"]
+    q = query.strip()
+    exact = [r for r in tables if q in (r.name, f"{r.schema}.{r.name}", r.label, qualified_name(r.schema, r.name))]
+    if exact:
+        return exact
+    return [r for r in tables if q.lower() in (r.name.lower(), f"{r.schema}.{r.name}".lower())]
+
+
+def file_of(t: Table) -> str:
+    return table_file(t.schema, t.name)
