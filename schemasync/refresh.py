@@ -13,6 +13,7 @@ from .config import Config, HostConfig
 from .discovery import Discovery
 from .errors import ConfigError, DatabaseError, LocalError, SplitError
 from .names import display_name, table_file
+from .reader import write_guide
 from .remote_script import batches_function, build_script, plan_batches
 from .split import SplitResult, render_piece, split_dump
 from .store import MARKS, NEW, ORPHANED, UPDATED, NewFile, Plan
@@ -162,16 +163,22 @@ def refresh(
         if res.plan.changed:
             tx = store.Transaction(host.output)
             tx.write(res.plan.writes)
+            guide_tx = None
             try:
+                guide_tx, guide_paths = write_guide(config)
                 if repo is not None:
                     res.commit_message = commit_message(host.name, res.plan)
-                    paths = [host.output / f for f in res.plan.writes]
+                    paths = [host.output / f for f in res.plan.writes] + guide_paths
                     res.commit = gitops.commit_files(repo, paths, res.commit_message)
                     res.committed = True
             except BaseException:
                 tx.rollback()
+                if guide_tx is not None:
+                    guide_tx.rollback()
                 raise
             tx.finish()
+            if guide_tx is not None:
+                guide_tx.finish()
     res.seconds = time.monotonic() - started
     return res
 

@@ -10,6 +10,7 @@ import errno
 import fcntl
 import json
 import os
+import secrets
 import shutil
 import time
 from collections.abc import Iterator
@@ -303,7 +304,7 @@ class Transaction:
 
     def __init__(self, outdir: Path) -> None:
         self.outdir = outdir
-        self.staging = outdir / f".schemasync-{os.getpid()}.tmp"
+        self.staging = outdir / f".schemasync-{os.getpid()}-{secrets.token_hex(4)}.tmp"
         self.created_dirs: list[Path] = []
         self.journal: list[tuple[Path, Path | None]] = []  # (target, backup or None)
 

@@ -12,6 +12,7 @@ from . import gitops, store
 from .config import Config, HostConfig
 from .diff import DiffReport, compare, read_worktree, render_drift_md
 from .errors import ConfigError, LocalError, SchemasyncError
+from .reader import write_guide
 from .refresh import RefreshResult, plan_refresh, require_repo
 from .store import MARKS, NEW, ORPHANED, UPDATED
 
@@ -102,7 +103,7 @@ def sweep(
                     on_done(futures[future])
         result = SweepResult(outcomes, reference=reference)
         extra: list[Path] = []
-        drift_tx = None
+        drift_tx = guide_tx = None
         try:
             if reference and drift_dir is not None:
                 result.drift = _drift(reference, hosts)
@@ -114,6 +115,9 @@ def sweep(
                     drift_tx.write({DRIFT_FILE: text})
                     extra.append(result.drift_file)
             changed = [o for o in outcomes if o.ok and o.tx is not None]
+            if changed:
+                guide_tx, guide_paths = write_guide(config)
+                extra += guide_paths
             if commit and (changed or extra):
                 result.commit_message = sweep_message(outcomes)
                 if not changed:
@@ -129,16 +133,18 @@ def sweep(
             for o in outcomes:
                 if o.tx is not None:
                     o.tx.rollback()
-            if drift_tx is not None:
-                drift_tx.rollback()
+            for extra_tx in (drift_tx, guide_tx):
+                if extra_tx is not None:
+                    extra_tx.rollback()
             raise
         for o in outcomes:
             if o.tx is not None:
                 o.tx.finish()
                 if o.result is not None:
                     o.result.commit = result.commit
-        if drift_tx is not None:
-            drift_tx.finish()
+        for extra_tx in (drift_tx, guide_tx):
+            if extra_tx is not None:
+                extra_tx.finish()
     result.seconds = time.monotonic() - started
     return result
 

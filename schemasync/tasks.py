@@ -135,6 +135,67 @@ def check(c, host=None, json=False, config=None):
     )
 
 
+@task(
+    auto_shortflags=False,
+    positional=["table"],
+    help={
+        "table": "name, schema.name, or a quoted name",
+        "host": HELP["host"],
+        "json": HELP["json"],
+        "config": HELP["config"],
+    },
+)
+def show(c, table, host=None, json=False, config=None):
+    """Print one table from the local files: its definition, then the references in and out."""
+    from .config import load_config
+    from .reader import show as run_show
+    from .reader import show_data, show_text
+
+    _run(json, lambda: run_show(load_config(config), host, table), show_text, show_data)
+
+
+@task(
+    auto_shortflags=False,
+    positional=["pattern"],
+    help={
+        "pattern": "table or column name: a substring, or a glob with * and ? ('*' for all, with --type)",
+        "type": "column type substring, e.g. timestamp, jsonb, int",
+        "host": HELP["host"],
+        "json": HELP["json"],
+        "config": HELP["config"],
+    },
+)
+def search(c, pattern, type=None, host=None, json=False, config=None):
+    """Search the local files for tables and columns by name or type; prints `table.column type`."""
+    from .config import load_config
+    from .reader import search as run_search
+    from .reader import search_data, search_text
+
+    _run(
+        json,
+        lambda: run_search(load_config(config), host, None if pattern == "*" else pattern, type),
+        search_text,
+        search_data,
+    )
+
+
+@task(name="agent-guide", auto_shortflags=False, help={"config": HELP["config"]})
+def agent_guide(c, config=None):
+    """Print a short block to paste into your project's CLAUDE.md."""
+    from .config import load_config
+    from .reader import agent_guide as render
+
+    _run(False, lambda: load_config(config), render, lambda _: {})
+
+
+@task(auto_shortflags=False, help={"config": HELP["config"]})
+def mcp(c, config=None):
+    """Serve the schema files to agents over MCP (stdio): read tools plus refresh(host)."""
+    from .mcp_server import main
+
+    main(config)
+
+
 class _LiveStatus:
     """One line per environment as it finishes; a live 'still running' line only on a terminal."""
 
@@ -188,5 +249,5 @@ class _LiveStatus:
             self.stream.flush()
 
 
-schemas = Collection("schemas", refresh, list_, sweep, diff, check)
+schemas = Collection("schemas", refresh, list_, sweep, diff, check, show, search, agent_guide, mcp)
 ns = Collection(schemas)
