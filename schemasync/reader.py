@@ -211,7 +211,7 @@ def render_guide(config: Config) -> str:
             "- `inv schemas.refresh --host <env>`: dump over SSH, update the files, commit them.\n",
             "- `inv schemas.check --host <env>`: exit 1 if the files are stale (writes nothing).\n",
             "- `inv schemas.show <table> --host <env>`, `inv schemas.search <name>` (or `'*' --type timestamp`): ",
-        "answers ",
+            "answers ",
             "from these files, no connection. Every command takes `--json`.\n",
         ]
     )

@@ -1,0 +1,236 @@
+"""What readers and agents ask, answered from the tool's output, checked against the live catalog."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import anyio
+import pytest
+
+from schemasync.catalog import ERD_LIMIT, render_erd
+from schemasync.store import Record
+
+from .conftest import Workspace
+
+
+def catalog(ws: Workspace, database: str, sql: str) -> list[list[str]]:
+    out = ws.sandbox.psql(sql, database=database)
+    return [line.split("|") for line in out.splitlines() if line]
+
+
+@pytest.fixture
+def refreshed(workspace: Workspace, database: str) -> Workspace:
+    workspace.add_host("dev", database)
+    assert workspace.inv("schemas.refresh", "--host", "dev").code == 0
+    return workspace
+
+
+def test_what_columns_does_survey_notes_have(refreshed: Workspace, database: str) -> None:
+    run = refreshed.inv("schemas.show", "survey_notes", "--json")
+    assert run.code == 0, run.err
+    got = [[c["name"], c["type"]] for c in run.json["columns"]]
+    want = catalog(
+        refreshed,
+        database,
+        "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+        "WHERE attrelid = 'survey_notes'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+    )
+    assert got == want and len(got) == 7
+
+
+def test_show_me_all_indexes_on_users(refreshed: Workspace, database: str) -> None:
+    run = refreshed.inv("schemas.show", "users", "--json")
+    names = set()
+    for stmt in run.json["indexes"]:
+        m = re.match(r"CREATE (?:UNIQUE )?INDEX (\S+)", stmt) or re.search(r"ADD CONSTRAINT (\S+)", stmt)
+        assert m, stmt
+        names.add(m.group(1))
+    want = {r[0] for r in catalog(refreshed, database, "SELECT indexname FROM pg_indexes WHERE tablename = 'users'")}
+    assert names == want and len(want) == 3
+
+
+def test_what_foreign_keys_reference_company(refreshed: Workspace, database: str) -> None:
+    run = refreshed.inv("schemas.show", "company", "--json")
+    got = sorted((fk["table"], ",".join(fk["columns"])) for fk in run.json["referenced_by"])
+    want = sorted(
+        (r[0], r[1])
+        for r in catalog(
+            refreshed,
+            database,
+            "SELECT c.conrelid::regclass::text, string_agg(a.attname, ',' ORDER BY k.i) FROM pg_constraint c, "
+            "unnest(c.conkey) WITH ORDINALITY k(n, i), pg_attribute a WHERE c.contype = 'f' "
+            "AND c.confrelid = 'company'::regclass AND a.attrelid = c.conrelid AND a.attnum = k.n "
+            "GROUP BY c.oid, c.conrelid",
+        )
+    )
+    assert got == want and len(want) == 3
+    # and in the file itself, which is what an agent reading company.sql sees
+    text = (refreshed.out() / "company.sql").read_text()
+    lines = [line for line in text.splitlines() if line.startswith("-- Referenced by: ")]
+    assert lines == sorted(lines) and len(lines) == 3
+    assert "-- Referenced by: public.solar_projects(company_id) -> company(id) ON DELETE CASCADE" in lines
+
+
+def test_list_all_timestamp_columns_in_project_system_details(refreshed: Workspace, database: str) -> None:
+    run = refreshed.inv("schemas.search", "project_system_details", "--type", "timestamp", "--json")
+    got = sorted(m["column"] for m in run.json["matches"])
+    want = sorted(
+        r[0]
+        for r in catalog(
+            refreshed,
+            database,
+            "SELECT column_name FROM information_schema.columns WHERE table_name = "
+            "'project_system_details' AND data_type LIKE 'timestamp%'",
+        )
+    )
+    assert got == want == ["approved_at", "designed_at", "updated_at"]
+    text = refreshed.inv("schemas.search", "project_system_details", "--type", "timestamp")
+    assert "project_system_details.approved_at timestamp without time zone" in text.out.splitlines()
+
+
+def test_whats_the_primary_key_of_solar_projects(refreshed: Workspace, database: str) -> None:
+    run = refreshed.inv("schemas.show", "solar_projects", "--json")
+    want = [
+        r[0]
+        for r in catalog(
+            refreshed,
+            database,
+            "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON "
+            "a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) WHERE i.indisprimary AND "
+            "i.indrelid = 'solar_projects'::regclass",
+        )
+    ]
+    assert run.json["primary_key"] == want == ["id"]
+    assert "| `solar_projects` | `public` | 9 | `id` |" in (refreshed.out() / "_index.md").read_text()
+
+
+def test_unknown_table_gives_close_matches(refreshed: Workspace) -> None:
+    run = refreshed.inv("schemas.show", "survey_note")
+    assert run.code == 2 and "did you mean: survey_notes" in run.err and run.out == ""
+
+
+def test_index_erd_and_guide(refreshed: Workspace) -> None:
+    out = refreshed.out()
+    index = (out / "_index.md").read_text()
+    assert "| primary key | FKs out | FKs in |" in index
+    assert (
+        "| `company` | `public` | 5 | `id` | 0 | 3 | [company.sql](company.sql) | Installer companies (tenants) |"
+        in index
+    )
+    erd = (out / "_erd.md").read_text()
+    assert erd.count("erDiagram") == 1
+    assert '    survey_notes }o--|| solar_projects : "project_id"' in erd
+    guide = (refreshed.path / "docs" / "schemas" / "README.md").read_text()
+    assert "`dev`" in guide and "inv schemas.refresh --host <env>" in guide and "⚠ orphaned" in guide
+    assert "docs/schemas/README.md" in refreshed.git("show", "--name-only", "--format=", "HEAD").split()
+    agent = refreshed.inv("schemas.agent-guide")
+    assert agent.code == 0 and "inv schemas.check --host <env>" in agent.out and "`docs/schemas/<env>/`" in agent.out
+
+
+def test_big_schemas_get_readable_diagrams() -> None:
+    def table(i: int, parent: int | None) -> Record:
+        fk = {
+            "schema": "public",
+            "table": f"t{i}",
+            "columns": ["p"],
+            "ref_schema": "public",
+            "ref_table": f"t{parent}",
+            "ref_columns": ["id"],
+        }
+        fks = [] if parent is None else [fk]
+        return Record(
+            "table",
+            "public",
+            f"t{i}",
+            f"t{i}.sql",
+            "current",
+            2,
+            {
+                "column_defs": [["id", "integer", True], ["p", "integer", False]],
+                "primary_key": ["id"],
+                "comment": None,
+                "foreign_keys": fks,
+                "referenced_by": [],
+            },
+        )
+
+    chain = [table(i, i - 1 if i else None) for i in range(100)]  # one group of 100
+    pairs = [table(1000 + i, 1000 + i - 1 if i % 2 else None) for i in range(10)]  # five groups of 2
+    lonely = [table(2000 + i, None) for i in range(5)]
+    erd = render_erd(chain + pairs + lonely, "big")
+    diagrams = erd.split("```mermaid")[1:]
+    assert len(diagrams) == 100 + 5  # a neighbourhood per table of the big group, one diagram per small group
+    assert max(d.count(" {\n") for d in diagrams) <= 31 <= ERD_LIMIT
+    assert "Tables without foreign keys: `t2000`" in erd
+
+
+def test_every_command_prints_exactly_one_json_document(refreshed: Workspace) -> None:
+    shapes = {
+        ("schemas.refresh", "--host", "dev"): {"host", "database", "tables", "added", "updated", "orphaned", "commit"},
+        ("schemas.list", "--host", "dev"): {"host", "tables"},
+        ("schemas.check", "--host", "dev"): {"host", "stale", "added", "changed", "gone"},
+        ("schemas.sweep",): {"environments", "commit", "ok"},
+        ("schemas.diff", "dev", "dev"): {"a", "b", "same", "only_in_a", "only_in_b", "different"},
+        ("schemas.show", "company"): {
+            "host",
+            "schema",
+            "name",
+            "columns",
+            "primary_key",
+            "indexes",
+            "foreign_keys",
+            "referenced_by",
+            "definition",
+        },
+        ("schemas.search", "company_id"): {"host", "matches"},
+    }
+    for args, keys in shapes.items():
+        run = refreshed.inv(*args, "--json")
+        assert run.code == 0, (args, run.err)
+        doc = json.loads(run.out)  # the whole of stdout is one document
+        assert keys <= set(doc), (args, keys - set(doc))
+    listed = refreshed.inv("schemas.list", "--json").json["tables"]
+    assert all(set(t) >= {"name", "schema", "status"} for t in listed)
+    assert {t["status"] for t in listed} == {"current"}
+    refresh = refreshed.inv("schemas.refresh", "--json").json
+    assert isinstance(refresh["tables"], int) and refresh["added"] == [] and refresh["commit"] is None
+
+
+def test_mcp_server_over_stdio(refreshed: Workspace) -> None:
+    from mcp import ClientSession, StdioServerParameters
+    from mcp.client.stdio import stdio_client
+
+    server = Path(sys.executable).parent / "schemasync-mcp"
+    hosts = str(refreshed.path / "hosts.yaml")
+
+    async def session_calls() -> dict:
+        params = StdioServerParameters(command=str(server), args=[hosts], cwd=str(refreshed.path))
+        async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+            await session.initialize()
+            tools = sorted(t.name for t in (await session.list_tools()).tools)
+
+            async def call(name: str, **args: object) -> dict:
+                result = await session.call_tool(name, args)
+                return json.loads(result.content[0].text)
+
+            return {
+                "tools": tools,
+                "list": await call("list_tables"),
+                "describe": await call("describe_table", table="company"),
+                "search": await call("search_columns", type="timestamp", pattern="project_system_details"),
+                "diff": await call("diff_environments", a="dev", b="dev"),
+                "missing": await call("describe_table", table="nope"),
+                "refresh": await call("refresh", host="dev"),
+            }
+
+    got = anyio.run(session_calls)
+    assert got["tools"] == ["describe_table", "diff_environments", "list_tables", "refresh", "search_columns"]
+    assert len(got["list"]["tables"]) == 16
+    assert len(got["describe"]["referenced_by"]) == 3
+    assert sorted(m["column"] for m in got["search"]["matches"]) == ["approved_at", "designed_at", "updated_at"]
+    assert got["diff"]["same"] is True
+    assert got["missing"]["exit_code"] == 2
+    assert got["refresh"]["host"] == "dev" and got["refresh"]["changed"] is False
