@@ -54,7 +54,9 @@ cmd=${1:-}
 case "$cmd" in
     demo)  check_system; setup_venv; exec .venv/bin/python -m schemasync.sandbox demo "$@" ;;
     test)  check_system; setup_venv; exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@" ;;
-    bench) check_system; setup_venv; exec .venv/bin/python -m bench "$@" ;;
+    bench) check_system; setup_venv
+           .venv/bin/python -c 'import matplotlib' 2>/dev/null || .venv/bin/python -m pip install -q -e '.[bench]'
+           exec .venv/bin/python -m bench "$@" ;;
     stop)  exec .venv/bin/python -m schemasync.sandbox stop ;;
     *)     sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

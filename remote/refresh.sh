@@ -29,7 +29,9 @@ ss_fail() {
 
 ss_dir=""
 ss_hb=""
+ss_early=""
 ss_cleanup() {
+    [ -n "$ss_early" ] && kill "$ss_early" 2>/dev/null  # never leave a pg_dump holding locks
     [ -n "$ss_hb" ] && kill "$ss_hb" 2>/dev/null
     [ -n "$ss_dir" ] && rm -rf "$ss_dir"
 }
@@ -67,6 +69,14 @@ ss_sweep() {  # remove directories left by runs that were killed outright (their
     done
 }
 
+ss_which() {  # the program in SS_PG_BIN, else on PATH; no output and false if missing
+    if [ -n "$SS_PG_BIN" ]; then
+        [ -x "$SS_PG_BIN/$1" ] && printf '%s\n' "$SS_PG_BIN/$1"
+    else
+        command -v "$1"
+    fi
+}
+
 ss_find() {  # ss_find VAR program: the program in SS_PG_BIN, else on PATH
     if [ -n "$SS_PREFIX" ]; then
         # inside a container or as another user: that side's PATH (or pg_bin) decides
@@ -100,18 +110,24 @@ ss_dump() {  # one pg_dump of the selection in "$@", appended to dump.sql
     # -v adds "-- TOC entry N (class C OID O)" lines: they tell which table each statement belongs to.
     if ! ss_run "$ss_pg_dump" -w -v --schema-only --no-owner $SS_DUMP_FLAGS \
             --lock-wait-timeout="$SS_LOCK_WAIT_MS" "$@" >> "$ss_dir/dump.sql" 2> "$ss_dir/dump.err"; then
-        grep -i -e 'error' -e 'detail' -e 'hint' -e 'fatal' "$ss_dir/dump.err" | tail -n 20 >&2
-        # pg_dump's lock wait ends as a statement timeout on its LOCK TABLE
-        if grep -q -e 'could not obtain lock' -e 'Query was: LOCK TABLE' "$ss_dir/dump.err"; then
-            ss_fail 26 "pg_dump gave up waiting for a table lock (lock_wait_timeout ${SS_LOCK_WAIT_MS} ms)"
-        fi
-        if grep -q -e 'out of shared memory' -e 'max_locks_per_transaction' "$ss_dir/dump.err"; then
-            # schemasync retries in batches; it needs the discovery to plan them
-            printf 'SCHEMASYNC META %s\n' "$(cat "$ss_dir/meta.json")"
-            ss_fail 27 "one pg_dump cannot lock all the tables (max_locks_per_transaction)"
-        fi
-        ss_fail 23 "pg_dump failed"
+        ss_dump_failed
     fi
+}
+
+ss_dump_failed() {  # explain dump.err and exit with the matching code
+    grep -i -e 'error' -e 'detail' -e 'hint' -e 'fatal' "$ss_dir/dump.err" | tail -n 20 >&2
+    # first: the lock table is full (its message also quotes a LOCK TABLE query)
+    if grep -q -e 'out of shared memory' -e 'max_locks_per_transaction' "$ss_dir/dump.err"; then
+        # schemasync retries in batches; it needs the discovery to plan them
+        printf 'SCHEMASYNC META %s\n' "$(cat "$ss_dir/meta.json")"
+        ss_fail 27 "one pg_dump cannot lock all the tables (max_locks_per_transaction)"
+    fi
+    # pg_dump's lock wait ends as a statement timeout on its LOCK TABLE
+    if grep -q -e 'could not obtain lock' -e 'canceling statement due to statement timeout' "$ss_dir/dump.err" &&
+            grep -q 'LOCK TABLE' "$ss_dir/dump.err"; then
+        ss_fail 26 "pg_dump gave up waiting for a table lock (lock_wait_timeout ${SS_LOCK_WAIT_MS} ms)"
+    fi
+    ss_fail 23 "pg_dump failed"
 }
 
 ss_boundary() {  # separates the dumps of a batched run
@@ -127,6 +143,15 @@ ss_main() {
         PGPASSFILE=$ss_dir/pgpass
         export PGPASSFILE
     fi
+    ss_early=""
+    if [ -n "${SS_EARLY+x}" ] && [ -z "$SS_PREFIX" ] && ss_path=$(ss_which pg_dump); then
+        # The selection does not depend on discovery (exact schema names, no excludes): dump while
+        # discovery runs. Any failure here falls back to the ordinary dump below, which reports it.
+        eval "set -- $SS_EARLY"
+        "$ss_path" -w -v --schema-only --no-owner $SS_DUMP_FLAGS --lock-wait-timeout="$SS_LOCK_WAIT_MS" "$@" \
+            > "$ss_dir/dump.sql" 2> "$ss_dir/dump.err" &
+        ss_early=$!
+    fi
     # The heartbeat also stops by itself within a second of this script ending: a `kill` sent
     # before its exec can be swallowed by the traps it inherits, and it must not hold the channel.
     sh -c 'n=0; while kill -0 "$1" 2>/dev/null; do sleep 1 </dev/null >/dev/null 2>&1; n=$((n + 1)); [ $((n % 5)) -ne 0 ] || echo . || exit 0; done' sh "$$" </dev/null &
@@ -141,6 +166,7 @@ ss_main() {
     sed -n 2p "$ss_dir/discovery" > "$ss_dir/meta.json"
     sed 1,2d "$ss_dir/discovery" > "$ss_dir/args"
     if [ "$ss_flag" != dump ]; then
+        [ -n "$ss_early" ] && kill "$ss_early" 2>/dev/null && wait "$ss_early" 2>/dev/null
         kill "$ss_hb" 2>/dev/null; ss_hb=""
         printf 'SCHEMASYNC META %s\n' "$(cat "$ss_dir/meta.json")"
         [ "$SS_MODE" = list ] && exit 0
@@ -164,11 +190,24 @@ ss_main() {
         ss_fail 21 "pg_dump $ss_pg_dump is version ${ss_dump_major:-unknown}, older than the server ($ss_server_major); set pg_bin to the server's bin directory"
     fi
 
-    if command -v ss_batches >/dev/null 2>&1; then
+    ss_early_ok=""
+    if [ -n "$ss_early" ]; then
+        if wait "$ss_early" && [ "$ss_path" = "$ss_pg_dump" ]; then
+            ss_early_ok=1
+        elif grep -q -e 'could not obtain lock' -e 'canceling statement due to statement timeout' \
+                -e 'out of shared memory' "$ss_dir/dump.err" 2>/dev/null; then
+            ss_dump_failed  # the same lock trouble would meet the second try
+        fi
+        ss_early=""
+    fi
+    if [ -n "$ss_early_ok" ]; then
+        :
+    elif command -v ss_batches >/dev/null 2>&1; then
         # Too many tables for one pg_dump's locks: schemasync sent the tables in batches.
         : > "$ss_dir/dump.sql"
         ss_batches
     else
+        : > "$ss_dir/dump.sql"
         eval "set -- $(cat "$ss_dir/args")"
         ss_dump "$@"
     fi

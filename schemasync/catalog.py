@@ -141,12 +141,14 @@ def render_erd(records: list, environment: str) -> str:
                 out.append(f"### {title}{more}\n\n")
                 out.append(_diagram(group + _foreign_ends(group, group_fks, by_key), group_fks, schema))
             else:
+                touching: dict[str, list[dict]] = defaultdict(list)  # a table's FKs, both ways, in one pass
+                for fk in group_fks:
+                    if fk["schema"] == schema:
+                        touching[fk["table"]].append(fk)
+                    if fk["ref_schema"] == schema and fk["ref_table"] != fk["table"]:
+                        touching[fk["ref_table"]].append(fk)
                 for t in group:
-                    near = [
-                        fk
-                        for fk in group_fks
-                        if t["name"] in (fk["table"], fk["ref_table"]) and schema in (fk["schema"], fk["ref_schema"])
-                    ][:30]
+                    near = touching[t["name"]][:30]
                     ends = _foreign_ends([t], near, by_key, include_children=True)
                     out.append(f"### `{escape_controls(t['name'])}` and its neighbours\n\n")
                     out.append(_diagram([t, *ends], near, schema))

@@ -63,6 +63,7 @@ class Sandbox:
     root: Path
     ssh_port: int = 0
     pg_port: int = 0
+    pg_options: str = ""  # extra server settings, e.g. "-c max_locks_per_transaction=1024"
     _extra: list[subprocess.Popen] = field(default_factory=list)
 
     # -- paths -------------------------------------------------------------------------------
@@ -104,7 +105,7 @@ class Sandbox:
         os.chmod(self.root, 0o755)  # the unprivileged postgres user must reach its data dir
         self.ssh_port = self.ssh_port or free_port()
         self.pg_port = self.pg_port or free_port()
-        self._start_postgres()
+        self._start_postgres(self.pg_options)
         self._start_sshd()
         return self
 

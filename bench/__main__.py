@@ -1,0 +1,347 @@
+"""`./dev.sh bench` (or `make bench`): schemasync against the floor, measured side by side.
+
+Builds sandbox databases of generated schemas, then runs every contender in rounds, rotating the
+order each round so that machine noise falls on all of them alike, and reports medians as ratios
+to the floor measured in the same run: one whole `pg_dump --schema-only` streamed over SSH.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import yaml
+
+from schemasync.sandbox import Sandbox, pg_bindir
+
+from .schema import schema_sql
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results"
+
+TARGETS = {  # measure -> (what it is compared with, the most it may be)
+    "cold_5000": ("floor_5000", 2.0),
+    "cold_1000": ("floor_1000", 3.0),
+    "unchanged_5000": ("floor_5000", 1.5),
+    "one_changed_5000": ("floor_5000", 1.6),
+    "table_5000": ("floor_5000", 0.5),
+    "sweep3_1000": ("cold_1000", 1.5),
+}
+
+
+class Bench:
+    def __init__(self, sizes: list[int], runs: int, loop_sizes: list[int], big: int | None) -> None:
+        self.sizes, self.runs, self.loop_sizes, self.big = sizes, runs, loop_sizes, big
+        self.root = Path(tempfile.mkdtemp(prefix="schemasync-bench-"))
+        os.chmod(self.root, 0o755)  # as root, PostgreSQL runs as another user who must reach its data
+        self.times: dict[str, list[float]] = {}
+        self.memory: dict[str, int] = {}  # peak RSS in KB per measure
+        self.counter = 0
+
+    # -- setup ---------------------------------------------------------------------------
+    def start(self) -> None:
+        self.sb = Sandbox(self.root / "sandbox", pg_options="-c max_locks_per_transaction=1024").start()
+        for n in sorted(set(self.sizes + self.loop_sizes + ([self.big] if self.big else []))):
+            t = time.perf_counter()
+            self.sb.create_database(f"bench_{n}", schema_sql(n))
+            print(f"database of {n} tables built in {time.perf_counter() - t:.1f}s", flush=True)
+        self.warm = {n: self.repo(f"warm_{n}", [n]) for n in self.sizes}
+        for n in self.sizes:
+            self.refresh(self.warm[n], f"b{n}")  # not measured: the state "unchanged" starts from
+
+    def repo(self, name: str, sizes: list[int], envs: int = 1) -> Path:
+        path = self.root / "repos" / name
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir(parents=True)
+        subprocess.run(["git", "init", "-q", "-b", "main", str(path)], check=True)
+        subprocess.run(["git", "-C", str(path), "config", "user.email", "bench@example.com"], check=True)
+        subprocess.run(["git", "-C", str(path), "config", "user.name", "bench"], check=True)
+        hosts = {}
+        for n in sizes:
+            for e in range(envs):
+                name_e = f"b{n}" if envs == 1 else f"b{n}_{e}"
+                hosts[name_e] = self.sb.hosts_entry(f"bench_{n}", command_timeout=600)
+        (path / "hosts.yaml").write_text(yaml.safe_dump({"hosts": hosts}))
+        return path
+
+    # -- running -------------------------------------------------------------------------
+    def inv(self, repo: Path, *args: str) -> tuple[float, int, dict]:
+        """The CLI as a user runs it (`inv ...`), timed and measured by bench/measure.py."""
+        env = {**os.environ, "SCHEMASYNC_HOSTS": str(repo / "hosts.yaml")}
+        inv = str(Path(sys.executable).parent / "inv")
+        cmd = [sys.executable, str(REPO / "bench" / "measure.py"), inv, "-r", str(REPO), *args, "--json"]
+        proc = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, check=False)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stderr.decode()[-2000:]}")
+        report = json.loads(proc.stdout)
+        return report["seconds"], report["peak_rss_kb"], json.loads(report["stdout"])
+
+    def refresh(self, repo: Path, host: str, *extra: str) -> tuple[float, int, dict]:
+        return self.inv(repo, "schemas.refresh", "--host", host, *extra)
+
+    def record(self, measure: str, seconds: float, rss: int = 0) -> None:
+        self.times.setdefault(measure, []).append(seconds)
+        if rss:
+            self.memory[measure] = max(self.memory.get(measure, 0), rss)
+
+    def floor(self, n: int) -> float:
+        sb = self.sb
+        cmd = [
+            "ssh",
+            "-F",
+            str(sb.ssh_config),
+            "-o",
+            "BatchMode=yes",
+            "sandbox",
+            f"pg_dump --schema-only -h {sb.pg_socket_dir} -p {sb.pg_port} -U postgres bench_{n}",
+        ]
+        with open(os.devnull, "wb") as null:
+            started = time.perf_counter()
+            subprocess.run(cmd, stdout=null, check=True)
+            return time.perf_counter() - started
+
+    def old_loop(self, n: int) -> float:
+        """The script this replaces: on the server, one pg_dump per table in public."""
+        sb = self.sb
+        conn = f"-h {sb.pg_socket_dir} -p {sb.pg_port} -U postgres -d bench_{n}"
+        script = (
+            "d=$(mktemp -d); "
+            f"psql -X -At {conn} -c \"SELECT tablename FROM pg_tables WHERE schemaname = 'public'\" | "
+            f'while read -r t; do pg_dump --schema-only {conn} -t "public.$t" > "$d/$t.sql"; done; rm -rf "$d"'
+        )
+        started = time.perf_counter()
+        subprocess.run(["ssh", "-F", str(sb.ssh_config), "-o", "BatchMode=yes", "sandbox", script], check=True)
+        return time.perf_counter() - started
+
+    def round(self, r: int) -> None:
+        jobs = []
+        for n in self.sizes:
+            jobs += [
+                (f"floor_{n}", lambda n=n: self.record(f"floor_{n}", self.floor(n))),
+                (f"cold_{n}", lambda n=n: self._cold(n)),
+                (f"unchanged_{n}", lambda n=n: self._unchanged(n)),
+                (f"one_changed_{n}", lambda n=n: self._one_changed(n, r)),
+                (f"table_{n}", lambda n=n: self._table(n)),
+            ]
+        if 1000 in self.sizes:
+            jobs.append(("sweep3_1000", self._sweep))
+        if self.big and r == 0:
+            jobs += [
+                (f"floor_{self.big}", lambda: self.record(f"floor_{self.big}", self.floor(self.big))),
+                (f"cold_{self.big}", lambda: self._cold(self.big)),
+            ]
+        if r == 0:
+            jobs += [
+                (f"old_loop_{n}", lambda n=n: self.record(f"old_loop_{n}", self.old_loop(n))) for n in self.loop_sizes
+            ]
+        shift = r % len(jobs)
+        for name, job in jobs[shift:] + jobs[:shift]:
+            t = time.perf_counter()
+            job()
+            print(f"  round {r + 1}: {name} {time.perf_counter() - t:.2f}s", flush=True)
+
+    def _cold(self, n: int) -> None:
+        self.counter += 1
+        repo = self.repo(f"cold_{n}_{self.counter}", [n])
+        seconds, rss, data = self.refresh(repo, f"b{n}")
+        assert data["commit"] and data["tables"] > 0
+        self.record(f"cold_{n}", seconds, rss)
+        shutil.rmtree(repo)
+
+    def _unchanged(self, n: int) -> None:
+        seconds, rss, data = self.refresh(self.warm[n], f"b{n}")
+        assert not data["changed"] and data["commit"] is None and not data["files_written"], data
+        self.record(f"unchanged_{n}", seconds, rss)
+
+    def _one_changed(self, n: int, r: int) -> None:
+        self.sb.psql(f"ALTER TABLE t00001 ADD COLUMN bench_round_{r} integer;", database=f"bench_{n}")
+        seconds, rss, data = self.refresh(self.warm[n], f"b{n}")
+        assert data["updated"] == ["t00001"] and data["added"] == [], data
+        assert set(data["files_written"]) == {"t00001.sql", "_index.md", "_manifest.json"}, data
+        self.record(f"one_changed_{n}", seconds, rss)
+
+    def _table(self, n: int) -> None:
+        seconds, rss, data = self.refresh(self.warm[n], f"b{n}", "--table", "t00002")
+        assert data["tables"] == 1, data
+        self.record(f"table_{n}", seconds, rss)
+
+    def _sweep(self) -> None:
+        self.counter += 1
+        repo = self.repo(f"sweep_{self.counter}", [1000], envs=3)
+        seconds, rss, data = self.inv(repo, "schemas.sweep")
+        assert data["ok"] and data["commit"], data
+        self.record("sweep3_1000", seconds, rss)
+        shutil.rmtree(repo)
+
+    def stop(self) -> None:
+        if hasattr(self, "sb"):
+            self.sb.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def report(bench: Bench, started: datetime) -> dict:
+    med = {k: statistics.median(v) for k, v in bench.times.items()}
+    rows = []
+    for measure, (base, limit) in TARGETS.items():
+        if measure in med and base in med:
+            ratio = med[measure] / med[base]
+            rows.append(
+                {
+                    "measure": measure,
+                    "seconds": med[measure],
+                    "against": base,
+                    "ratio": ratio,
+                    "target": limit,
+                    "ok": ratio <= limit,
+                }
+            )
+    for n in bench.loop_sizes:
+        if f"old_loop_{n}" in med and f"cold_{n}" in med:
+            ratio = med[f"old_loop_{n}"] / med[f"cold_{n}"]
+            rows.append(
+                {
+                    "measure": f"old_loop_{n}",
+                    "seconds": med[f"old_loop_{n}"],
+                    "against": f"cold_{n}",
+                    "ratio": ratio,
+                    "target": 40.0 if n == 1000 else None,
+                    "ok": ratio >= 40 if n == 1000 else None,
+                    "note": "times slower than our cold refresh",
+                }
+            )
+    if bench.big and f"cold_{bench.big}" in med and "cold_5000" in med:
+        ratio = med[f"cold_{bench.big}"] / med["cold_5000"]
+        rows.append(
+            {
+                "measure": f"cold_{bench.big}",
+                "seconds": med[f"cold_{bench.big}"],
+                "against": "cold_5000",
+                "ratio": ratio,
+                "target": 4.5,
+                "ok": ratio <= 4.5,
+            }
+        )
+    peak = bench.memory.get("cold_5000", 0) / 1024
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    pg = subprocess.run([str(pg_bindir() / "postgres"), "--version"], capture_output=True, text=True).stdout.strip()
+    return {
+        "date": started.strftime("%Y-%m-%d"),
+        "machine": f"{os.cpu_count()} cores, {cpu}; {platform.system()} {platform.release()}; Python "
+        f"{platform.python_version()}; {pg}; loopback SSH",
+        "runs": bench.runs,
+        "medians": med,
+        "all_times": bench.times,
+        "rows": rows,
+        "peak_rss_mb_cold_5000": round(peak, 1),
+        "peak_rss_ok": peak <= 150 if peak else None,
+    }
+
+
+def write_markdown(data: dict) -> str:
+    lines = [
+        f"# Benchmark, {data['date']}\n",
+        f"Machine: {data['machine']}. Medians of {data['runs']} runs, contenders alternating, all in one run.",
+        "The floor is one whole `pg_dump --schema-only` streamed over SSH to /dev/null.\n",
+        "| measure | median s | compared with | ratio | target | met |",
+        "|---|--:|---|--:|--:|:-:|",
+    ]
+    for r in data["rows"]:
+        target = (
+            ""
+            if r["target"] is None
+            else (f"≥ {r['target']:g}" if r["measure"].startswith("old_loop") else f"≤ {r['target']:g}")
+        )
+        met = "" if r["ok"] is None else ("yes" if r["ok"] else "**no**")
+        lines.append(f"| {r['measure']} | {r['seconds']:.2f} | {r['against']} | {r['ratio']:.2f} | {target} | {met} |")
+    peak = data["peak_rss_mb_cold_5000"]
+    if peak:
+        lines.append(
+            f"| peak memory, cold 5,000 | {peak:.0f} MB | | | ≤ 150 MB | {'yes' if peak <= 150 else '**no**'} |"
+        )
+    lines.append("\nAll medians (seconds):\n")
+    lines += [f"- {k}: {v:.3f}" for k, v in sorted(data["medians"].items())]
+    return "\n".join(lines) + "\n"
+
+
+def write_chart(data: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    med = data["medians"]
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+    for label, prefix in (
+        ("floor: one pg_dump over ssh", "floor_"),
+        ("cold refresh", "cold_"),
+        ("nothing changed", "unchanged_"),
+        ("one table changed", "one_changed_"),
+        ("--table", "table_"),
+        ("old per-table loop", "old_loop_"),
+    ):
+        points = sorted(
+            (int(k[len(prefix) :]), v) for k, v in med.items() if k.startswith(prefix) and k[len(prefix) :].isdigit()
+        )
+        if points:
+            ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=label)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("tables")
+    ax.set_ylabel("seconds (median)")
+    ax.set_title(f"schemasync vs the floor ({data['date']})")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="./dev.sh bench", description=__doc__)
+    parser.add_argument("--sizes", default="50,1000,5000")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--loop-sizes", default="50,1000", help="sizes for the old per-table loop (run once)")
+    parser.add_argument("--big", type=int, default=20000, help="one cold run at this size (0: skip)")
+    parser.add_argument("--out", default=str(RESULTS))
+    args = parser.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    loops = [int(s) for s in args.loop_sizes.split(",") if s]
+    started = datetime.now(timezone.utc)
+    bench = Bench(sizes, args.runs, loops, args.big or None)
+    try:
+        bench.start()
+        for r in range(args.runs):
+            bench.round(r)
+    finally:
+        bench.stop()
+    data = report(bench, started)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(data, indent=1) + "\n")
+    (out / "results.md").write_text(write_markdown(data))
+    try:
+        write_chart(data, out / "chart.png")
+    except ImportError:
+        print("matplotlib is not installed: no chart (pip install matplotlib)", file=sys.stderr)
+    print(write_markdown(data))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
