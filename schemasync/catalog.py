@@ -42,19 +42,20 @@ def _fk_dict(fk: ForeignKey) -> dict:
 
 def table_details(discovery: Discovery) -> dict[tuple[str, str], dict]:
     """Per table: columns, primary key, comment, foreign keys out and in (sorted: stable files)."""
-    out: dict[tuple[str, str], list[ForeignKey]] = defaultdict(list)
-    into: dict[tuple[str, str], list[ForeignKey]] = defaultdict(list)
+    out: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    into: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for fk in discovery.foreign_keys:
-        out[(fk.schema, fk.table)].append(fk)
-        into[(fk.ref_schema, fk.ref_table)].append(fk)
+        d = _fk_dict(fk)  # once: the same dict serves both ends
+        out[(fk.schema, fk.table)].append(d)
+        into[(fk.ref_schema, fk.ref_table)].append(d)
     details = {}
     for t in discovery.tables:
         details[t.key] = {
             "column_defs": [[c.name, c.type, c.not_null] for c in t.column_defs],
             "primary_key": list(t.primary_key),
             "comment": t.comment,
-            "foreign_keys": sorted((_fk_dict(fk) for fk in out[t.key]), key=lambda d: d["text"]),
-            "referenced_by": sorted((_fk_dict(fk) for fk in into[t.key]), key=lambda d: d["text"]),
+            "foreign_keys": sorted(out[t.key], key=lambda d: d["text"]),
+            "referenced_by": sorted(into[t.key], key=lambda d: d["text"]),
         }
     return details
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import LocalError
+from .split import KIND_LABELS
 from .store import MANIFEST, ORPHANED, OWN_FILES
 
 
@@ -152,14 +153,7 @@ def render_text(report: DiffReport, with_diffs: bool = True) -> str:
 
 
 def _kind(item: Item) -> str:
-    return {
-        "table": "table",
-        "views": "view",
-        "materialized_views": "materialized view",
-        "functions": "function",
-        "types": "type",
-        "sequences": "sequence",
-    }.get(item.kind, "object")
+    return KIND_LABELS.get(item.kind) or "object"
 
 
 def render_data(report: DiffReport) -> dict:

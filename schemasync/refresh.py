@@ -251,7 +251,14 @@ def commit_message(environment: str, plan: Plan, limit: int = 72) -> str:
         for r in plan.run_records
         if r.status in (NEW, UPDATED) or (r.kind == "table" and r.status == ORPHANED)
     ]
-    return subject + ("\n\n" + "\n".join(body) + "\n" if body else "\n")
+    return subject + ("\n\n" + cap_lines(body) + "\n" if body else "\n")
+
+
+def cap_lines(lines: list[str], limit: int = 300) -> str:
+    """A commit body lists the changes, up to a point: git takes the message as one argument."""
+    if len(lines) <= limit:
+        return "\n".join(lines)
+    return "\n".join([*lines[:limit], f"... and {len(lines) - limit} more (see _index.md)"])
 
 
 def list_tables(config: Config, host_name: str | None) -> ListResult:

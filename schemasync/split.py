@@ -181,13 +181,14 @@ def _parse_entry(lines: list[str], start: int, stop: int, settings: dict[str, st
     if not name_match or i + 1 >= stop or lines[i + 1] != "--\n":
         raise SplitError(f"bad entry header near: {lines[i][:80]!r}")
     tag, etype, schema, _owner = _split_name_line(lines[i])
-    body_lines = lines[i + 2 : stop]
     # Trailing session settings belong to the next entry; blank lines are layout.
-    trailing: list[str] = []
-    while body_lines and (body_lines[-1] == "\n" or _SESSION_SET.fullmatch(body_lines[-1])):
-        trailing.insert(0, body_lines.pop())
-    while body_lines and body_lines[0] == "\n":
-        body_lines.pop(0)
+    first, last = i + 2, stop
+    while last > first and (lines[last - 1] == "\n" or _SESSION_SET.fullmatch(lines[last - 1])):
+        last -= 1
+    trailing = lines[last:stop]
+    while first < last and lines[first] == "\n":
+        first += 1
+    body_lines = lines[first:last]
     relevant = ("default_tablespace", "default_table_access_method")
     entry = Entry(
         dump_id=int(toc.group(1)),

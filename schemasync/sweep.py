@@ -13,7 +13,7 @@ from .config import Config, HostConfig
 from .diff import DiffReport, compare, read_worktree, render_drift_md
 from .errors import ConfigError, LocalError, SchemasyncError
 from .reader import write_guide
-from .refresh import RefreshResult, plan_refresh, require_repo
+from .refresh import RefreshResult, cap_lines, plan_refresh, require_repo
 from .store import MARKS, NEW, ORPHANED, UPDATED
 
 DRIFT_FILE = "_drift.md"
@@ -71,7 +71,7 @@ def sweep_message(outcomes: list[Outcome]) -> str:
         parts.append(f"{o.host.name}({' '.join(tokens) if len(tokens) <= 4 else f'{len(tokens)} changes'})")
         body += [f"{o.host.name}: {t}" for t in tokens]
     subject = "schemas: " + " ".join(parts)
-    return subject + ("\n\n" + "\n".join(body) + "\n" if body else "\n")
+    return subject + ("\n\n" + cap_lines(body) + "\n" if body else "\n")
 
 
 def sweep(

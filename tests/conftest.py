@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,6 +46,27 @@ def database(sandbox: Sandbox) -> Iterator[str]:
     sandbox.psql(f'CREATE DATABASE "{name}" TEMPLATE skyfire;')
     yield name
     sandbox.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE);', check=False)
+
+
+@contextmanager
+def holding_lock(sb: Sandbox, database: str, sql: str) -> Iterator[None]:
+    """Another session holding a lock (e.g. `LOCK TABLE users IN ACCESS EXCLUSIVE MODE`) until the block ends."""
+    holder = subprocess.Popen(
+        sb.client("psql", database, "-X", "-q", "-At"),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdin is not None and holder.stdout is not None
+    holder.stdin.write(f"BEGIN; {sql}; SELECT 'held';\n")
+    holder.stdin.flush()
+    assert "held" in holder.stdout.readline()
+    try:
+        yield
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 @dataclass

@@ -10,7 +10,7 @@ import time
 
 from schemasync.sandbox import LOOPBACK
 
-from .conftest import Workspace
+from .conftest import Workspace, holding_lock
 
 
 def test_first_refresh_writes_and_commits_every_table(workspace: Workspace, database: str) -> None:
@@ -131,11 +131,9 @@ def test_list_shows_status_against_local_files(workspace: Workspace, database: s
 
 
 def test_not_a_git_repository(tmp_path, sandbox, database) -> None:
-    from .conftest import Workspace as W
-
     plain = tmp_path / "plain"
     plain.mkdir()
-    ws = W(plain, sandbox)
+    ws = Workspace(plain, sandbox)
     ws.add_host("dev", database)
     run = ws.inv("schemas.refresh", "--host", "dev")
     assert run.code == 5 and "not inside a git repository" in run.err
@@ -254,27 +252,11 @@ def test_a_lock_wait_fails_cleanly_and_changes_nothing(workspace: Workspace, dat
     assert workspace.inv("schemas.refresh", "--host", "dev").code == 0
     sb.psql("ALTER TABLE users ADD COLUMN z int;", database=database)
     before = workspace.snapshot()
-    holder = subprocess.Popen(
-        sb.client("psql", database, "-X", "-q", "-At"),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdin is not None
-        holder.stdin.write("BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE; SELECT 'locked';\n")
-        holder.stdin.flush()
-        assert holder.stdout is not None and "locked" in holder.stdout.readline()
+    with holding_lock(sb, database, "LOCK TABLE users IN ACCESS EXCLUSIVE MODE"):
         workspace.add_host("dev", database, lock_wait_timeout=1)
-        started = time.monotonic()
-        run = workspace.inv("schemas.refresh", "--host", "dev")
-        elapsed = time.monotonic() - started
-    finally:
-        holder.kill()
-        holder.wait()
+        # the lock is held until this block ends: a run that waited for it would hit inv's timeout
+        run = workspace.inv("schemas.refresh", "--host", "dev", timeout=90)
     assert run.code == 4 and "table lock" in run.err
-    assert elapsed < 60  # bounded by lock_wait_timeout, not by the lock holder
     assert workspace.snapshot() == before and workspace.commits() == 1
 
 

@@ -12,7 +12,7 @@ import paramiko
 
 from schemasync.sandbox import LOOPBACK, pg_bindir
 
-from .conftest import REPO, Workspace
+from .conftest import REPO, Workspace, holding_lock
 
 
 def test_an_empty_discovery_does_not_orphan_everything(workspace: Workspace, database: str) -> None:
@@ -32,29 +32,19 @@ def test_an_empty_discovery_does_not_orphan_everything(workspace: Workspace, dat
 def test_one_run_at_a_time(workspace: Workspace, database: str) -> None:
     sb = workspace.sandbox
     workspace.add_host("dev", database, lock_wait_timeout=30)
-    holder = subprocess.Popen(
-        sb.client("psql", database, "-X", "-q", "-At"), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    assert holder.stdin is not None and holder.stdout is not None
-    holder.stdin.write("BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE; SELECT 'held';\n")
-    holder.stdin.flush()
-    assert "held" in holder.stdout.readline()
     env = {**os.environ, "SCHEMASYNC_HOSTS": str(workspace.path / "hosts.yaml")}
-    first = subprocess.Popen(
-        [sys.executable, "-m", "invoke", "-r", str(REPO), "schemas.refresh", "--host", "dev"],
-        cwd=workspace.path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    with holding_lock(sb, database, "LOCK TABLE users IN ACCESS EXCLUSIVE MODE"):
+        first = subprocess.Popen(
+            [sys.executable, "-m", "invoke", "-r", str(REPO), "schemas.refresh", "--host", "dev"],
+            cwd=workspace.path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         time.sleep(1.5)  # the first run now holds the output lock and waits in pg_dump
         second = workspace.inv("schemas.refresh", "--host", "dev")
         assert second.code == 5 and "another schemasync run" in second.err
-    finally:
-        holder.kill()
-        holder.wait()
     out, err = first.communicate(timeout=60)
     assert first.returncode == 0, err
     assert workspace.commits() == 1 and "16 new" in out
