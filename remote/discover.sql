@@ -85,6 +85,16 @@ chosen AS (  -- the file owners that are part of this run
 sel AS (
     SELECT r.*, o.owner FROM rel r JOIN owners o ON o.oid = r.oid WHERE o.owner IN (SELECT oid FROM chosen)
 ),
+sel_roots AS (SELECT oid FROM sel WHERE owner = oid),
+-- foreign keys from or to the selected tables (top-level ones: partitions repeat their parent's).
+-- Two joins, not `IN (...) OR IN (...)`: an OR of subqueries is re-run per constraint (quadratic).
+fk AS (
+    SELECT c.oid FROM pg_constraint c JOIN sel_roots s ON s.oid = c.conrelid
+    WHERE c.contype = 'f' AND c.conparentid = 0
+    UNION
+    SELECT c.oid FROM pg_constraint c JOIN sel_roots s ON s.oid = c.confrelid
+    WHERE c.contype = 'f' AND c.conparentid = 0
+),
 sub AS (
     SELECT 'pg_constraint'::regclass::oid AS classid, c.oid, c.conrelid AS relid
     FROM pg_constraint c WHERE c.conrelid IN (SELECT oid FROM sel)
@@ -140,7 +150,6 @@ meta AS (
                         obj_description(r.oid, 'pg_class'))
                         ORDER BY r.nspname, r.relname), '[]')
                    FROM sel r WHERE r.owner = r.oid AND r.relkind IN ('r', 'p', 'f')),
-        -- foreign keys from or to the selected tables (top-level ones: partitions repeat their parent's)
         'foreign_keys', (SELECT coalesce(json_agg(json_build_array(
                         fn.nspname, fc.relname,
                         (SELECT json_agg(a.attname ORDER BY k.i) FROM unnest(c.conkey) WITH ORDINALITY k(attnum, i)
@@ -150,12 +159,9 @@ meta AS (
                          JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.attnum),
                         c.confdeltype::text, c.confupdtype::text, c.conname)
                         ORDER BY fn.nspname, fc.relname, c.conname), '[]')
-                   FROM pg_constraint c
+                   FROM fk JOIN pg_constraint c ON c.oid = fk.oid
                    JOIN pg_class fc ON fc.oid = c.conrelid JOIN pg_namespace fn ON fn.oid = fc.relnamespace
-                   JOIN pg_class tc ON tc.oid = c.confrelid JOIN pg_namespace tn ON tn.oid = tc.relnamespace
-                   WHERE c.contype = 'f' AND c.conparentid = 0
-                     AND (c.conrelid IN (SELECT oid FROM sel WHERE owner = oid)
-                          OR c.confrelid IN (SELECT oid FROM sel WHERE owner = oid))),
+                   JOIN pg_class tc ON tc.oid = c.confrelid JOIN pg_namespace tn ON tn.oid = tc.relnamespace),
         'relations', (SELECT coalesce(json_agg(json_build_array(r.oid::bigint, r.nspname, r.relname, r.relkind,
                                                               r.owner::bigint) ORDER BY r.oid), '[]') FROM sel r),
         'subobjects', (SELECT coalesce(json_agg(json_build_array(s.classid::bigint, s.oid::bigint, s.relid::bigint)

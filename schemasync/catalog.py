@@ -130,12 +130,13 @@ def render_erd(records: list, environment: str) -> str:
             out.append(_diagram(members + _foreign_ends(members, fks, by_key), fks, schema))
             continue
         groups = _groups(members, fks)
-        lonely = [t for g in groups if len(g) == 1 for t in g if not _touches(t, fks)]
+        # sets and per-table lists, never a scan of every FK per group: this runs at 20,000 tables
+        touched = {(fk["schema"], fk["table"]) for fk in fks} | {(fk["ref_schema"], fk["ref_table"]) for fk in fks}
+        lonely = [g[0] for g in groups if len(g) == 1 and (g[0]["schema"], g[0]["name"]) not in touched]
         for group in groups:
-            if len(group) == 1 and group[0] in lonely:
+            if len(group) == 1 and (group[0]["schema"], group[0]["name"]) not in touched:
                 continue
-            names = {(t["schema"], t["name"]) for t in group}
-            group_fks = [fk for fk in fks if (fk["schema"], fk["table"]) in names]
+            group_fks = [fk for t in group for fk in t["foreign_keys"]]
             if len(group) <= ERD_LIMIT:
                 title = ", ".join(f"`{escape_controls(t['name'])}`" for t in group[:5])
                 more = f" and {len(group) - 5} more" if len(group) > 5 else ""
@@ -158,12 +159,6 @@ def render_erd(records: list, environment: str) -> str:
                 "Tables without foreign keys: " + ", ".join(f"`{escape_controls(t['name'])}`" for t in lonely) + ".\n"
             )
     return "".join(out)
-
-
-def _touches(t: dict, fks: list[dict]) -> bool:
-    return any(
-        (t["schema"], t["name"]) in ((fk["schema"], fk["table"]), (fk["ref_schema"], fk["ref_table"])) for fk in fks
-    )
 
 
 def _foreign_ends(members: list[dict], fks: list[dict], by_key: dict, include_children: bool = False) -> list[dict]:

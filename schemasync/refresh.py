@@ -109,6 +109,7 @@ def plan_refresh(host: HostConfig, *, table: str | None = None, allow_empty: boo
                 hint="check database/schemas in hosts.yaml; if the tables really are gone, use --allow-empty",
             )
     result = SplitResult({}) if out.dump is None else split_dump(batched or out.dump, discovery, host.name)
+    out.dump = batched = None  # the pieces hold what is needed; the whole dump can go
     details = table_details(discovery)
     produced = []
     for p in result.pieces.values():

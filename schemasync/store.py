@@ -153,11 +153,26 @@ def plan_changes(
         MANIFEST: render_manifest(ordered, environment, database),
         INDEX: render_index(ordered, environment, database, stamp),
         TABLE_LIST: render_table_list(ordered),
-        ERD: render_erd(ordered, environment),
     }
+    if previous.contents.get(ERD) is None or _erd_inputs(ordered) != _erd_inputs(list(previous.records.values())):
+        own[ERD] = render_erd(ordered, environment)  # only when what it draws changed: it is the costly one
     # only what differs: adding a column leaves the table list and the diagram as they were
     writes.update({f: text for f, text in own.items() if previous.contents.get(f) != text})
     return Plan(ordered, writes, True, produced_files, partial, newly_orphaned)
+
+
+def _erd_inputs(records: list[Record]) -> set:
+    """What the diagram shows: live tables, their keys, and the key columns' types."""
+    shown = set()
+    for r in records:
+        if r.kind != "table" or r.status == ORPHANED or not r.details:
+            continue
+        d = r.details
+        keys = set(d["primary_key"]) | {c for fk in d["foreign_keys"] for c in fk["columns"]}
+        cols = tuple((n, t) for n, t, _ in d["column_defs"] if n in keys)
+        fks = tuple((fk["ref_schema"], fk["ref_table"], tuple(fk["columns"])) for fk in d["foreign_keys"])
+        shown.add((r.schema, r.name, tuple(d["primary_key"]), cols, fks))
+    return shown
 
 
 def render_manifest(records: list[Record], environment: str, database: str) -> str:
