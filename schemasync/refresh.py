@@ -275,7 +275,7 @@ def list_tables(config: Config, host_name: str | None) -> ListResult:
         exists = (host.output / file).is_file()
         tables.append(ListedTable(t.schema, t.name, file, "current" if exists else "new", t.columns))
     for rec in previous.records.values():
-        if rec.kind == "table" and rec.file not in seen and previous.contents.get(rec.file) is not None:
+        if rec.kind == "table" and rec.file not in seen and previous.exists(rec.file):
             tables.append(ListedTable(rec.schema or "", rec.name, rec.file, ORPHANED, rec.columns))
     tables.sort(key=lambda t: (t.schema, t.name))
     return ListResult(host=host, database=discovery.database, tables=tables)

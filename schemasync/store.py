@@ -96,12 +96,18 @@ class Previous:
 
     records: dict[str, Record] = field(default_factory=dict)  # by file
     contents: dict[str, str | None] = field(default_factory=dict)  # file -> text, None if absent
+    present: set[str] | None = None  # files on disk; None: the ones whose contents were read
+
+    def exists(self, file: str) -> bool:
+        if self.present is not None:
+            return file in self.present
+        return self.contents.get(file) is not None
 
     format: int | None = None  # the manifest's format; None when there was none
 
     def tables_present(self) -> int:
         """Table files the manifest lists that are still on disk."""
-        return sum(1 for r in self.records.values() if r.kind == "table" and self.contents.get(r.file) is not None)
+        return sum(1 for r in self.records.values() if r.kind == "table" and self.exists(r.file))
 
 
 def _sort_key(r: Record) -> tuple:
@@ -135,7 +141,7 @@ def plan_changes(
             writes[nf.file] = nf.content
         records[nf.file] = Record(nf.kind, nf.schema, nf.name, nf.file, status, nf.columns, nf.details)
     for file, rec in previous.records.items():
-        if file in records or previous.contents.get(file) is None:
+        if file in records or not previous.exists(file):
             continue  # refreshed now, or its file was removed by hand: forget it
         records[file] = rec if partial else replace(rec, status=ORPHANED)
     ordered = sorted(records.values(), key=_sort_key)
@@ -260,9 +266,27 @@ def read_previous(outdir: Path, candidate_files: list[str]) -> Previous:
             raise LocalError(
                 f"{outdir / MANIFEST}: unreadable ({exc})", hint="restore it from git, or remove it to start afresh"
             ) from None
-    for file in {*candidate_files, *prev.records, *OWN_FILES}:
-        prev.contents[file] = _read(outdir / file)
+    # Contents only where they are compared (this run's files and ours); for the other records,
+    # whether they exist is enough, and one walk of the directory tells.
+    prev.present = _files_under(outdir)
+    for file in {*candidate_files, *OWN_FILES}:
+        prev.contents[file] = _read(outdir / file) if file in prev.present else None
     return prev
+
+
+def _files_under(outdir: Path) -> set[str]:
+    """Relative paths of the files in outdir and its folders (the reference is two levels deep)."""
+    found: set[str] = set()
+    try:
+        entries = list(os.scandir(outdir))
+    except FileNotFoundError:
+        return found
+    for entry in entries:
+        if entry.is_file():
+            found.add(entry.name)
+        elif entry.is_dir() and not entry.name.startswith("."):
+            found.update(f"{entry.name}/{sub.name}" for sub in os.scandir(entry.path) if sub.is_file())
+    return found
 
 
 def _read(path: Path) -> str | None:

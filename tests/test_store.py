@@ -27,7 +27,7 @@ def state_after(p: store.Plan, before: Previous) -> Previous:
     contents = dict(before.contents)
     contents.update(p.writes)
     records = {r.file: r for r in p.records} if p.changed else before.records
-    return Previous(records, contents, store.FORMAT)
+    return Previous(records, contents, format=store.FORMAT)
 
 
 def test_first_run_marks_everything_new_and_writes_index() -> None:
