@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
-from .discovery import Discovery, ForeignKey, Table
-from .names import display_name, escape_controls, qualified_name, table_file
+from .discovery import Discovery, ForeignKey
+from .names import display_name, escape_controls, qualified_name
 
 ACTIONS = {"a": "", "r": "RESTRICT", "c": "CASCADE", "n": "SET NULL", "d": "SET DEFAULT"}
 ERD_LIMIT = 60  # tables per diagram before it stops being readable
@@ -207,7 +207,3 @@ def table_lookup(records: list, query: str) -> list:
     if exact:
         return exact
     return [r for r in tables if q.lower() in (r.name.lower(), f"{r.schema}.{r.name}".lower())]
-
-
-def file_of(t: Table) -> str:
-    return table_file(t.schema, t.name)

@@ -12,7 +12,7 @@ from .catalog import header_lines, table_details
 from .config import Config, HostConfig
 from .discovery import Discovery
 from .errors import ConfigError, DatabaseError, LocalError, SplitError
-from .names import display_name, table_file
+from .names import table_file
 from .reader import write_guide
 from .remote_script import batches_function, build_script, plan_batches
 from .split import SplitResult, render_piece, split_dump
@@ -279,14 +279,3 @@ def list_tables(config: Config, host_name: str | None) -> ListResult:
             tables.append(ListedTable(rec.schema or "", rec.name, rec.file, ORPHANED, rec.columns))
     tables.sort(key=lambda t: (t.schema, t.name))
     return ListResult(host=host, database=discovery.database, tables=tables)
-
-
-def label(schema: str, name: str) -> str:
-    return display_name(schema, name)
-
-
-def output_relative(path: Path) -> str:
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
