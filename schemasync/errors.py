@@ -9,16 +9,7 @@ SSH = 3  # unreachable, host key, authentication, connection lost
 DATABASE = 4  # psql/pg_dump failed, lock wait, permissions
 LOCAL = 5  # local files or git
 INTERNAL = 6  # the dump could not be split completely: refuse to write a partial reference
-
-EXIT_CODES = {
-    OK: "ok",
-    DIFFERENT: "differences found",
-    USAGE: "usage or configuration error",
-    SSH: "SSH: unreachable, host key, authentication or connection lost",
-    DATABASE: "database: psql/pg_dump failed, lock wait, missing database",
-    LOCAL: "local files or git",
-    INTERNAL: "the dump could not be split completely (nothing written)",
-}
+# (the README documents these in one table)
 
 
 class SchemasyncError(Exception):

@@ -27,7 +27,6 @@ class RefreshResult:
     plan: Plan
     commit: str | None = None
     commit_message: str | None = None
-    committed: bool = False
     seconds: float = 0.0
     table: str | None = None
     transferred: int = 0
@@ -80,7 +79,7 @@ def _fetch(host: HostConfig, mode: str, table: str | None = None) -> tuple[sessi
                 )
                 return out, (out.dump or "").split(f"\n{boundary}\n")
     finally:
-        session._close_all(conn)
+        session.close(conn)
 
 
 def require_repo(host: HostConfig) -> Path:
@@ -108,7 +107,7 @@ def plan_refresh(host: HostConfig, *, table: str | None = None, allow_empty: boo
                 f"but {host.output} documents {previous.tables_present()}; refusing to mark them all orphaned",
                 hint="check database/schemas in hosts.yaml; if the tables really are gone, use --allow-empty",
             )
-    result = SplitResult({}) if out.dump is None else split_dump(batched or out.dump, discovery, host.name)
+    result = SplitResult({}) if out.dump is None else split_dump(batched or out.dump, discovery)
     out.dump = batched = None  # the pieces hold what is needed; the whole dump can go
     details = table_details(discovery)
     produced = []
@@ -171,7 +170,6 @@ def refresh(
                     res.commit_message = commit_message(host.name, res.plan)
                     paths = [host.output / f for f in res.plan.writes] + guide_paths
                     res.commit = gitops.commit_files(repo, paths, res.commit_message)
-                    res.committed = True
             except BaseException:
                 tx.rollback()
                 if guide_tx is not None:

@@ -128,12 +128,13 @@ def connect(host: HostConfig) -> Connection:
     try:
         conn.open()
     except BaseException as exc:
-        _close_all(conn)
+        close(conn)
         raise _connect_error(host, conn, exc) from None
     return conn
 
 
-def _close_all(conn: Connection) -> None:
+def close(conn: Connection) -> None:
+    """Close the connection and every ProxyJump hop behind it."""
     hop: object = conn
     while isinstance(hop, Connection):
         with contextlib.suppress(Exception):  # closing after a failure: nothing more to report

@@ -109,10 +109,6 @@ class Piece:
 class SplitResult:
     pieces: dict[str, Piece]  # path -> piece
 
-    @property
-    def tables(self) -> list[Piece]:
-        return [p for p in self.pieces.values() if p.kind == "table"]
-
 
 def parse_dump(text: str) -> list[Entry]:
     """Cut the dump into entries; fail if anything outside them is not known session noise."""
@@ -218,13 +214,12 @@ def _split_name_line(line: str) -> tuple[str, str, str, str]:
 class _Resolver:
     """Decides which piece each entry belongs to."""
 
-    def __init__(self, entries: list[Entry], discovery: Discovery, environment: str) -> None:
+    def __init__(self, entries: list[Entry], discovery: Discovery, pieces: dict[str, Piece]) -> None:
         self.d = discovery
-        self.environment = environment
         self.by_id = {e.dump_id: e for e in entries}
         self.tables = {t.oid: t for t in discovery.tables}
         self.by_name = {(r.schema, r.name): r for r in discovery.relations.values()}
-        self.pieces: dict[str, Piece] = {}
+        self.pieces = pieces  # shared by the dumps of a batched run
         self.memo: dict[int, Piece] = {}
 
     def piece_for_relation(self, oid: int) -> Piece:
@@ -332,15 +327,14 @@ def parse_qualified(text: str, pos: int) -> tuple[str, str, int]:
     return parts[0], parts[1], pos
 
 
-def split_dump(text: str | list[str], discovery: Discovery, environment: str) -> SplitResult:
+def split_dump(text: str | list[str], discovery: Discovery) -> SplitResult:
     """Split one dump, or the dumps of a batched run (each with its own TOC numbering)."""
     texts = [text] if isinstance(text, str) else text
     pieces: dict[str, Piece] = {}
     entries: list[Entry] = []
     for one in texts:
         parsed = parse_dump(one)
-        resolver = _Resolver(parsed, discovery, environment)
-        resolver.pieces = pieces
+        resolver = _Resolver(parsed, discovery, pieces)
         for entry in parsed:
             resolver.resolve(entry).entries.append(entry)
         entries += parsed

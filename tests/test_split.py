@@ -19,7 +19,7 @@ DISCOVERY = Discovery.from_json((DATA / "hardcases.discovery.json").read_text())
 
 
 def rendered() -> dict[str, str]:
-    result = split_dump(DUMP, DISCOVERY, "test")
+    result = split_dump(DUMP, DISCOVERY)
     return {path: render_piece(p, "hardcases", "test") for path, p in result.pieces.items()}
 
 
@@ -117,8 +117,8 @@ def test_nothing_unstable_reaches_the_files() -> None:
 def test_output_does_not_depend_on_the_restrict_key_or_versions() -> None:
     other = re.sub(r"\\(un)?restrict \S+", lambda m: m.group(0).split()[0] + " otherkey", DUMP)
     other = other.replace("15.18 (Debian", "15.99 (Debian").replace("-- Completed on 2026", "-- Completed on 2030")
-    a = split_dump(DUMP, DISCOVERY, "t")
-    b = split_dump(other, DISCOVERY, "t")
+    a = split_dump(DUMP, DISCOVERY)
+    b = split_dump(other, DISCOVERY)
     assert {k: render_piece(v, "d", "t") for k, v in a.pieces.items()} == {
         k: render_piece(v, "d", "t") for k, v in b.pieces.items()
     }
@@ -128,14 +128,14 @@ def test_a_truncated_dump_is_refused() -> None:
     cut = DUMP[: len(DUMP) // 2]
     cut = cut[: cut.rfind("\n") + 1]
     with pytest.raises(SplitError, match=r"incomplete|missing"):
-        split_dump(cut, DISCOVERY, "t")
+        split_dump(cut, DISCOVERY)
 
 
 def test_a_table_missing_from_the_dump_is_refused() -> None:
     start = DUMP.index("--\n-- TOC entry 232 (class 1259")
     end = DUMP.index("--\n-- TOC entry", start + 5)
     with pytest.raises(SplitError, match="missing from the dump"):
-        split_dump(DUMP[:start] + DUMP[end:], DISCOVERY, "t")
+        split_dump(DUMP[:start] + DUMP[end:], DISCOVERY)
 
 
 def test_unknown_content_outside_entries_is_refused() -> None:
@@ -149,7 +149,7 @@ def test_a_relation_discovery_did_not_see_is_refused() -> None:
     victim = next(oid for oid, r in disc.relations.items() if r.name == "active_users")
     del disc.relations[victim]
     with pytest.raises(SplitError, match="did not see"):
-        split_dump(DUMP, disc, "t")
+        split_dump(DUMP, disc)
 
 
 def test_non_default_session_settings_follow_their_entry() -> None:
