@@ -1,16 +1,29 @@
 """Git: find the repository that holds the output directory, commit only the tool's files.
 
-A constant number of git processes per run, whatever the number of files: paths go through
---pathspec-from-file on stdin.
+A constant number of git processes per run, whatever the number of files. The commit is built
+from the contents in memory by `git fast-import` (one pack, no loose object per file), in a
+thread while the files are being written, and the branch moves with a compare-and-swap
+`update-ref`. Where that could differ from what `git commit` would do (commit hooks, signing,
+clean/smudge filters, line-ending conversion, ignored paths, a merge in progress) the commit is
+made with `git add` + `git commit --only` instead, so hooks and signing apply as usual.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
+import threading
+from collections.abc import Mapping
+from contextlib import suppress
 from pathlib import Path
 
 from .errors import LocalError
+
+# Hooks that `git commit` runs and a plumbing commit would skip.
+COMMIT_HOOKS = ("pre-commit", "prepare-commit-msg", "commit-msg", "post-commit")
+# Attributes under which `git add` stores something else than the bytes in the working tree.
+CONVERTING_ATTRS = ("filter", "ident", "working-tree-encoding")
 
 
 def _git(root: Path, *args: str, stdin: bytes | None = None, check: bool = True) -> subprocess.CompletedProcess:
@@ -36,9 +49,174 @@ def find_repo(outdir: Path) -> Path | None:
     return Path(proc.stdout.decode().strip()).resolve()
 
 
-def commit_files(root: Path, paths: list[Path], message: str) -> str:
-    """Commit exactly these paths, leaving anything else the user staged as it was."""
-    rel = [str(p.resolve().relative_to(root)) for p in paths]
+def relative_paths(root: Path, paths: list[Path]) -> list[str]:
+    """Paths relative to the work tree, resolving each directory once (not each file)."""
+    parents: dict[Path, Path] = {}
+    rel = []
+    for p in paths:
+        parent = parents.get(p.parent)
+        if parent is None:
+            parent = parents[p.parent] = p.parent.resolve().relative_to(root)
+        rel.append((parent / p.name).as_posix())
+    return rel
+
+
+def clean_message(message: str) -> str:
+    """What `git commit -m` stores: trailing spaces and surrounding blank lines gone, runs of
+    blank lines collapsed, one final newline."""
+    lines = [line.rstrip() for line in message.splitlines()]
+    out: list[str] = []
+    for line in lines:
+        if line or (out and out[-1]):
+            out.append(line)
+    while out and not out[-1]:
+        out.pop()
+    return "\n".join(out) + "\n"
+
+
+def commit_files(root: Path, files: Mapping[Path, str], message: str) -> str:
+    """Commit exactly these files, with these contents (already or about to be on disk), leaving
+    anything else the user staged as it was. Returns the commit id."""
+    return begin_commit(root, files, message).finish()
+
+
+def begin_commit(root: Path, files: Mapping[Path, str], message: str) -> PendingCommit:
+    """Start building the commit in the background; write the files, then `finish()` (or `abort()`)."""
+    return PendingCommit(root, files, message)
+
+
+class PendingCommit:
+    def __init__(self, root: Path, files: Mapping[Path, str], message: str) -> None:
+        self.root = root
+        self.files = files
+        self.rel = relative_paths(root, list(files))
+        self.message = clean_message(message)
+        self.parent: str | None = None
+        self.commit: str | None = None  # built by the thread; None: use `git commit`
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._build, name="schemasync-commit", daemon=True)
+        self.thread.start()
+
+    # -- in the thread: everything that does not touch the working tree, the index or a ref ------
+    def _build(self) -> None:
+        try:
+            if self._plumbing_applies():
+                self.commit = self._fast_import()
+        except BaseException as exc:  # handed to finish()
+            self.error = exc
+
+    def _plumbing_applies(self) -> bool:
+        root = self.root
+        hooks, merge_head = (
+            _git(root, "rev-parse", "--git-path", "hooks", "--git-path", "MERGE_HEAD")
+            .stdout.decode("utf-8", "surrogateescape")
+            .splitlines()
+        )
+        if (root / merge_head).exists():
+            return False
+        if any(os.access(root / hooks / h, os.X_OK) for h in COMMIT_HOOKS):
+            return False
+        sign = _git(root, "config", "--type=bool", "--get", "commit.gpgsign", check=False).stdout.strip()
+        if sign == b"true":
+            return False
+        if any("\r" in text for text in self.files.values()):
+            return False  # line-ending conversion could apply
+        spec = b"\0".join(r.encode("utf-8", "surrogateescape") for r in self.rel) + b"\0"
+        attrs = _git(root, "check-attr", "-z", "--stdin", *CONVERTING_ATTRS, stdin=spec).stdout.split(b"\0")
+        if any(value not in (b"unspecified", b"unset") for value in attrs[2::3]):
+            return False
+        if _git(root, "check-ignore", "-z", "--stdin", stdin=spec, check=False).stdout:
+            return False  # `git add` refuses these, and says why
+        idents = []
+        for var in ("GIT_AUTHOR_IDENT", "GIT_COMMITTER_IDENT"):
+            proc = _git(root, "var", var, check=False)
+            if proc.returncode != 0:
+                return False  # `git commit` explains how to set an identity
+            idents.append(proc.stdout.decode("utf-8", "surrogateescape").strip())
+        self.author, self.committer = idents
+        head = _git(root, "rev-parse", "-q", "--verify", "HEAD^{commit}", check=False)
+        self.parent = head.stdout.decode().strip() if head.returncode == 0 else None
+        return True
+
+    def _fast_import(self) -> str:
+        """The blobs and the commit in one pack; no ref is left behind (`reset` drops the branch
+        fast-import needs), the commit id comes back through `get-mark`."""
+        env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
+        proc = subprocess.Popen(
+            ["git", "-C", str(self.root), "fast-import", "--quiet", "--done", "--cat-blob-fd=1"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        assert proc.stdin is not None
+        scratch = f"refs/schemasync/commit-{os.getpid()}-{threading.get_ident()}"
+        commit_mark = len(self.rel) + 1
+        try:
+            write = proc.stdin.write
+            for mark, text in enumerate(self.files.values(), 1):
+                data = text.encode("utf-8")
+                write(b"blob\nmark :%d\ndata %d\n" % (mark, len(data)))
+                write(data)
+                write(b"\n")
+            msg = self.message.encode("utf-8")
+            who = f"author {self.author}\ncommitter {self.committer}\n".encode("utf-8", "surrogateescape")
+            write(f"commit {scratch}\nmark :{commit_mark}\n".encode() + who + b"data %d\n" % len(msg) + msg + b"\n")
+            if self.parent:
+                write(f"from {self.parent}\n".encode())
+            for mark, rel in enumerate(self.rel, 1):
+                write(b"M 100644 :%d %s\n" % (mark, _quote_path(rel)))
+            write(f"\nget-mark :{commit_mark}\nreset {scratch}\n\ndone\n".encode())
+        except BrokenPipeError:
+            pass  # fast-import stopped: its stderr says why
+        with suppress(BrokenPipeError):
+            proc.stdin.close()
+        out = proc.stdout.read() if proc.stdout else b""
+        err = proc.stderr.read() if proc.stderr else b""
+        if proc.wait() != 0 or not re.fullmatch(rb"[0-9a-f]{40,64}\n", out):
+            raise LocalError(f"git fast-import failed in {self.root}: {err.decode('utf-8', 'replace').strip()}")
+        return out.decode().strip()
+
+    # -- in the caller, once the files are in place -------------------------------------------------
+    def finish(self) -> str:
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        if self.commit is None:
+            return _porcelain_commit(self.root, self.rel, self.message)
+        spec = b"\0".join(r.encode("utf-8", "surrogateescape") for r in self.rel) + b"\0"
+        # Stage first: if the branch moved meanwhile, the index is put back and nothing changed.
+        _git(self.root, "update-index", "--add", "-z", "--stdin", stdin=spec)
+        old = self.parent or "0" * len(self.commit)
+        subject = self.message.split("\n", 1)[0]
+        reason = f"commit{'' if self.parent else ' (initial)'}: {subject}"
+        move = _git(self.root, "update-ref", "-m", reason, "HEAD", self.commit, old, check=False)
+        if move.returncode != 0:
+            unstage(self.root, self.rel)
+            err = move.stderr.decode("utf-8", "replace").strip()
+            raise LocalError(f"git: HEAD moved while schemasync was committing ({err}); nothing was committed")
+        _git(self.root, "gc", "--auto", "--quiet", check=False)  # as `git commit` does
+        return self.commit
+
+    def abort(self) -> None:
+        """Wait for the thread; whatever it built is unreferenced and goes with git's next gc."""
+        self.thread.join()
+
+
+def _quote_path(rel: str) -> bytes:
+    """A C-style quoted path for fast-import: any name, spaces and newlines included."""
+    out = bytearray(b'"')
+    for byte in rel.encode("utf-8", "surrogateescape"):
+        if byte in (0x22, 0x5C):
+            out += b"\\" + bytes([byte])
+        elif byte < 0x20 or byte == 0x7F:
+            out += b"\\%03o" % byte
+        else:
+            out.append(byte)
+    return bytes(out + b'"')
+
+
+def _porcelain_commit(root: Path, rel: list[str], message: str) -> str:
     spec = b"\0".join(r.encode("utf-8", "surrogateescape") for r in rel)
     add = _git(root, "add", "--pathspec-from-file=-", "--pathspec-file-nul", "--", stdin=spec, check=False)
     if add.returncode != 0:
@@ -69,7 +247,7 @@ def commit_files(root: Path, paths: list[Path], message: str) -> str:
 
 def unstage(root: Path, rel: list[str]) -> None:
     """Put the index back for our paths after a failed commit."""
-    spec = b"\0".join(r.encode() for r in rel)
+    spec = b"\0".join(r.encode("utf-8", "surrogateescape") for r in rel)
     has_head = _git(root, "rev-parse", "--verify", "-q", "HEAD", check=False).returncode == 0
     if has_head:
         _git(root, "reset", "-q", "--pathspec-from-file=-", "--pathspec-file-nul", stdin=spec, check=False)

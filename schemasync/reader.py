@@ -237,17 +237,17 @@ def agent_guide(config: Config) -> str:
     )
 
 
-def write_guide(config: Config) -> tuple[store.Transaction | None, list[Path]]:
+def write_guide(config: Config) -> tuple[store.Transaction | None, dict[Path, str]]:
     """Write docs/schemas/README.md if it is ours (or absent) and out of date; the caller commits or
     rolls back the transaction with the rest of the run."""
     base = guide_dir(config)
     if base is None:
-        return None, []
+        return None, {}
     path = base / "README.md"
     text = render_guide(config)
     old = path.read_text(encoding="utf-8") if path.exists() else None
     if old == text or (old is not None and GUIDE_MARK not in old):
-        return None, []
+        return None, {}
     tx = store.Transaction(base)
     tx.write({"README.md": text})
-    return tx, [path]
+    return tx, {path: text}

@@ -162,15 +162,20 @@ def refresh(
         res = plan_refresh(host, table=table, allow_empty=allow_empty)
         if res.plan.changed:
             tx = store.Transaction(host.output)
-            tx.write(res.plan.writes)
-            guide_tx = None
+            guide_tx = pending = None
             try:
-                guide_tx, guide_paths = write_guide(config)
+                guide_tx, guide_files = write_guide(config)
                 if repo is not None:
                     res.commit_message = commit_message(host.name, res.plan)
-                    paths = [host.output / f for f in res.plan.writes] + guide_paths
-                    res.commit = gitops.commit_files(repo, paths, res.commit_message)
+                    files = {host.output / f: text for f, text in res.plan.writes.items()} | guide_files
+                    # git builds the commit from these contents while the files are written
+                    pending = gitops.begin_commit(repo, files, res.commit_message)
+                tx.write(res.plan.writes)
+                if pending is not None:
+                    res.commit = pending.finish()
             except BaseException:
+                if pending is not None:
+                    pending.abort()
                 tx.rollback()
                 if guide_tx is not None:
                     guide_tx.rollback()

@@ -102,7 +102,7 @@ def sweep(
                 if on_done:
                     on_done(futures[future])
         result = SweepResult(outcomes, reference=reference)
-        extra: list[Path] = []
+        extra: dict[Path, str] = {}
         drift_tx = guide_tx = None
         try:
             if reference and drift_dir is not None:
@@ -113,22 +113,23 @@ def sweep(
                 if text != old:
                     drift_tx = store.Transaction(drift_dir)
                     drift_tx.write({DRIFT_FILE: text})
-                    extra.append(result.drift_file)
+                    extra[result.drift_file] = text
             changed = [o for o in outcomes if o.ok and o.tx is not None]
             if changed:
-                guide_tx, guide_paths = write_guide(config)
-                extra += guide_paths
+                guide_tx, guide_files = write_guide(config)
+                extra |= guide_files
             if commit and (changed or extra):
                 result.commit_message = sweep_message(outcomes)
                 if not changed:
                     result.commit_message = f"schemas: drift against {reference}\n"
-                by_repo: dict[Path, list[Path]] = {}
+                by_repo: dict[Path, dict[Path, str]] = {}
                 for o in changed:
-                    by_repo.setdefault(repos[o.host.name], []).extend(o.host.output / f for f in o.result.plan.writes)  # type: ignore[union-attr]
+                    writes = o.result.plan.writes  # type: ignore[union-attr]
+                    by_repo.setdefault(repos[o.host.name], {}).update({o.host.output / f: t for f, t in writes.items()})
                 if extra:
-                    by_repo.setdefault(repos[reference or hosts[0].name], []).extend(extra)
-                for repo, repo_paths in by_repo.items():
-                    result.commit = gitops.commit_files(repo, repo_paths, result.commit_message)
+                    by_repo.setdefault(repos[reference or hosts[0].name], {}).update(extra)
+                for repo, repo_files in by_repo.items():
+                    result.commit = gitops.commit_files(repo, repo_files, result.commit_message)
         except BaseException:
             for o in outcomes:
                 if o.tx is not None:
