@@ -145,8 +145,9 @@ ss_main() {
     fi
     ss_early=""
     if [ -n "${SS_EARLY+x}" ] && [ -z "$SS_PREFIX" ] && ss_path=$(ss_which pg_dump); then
-        # The selection does not depend on discovery (exact schema names, no excludes): dump while
-        # discovery runs. Any failure here falls back to the ordinary dump below, which reports it.
+        # schemasync's guess at the selection (exact schema names, or the --table): dump while
+        # discovery runs. Used only if discovery's selection is the same; otherwise, and on any
+        # failure here, the ordinary dump below runs and reports.
         eval "set -- $SS_EARLY"
         "$ss_path" -w -v --schema-only --no-owner $SS_DUMP_FLAGS --lock-wait-timeout="$SS_LOCK_WAIT_MS" "$@" \
             > "$ss_dir/dump.sql" 2> "$ss_dir/dump.err" &
@@ -192,11 +193,18 @@ ss_main() {
 
     ss_early_ok=""
     if [ -n "$ss_early" ]; then
-        if wait "$ss_early" && [ "$ss_path" = "$ss_pg_dump" ]; then
-            ss_early_ok=1
-        elif grep -q -e 'could not obtain lock' -e 'canceling statement due to statement timeout' \
-                -e 'out of shared memory' "$ss_dir/dump.err" 2>/dev/null; then
-            ss_dump_failed  # the same lock trouble would meet the second try
+        # Discovery decides; the early dump counts only if it dumped exactly that selection.
+        if [ "$ss_path" = "$ss_pg_dump" ] && [ "$(cat "$ss_dir/args")" = "$SS_EARLY" ]; then
+            if wait "$ss_early"; then
+                ss_early_ok=1
+            elif grep -q -e 'could not obtain lock' -e 'canceling statement due to statement timeout' \
+                    -e 'out of shared memory' "$ss_dir/dump.err" 2>/dev/null; then
+                ss_early=""
+                ss_dump_failed  # the same lock trouble would meet the second try
+            fi
+        else
+            kill "$ss_early" 2>/dev/null
+            wait "$ss_early" 2>/dev/null
         fi
         ss_early=""
     fi

@@ -9,7 +9,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from schemasync.config import HostConfig
-from schemasync.remote_script import build_script, glob_to_regex, pgpass_line
+from schemasync.remote_script import (
+    build_script,
+    dump_pattern,
+    early_selection,
+    glob_to_regex,
+    pgpass_line,
+    selection_words,
+)
 
 
 def host(**kw: object) -> HostConfig:
@@ -56,3 +63,29 @@ def test_hostile_values_stay_data_in_the_script(tmp_path: Path) -> None:
     assert out.splitlines() == [evil, evil, evil]
     assert not (tmp_path / "pwned").exists() and not (tmp_path / "pwned2").exists()
     assert shlex.quote(evil) in script
+
+
+@given(
+    st.lists(st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), max_size=12), max_size=4)
+)
+def test_selection_words_are_what_the_shell_reads_back(words: list[str]) -> None:
+    """The early-dump guess is compared with discovery's selection as text, and run with eval."""
+    out = subprocess.run(
+        ["sh", "-c", 'eval "set -- $1"; for a in "$@"; do printf "%s\\0" "$a"; done', "sh", selection_words(words)],
+        capture_output=True,
+        check=True,
+    ).stdout
+    assert out.decode().split("\0")[:-1] == words
+
+
+def test_early_selection_guesses() -> None:
+    assert early_selection(host(schemas=["public"]), "table", "users") == ["-t", '"public"."users"']
+    assert early_selection(host(schemas=["*"]), "table", "audit.events") == ["-t", '"audit"."events"']
+    assert early_selection(host(schemas=["app"]), "table", "Users") == ["-t", '"app"."Users"']
+    assert early_selection(host(schemas=["a", "b"]), "table", "t") is None  # no good guess
+    assert early_selection(host(schemas=["b", "a"]), "full") == ["-n", '"a"', "-n", '"b"']
+    assert early_selection(host(schemas=["app_*"]), "full") is None
+    assert early_selection(host(schemas=["*"], exclude=["tmp_*"]), "full") is None
+    assert early_selection(host(schemas=["*"]), "list") is None
+    assert early_selection(host(command_prefix="sudo -u postgres"), "full") is None
+    assert selection_words(["-t", dump_pattern("public", "it's")]) == "'-t' '\"public\".\"it'\"'\"'s\"'"

@@ -170,3 +170,42 @@ def test_a_server_without_gzip_or_a_usable_tmpdir(workspace: Workspace, database
     assert normal.code == 0
     assert workspace.snapshot() == plain
     assert run.json["transferred_bytes"] > 3 * normal.json["transferred_bytes"]  # the bare server sent it raw
+
+
+def logging_pg_bin(tmp_path: Path) -> tuple[Path, Path]:
+    """A pg_bin whose pg_dump notes each dump it is asked for (the selection arguments)."""
+    bin_dir = tmp_path / "logbin"
+    bin_dir.mkdir()
+    log = tmp_path / "dumps.log"
+    (bin_dir / "psql").symlink_to(pg_bindir() / "psql")
+    (bin_dir / "pg_dump").write_text(
+        f'#!/bin/sh\n[ "$1" = --version ] || printf "%s\\n" "$*" >> {log}\nexec {pg_bindir() / "pg_dump"} "$@"\n'
+    )
+    (bin_dir / "pg_dump").chmod(0o755)
+    os.chmod(tmp_path, 0o755)
+    return bin_dir, log
+
+
+def test_the_early_dump_is_used_only_when_discovery_selects_the_same(workspace: Workspace, tmp_path: Path) -> None:
+    """The server starts pg_dump on a guessed selection while discovery runs; a wrong guess (a
+    partitioned table's partitions, a configured schema that does not exist) costs a second dump,
+    never a wrong file."""
+    bin_dir, log = logging_pg_bin(tmp_path)
+
+    def dumps(*args: str) -> list[str]:
+        log.unlink(missing_ok=True)
+        run = workspace.inv("schemas.refresh", *args, "--no-commit")
+        assert run.code == 0, run.err
+        return [line.split("--lock-wait-timeout=")[1].partition(" ")[2] for line in log.read_text().splitlines()]
+
+    workspace.add_host("hard", "hardcases", schemas=["*"], pg_bin=str(bin_dir))
+    assert dumps("--host", "hard", "--table", "MixedCase") == ['-t "public"."MixedCase"']
+    assert dumps("--host", "hard") == [""]  # every schema: no selection arguments
+    whole = (workspace.out("hard") / "audit.events.sql").read_text()
+    partitioned = dumps("--host", "hard", "--table", "audit.events")
+    assert partitioned[0] == '-t "audit"."events"' and len(partitioned) == 2
+    assert '-t "audit"."events_2026"' in partitioned[1]
+    assert (workspace.out("hard") / "audit.events.sql").read_text() == whole
+    workspace.add_host("hard", "hardcases", schemas=["audit", "no_such_schema"], pg_bin=str(bin_dir))
+    assert dumps("--host", "hard") == ['-n "audit" -n "no_such_schema"', '-n "audit"']
+    assert (workspace.out("hard") / "audit.events.sql").read_text() == whole
