@@ -97,6 +97,7 @@ def plan_refresh(host: HostConfig, *, table: str | None = None, allow_empty: boo
     started = time.monotonic()
     out, batched = _fetch(host, "table" if table else "full", table)
     discovery = Discovery.from_dict(out.meta)
+    out.meta = {}  # the parsed JSON is several times the size of what Discovery keeps
     if out.dump is None:
         _explain_nothing_to_dump(host, discovery, table)
     if table is None and not discovery.tables:
@@ -124,6 +125,7 @@ def plan_refresh(host: HostConfig, *, table: str | None = None, allow_empty: boo
                 details=d,
             )
         )
+    del result  # the rendered texts are all that is needed of the pieces from here on
     if table is not None:
         target = table_file(*discovery.matches[0])
         stray = [nf.file for nf in produced if nf.file != target]

@@ -110,22 +110,32 @@ class SplitResult:
     pieces: dict[str, Piece]  # path -> piece
 
 
+_ENTRY_START = re.compile(r"^--\n-- TOC entry ", re.M)
+_ENTRY_HEADER = re.compile(
+    r"--\n-- TOC entry (\d+) \(class (\d+) OID (\d+)\)\n(?:-- Dependencies: ([\d ]+)\n)?(-- Name: .*\n)--\n"
+)
+
+
 def parse_dump(text: str) -> list[Entry]:
-    """Cut the dump into entries; fail if anything outside them is not known session noise."""
+    """Cut the dump into entries; fail if anything outside them is not known session noise.
+
+    Works on offsets into the text: only the preamble, the trailer and the few lines around each
+    entry's header are looked at line by line (a list of every line would triple the memory)."""
     if not text.endswith("\n"):
         raise SplitError("the dump is truncated (it does not end with a newline)")
-    lines = text.splitlines(keepends=True)
-    n = len(lines)
-    starts = [i for i in range(n - 1) if lines[i] == "--\n" and lines[i + 1].startswith("-- TOC entry ")]
-    end = _trailer_start(lines, starts[-1] if starts else 0)
-    preamble = lines[: starts[0] if starts else end]
+    starts = [m.start() for m in _ENTRY_START.finditer(text)]
+    last_start = starts[-1] if starts else 0
+    tail = text[last_start:].splitlines(keepends=True)
+    end = last_start + sum(len(line) for line in tail[: _trailer_start(tail, 0)])
+    preamble = text[: starts[0] if starts else end].splitlines(keepends=True)
     for line in preamble:
         if not _PREAMBLE_LINE.fullmatch(line):
             raise SplitError(f"unexpected line before the first dump entry: {line[:80]!r}")
-    for line in lines[end:]:
+    trailer = text[end:].splitlines(keepends=True)
+    for line in trailer:
         if not _TRAILER_LINE.fullmatch(line):
             raise SplitError(f"unexpected line after the last dump entry: {line[:80]!r}")
-    if not any(line.startswith("-- PostgreSQL database dump complete") for line in lines[end:]):
+    if not any(line.startswith("-- PostgreSQL database dump complete") for line in trailer):
         raise SplitError("the dump is incomplete: pg_dump's closing line is missing")
 
     settings = dict(_DEFAULT_SETTINGS)
@@ -133,7 +143,7 @@ def parse_dump(text: str) -> list[Entry]:
     entries: list[Entry] = []
     for k, start in enumerate(starts):
         stop = starts[k + 1] if k + 1 < len(starts) else end
-        entry, trailing = _parse_entry(lines, start, stop, settings)
+        entry, trailing = _parse_entry(text, start, stop, settings)
         entries.append(entry)
         _apply_settings(trailing, settings)
     return entries
@@ -162,43 +172,51 @@ def _apply_settings(lines: list[str], settings: dict[str, str]) -> None:
             settings[m.group(1)] = m.group(2)
 
 
-def _parse_entry(lines: list[str], start: int, stop: int, settings: dict[str, str]) -> tuple[Entry, list[str]]:
-    i = start + 1
-    toc = _TOC.fullmatch(lines[i])
-    if not toc:
-        raise SplitError(f"bad TOC line: {lines[i][:80]!r}")
-    i += 1
-    deps: tuple[int, ...] = ()
-    dep_match = _DEPS.fullmatch(lines[i])
-    if dep_match:
-        deps = tuple(int(d) for d in dep_match.group(1).split())
-        i += 1
-    name_match = _NAME.fullmatch(lines[i])
-    if not name_match or i + 1 >= stop or lines[i + 1] != "--\n":
-        raise SplitError(f"bad entry header near: {lines[i][:80]!r}")
-    tag, etype, schema, _owner = _split_name_line(lines[i])
+def _parse_entry(text: str, start: int, stop: int, settings: dict[str, str]) -> tuple[Entry, list[str]]:
+    """The entry in text[start:stop], which begins with "--\n-- TOC entry "."""
+    header = _ENTRY_HEADER.match(text, start, stop)
+    if not header or not _NAME.fullmatch(header.group(5)):
+        _header_error(text, start, stop)
+    assert header is not None
+    name_line = header.group(5)
+    deps = tuple(int(d) for d in header.group(4).split()) if header.group(4) else ()
+    tag, etype, schema, _owner = _split_name_line(name_line)
     # Trailing session settings belong to the next entry; blank lines are layout.
-    first, last = i + 2, stop
-    while last > first and (lines[last - 1] == "\n" or _SESSION_SET.fullmatch(lines[last - 1])):
-        last -= 1
-    trailing = lines[last:stop]
-    while first < last and lines[first] == "\n":
+    first, last = header.end(), stop
+    while last > first:
+        if text[last - 1] == "\n" and (last - 1 == first or text[last - 2] == "\n"):
+            last -= 1  # a blank line
+            continue
+        line_start = max(text.rfind("\n", first, last - 1) + 1, first)
+        if not (text.startswith("SET ", line_start) and _SESSION_SET.fullmatch(text, line_start, last)):
+            break
+        last = line_start
+    trailing = text[last:stop].splitlines(keepends=True) if "SET " in text[last:stop] else []
+    while first < last and text[first] == "\n":
         first += 1
-    body_lines = lines[first:last]
     relevant = ("default_tablespace", "default_table_access_method")
     entry = Entry(
-        dump_id=int(toc.group(1)),
-        classid=int(toc.group(2)),
-        oid=int(toc.group(3)),
+        dump_id=int(header.group(1)),
+        classid=int(header.group(2)),
+        oid=int(header.group(3)),
         deps=deps,
         tag=tag,
         type=etype,
         schema=None if schema == "-" else schema,
-        name_line=lines[i],
-        body="".join(body_lines),
+        name_line=name_line,
+        body=text[first:last],
         settings=tuple((k, settings[k]) for k in relevant if settings[k] != _DEFAULT_SETTINGS[k]),
     )
     return entry, trailing
+
+
+def _header_error(text: str, start: int, stop: int) -> None:
+    """Say what is wrong with an entry header that `_ENTRY_HEADER` did not match."""
+    lines = text[start : min(stop, start + 4096)].splitlines(keepends=True)[1:4]
+    if not lines or not _TOC.fullmatch(lines[0]):
+        raise SplitError(f"bad TOC line: {(lines or [''])[0][:80]!r}")
+    name = lines[2] if len(lines) > 2 and _DEPS.fullmatch(lines[1]) else lines[1] if len(lines) > 1 else ""
+    raise SplitError(f"bad entry header near: {name[:80]!r}")
 
 
 def _split_name_line(line: str) -> tuple[str, str, str, str]:
