@@ -6,8 +6,10 @@
 # never appears on a command line). Everything here is POSIX sh plus psql, pg_dump and coreutils.
 #
 # Protocol on stdout, one line each:  "."  heartbeat while the server works
-#   SCHEMASYNC META <json>                        list mode, or nothing to dump
-#   SCHEMASYNC RESULT <gzip|plain> <bytes> <path> the file to fetch over SFTP
+#   SCHEMASYNC META <json>                           list mode, or nothing to dump
+#   SCHEMASYNC DISCOVERY <gzip|plain> <bytes> <path> discovery's JSON, to fetch over SFTP while
+#                                                    pg_dump runs (schemasync prepares meanwhile)
+#   SCHEMASYNC RESULT <gzip|plain> <bytes> <path>    the dump, to fetch over SFTP
 # After RESULT the script waits for end of input: schemasync closes it once the file is fetched,
 # or the connection drops. Either way the temporary directory is removed by this script.
 # Exit codes: 20 psql missing, 21 pg_dump missing or too old, 22 discovery failed, 23 pg_dump
@@ -130,6 +132,17 @@ ss_dump_failed() {  # explain dump.err and exit with the matching code
     ss_fail 23 "pg_dump failed"
 }
 
+ss_pack() {  # ss_pack name file: a copy to fetch, gzipped when gzip is there; sets ss_packed
+    if command -v gzip >/dev/null 2>&1; then
+        gzip -c "$2" > "$ss_dir/$1" || ss_fail 23 "gzip failed (disk full?)"
+        ss_packed="gzip"
+    else
+        cat "$2" > "$ss_dir/$1" || ss_fail 23 "writing $1 failed (disk full?)"
+        ss_packed="plain"
+    fi
+    ss_packed="$ss_packed $(wc -c < "$ss_dir/$1" | tr -d ' ') $ss_dir/$1"
+}
+
 ss_boundary() {  # separates the dumps of a batched run
     printf '\n%s\n' "$SS_BOUNDARY" >> "$ss_dir/dump.sql"
 }
@@ -173,6 +186,8 @@ ss_main() {
         [ "$SS_MODE" = list ] && exit 0
         exit 25
     fi
+    ss_pack discovery.out "$ss_dir/meta.json"
+    printf 'SCHEMASYNC DISCOVERY %s\n' "$ss_packed"
 
     ss_find ss_pg_dump pg_dump
     ss_dump_major=$(ss_major "$ss_pg_dump")
@@ -220,16 +235,10 @@ ss_main() {
         ss_dump "$@"
     fi
 
-    if command -v gzip >/dev/null 2>&1; then
-        gzip -c "$ss_dir/meta.json" "$ss_dir/dump.sql" > "$ss_dir/result" || ss_fail 23 "gzip failed (disk full?)"
-        ss_format=gzip
-    else
-        cat "$ss_dir/meta.json" "$ss_dir/dump.sql" > "$ss_dir/result" || ss_fail 23 "writing the result failed (disk full?)"
-        ss_format=plain
-    fi
+    ss_pack result "$ss_dir/dump.sql"
     rm -f "$ss_dir/pgpass" "$ss_dir/dump.sql" "$ss_dir/discovery" "$ss_dir/meta.json" "$ss_dir/args"
     kill "$ss_hb" 2>/dev/null; ss_hb=""
-    printf 'SCHEMASYNC RESULT %s %s %s\n' "$ss_format" "$(wc -c < "$ss_dir/result" | tr -d ' ')" "$ss_dir/result"
+    printf 'SCHEMASYNC RESULT %s\n' "$ss_packed"
     # Wait until schemasync has the file (it closes our input), or the connection is gone.
     cat > /dev/null
     exit 0

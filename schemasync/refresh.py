@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,13 +51,19 @@ class ListResult:
     tables: list[ListedTable]
 
 
-def _fetch(host: HostConfig, mode: str, table: str | None = None) -> tuple[session.RemoteOutput, list[str] | None]:
+def _fetch(
+    host: HostConfig,
+    mode: str,
+    table: str | None = None,
+    on_discovery: Callable[[dict], None] | None = None,
+) -> tuple[session.RemoteOutput, list[str] | None]:
     """Run the remote step on one connection; returns its output and, for a batched run, the dumps."""
     password = host.password()
     conn = session.connect(host)
     try:
         try:
-            return session.run_remote(conn, host, build_script(host, mode, table, password)), None  # type: ignore[arg-type]
+            script = build_script(host, mode, table, password)  # type: ignore[arg-type]
+            return session.run_remote(conn, host, script, on_discovery), None
         except session.LockTableFull as full:
             if table is not None:
                 raise
@@ -67,7 +74,7 @@ def _fetch(host: HostConfig, mode: str, table: str | None = None) -> tuple[sessi
                 batches = plan_batches(discovery, host, size)
                 script = build_script(host, mode, None, password, batches=batches_function(batches, boundary))  # type: ignore[arg-type]
                 try:
-                    out = session.run_remote(conn, host, script)
+                    out = session.run_remote(conn, host, script, on_discovery)
                 except session.LockTableFull:
                     if size == 1:
                         raise
@@ -92,12 +99,35 @@ def require_repo(host: HostConfig) -> Path:
     return repo
 
 
+class _Early:
+    """What can be done with discovery's document while the server is still dumping: the
+    catalog details, and reading the files this run will compare."""
+
+    def __init__(self, host: HostConfig, table: str | None) -> None:
+        self.host, self.table = host, table
+        self.discovery: Discovery | None = None
+        self.details: dict = {}
+        self.previous: store.Previous | None = None
+
+    def __call__(self, meta: dict) -> None:
+        discovery = Discovery.from_dict(meta)
+        meta.clear()  # the parsed JSON is several times the size of what Discovery keeps
+        if self.table is not None:
+            files = [table_file(*discovery.matches[0])] if discovery.matches else []
+        else:
+            files = [table_file(t.schema, t.name) for t in discovery.tables]
+        self.details = table_details(discovery)
+        self.previous = store.read_previous(self.host.output, files)
+        self.discovery = discovery
+
+
 def plan_refresh(host: HostConfig, *, table: str | None = None, allow_empty: bool = False) -> RefreshResult:
     """Dump, split and compare with the files: everything but writing. The caller holds the lock."""
     started = time.monotonic()
-    out, batched = _fetch(host, "table" if table else "full", table)
-    discovery = Discovery.from_dict(out.meta)
-    out.meta = {}  # the parsed JSON is several times the size of what Discovery keeps
+    early = _Early(host, table)
+    out, batched = _fetch(host, "table" if table else "full", table, on_discovery=early)
+    discovery = early.discovery or Discovery.from_dict(out.meta)
+    out.meta = {}
     if out.dump is None:
         _explain_nothing_to_dump(host, discovery, table)
     if table is None and not discovery.tables:
@@ -110,7 +140,7 @@ def plan_refresh(host: HostConfig, *, table: str | None = None, allow_empty: boo
             )
     result = SplitResult({}) if out.dump is None else split_dump(batched or out.dump, discovery)
     out.dump = batched = None  # the pieces hold what is needed; the whole dump can go
-    details = table_details(discovery)
+    details = early.details if early.discovery else table_details(discovery)
     produced = []
     for p in result.pieces.values():
         d = details.get(p.table.key) if p.table else None
@@ -131,7 +161,11 @@ def plan_refresh(host: HostConfig, *, table: str | None = None, allow_empty: boo
         stray = [nf.file for nf in produced if nf.file != target]
         if stray:
             raise SplitError(f"--table {table}: the dump also held {stray[:5]}; nothing written")
-    previous = store.read_previous(host.output, [nf.file for nf in produced])
+    previous = early.previous
+    if previous is None:
+        previous = store.read_previous(host.output, [nf.file for nf in produced])
+    else:
+        store.read_more(previous, host.output, [nf.file for nf in produced])
     plan = store.plan_changes(
         previous, produced, environment=host.name, database=discovery.database, partial=table is not None
     )

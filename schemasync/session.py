@@ -18,7 +18,7 @@ import os
 import socket
 import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -246,8 +246,13 @@ def _remote_errors(host: HostConfig, conn: Connection, watchdog: _Watchdog) -> I
         raise SSHError(f"{host.name} ({_target(conn)}): connection lost ({why})") from None
 
 
-def run_remote(conn: Connection, host: HostConfig, script: str) -> RemoteOutput:
-    """Run the remote step, fetch its one result file, let the server remove its temp dir."""
+def run_remote(
+    conn: Connection, host: HostConfig, script: str, on_discovery: Callable[[dict], None] | None = None
+) -> RemoteOutput:
+    """Run the remote step, fetch its files, let the server remove its temp dir.
+
+    Discovery's document arrives while pg_dump still runs: `on_discovery` gets it then, so the
+    caller can prepare (read the old files) instead of waiting."""
     transport = conn.transport
     watchdog = _Watchdog(transport, host.command_timeout)
     try:
@@ -257,34 +262,55 @@ def run_remote(conn: Connection, host: HostConfig, script: str) -> RemoteOutput:
             chan.exec_command(REMOTE_COMMAND)
             chan.sendall(script.encode("utf-8"))
             meta_line: str | None = None
+            meta: dict | None = None
+            fetched = 0
             result: tuple[str, int, str] | None = None
             for line in _lines(chan, watchdog):
                 if line.startswith("SCHEMASYNC META "):
                     meta_line = line[len("SCHEMASYNC META ") :]
+                elif line.startswith("SCHEMASYNC DISCOVERY "):
+                    fmt, size, path = _file_line(line, "SCHEMASYNC DISCOVERY ")
+                    try:
+                        payload = _fetch(conn, host, path, size, watchdog)
+                    except (OSError, SSHError):
+                        break  # the script ended meanwhile (a failed pg_dump): its exit status says why
+                    fetched += len(payload)
+                    meta = _json(_decode(payload, fmt))
+                    if on_discovery is not None:
+                        on_discovery(meta)
                 elif line.startswith("SCHEMASYNC RESULT "):
-                    fmt, size, path = line[len("SCHEMASYNC RESULT ") :].split(" ", 2)
-                    result = (fmt, int(size), path)
+                    result = _file_line(line, "SCHEMASYNC RESULT ")
                     break
-            if result is None:
+            if result is None or meta is None:
                 chan.shutdown_write()
                 status = _exit_status(chan, host, watchdog)
                 if meta_line is not None and status in (0, 25):
                     return RemoteOutput(meta=_json(meta_line), dump=None, status=status, notices=_notices(chan))
                 if meta_line is not None and status == 27:
                     raise LockTableFull(f"{host.name}: too many tables for one pg_dump", _json(meta_line))
+                if status == 0:
+                    raise SSHError(f"{host.name}: the remote step ended without sending its results")
                 raise _remote_failure(host, conn, status, _stderr(chan))
             payload = _fetch(conn, host, result[2], result[1], watchdog)
             chan.shutdown_write()  # the script removes its directory and exits
             status = _exit_status(chan, host, watchdog)
             if status != 0:
                 raise _remote_failure(host, conn, status, _stderr(chan))
-            text = _decode(payload, result[0])
-            meta_text, _, dump = text.partition("\n")
             return RemoteOutput(
-                meta=_json(meta_text), dump=dump, status=0, transferred=len(payload), notices=_notices(chan)
+                meta=meta,
+                dump=_decode(payload, result[0]),
+                status=0,
+                transferred=fetched + len(payload),
+                notices=_notices(chan),
             )
     finally:
         watchdog.stop()
+
+
+def _file_line(line: str, prefix: str) -> tuple[str, int, str]:
+    """`<gzip|plain> <bytes> <path>` after the prefix."""
+    fmt, size, path = line[len(prefix) :].split(" ", 2)
+    return fmt, int(size), path
 
 
 def _lines(chan: paramiko.Channel, watchdog: _Watchdog) -> Iterator[str]:

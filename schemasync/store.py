@@ -274,6 +274,13 @@ def read_previous(outdir: Path, candidate_files: list[str]) -> Previous:
     return prev
 
 
+def read_more(prev: Previous, outdir: Path, files: list[str]) -> None:
+    """Add the contents of files `read_previous` was not asked for (found only in the dump)."""
+    for file in files:
+        if file not in prev.contents:
+            prev.contents[file] = _read(outdir / file) if prev.exists(file) else None
+
+
 def _files_under(outdir: Path) -> set[str]:
     """Relative paths of the files in outdir and its folders (the reference is two levels deep)."""
     found: set[str] = set()

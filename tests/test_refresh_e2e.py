@@ -8,6 +8,8 @@ import subprocess
 import threading
 import time
 
+import pytest
+
 from schemasync.sandbox import LOOPBACK
 
 from .conftest import Workspace, holding_lock
@@ -286,3 +288,26 @@ def test_proxyjump_with_every_hop_verified(workspace: Workspace, database: str, 
     workspace.add_host("dev", database, ssh="target", ssh_config=str(cfg), host_key="accept-new")
     run = workspace.inv("schemas.refresh", "--host", "dev", "--no-commit")
     assert run.code == 3 and "HOST KEY CHANGED" in run.err and f"[{LOOPBACK}]:{jump_port}" in run.err
+
+
+def test_discovery_arrives_while_pg_dump_is_still_running(workspace: Workspace, database: str) -> None:
+    """The client prepares (reads the old files) during the dump: discovery's document must reach
+    it before pg_dump is done. Here pg_dump never finishes (a table is locked), discovery still arrives."""
+    from schemasync import session
+    from schemasync.config import load_config
+    from schemasync.errors import DatabaseError
+    from schemasync.remote_script import build_script
+
+    sb = workspace.sandbox
+    workspace.add_host("dev", database, lock_wait_timeout=2)
+    host = load_config(str(workspace.path / "hosts.yaml")).host("dev")
+    seen: list[list[str]] = []
+    with holding_lock(sb, database, "LOCK TABLE users IN ACCESS EXCLUSIVE MODE"):
+        conn = session.connect(host)
+        try:
+            with pytest.raises(DatabaseError, match="table lock"):
+                script = build_script(host, "full")
+                session.run_remote(conn, host, script, on_discovery=lambda m: seen.append([t[2] for t in m["tables"]]))
+        finally:
+            session.close(conn)
+    assert len(seen) == 1 and "users" in seen[0] and "survey_notes" in seen[0]
