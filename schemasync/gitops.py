@@ -11,11 +11,11 @@ made with `git add` + `git commit --only` instead, so hooks and signing apply as
 from __future__ import annotations
 
 import os
+import queue
 import re
 import subprocess
 import threading
 from collections.abc import Mapping
-from contextlib import suppress
 from pathlib import Path
 
 from .errors import LocalError
@@ -77,35 +77,72 @@ def clean_message(message: str) -> str:
 def commit_files(root: Path, files: Mapping[Path, str], message: str) -> str:
     """Commit exactly these files, with these contents (already or about to be on disk), leaving
     anything else the user staged as it was. Returns the commit id."""
-    return begin_commit(root, files, message).finish()
+    pending = PendingCommit(root)
+    pending.add(files)
+    return pending.finish(message)
 
 
-def begin_commit(root: Path, files: Mapping[Path, str], message: str) -> PendingCommit:
-    """Start building the commit in the background; write the files, then `finish()` (or `abort()`)."""
-    return PendingCommit(root, files, message)
+_DONE = object()  # end of the files: the next item is the message
 
 
 class PendingCommit:
-    def __init__(self, root: Path, files: Mapping[Path, str], message: str) -> None:
+    """A commit built in the background while the files are written: `add()` the files as they
+    are ready (several times if need be), write them, then `finish(message)` (or `abort()`)."""
+
+    def __init__(self, root: Path) -> None:
         self.root = root
-        self.files = files
-        self.rel = relative_paths(root, list(files))
-        self.message = clean_message(message)
+        self.rel: list[str] = []
         self.parent: str | None = None
-        self.commit: str | None = None  # built by the thread; None: use `git commit`
+        self.commit: str | None = None  # built by the thread; None after finish: `git commit` made it
         self.error: BaseException | None = None
+        self.queue: queue.SimpleQueue = queue.SimpleQueue()
         self.thread = threading.Thread(target=self._build, name="schemasync-commit", daemon=True)
         self.thread.start()
 
+    def add(self, files: Mapping[Path, str]) -> None:
+        rel = relative_paths(self.root, list(files))
+        self.rel += rel
+        self.queue.put((rel, list(files.values())))
+
     # -- in the thread: everything that does not touch the working tree, the index or a ref ------
     def _build(self) -> None:
+        importer: subprocess.Popen | None = None
         try:
-            if self._plumbing_applies():
-                self.commit = self._fast_import()
+            if not self._repository_allows_plumbing():
+                return
+            importer = self._start_import()
+            assert importer.stdin is not None
+            marks: list[tuple[int, str]] = []
+            while (item := self.queue.get()) is not _DONE:
+                rel, texts = item
+                if not self._files_allow_plumbing(rel, texts):
+                    return
+                for path, text in zip(rel, texts, strict=True):
+                    data = text.encode("utf-8")
+                    marks.append((len(marks) + 1, path))
+                    importer.stdin.write(b"blob\nmark :%d\ndata %d\n" % (len(marks), len(data)))
+                    importer.stdin.write(data)
+                    importer.stdin.write(b"\n")
+            message = self.queue.get()
+            if message is None:
+                return  # aborted
+            self.commit = self._finish_import(importer, marks, message)
+            importer = None
+        except BrokenPipeError:
+            self.error = LocalError(f"git fast-import failed in {self.root}: {self._import_error(importer)}")
         except BaseException as exc:  # handed to finish()
             self.error = exc
+        finally:
+            if importer is not None:  # abandoned: end the stream cleanly; its blobs stay unreferenced
+                try:
+                    assert importer.stdin is not None
+                    importer.stdin.write(b"done\n")
+                    importer.stdin.close()
+                except OSError:
+                    importer.kill()
+                importer.wait()
 
-    def _plumbing_applies(self) -> bool:
+    def _repository_allows_plumbing(self) -> bool:
         root = self.root
         hooks, merge_head = (
             _git(root, "rev-parse", "--git-path", "hooks", "--git-path", "MERGE_HEAD")
@@ -119,14 +156,6 @@ class PendingCommit:
         sign = _git(root, "config", "--type=bool", "--get", "commit.gpgsign", check=False).stdout.strip()
         if sign == b"true":
             return False
-        if any("\r" in text for text in self.files.values()):
-            return False  # line-ending conversion could apply
-        spec = b"\0".join(r.encode("utf-8", "surrogateescape") for r in self.rel) + b"\0"
-        attrs = _git(root, "check-attr", "-z", "--stdin", *CONVERTING_ATTRS, stdin=spec).stdout.split(b"\0")
-        if any(value not in (b"unspecified", b"unset") for value in attrs[2::3]):
-            return False
-        if _git(root, "check-ignore", "-z", "--stdin", stdin=spec, check=False).stdout:
-            return False  # `git add` refuses these, and says why
         idents = []
         for var in ("GIT_AUTHOR_IDENT", "GIT_COMMITTER_IDENT"):
             proc = _git(root, "var", var, check=False)
@@ -138,57 +167,68 @@ class PendingCommit:
         self.parent = head.stdout.decode().strip() if head.returncode == 0 else None
         return True
 
-    def _fast_import(self) -> str:
-        """The blobs and the commit in one pack; no ref is left behind (`reset` drops the branch
-        fast-import needs), the commit id comes back through `get-mark`."""
-        env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
-        proc = subprocess.Popen(
+    def _files_allow_plumbing(self, rel: list[str], texts: list[str]) -> bool:
+        if any("\r" in text for text in texts):
+            return False  # line-ending conversion could apply
+        spec = b"\0".join(r.encode("utf-8", "surrogateescape") for r in rel) + b"\0"
+        attrs = _git(self.root, "check-attr", "-z", "--stdin", *CONVERTING_ATTRS, stdin=spec).stdout.split(b"\0")
+        if any(value not in (b"unspecified", b"unset") for value in attrs[2::3]):
+            return False
+        # `git add` refuses ignored paths, and says why
+        return not _git(self.root, "check-ignore", "-z", "--stdin", stdin=spec, check=False).stdout
+
+    def _start_import(self) -> subprocess.Popen:
+        return subprocess.Popen(
             ["git", "-C", str(self.root), "fast-import", "--quiet", "--done", "--cat-blob-fd=1"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            env=env,
+            env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
         )
-        assert proc.stdin is not None
+
+    def _finish_import(self, importer: subprocess.Popen, marks: list[tuple[int, str]], message: str) -> str:
+        """The commit on top of the blobs. No ref is left behind (`reset` drops the branch
+        fast-import needs); the commit id comes back through `get-mark`."""
+        assert importer.stdin is not None and importer.stdout is not None
         scratch = f"refs/schemasync/commit-{os.getpid()}-{threading.get_ident()}"
-        commit_mark = len(self.rel) + 1
-        try:
-            write = proc.stdin.write
-            for mark, text in enumerate(self.files.values(), 1):
-                data = text.encode("utf-8")
-                write(b"blob\nmark :%d\ndata %d\n" % (mark, len(data)))
-                write(data)
-                write(b"\n")
-            msg = self.message.encode("utf-8")
-            who = f"author {self.author}\ncommitter {self.committer}\n".encode("utf-8", "surrogateescape")
-            write(f"commit {scratch}\nmark :{commit_mark}\n".encode() + who + b"data %d\n" % len(msg) + msg + b"\n")
-            if self.parent:
-                write(f"from {self.parent}\n".encode())
-            for mark, rel in enumerate(self.rel, 1):
-                write(b"M 100644 :%d %s\n" % (mark, _quote_path(rel)))
-            write(f"\nget-mark :{commit_mark}\nreset {scratch}\n\ndone\n".encode())
-        except BrokenPipeError:
-            pass  # fast-import stopped: its stderr says why
-        with suppress(BrokenPipeError):
-            proc.stdin.close()
-        out = proc.stdout.read() if proc.stdout else b""
-        err = proc.stderr.read() if proc.stderr else b""
-        if proc.wait() != 0 or not re.fullmatch(rb"[0-9a-f]{40,64}\n", out):
-            raise LocalError(f"git fast-import failed in {self.root}: {err.decode('utf-8', 'replace').strip()}")
+        commit_mark = len(marks) + 1
+        msg = message.encode("utf-8")
+        who = f"author {self.author}\ncommitter {self.committer}\n".encode("utf-8", "surrogateescape")
+        write = importer.stdin.write
+        write(f"commit {scratch}\nmark :{commit_mark}\n".encode() + who + b"data %d\n" % len(msg) + msg + b"\n")
+        if self.parent:
+            write(f"from {self.parent}\n".encode())
+        for mark, rel in marks:
+            write(b"M 100644 :%d %s\n" % (mark, _quote_path(rel)))
+        write(f"\nget-mark :{commit_mark}\nreset {scratch}\n\ndone\n".encode())
+        importer.stdin.close()
+        out = importer.stdout.read()
+        if importer.wait() != 0 or not re.fullmatch(rb"[0-9a-f]{40,64}\n", out):
+            raise LocalError(f"git fast-import failed in {self.root}: {self._import_error(importer)}")
         return out.decode().strip()
 
+    @staticmethod
+    def _import_error(importer: subprocess.Popen | None) -> str:
+        if importer is None or importer.stderr is None:
+            return "no output"
+        importer.wait()
+        return importer.stderr.read().decode("utf-8", "replace").strip()
+
     # -- in the caller, once the files are in place -------------------------------------------------
-    def finish(self) -> str:
+    def finish(self, message: str) -> str:
+        message = clean_message(message)
+        self.queue.put(_DONE)
+        self.queue.put(message)
         self.thread.join()
         if self.error is not None:
             raise self.error
         if self.commit is None:
-            return _porcelain_commit(self.root, self.rel, self.message)
+            return _porcelain_commit(self.root, self.rel, message)
         spec = b"\0".join(r.encode("utf-8", "surrogateescape") for r in self.rel) + b"\0"
         # Stage first: if the branch moved meanwhile, the index is put back and nothing changed.
         _git(self.root, "update-index", "--add", "-z", "--stdin", stdin=spec)
         old = self.parent or "0" * len(self.commit)
-        subject = self.message.split("\n", 1)[0]
+        subject = message.split("\n", 1)[0]
         reason = f"commit{'' if self.parent else ' (initial)'}: {subject}"
         move = _git(self.root, "update-ref", "-m", reason, "HEAD", self.commit, old, check=False)
         if move.returncode != 0:
@@ -199,7 +239,9 @@ class PendingCommit:
         return self.commit
 
     def abort(self) -> None:
-        """Wait for the thread; whatever it built is unreferenced and goes with git's next gc."""
+        """Stop building: no commit is made; blobs already imported are unreferenced (git gc drops them)."""
+        self.queue.put(_DONE)
+        self.queue.put(None)
         self.thread.join()
 
 

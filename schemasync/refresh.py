@@ -205,10 +205,11 @@ def refresh(
                     res.commit_message = commit_message(host.name, res.plan)
                     files = {host.output / f: text for f, text in res.plan.writes.items()} | guide_files
                     # git builds the commit from these contents while the files are written
-                    pending = gitops.begin_commit(repo, files, res.commit_message)
+                    pending = gitops.PendingCommit(repo)
+                    pending.add(files)
                 tx.write(res.plan.writes)
                 if pending is not None:
-                    res.commit = pending.finish()
+                    res.commit = pending.finish(res.commit_message)
             except BaseException:
                 if pending is not None:
                     pending.abort()

@@ -95,16 +95,27 @@ def sweep(
     drift_dir = _common_parent([h.output for h in hosts]) if reference else None
     lock_dirs = [h.output for h in hosts] + ([drift_dir] if drift_dir else [])
     with store.lock_outputs(lock_dirs):
-        with ThreadPoolExecutor(max_workers=min(workers, len(hosts))) as pool:
-            futures = {pool.submit(_one, o): o for o in outcomes}
-            for future in as_completed(futures):
-                future.result()
-                if on_done:
-                    on_done(futures[future])
         result = SweepResult(outcomes, reference=reference)
         extra: dict[Path, str] = {}
         drift_tx = guide_tx = None
+        pending: dict[Path, gitops.PendingCommit] = {}  # per repository, built as environments finish
+
+        def stage(repo: Path, files: dict[Path, str]) -> None:
+            if repo not in pending:
+                pending[repo] = gitops.PendingCommit(repo)
+            pending[repo].add(files)
+
         try:
+            with ThreadPoolExecutor(max_workers=min(workers, len(hosts))) as pool:
+                futures = {pool.submit(_one, o): o for o in outcomes}
+                for future in as_completed(futures):
+                    future.result()
+                    done = futures[future]
+                    if commit and done.ok and done.tx is not None and done.result is not None:
+                        writes = done.result.plan.writes
+                        stage(repos[done.host.name], {done.host.output / f: t for f, t in writes.items()})
+                    if on_done:
+                        on_done(done)
             if reference and drift_dir is not None:
                 result.drift = _drift(reference, hosts)
                 result.drift_file = drift_dir / DRIFT_FILE
@@ -122,15 +133,13 @@ def sweep(
                 result.commit_message = sweep_message(outcomes)
                 if not changed:
                     result.commit_message = f"schemas: drift against {reference}\n"
-                by_repo: dict[Path, dict[Path, str]] = {}
-                for o in changed:
-                    writes = o.result.plan.writes  # type: ignore[union-attr]
-                    by_repo.setdefault(repos[o.host.name], {}).update({o.host.output / f: t for f, t in writes.items()})
                 if extra:
-                    by_repo.setdefault(repos[reference or hosts[0].name], {}).update(extra)
-                for repo, repo_files in by_repo.items():
-                    result.commit = gitops.commit_files(repo, repo_files, result.commit_message)
+                    stage(repos[reference or hosts[0].name], extra)
+                for repo in list(pending):
+                    result.commit = pending.pop(repo).finish(result.commit_message)
         except BaseException:
+            for unfinished in pending.values():
+                unfinished.abort()
             for o in outcomes:
                 if o.tx is not None:
                     o.tx.rollback()

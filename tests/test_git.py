@@ -4,6 +4,7 @@ where hooks, signing, filters or ignore rules are in play."""
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -58,8 +59,9 @@ def test_commit_holds_exactly_the_files_and_leaves_the_rest_staged(tmp_path: Pat
     files = put({out / "users.sql": "CREATE TABLE users ();\n", out / "views" / "v.sql": "CREATE VIEW v;\n"})
     before = git(repo, "rev-parse", "HEAD").strip()
 
-    pending = gitops.begin_commit(repo, files, "schemas(dev): +users  \n\n\n+ users\n\n")
-    sha = pending.finish()
+    pending = gitops.PendingCommit(repo)
+    pending.add(files)
+    sha = pending.finish("schemas(dev): +users  \n\n\n+ users\n\n")
 
     assert pending.commit == sha  # built by fast-import, not by `git commit`
     assert sha == git(repo, "rev-parse", "HEAD").strip()
@@ -130,8 +132,9 @@ def test_a_commit_hook_runs_through_git_commit(tmp_path: Path) -> None:
     hook = repo / ".git" / "hooks" / "pre-commit"
     hook.write_text(f"#!/bin/sh\necho ran >> {tmp_path / 'hook-ran'}\n")
     hook.chmod(0o755)
-    pending = gitops.begin_commit(repo, put({repo / "x.sql": "x\n"}), "with hook")
-    pending.finish()
+    pending = gitops.PendingCommit(repo)
+    pending.add(put({repo / "x.sql": "x\n"}))
+    pending.finish("with hook")
     assert pending.commit is None  # git commit made it
     assert (tmp_path / "hook-ran").read_text() == "ran\n"
     assert committed(repo)["x.sql"] == "x\n"
@@ -185,13 +188,16 @@ def test_a_missing_identity_is_explained(tmp_path: Path) -> None:
 def test_a_branch_that_moves_meanwhile_is_not_overwritten(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "r")
     files = put({repo / "x.sql": "x\n"})
-    pending = gitops.begin_commit(repo, files, "ours")
-    pending.thread.join()  # the commit is built against the old HEAD...
+    pending = gitops.PendingCommit(repo)
+    pending.add(files)
+    deadline = time.monotonic() + 30
+    while pending.parent is None and time.monotonic() < deadline:  # the commit is built on the old HEAD...
+        time.sleep(0.01)
     (repo / "app.py").write_text("print(3)\n")
     git(repo, "commit", "-q", "-am", "theirs")  # ...and someone commits before it lands
     theirs = git(repo, "rev-parse", "HEAD").strip()
     with pytest.raises(LocalError, match="HEAD moved"):
-        pending.finish()
+        pending.finish("ours")
     assert git(repo, "rev-parse", "HEAD").strip() == theirs
     assert git(repo, "diff", "--cached", "--name-only") == ""  # our path unstaged again
 
@@ -199,3 +205,26 @@ def test_a_branch_that_moves_meanwhile_is_not_overwritten(tmp_path: Path) -> Non
 def test_quote_path_round_trips_through_fast_import_syntax() -> None:
     assert gitops._quote_path('a "b"\\c\n') == b'"a \\"b\\"\\\\c\\012"'
     assert gitops._quote_path("ü") == '"ü"'.encode()
+
+
+def test_files_added_in_batches_make_one_commit_and_abort_makes_none(tmp_path: Path) -> None:
+    """A sweep adds each environment's files as it finishes; an interrupted run aborts."""
+    repo = make_repo(tmp_path / "r")
+    pending = gitops.PendingCommit(repo)
+    pending.add(put({repo / "dev" / "a.sql": "a\n"}))
+    pending.add(put({repo / "prod" / "a.sql": "b\n", repo / "_drift.md": "d\n"}))
+    sha = pending.finish("sweep")
+    assert pending.commit == sha
+    assert {k: v for k, v in committed(repo).items() if k != "app.py"} == {
+        "dev/a.sql": "a\n",
+        "prod/a.sql": "b\n",
+        "_drift.md": "d\n",
+    }
+    head = git(repo, "rev-parse", "HEAD").strip()
+    aborted = gitops.PendingCommit(repo)
+    aborted.add(put({repo / "dev" / "a.sql": "changed\n"}))
+    aborted.abort()
+    assert git(repo, "rev-parse", "HEAD").strip() == head
+    assert git(repo, "diff", "--cached", "--name-only") == ""
+    leftovers = [p.name for p in (repo / ".git").rglob("*") if "crash" in p.name or p.name.startswith("tmp_")]
+    assert leftovers == []
