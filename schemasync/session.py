@@ -255,6 +255,7 @@ def run_remote(
     caller can prepare (read the old files) instead of waiting."""
     transport = conn.transport
     watchdog = _Watchdog(transport, host.command_timeout)
+    puller = _Puller(conn, host, watchdog)
     try:
         with _remote_errors(host, conn, watchdog):
             chan = transport.open_session(timeout=host.connect_timeout)
@@ -271,7 +272,7 @@ def run_remote(
                 elif line.startswith("SCHEMASYNC DISCOVERY "):
                     fmt, size, path = _file_line(line, "SCHEMASYNC DISCOVERY ")
                     try:
-                        payload = _fetch(conn, host, path, size, watchdog)
+                        payload = puller.get(path, size)
                     except (OSError, SSHError):
                         break  # the script ended meanwhile (a failed pg_dump): its exit status says why
                     fetched += len(payload)
@@ -291,7 +292,7 @@ def run_remote(
                 if status == 0:
                     raise SSHError(f"{host.name}: the remote step ended without sending its results")
                 raise _remote_failure(host, conn, status, _stderr(chan))
-            payload = _fetch(conn, host, result[2], result[1], watchdog)
+            payload = puller.get(result[2], result[1])
             chan.shutdown_write()  # the script removes its directory and exits
             status = _exit_status(chan, host, watchdog)
             if status != 0:
@@ -304,6 +305,7 @@ def run_remote(
                 notices=_notices(chan),
             )
     finally:
+        puller.close()
         watchdog.stop()
 
 
@@ -350,19 +352,29 @@ def _notices(chan: paramiko.Channel) -> list[str]:
     return [line[len(prefix) :] for line in _stderr(chan).splitlines() if line.startswith(prefix)]
 
 
-def _fetch(conn: Connection, host: HostConfig, path: str, size: int, watchdog: _Watchdog) -> bytes:
-    sftp = conn.client.open_sftp()
-    try:
-        sftp.get_channel().settimeout(host.command_timeout)
+class _Puller:
+    """The run's files over one SFTP session, opened on first use (each session costs round trips)."""
+
+    def __init__(self, conn: Connection, host: HostConfig, watchdog: _Watchdog) -> None:
+        self.conn, self.host, self.watchdog = conn, host, watchdog
+        self.sftp: paramiko.SFTPClient | None = None
+
+    def get(self, path: str, size: int) -> bytes:
+        if self.sftp is None:
+            self.sftp = self.conn.client.open_sftp()
+            self.sftp.get_channel().settimeout(self.host.command_timeout)
         buf = io.BytesIO()
         # prefetch: one pipelined transfer instead of a round trip per 32 KB block
-        sftp.getfo(path, buf, callback=watchdog.kick, prefetch=True)
-    finally:
-        sftp.close()
-    data = buf.getvalue()
-    if len(data) != size:
-        raise SSHError(f"{host.name}: transfer incomplete ({len(data)} of {size} bytes); connection lost")
-    return data
+        self.sftp.getfo(path, buf, callback=self.watchdog.kick, prefetch=True)
+        data = buf.getvalue()
+        if len(data) != size:
+            raise SSHError(f"{self.host.name}: transfer incomplete ({len(data)} of {size} bytes); connection lost")
+        return data
+
+    def close(self) -> None:
+        if self.sftp is not None:
+            with contextlib.suppress(Exception):  # the connection may be gone already
+                self.sftp.close()
 
 
 def _decode(payload: bytes, fmt: str) -> str:
