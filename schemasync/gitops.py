@@ -64,7 +64,8 @@ def relative_paths(root: Path, paths: list[Path]) -> list[str]:
 def clean_message(message: str) -> str:
     """What `git commit -m` stores: trailing spaces and surrounding blank lines gone, runs of
     blank lines collapsed, one final newline."""
-    lines = [line.rstrip() for line in message.splitlines()]
+    # git splits at \n only and strips ASCII whitespace only (a name may hold U+2028 or U+00A0)
+    lines = [line.rstrip(" \t\v\f\r") for line in message.split("\n")]
     out: list[str] = []
     for line in lines:
         if line or (out and out[-1]):

@@ -93,7 +93,7 @@ def test_many_files_go_into_one_pack(tmp_path: Path) -> None:
 
 
 def test_message_is_stored_as_git_commit_would(tmp_path: Path) -> None:
-    message = "\n\nsubject   \n\n\n\nbody line \t\n  indented\n\n"
+    message = "\n\nsubject   \n\n\n\nbody line \t\n  indented\n~odd\u2028name\u00a0\n\n"
     plumbing = make_repo(tmp_path / "a")
     gitops.commit_files(plumbing, put({plumbing / "x.sql": "x\n"}), message)
     porcelain = make_repo(tmp_path / "b")
