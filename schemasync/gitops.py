@@ -38,6 +38,11 @@ def _git(root: Path, *args: str, stdin: bytes | None = None, check: bool = True)
     return proc
 
 
+def _nul_list(rel: list[str]) -> bytes:
+    """Paths for git's -z / --pathspec-file-nul input: each one NUL-terminated."""
+    return b"".join(r.encode("utf-8", "surrogateescape") + b"\0" for r in rel)
+
+
 def find_repo(outdir: Path) -> Path | None:
     """The top of the work tree that holds outdir (which may not exist yet), or None."""
     probe = outdir
@@ -171,7 +176,7 @@ class PendingCommit:
     def _files_allow_plumbing(self, rel: list[str], texts: list[str]) -> bool:
         if any("\r" in text for text in texts):
             return False  # line-ending conversion could apply
-        spec = b"\0".join(r.encode("utf-8", "surrogateescape") for r in rel) + b"\0"
+        spec = _nul_list(rel)
         attrs = _git(self.root, "check-attr", "-z", "--stdin", *CONVERTING_ATTRS, stdin=spec).stdout.split(b"\0")
         if any(value not in (b"unspecified", b"unset") for value in attrs[2::3]):
             return False
@@ -225,7 +230,7 @@ class PendingCommit:
             raise self.error
         if self.commit is None:
             return _porcelain_commit(self.root, self.rel, message)
-        spec = b"\0".join(r.encode("utf-8", "surrogateescape") for r in self.rel) + b"\0"
+        spec = _nul_list(self.rel)
         # Stage first: if the branch moved meanwhile, the index is put back and nothing changed.
         _git(self.root, "update-index", "--add", "-z", "--stdin", stdin=spec)
         old = self.parent or "0" * len(self.commit)
@@ -260,7 +265,7 @@ def _quote_path(rel: str) -> bytes:
 
 
 def _porcelain_commit(root: Path, rel: list[str], message: str) -> str:
-    spec = b"\0".join(r.encode("utf-8", "surrogateescape") for r in rel)
+    spec = _nul_list(rel)
     add = _git(root, "add", "--pathspec-from-file=-", "--pathspec-file-nul", "--", stdin=spec, check=False)
     if add.returncode != 0:
         err = add.stderr.decode("utf-8", "replace").strip()
@@ -290,7 +295,7 @@ def _porcelain_commit(root: Path, rel: list[str], message: str) -> str:
 
 def unstage(root: Path, rel: list[str]) -> None:
     """Put the index back for our paths after a failed commit."""
-    spec = b"\0".join(r.encode("utf-8", "surrogateescape") for r in rel)
+    spec = _nul_list(rel)
     has_head = _git(root, "rev-parse", "--verify", "-q", "HEAD", check=False).returncode == 0
     if has_head:
         _git(root, "reset", "-q", "--pathspec-from-file=-", "--pathspec-file-nul", stdin=spec, check=False)

@@ -126,21 +126,20 @@ def plan_refresh(host: HostConfig, *, table: str | None = None, allow_empty: boo
     started = time.monotonic()
     early = _Early(host, table)
     out, batched = _fetch(host, "table" if table else "full", table, on_discovery=early)
-    discovery = early.discovery or Discovery.from_dict(out.meta)
-    out.meta = {}
+    if early.discovery is None:  # nothing to dump: discovery came on its own, at the end
+        early(out.meta)
+    discovery, details, previous = early.discovery, early.details, early.previous
+    assert discovery is not None and previous is not None
     if out.dump is None:
         _explain_nothing_to_dump(host, discovery, table)
-    if table is None and not discovery.tables:
-        previous = store.read_previous(host.output, [])
-        if previous.tables_present() and not allow_empty:
-            raise DatabaseError(
-                f"{host.name}: the server reports no tables in {host.database!r} (schemas {host.schemas}), "
-                f"but {host.output} documents {previous.tables_present()}; refusing to mark them all orphaned",
-                hint="check database/schemas in hosts.yaml; if the tables really are gone, use --allow-empty",
-            )
+    if table is None and not discovery.tables and previous.tables_present() and not allow_empty:
+        raise DatabaseError(
+            f"{host.name}: the server reports no tables in {host.database!r} (schemas {host.schemas}), "
+            f"but {host.output} documents {previous.tables_present()}; refusing to mark them all orphaned",
+            hint="check database/schemas in hosts.yaml; if the tables really are gone, use --allow-empty",
+        )
     result = SplitResult({}) if out.dump is None else split_dump(batched or out.dump, discovery)
     out.dump = batched = None  # the pieces hold what is needed; the whole dump can go
-    details = early.details if early.discovery else table_details(discovery)
     produced = []
     for p in result.pieces.values():
         d = details.get(p.table.key) if p.table else None
@@ -161,11 +160,7 @@ def plan_refresh(host: HostConfig, *, table: str | None = None, allow_empty: boo
         stray = [nf.file for nf in produced if nf.file != target]
         if stray:
             raise SplitError(f"--table {table}: the dump also held {stray[:5]}; nothing written")
-    previous = early.previous
-    if previous is None:
-        previous = store.read_previous(host.output, [nf.file for nf in produced])
-    else:
-        store.read_more(previous, host.output, [nf.file for nf in produced])
+    store.read_more(previous, host.output, [nf.file for nf in produced])
     plan = store.plan_changes(
         previous, produced, environment=host.name, database=discovery.database, partial=table is not None
     )
