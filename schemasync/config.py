@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError
+from .redact import parse_pattern
 
 ENV_VAR = "SCHEMASYNC_HOSTS"
 DEFAULT_FILE = "hosts.yaml"
@@ -35,6 +36,7 @@ HOST_KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "connect_timeout": (int, "seconds to wait for the SSH and database connections"),
     "command_timeout": (int, "seconds the server may stay silent before the run is abandoned"),
     "privileges": (bool, "include GRANT/REVOKE statements"),
+    "redact": (list, "more secrets to redact: option names or globs, or /regular expressions/"),
 }
 HOST_KEY_MODES = ("strict", "accept-new")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -61,6 +63,7 @@ class HostConfig:
     connect_timeout: int = 10
     command_timeout: int = 60
     privileges: bool = False
+    redact: tuple[str, ...] = ()  # patterns added to the built-in secret rules (redact.py)
 
     def password(self) -> str | None:
         """The database password from the local environment, if password_env is set."""
@@ -194,6 +197,11 @@ def _host(path: Path, base: Path, name: str, raw: dict[str, Any]) -> HostConfig:
     for pattern in raw.get("schemas", []) + raw.get("exclude", []):
         if any(ch in pattern for ch in "[]"):
             raise ConfigError(f"{where}: pattern {pattern!r}: only * and ? wildcards are supported")
+    for pattern in raw.get("redact", []):
+        try:
+            parse_pattern(pattern)
+        except ValueError as exc:
+            raise ConfigError(f"{where}.redact: {exc}") from None
     if raw.get("command_prefix") and raw.get("password_env"):
         raise ConfigError(
             f"{where}.password_env: not supported with command_prefix (a password file cannot cross into a "
@@ -221,4 +229,5 @@ def _host(path: Path, base: Path, name: str, raw: dict[str, Any]) -> HostConfig:
         connect_timeout=raw.get("connect_timeout", 10),
         command_timeout=raw.get("command_timeout", 60),
         privileges=raw.get("privileges", False),
+        redact=tuple(raw.get("redact", [])),
     )

@@ -15,6 +15,7 @@ from .discovery import Discovery
 from .errors import ConfigError, DatabaseError, LocalError, SplitError
 from .names import table_file
 from .reader import write_guide
+from .redact import Finding, earlier_copies, redact_pieces, redact_text, rules_for
 from .remote_script import batches_function, build_script, plan_batches
 from .split import SplitResult, render_piece, split_dump
 from .store import MARKS, NEW, ORPHANED, UPDATED, NewFile, Plan
@@ -33,6 +34,8 @@ class RefreshResult:
     transferred: int = 0
     excluded: list[tuple[str, str]] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
+    redacted: list[Finding] = field(default_factory=list)  # secrets removed from the files
+    in_clear: list[str] = field(default_factory=list)  # files whose version on disk held one
 
 
 @dataclass
@@ -117,6 +120,11 @@ class _Early:
         else:
             files = [table_file(t.schema, t.name) for t in discovery.tables]
         self.details = table_details(discovery)
+        rules = rules_for(self.host.redact)
+        if rules.texts:  # comments go into _index.md and the manifest too (counted in the file's COMMENT)
+            for d in self.details.values():
+                if d["comment"]:
+                    d["comment"] = redact_text(d["comment"], rules, "")[0]
         self.previous = store.read_previous(self.host.output, files)
         self.discovery = discovery
 
@@ -140,6 +148,7 @@ def plan_refresh(host: HostConfig, *, table: str | None = None, allow_empty: boo
         )
     result = SplitResult({}) if out.dump is None else split_dump(batched or out.dump, discovery)
     out.dump = batched = None  # the pieces hold what is needed; the whole dump can go
+    redacted = redact_pieces(result.pieces.values(), rules_for(host.redact))  # before anything is rendered
     produced = []
     for p in result.pieces.values():
         d = details.get(p.table.key) if p.table else None
@@ -161,6 +170,7 @@ def plan_refresh(host: HostConfig, *, table: str | None = None, allow_empty: boo
         if stray:
             raise SplitError(f"--table {table}: the dump also held {stray[:5]}; nothing written")
     store.read_more(previous, host.output, [nf.file for nf in produced])
+    in_clear = earlier_copies(redacted, previous.contents)
     plan = store.plan_changes(
         previous, produced, environment=host.name, database=discovery.database, partial=table is not None
     )
@@ -173,6 +183,8 @@ def plan_refresh(host: HostConfig, *, table: str | None = None, allow_empty: boo
         transferred=out.transferred,
         excluded=discovery.excluded,
         notices=out.notices,
+        redacted=redacted,
+        in_clear=in_clear,
         seconds=time.monotonic() - started,
     )
 

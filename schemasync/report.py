@@ -37,7 +37,30 @@ def refresh_data(res: RefreshResult) -> dict[str, Any]:
         "seconds": round(res.seconds, 3),
         "transferred_bytes": res.transferred,
         "notices": res.notices,
+        "redacted": redacted_data(res),
+        "secret_in_previous_version": res.in_clear,
     }
+
+
+def redacted_data(res: RefreshResult) -> list[dict[str, Any]]:
+    """Where secrets were removed: the file and the object, never the value."""
+    return [{"file": f.file, "object": f.where, "what": f.what} for f in res.redacted]
+
+
+def redacted_text(res: RefreshResult) -> list[str]:
+    lines = []
+    if res.redacted:
+        n = len(res.redacted)
+        lines.append(f"  redacted {n} secret{'s' if n != 1 else ''} that pg_dump printed (values not shown):")
+        lines += [f"    {f.describe()}" for f in res.redacted[:20]]
+        if n > 20:
+            lines.append(f"    ... and {n - 20} more (--json lists them all)")
+    for file in res.in_clear:
+        lines.append(
+            f"  warning: {file} held a secret in the clear before this refresh; if it was committed, "
+            "rotate the secret, then purge it from git history (README: Security)"
+        )
+    return lines
 
 
 def refresh_text(res: RefreshResult) -> str:
@@ -58,6 +81,7 @@ def refresh_text(res: RefreshResult) -> str:
         lines.append(f"  {MARKS[r.status]} {kind + ' ' if kind else ''}{r.label}")
     for notice in res.notices:
         lines.append(f"  server: {notice}")
+    lines += redacted_text(res)
     if res.excluded:
         lines.append(f"  excluded by config: {len(res.excluded)} tables")
     if not plan.changed:
@@ -130,7 +154,7 @@ def sweep_row(o: Any) -> dict[str, Any]:
             {
                 k: v
                 for k, v in refresh_data(o.result).items()
-                if k in ("database", "tables", "added", "updated", "orphaned", "changed", "notices")
+                if k in ("database", "tables", "added", "updated", "orphaned", "changed", "notices", "redacted")
             }
         )
     if o.error is not None:

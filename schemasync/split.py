@@ -10,7 +10,8 @@ belong to no table, and never to decide where a table's statements go.
 
 The result is checked before anything is written: the parsed pieces must put the dump back
 together byte for byte, every discovered table must have its CREATE, and every entry must land in
-exactly one file.
+exactly one file. The one stated exception comes after the split: secrets in entries' bodies are
+replaced by a marker (redact.py) before anything is rendered.
 """
 
 from __future__ import annotations
