@@ -19,6 +19,15 @@
 set -u
 set -f  # SS_PREFIX and SS_DUMP_FLAGS are split into words, never globbed
 umask 077
+# Exit codes, named alike in session.py (RemoteExit); tests/test_protocol.py keeps them equal.
+SS_EXIT_NO_PSQL=20
+SS_EXIT_NO_PG_DUMP=21
+SS_EXIT_DISCOVERY=22
+SS_EXIT_PG_DUMP=23
+SS_EXIT_NO_TMPDIR=24
+SS_EXIT_NOTHING_TO_DUMP=25
+SS_EXIT_LOCK_WAIT=26
+SS_EXIT_LOCK_TABLE_FULL=27
 LC_ALL=C
 export LC_ALL
 
@@ -51,7 +60,7 @@ ss_mktemp() {
         ss_sweep "$base"
         return 0
     done
-    ss_fail 24 "no writable temporary directory (tried \$TMPDIR, /tmp, /var/tmp, /dev/shm, \$HOME)"
+    ss_fail "$SS_EXIT_NO_TMPDIR" "no writable temporary directory (tried \$TMPDIR, /tmp, /var/tmp, /dev/shm, \$HOME)"
 }
 
 ss_sweep() {  # remove directories left by runs that were killed outright (their script is gone)
@@ -84,10 +93,10 @@ ss_find() {  # ss_find VAR program: the program in SS_PG_BIN, else on PATH
         # inside a container or as another user: that side's PATH (or pg_bin) decides
         if [ -n "$SS_PG_BIN" ]; then eval "$1=\$SS_PG_BIN/\$2"; else eval "$1=\$2"; fi
     elif [ -n "$SS_PG_BIN" ]; then
-        [ -x "$SS_PG_BIN/$2" ] || ss_fail 20 "$2 not found in pg_bin ($SS_PG_BIN)"
+        [ -x "$SS_PG_BIN/$2" ] || ss_fail "$SS_EXIT_NO_PSQL" "$2 not found in pg_bin ($SS_PG_BIN)"
         eval "$1=\$SS_PG_BIN/\$2"
     else
-        ss_path=$(command -v "$2") || ss_fail 20 "$2 not found on the server's PATH ($PATH); set pg_bin in hosts.yaml"
+        ss_path=$(command -v "$2") || ss_fail "$SS_EXIT_NO_PSQL" "$2 not found on the server's PATH ($PATH); set pg_bin in hosts.yaml"
         eval "$1=\$ss_path"
     fi
 }
@@ -122,22 +131,22 @@ ss_dump_failed() {  # explain dump.err and exit with the matching code
     if grep -q -e 'out of shared memory' -e 'max_locks_per_transaction' "$ss_dir/dump.err"; then
         # schemasync retries in batches; it needs the discovery to plan them
         printf 'SCHEMASYNC META %s\n' "$(cat "$ss_dir/meta.json")"
-        ss_fail 27 "one pg_dump cannot lock all the tables (max_locks_per_transaction)"
+        ss_fail "$SS_EXIT_LOCK_TABLE_FULL" "one pg_dump cannot lock all the tables (max_locks_per_transaction)"
     fi
     # pg_dump's lock wait ends as a statement timeout on its LOCK TABLE
     if grep -q -e 'could not obtain lock' -e 'canceling statement due to statement timeout' "$ss_dir/dump.err" &&
             grep -q 'LOCK TABLE' "$ss_dir/dump.err"; then
-        ss_fail 26 "pg_dump gave up waiting for a table lock (lock_wait_timeout ${SS_LOCK_WAIT_MS} ms)"
+        ss_fail "$SS_EXIT_LOCK_WAIT" "pg_dump gave up waiting for a table lock (lock_wait_timeout ${SS_LOCK_WAIT_MS} ms)"
     fi
-    ss_fail 23 "pg_dump failed"
+    ss_fail "$SS_EXIT_PG_DUMP" "pg_dump failed"
 }
 
 ss_pack() {  # ss_pack name file: a copy to fetch, gzipped when gzip is there; sets ss_packed
     if command -v gzip >/dev/null 2>&1; then
-        gzip -c "$2" > "$ss_dir/$1" || ss_fail 23 "gzip failed (disk full?)"
+        gzip -c "$2" > "$ss_dir/$1" || ss_fail "$SS_EXIT_PG_DUMP" "gzip failed (disk full?)"
         ss_packed="gzip"
     else
-        cat "$2" > "$ss_dir/$1" || ss_fail 23 "writing $1 failed (disk full?)"
+        cat "$2" > "$ss_dir/$1" || ss_fail "$SS_EXIT_PG_DUMP" "writing $1 failed (disk full?)"
         ss_packed="plain"
     fi
     ss_packed="$ss_packed $(wc -c < "$ss_dir/$1" | tr -d ' ') $ss_dir/$1"
@@ -174,7 +183,7 @@ ss_main() {
     if ! ss_run "$ss_psql" -X -w -q -A -t -v ON_ERROR_STOP=1 -f - \
             < "$ss_dir/discover.sql" > "$ss_dir/discovery" 2> "$ss_dir/psql.err"; then
         cat "$ss_dir/psql.err" >&2
-        ss_fail 22 "discovery query failed (psql)"
+        ss_fail "$SS_EXIT_DISCOVERY" "discovery query failed (psql)"
     fi
     read -r ss_flag ss_server_major < "$ss_dir/discovery"
     sed -n 2p "$ss_dir/discovery" > "$ss_dir/meta.json"
@@ -184,7 +193,7 @@ ss_main() {
         kill "$ss_hb" 2>/dev/null; ss_hb=""
         printf 'SCHEMASYNC META %s\n' "$(cat "$ss_dir/meta.json")"
         [ "$SS_MODE" = list ] && exit 0
-        exit 25
+        exit "$SS_EXIT_NOTHING_TO_DUMP"
     fi
     ss_pack discovery.out "$ss_dir/meta.json"
     printf 'SCHEMASYNC DISCOVERY %s\n' "$ss_packed"
@@ -203,7 +212,7 @@ ss_main() {
         done
     fi
     if [ "${ss_dump_major:-0}" -lt "$ss_server_major" ]; then
-        ss_fail 21 "pg_dump $ss_pg_dump is version ${ss_dump_major:-unknown}, older than the server ($ss_server_major); set pg_bin to the server's bin directory"
+        ss_fail "$SS_EXIT_NO_PG_DUMP" "pg_dump $ss_pg_dump is version ${ss_dump_major:-unknown}, older than the server ($ss_server_major); set pg_bin to the server's bin directory"
     fi
 
     ss_early_ok=""

@@ -1,18 +1,17 @@
 """Compare two environments' schema files: tables, views, functions and types present on one side
-only, and the ones whose definitions differ, with unified diffs. Pure, plus a reader for the
-committed files (git) and one for the working tree."""
+only, and the ones whose definitions differ, with unified diffs. Pure, plus the two front doors:
+hosts' committed files (through gitops) and a working tree."""
 
 from __future__ import annotations
 
 import difflib
-import json
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import LocalError
+from . import gitops
+from .config import Config
 from .split import KIND_LABELS
-from .store import MANIFEST, ORPHANED, OWN_FILES
+from .store import MANIFEST, ORPHANED, OWN_FILES, parse_manifest
 
 
 @dataclass(frozen=True)
@@ -55,14 +54,8 @@ def _items(files: dict[str, str]) -> dict[str, Item]:
     manifest = files.get(MANIFEST)
     if manifest is None:
         return {}
-    items = {}
-    for rec in json.loads(manifest)["files"]:
-        if rec["status"] == ORPHANED or rec["file"] not in files:
-            continue
-        schema, name = rec["schema"], rec["name"]
-        label = name if schema in (None, "public") else f"{schema}.{name}"
-        items[rec["file"]] = Item(rec["kind"], label, rec["file"])
-    return items
+    _, records = parse_manifest(manifest, Path(MANIFEST))
+    return {r.file: Item(r.kind, r.label, r.file) for r in records if r.status != ORPHANED and r.file in files}
 
 
 def compare(a_name: str, a_files: dict[str, str], b_name: str, b_files: dict[str, str]) -> DiffReport:
@@ -91,39 +84,12 @@ def compare(a_name: str, a_files: dict[str, str], b_name: str, b_files: dict[str
     return report
 
 
-def read_committed(repo: Path, outdir: Path) -> dict[str, str]:
-    """The files of one output directory as committed at HEAD (two git processes in all)."""
-    rel = outdir.resolve().relative_to(repo)
-    listing = subprocess.run(
-        ["git", "-C", str(repo), "ls-tree", "-r", "-z", "HEAD", "--", str(rel)], capture_output=True, check=False
-    )
-    if listing.returncode != 0:
-        err = listing.stderr.decode(errors="replace").strip()
-        raise LocalError(f"cannot read the committed files in {repo}: {err or 'no commits yet'}")
-    entries = []
-    for record in listing.stdout.split(b"\0"):
-        if not record:
-            continue
-        meta, path = record.split(b"\t", 1)
-        if meta.split()[1] == b"blob":
-            entries.append((meta.split()[2], path.decode("utf-8", "surrogateescape")))
-    if not entries:
-        return {}
-    batch = subprocess.run(
-        ["git", "-C", str(repo), "cat-file", "--batch"],
-        input=b"".join(sha + b"\n" for sha, _ in entries),
-        capture_output=True,
-        check=True,
-    ).stdout
-    files, pos = {}, 0
-    prefix = str(rel) + "/"
-    for _, path in entries:
-        header_end = batch.index(b"\n", pos)
-        size = int(batch[pos:header_end].split()[2])
-        body = batch[header_end + 1 : header_end + 1 + size]
-        pos = header_end + 1 + size + 1
-        files[path[len(prefix) :]] = body.decode("utf-8", "replace")
-    return files
+def compare_hosts(config: Config, a: str, b: str) -> DiffReport:
+    """Two environments of hosts.yaml, from their committed files (`inv schemas.diff`, the MCP tool)."""
+    left, right = config.host(a), config.host(b)
+    hint = "diff compares committed files: run it inside the repository that holds the output directories"
+    files = [gitops.read_committed(gitops.require_repo(h.output, hint), h.output) for h in (left, right)]
+    return compare(left.name, files[0], right.name, files[1])
 
 
 def read_worktree(outdir: Path) -> dict[str, str]:

@@ -54,6 +54,45 @@ def find_repo(outdir: Path) -> Path | None:
     return Path(proc.stdout.decode().strip()).resolve()
 
 
+NO_COMMIT_HINT = "run `git init` there, or use --no-commit to only write the files"
+
+
+def require_repo(outdir: Path, hint: str = NO_COMMIT_HINT) -> Path:
+    """The repository that holds outdir, or a LocalError saying how to get one."""
+    repo = find_repo(outdir)
+    if repo is None:
+        raise LocalError(f"{outdir} is not inside a git repository", hint=hint)
+    return repo
+
+
+def read_committed(repo: Path, outdir: Path) -> dict[str, str]:
+    """The files of one output directory as committed at HEAD (two git processes in all)."""
+    rel = outdir.resolve().relative_to(repo)
+    listing = _git(repo, "ls-tree", "-r", "-z", "HEAD", "--", str(rel), check=False)
+    if listing.returncode != 0:
+        err = listing.stderr.decode(errors="replace").strip()
+        raise LocalError(f"cannot read the committed files in {repo}: {err or 'no commits yet'}")
+    entries = []
+    for record in listing.stdout.split(b"\0"):
+        if not record:
+            continue
+        meta, path = record.split(b"\t", 1)
+        if meta.split()[1] == b"blob":
+            entries.append((meta.split()[2], path.decode("utf-8", "surrogateescape")))
+    if not entries:
+        return {}
+    batch = _git(repo, "cat-file", "--batch", stdin=b"".join(sha + b"\n" for sha, _ in entries)).stdout
+    files, pos = {}, 0
+    prefix = str(rel) + "/"
+    for _, path in entries:
+        header_end = batch.index(b"\n", pos)
+        size = int(batch[pos:header_end].split()[2])
+        body = batch[header_end + 1 : header_end + 1 + size]
+        pos = header_end + 1 + size + 1
+        files[path[len(prefix) :]] = body.decode("utf-8", "replace")
+    return files
+
+
 def relative_paths(root: Path, paths: list[Path]) -> list[str]:
     """Paths relative to the work tree, resolving each directory once (not each file)."""
     parents: dict[Path, Path] = {}
@@ -91,6 +130,10 @@ def commit_files(root: Path, files: Mapping[Path, str], message: str) -> str:
 _DONE = object()  # end of the files: the next item is the message
 
 
+class _Withdraw(frozenset):
+    """Paths added earlier whose files could not be written: left out of the commit."""
+
+
 class PendingCommit:
     """A commit built in the background while the files are written: `add()` the files as they
     are ready (several times if need be), write them, then `finish(message)` (or `abort()`)."""
@@ -110,6 +153,12 @@ class PendingCommit:
         self.rel += rel
         self.queue.put((rel, list(files.values())))
 
+    def withdraw(self, files: Mapping[Path, str]) -> None:
+        """Leave out files added earlier (their write failed); their blobs stay unreferenced."""
+        gone = set(relative_paths(self.root, list(files)))
+        self.rel = [r for r in self.rel if r not in gone]
+        self.queue.put(_Withdraw(gone))
+
     # -- in the thread: everything that does not touch the working tree, the index or a ref ------
     def _build(self) -> None:
         importer: subprocess.Popen | None = None
@@ -119,20 +168,25 @@ class PendingCommit:
             importer = self._start_import()
             assert importer.stdin is not None
             marks: list[tuple[int, str]] = []
+            blobs = 0  # marks are numbered by blob, whatever is withdrawn later
             while (item := self.queue.get()) is not _DONE:
+                if isinstance(item, _Withdraw):
+                    marks = [(mark, path) for mark, path in marks if path not in item]
+                    continue
                 rel, texts = item
                 if not self._files_allow_plumbing(rel, texts):
                     return
                 for path, text in zip(rel, texts, strict=True):
                     data = text.encode("utf-8")
-                    marks.append((len(marks) + 1, path))
-                    importer.stdin.write(b"blob\nmark :%d\ndata %d\n" % (len(marks), len(data)))
+                    blobs += 1
+                    marks.append((blobs, path))
+                    importer.stdin.write(b"blob\nmark :%d\ndata %d\n" % (blobs, len(data)))
                     importer.stdin.write(data)
                     importer.stdin.write(b"\n")
             message = self.queue.get()
             if message is None:
                 return  # aborted
-            self.commit = self._finish_import(importer, marks, message)
+            self.commit = self._finish_import(importer, marks, blobs + 1, message)
             importer = None
         except BrokenPipeError:
             self.error = LocalError(f"git fast-import failed in {self.root}: {self._import_error(importer)}")
@@ -192,12 +246,13 @@ class PendingCommit:
             env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
         )
 
-    def _finish_import(self, importer: subprocess.Popen, marks: list[tuple[int, str]], message: str) -> str:
+    def _finish_import(
+        self, importer: subprocess.Popen, marks: list[tuple[int, str]], commit_mark: int, message: str
+    ) -> str:
         """The commit on top of the blobs. No ref is left behind (`reset` drops the branch
         fast-import needs); the commit id comes back through `get-mark`."""
         assert importer.stdin is not None and importer.stdout is not None
         scratch = f"refs/schemasync/commit-{os.getpid()}-{threading.get_ident()}"
-        commit_mark = len(marks) + 1
         msg = message.encode("utf-8")
         who = f"author {self.author}\ncommitter {self.committer}\n".encode("utf-8", "surrogateescape")
         write = importer.stdin.write

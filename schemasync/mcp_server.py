@@ -11,10 +11,10 @@ from typing import Any
 
 from . import report
 from .config import load_config
-from .diff import compare, read_committed, render_data
+from .diff import compare_hosts, render_data
 from .errors import SchemasyncError
 from .reader import load_records, search, search_data, show, show_data
-from .refresh import refresh, require_repo
+from .refresh import refresh
 
 
 def build_server(config_path: str | None = None) -> Any:
@@ -76,13 +76,7 @@ def build_server(config_path: str | None = None) -> Any:
     def diff_environments(a: str, b: str) -> dict:
         """Compare two environments' committed schema files: missing, extra and different objects."""
 
-        def run() -> dict:
-            c = cfg()
-            left, right = c.host(a), c.host(b)
-            files = [read_committed(require_repo(h), h.output) for h in (left, right)]
-            return render_data(compare(left.name, files[0], right.name, files[1]))
-
-        return guarded(run)
+        return guarded(lambda: render_data(compare_hosts(cfg(), a, b)))
 
     @server.tool()
     def refresh_schema(host: str) -> dict:

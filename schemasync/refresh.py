@@ -6,19 +6,19 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from . import gitops, session, store
-from .catalog import header_lines, table_details
 from .config import Config, HostConfig
 from .discovery import Discovery
-from .errors import ConfigError, DatabaseError, LocalError, SplitError
+from .errors import ConfigError, DatabaseError, SplitError
+from .messages import commit_message
 from .names import table_file
-from .reader import write_guide
+from .publish import Publication
 from .redact import Finding, earlier_copies, redact_pieces, redact_text, rules_for
+from .relations import header_lines, table_details
 from .remote_script import batches_function, build_script, plan_batches
 from .split import SplitResult, render_piece, split_dump
-from .store import MARKS, NEW, ORPHANED, UPDATED, NewFile, Plan
+from .store import NEW, ORPHANED, UPDATED, NewFile, Plan
 
 
 @dataclass
@@ -90,16 +90,6 @@ def _fetch(
                 return out, (out.dump or "").split(f"\n{boundary}\n")
     finally:
         session.close(conn)
-
-
-def require_repo(host: HostConfig) -> Path:
-    repo = gitops.find_repo(host.output)
-    if repo is None:
-        raise LocalError(
-            f"{host.output} is not inside a git repository",
-            hint="run `git init` there, or use --no-commit to only write the files",
-        )
-    return repo
 
 
 class _Early:
@@ -200,33 +190,16 @@ def refresh(
     started = time.monotonic()
     host = config.host(host_name)
     host.password()  # a missing variable is a configuration error, found before connecting
-    repo = require_repo(host) if commit else None
+    repo = gitops.require_repo(host.output) if commit else None
     with store.lock_outputs([host.output]):
         res = plan_refresh(host, table=table, allow_empty=allow_empty)
         if res.plan.changed:
-            tx = store.Transaction(host.output)
-            guide_tx = pending = None
-            try:
-                guide_tx, guide_files = write_guide(config)
+            with Publication(commit) as pub:
+                pub.write(host.output, repo, res.plan.writes)
+                pub.write_guide(config, repo)
                 if repo is not None:
                     res.commit_message = commit_message(host.name, res.plan)
-                    files = {host.output / f: text for f, text in res.plan.writes.items()} | guide_files
-                    # git builds the commit from these contents while the files are written
-                    pending = gitops.PendingCommit(repo)
-                    pending.add(files)
-                tx.write(res.plan.writes)
-                if pending is not None:
-                    res.commit = pending.finish(res.commit_message)
-            except BaseException:
-                if pending is not None:
-                    pending.abort()
-                tx.rollback()
-                if guide_tx is not None:
-                    guide_tx.rollback()
-                raise
-            tx.finish()
-            if guide_tx is not None:
-                guide_tx.finish()
+                    res.commit = pub.commit(res.commit_message)
     res.seconds = time.monotonic() - started
     return res
 
@@ -279,34 +252,6 @@ def _explain_nothing_to_dump(host: HostConfig, discovery: Discovery, table: str 
         )
     names = ", ".join(f"{s}.{n}" for s, n in discovery.matches)
     raise ConfigError(f"{host.name}: --table {table!r} is ambiguous: {names}", hint="qualify it as schema.table")
-
-
-def commit_message(environment: str, plan: Plan, limit: int = 72) -> str:
-    tokens = [f"{MARKS[r.status]}{r.label}" for r in plan.tables() if r.status in (NEW, UPDATED)] + [
-        f"{MARKS[ORPHANED]}{r.label}" for r in plan.tables(ORPHANED)
-    ]
-    objects = [r for r in plan.objects() if r.status in (NEW, UPDATED)]
-    if objects:
-        tokens.append(f"{len(objects)} other object{'s' if len(objects) != 1 else ''}")
-    subject = f"schemas({environment}): " + (" ".join(tokens) or "index")
-    if len(subject) > limit:
-        counts = [f"{MARKS[s]}{n}" for s in (NEW, UPDATED, ORPHANED) if (n := len(plan.tables(s)))]
-        subject = f"schemas({environment}): {' '.join(counts)} tables"
-        if objects:
-            subject += f", {len(objects)} other objects"
-    body = [
-        f"{MARKS[r.status]} {r.label}"
-        for r in plan.run_records
-        if r.status in (NEW, UPDATED) or (r.kind == "table" and r.status == ORPHANED)
-    ]
-    return subject + ("\n\n" + cap_lines(body) + "\n" if body else "\n")
-
-
-def cap_lines(lines: list[str], limit: int = 300) -> str:
-    """A commit body lists the changes, up to a point: git takes the message as one argument."""
-    if len(lines) <= limit:
-        return "\n".join(lines)
-    return "\n".join([*lines[:limit], f"... and {len(lines) - limit} more (see _index.md)"])
 
 
 def list_tables(config: Config, host_name: str | None) -> ListResult:

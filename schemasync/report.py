@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .diff import render_data
+from .diff import render_text as diff_text
+from .names import display_name
 from .refresh import CheckResult, ListResult, RefreshResult
 from .split import KIND_LABELS
 from .store import CURRENT, MARKS, NEW, ORPHANED, UPDATED
+from .sweep import Outcome, SweepResult
 
 
 def refresh_data(res: RefreshResult) -> dict[str, Any]:
@@ -108,8 +112,6 @@ def list_data(res: ListResult) -> dict[str, Any]:
 
 
 def list_text(res: ListResult) -> str:
-    from .names import display_name
-
     marks = {"current": MARKS[CURRENT], "new": MARKS[NEW], "orphaned": MARKS[ORPHANED]}
     lines = [f"{res.host.name}: database {res.database}: {sum(t.status != ORPHANED for t in res.tables)} tables"]
     for t in res.tables:
@@ -146,8 +148,8 @@ def check_text(res: CheckResult) -> str:
     return "\n".join(lines)
 
 
-def sweep_row(o: Any) -> dict[str, Any]:
-    """One environment of a sweep (o: sweep.Outcome)."""
+def sweep_row(o: Outcome) -> dict[str, Any]:
+    """One environment of a sweep."""
     row: dict[str, Any] = {"host": o.host.name, "ok": o.ok, "seconds": round(o.seconds, 3)}
     if o.result is not None:
         row.update(
@@ -163,9 +165,7 @@ def sweep_row(o: Any) -> dict[str, Any]:
     return row
 
 
-def sweep_data(res: Any) -> dict[str, Any]:
-    from .diff import render_data
-
+def sweep_data(res: SweepResult) -> dict[str, Any]:
     data: dict[str, Any] = {
         "environments": [sweep_row(o) for o in res.outcomes],
         "commit": res.commit,
@@ -178,7 +178,7 @@ def sweep_data(res: Any) -> dict[str, Any]:
     return data
 
 
-def sweep_progress(o: Any) -> str:
+def sweep_progress(o: Outcome) -> str:
     if o.ok and o.result is not None:
         p = o.result.plan
         return (
@@ -189,7 +189,7 @@ def sweep_progress(o: Any) -> str:
     return f"{o.host.name}: FAILED ({o.seconds:.1f}s): {first}"
 
 
-def sweep_text(res: Any) -> str:
+def sweep_text(res: SweepResult) -> str:
     rows = [("environment", "tables", "new", "updated", "orphaned", "result", "seconds")]
     for o in res.outcomes:
         if o.ok and o.result is not None:
@@ -223,12 +223,10 @@ def sweep_text(res: Any) -> str:
         if o.error is not None:
             lines.append(f"{o.host.name}: {o.error}")
     if res.reference:
-        from .diff import render_text
-
         lines.append("")
         lines.append(f"drift against {res.reference} (written to {res.drift_file}):")
         for r in res.drift:
-            lines.append(render_text(r, with_diffs=False))
+            lines.append(diff_text(r, with_diffs=False))
     if res.commit:
         lines.append(f"committed {res.commit[:10]}: {(res.commit_message or '').splitlines()[0]}")
     elif any(o.ok and o.result and o.result.plan.changed for o in res.outcomes):

@@ -21,6 +21,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from enum import IntEnum
 from pathlib import Path
 
 import paramiko
@@ -31,6 +32,23 @@ from .config import HostConfig
 from .errors import DatabaseError, SchemasyncError, SSHError
 
 REMOTE_COMMAND = "sh -s"
+
+
+class RemoteExit(IntEnum):
+    """The remote step's exit codes; remote/refresh.sh names the same numbers SS_EXIT_*."""
+
+    NO_PSQL = 20
+    NO_PG_DUMP = 21  # missing, or older than the server
+    DISCOVERY = 22
+    PG_DUMP = 23
+    NO_TMPDIR = 24
+    NOTHING_TO_DUMP = 25  # META says why
+    LOCK_WAIT = 26
+    LOCK_TABLE_FULL = 27  # META follows: schemasync retries in batches
+
+
+# Lines the remote step prints on stdout ("." is a heartbeat).
+META, DISCOVERY, RESULT = "SCHEMASYNC META ", "SCHEMASYNC DISCOVERY ", "SCHEMASYNC RESULT "
 _MAX_LINE = 64 * 1024 * 1024
 
 
@@ -199,7 +217,7 @@ def _connect_error(host: HostConfig, conn: Connection, exc: BaseException) -> Sc
 class RemoteOutput:
     meta: dict  # discovery document
     dump: str | None  # pg_dump text, None when nothing was dumped
-    status: int  # remote exit code (0, or 25 for "nothing to dump")
+    status: int  # remote exit code: 0, or RemoteExit.NOTHING_TO_DUMP
     transferred: int = 0  # bytes fetched over SFTP
     notices: list[str] = field(default_factory=list)  # what the server said on stderr on success
 
@@ -267,10 +285,10 @@ def run_remote(
             fetched = 0
             result: tuple[str, int, str] | None = None
             for line in _lines(chan, watchdog):
-                if line.startswith("SCHEMASYNC META "):
-                    meta_line = line[len("SCHEMASYNC META ") :]
-                elif line.startswith("SCHEMASYNC DISCOVERY "):
-                    fmt, size, path = _file_line(line, "SCHEMASYNC DISCOVERY ")
+                if line.startswith(META):
+                    meta_line = line[len(META) :]
+                elif line.startswith(DISCOVERY):
+                    fmt, size, path = file_line(line, DISCOVERY)
                     try:
                         payload = puller.get(path, size)
                     except (OSError, SSHError):
@@ -279,15 +297,15 @@ def run_remote(
                     meta = _json(_decode(payload, fmt))
                     if on_discovery is not None:
                         on_discovery(meta)
-                elif line.startswith("SCHEMASYNC RESULT "):
-                    result = _file_line(line, "SCHEMASYNC RESULT ")
+                elif line.startswith(RESULT):
+                    result = file_line(line, RESULT)
                     break
             if result is None or meta is None:
                 chan.shutdown_write()
                 status = _exit_status(chan, host, watchdog)
-                if meta_line is not None and status in (0, 25):
+                if meta_line is not None and status in (0, RemoteExit.NOTHING_TO_DUMP):
                     return RemoteOutput(meta=_json(meta_line), dump=None, status=status, notices=_notices(chan))
-                if meta_line is not None and status == 27:
+                if meta_line is not None and status == RemoteExit.LOCK_TABLE_FULL:
                     raise LockTableFull(f"{host.name}: too many tables for one pg_dump", _json(meta_line))
                 if status == 0:
                     raise SSHError(f"{host.name}: the remote step ended without sending its results")
@@ -309,7 +327,7 @@ def run_remote(
         watchdog.stop()
 
 
-def _file_line(line: str, prefix: str) -> tuple[str, int, str]:
+def file_line(line: str, prefix: str) -> tuple[str, int, str]:
     """`<gzip|plain> <bytes> <path>` after the prefix."""
     fmt, size, path = line[len(prefix) :].split(" ", 2)
     return fmt, int(size), path
@@ -412,17 +430,17 @@ def _remote_failure(host: HostConfig, conn: Connection, status: int | None, stde
     if status is None or status < 0:
         return SSHError(f"{where}: connection lost while the remote step ran{detail}")
     hint = next((h for k, h in _HINTS.items() if k in stderr), "")
-    if status == 20:
+    if status == RemoteExit.NO_PSQL:
         return DatabaseError(f"{where}: psql not found on the server{detail}", hint="set pg_bin in hosts.yaml")
-    if status == 21:
+    if status == RemoteExit.NO_PG_DUMP:
         return DatabaseError(f"{where}: no suitable pg_dump on the server{detail}", hint="set pg_bin in hosts.yaml")
-    if status == 22:
+    if status == RemoteExit.DISCOVERY:
         return DatabaseError(f"{where}: could not query database {host.database!r}{detail}", hint=hint)
-    if status == 23:
+    if status == RemoteExit.PG_DUMP:
         return DatabaseError(f"{where}: pg_dump failed{detail}", hint=hint)
-    if status == 24:
+    if status == RemoteExit.NO_TMPDIR:
         return DatabaseError(f"{where}: the server has no writable temporary directory{detail}")
-    if status == 26:
+    if status == RemoteExit.LOCK_WAIT:
         return DatabaseError(
             f"{where}: pg_dump waited {host.lock_wait_timeout}s for a table lock and gave up{detail}",
             hint="another session holds an exclusive lock (a migration?); retry, or raise lock_wait_timeout",

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .catalog import render_erd
 from .errors import LocalError
 from .names import display_name, escape_controls, qualified_name
+from .relations import render_erd
 
 MANIFEST = "_manifest.json"
 INDEX = "_index.md"
@@ -251,21 +251,25 @@ def render_index(records: list[Record], environment: str, database: str, stamp: 
 # I/O: reading the previous state, locking, and the atomic write.
 
 
+def parse_manifest(text: str, path: Path) -> tuple[int | None, list[Record]]:
+    """`_manifest.json` as (format, records): the one reader of it (refresh, show, search, diff)."""
+    try:
+        doc = json.loads(text)
+        return doc.get("format"), [Record(**item) for item in doc["files"]]
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise LocalError(
+            f"{path}: unreadable ({exc})", hint="restore it from git, or remove it to start afresh"
+        ) from None
+
+
 def read_previous(outdir: Path, candidate_files: list[str]) -> Previous:
     prev = Previous()
     manifest = _read(outdir / MANIFEST)
     if manifest is not None:
-        try:
-            doc = json.loads(manifest)
-            prev.format = doc.get("format")
-            for item in doc["files"]:
-                rec = Record(**item)
-                _check_inside(outdir, rec.file)
-                prev.records[rec.file] = rec
-        except (ValueError, KeyError, TypeError) as exc:
-            raise LocalError(
-                f"{outdir / MANIFEST}: unreadable ({exc})", hint="restore it from git, or remove it to start afresh"
-            ) from None
+        prev.format, records = parse_manifest(manifest, outdir / MANIFEST)
+        for rec in records:
+            _check_inside(outdir, rec.file)
+            prev.records[rec.file] = rec
     # Contents only where they are compared (this run's files and ours); for the other records,
     # whether they exist is enough, and one walk of the directory tells.
     prev.present = _files_under(outdir)

@@ -12,9 +12,9 @@ from . import gitops, store
 from .config import Config, HostConfig
 from .diff import DiffReport, compare, read_worktree, render_drift_md
 from .errors import ConfigError, LocalError, SchemasyncError
-from .reader import write_guide
-from .refresh import RefreshResult, cap_lines, plan_refresh, require_repo
-from .store import MARKS, NEW, ORPHANED, UPDATED
+from .messages import sweep_message
+from .publish import Publication
+from .refresh import RefreshResult, plan_refresh
 
 DRIFT_FILE = "_drift.md"
 
@@ -25,7 +25,7 @@ class Outcome:
     result: RefreshResult | None = None
     error: SchemasyncError | None = None
     seconds: float = 0.0
-    tx: store.Transaction | None = None
+    wrote: bool = False  # its files were written (and staged in the commit)
 
     @property
     def ok(self) -> bool:
@@ -57,23 +57,6 @@ def select_hosts(config: Config, names: str | None) -> list[HostConfig]:
     return [config.host(n) for n in dict.fromkeys(wanted)]
 
 
-def sweep_message(outcomes: list[Outcome]) -> str:
-    parts, body = [], []
-    for o in outcomes:
-        if not (o.ok and o.result and o.result.plan.changed):
-            continue
-        plan = o.result.plan
-        tokens = [f"{MARKS[r.status]}{r.label}" for r in plan.tables() if r.status in (NEW, UPDATED)]
-        tokens += [f"{MARKS[ORPHANED]}{r.label}" for r in plan.tables(ORPHANED)]
-        others = sum(1 for r in plan.objects() if r.status in (NEW, UPDATED))
-        if others:
-            tokens.append(f"{others} other")
-        parts.append(f"{o.host.name}({' '.join(tokens) if len(tokens) <= 4 else f'{len(tokens)} changes'})")
-        body += [f"{o.host.name}: {t}" for t in tokens]
-    subject = "schemas: " + " ".join(parts)
-    return subject + ("\n\n" + cap_lines(body) + "\n" if body else "\n")
-
-
 def sweep(
     config: Config,
     hosts: list[HostConfig],
@@ -90,83 +73,45 @@ def sweep(
         raise ConfigError(f"--reference {reference!r} is not one of the swept hosts")
     for host in hosts:
         host.password()  # configuration errors stop the sweep before anything runs
-    repos = {host.name: require_repo(host) for host in hosts} if commit else {}
-    outcomes = [Outcome(host) for host in hosts]
+    repos = {host.name: gitops.require_repo(host.output) for host in hosts} if commit else {}
+    home_repo = repos.get(reference or hosts[0].name)  # where the drift file and the guide are committed
+    result = SweepResult([Outcome(host) for host in hosts], reference=reference)
     drift_dir = _common_parent([h.output for h in hosts]) if reference else None
     lock_dirs = [h.output for h in hosts] + ([drift_dir] if drift_dir else [])
-    with store.lock_outputs(lock_dirs):
-        result = SweepResult(outcomes, reference=reference)
-        extra: dict[Path, str] = {}
-        drift_tx = guide_tx = None
-        pending: dict[Path, gitops.PendingCommit] = {}  # per repository, built as environments finish
-
-        def stage(repo: Path, files: dict[Path, str]) -> None:
-            if repo not in pending:
-                pending[repo] = gitops.PendingCommit(repo)
-            pending[repo].add(files)
-
-        try:
-            with ThreadPoolExecutor(max_workers=min(workers, len(hosts))) as pool:
-                futures = {pool.submit(_one, o): o for o in outcomes}
-                for future in as_completed(futures):
-                    future.result()
-                    done = futures[future]
-                    if commit and done.ok and done.tx is not None and done.result is not None:
-                        writes = done.result.plan.writes
-                        stage(repos[done.host.name], {done.host.output / f: t for f, t in writes.items()})
-                    if on_done:
-                        on_done(done)
-            if reference and drift_dir is not None:
-                result.drift = _drift(reference, hosts)
-                result.drift_file = drift_dir / DRIFT_FILE
-                text = render_drift_md(reference, result.drift)
-                old = result.drift_file.read_text(encoding="utf-8") if result.drift_file.exists() else None
-                if text != old:
-                    drift_tx = store.Transaction(drift_dir)
-                    drift_tx.write({DRIFT_FILE: text})
-                    extra[result.drift_file] = text
-            changed = [o for o in outcomes if o.ok and o.tx is not None]
-            if changed:
-                guide_tx, guide_files = write_guide(config)
-                extra |= guide_files
-            if commit and (changed or extra):
-                result.commit_message = sweep_message(outcomes)
-                if not changed:
-                    result.commit_message = f"schemas: drift against {reference}\n"
-                if extra:
-                    stage(repos[reference or hosts[0].name], extra)
-                for repo in list(pending):
-                    result.commit = pending.pop(repo).finish(result.commit_message)
-        except BaseException:
-            for unfinished in pending.values():
-                unfinished.abort()
-            for o in outcomes:
-                if o.tx is not None:
-                    o.tx.rollback()
-            for extra_tx in (drift_tx, guide_tx):
-                if extra_tx is not None:
-                    extra_tx.rollback()
-            raise
-        for o in outcomes:
-            if o.tx is not None:
-                o.tx.finish()
-                if o.result is not None:
-                    o.result.commit = result.commit
-        for extra_tx in (drift_tx, guide_tx):
-            if extra_tx is not None:
-                extra_tx.finish()
+    with store.lock_outputs(lock_dirs), Publication(commit) as pub:
+        with ThreadPoolExecutor(max_workers=min(workers, len(hosts))) as pool:
+            futures = {pool.submit(_one, o, pub, repos.get(o.host.name)): o for o in result.outcomes}
+            for future in as_completed(futures):
+                future.result()
+                if on_done:
+                    on_done(futures[future])
+        if reference and drift_dir is not None:
+            result.drift = _drift(reference, hosts)
+            result.drift_file = drift_dir / DRIFT_FILE
+            text = render_drift_md(reference, result.drift)
+            old = result.drift_file.read_text(encoding="utf-8") if result.drift_file.exists() else None
+            if text != old:
+                pub.write(drift_dir, home_repo, {DRIFT_FILE: text})
+        changed = [(o.host.name, o.result.plan) for o in result.outcomes if o.wrote and o.result is not None]
+        if changed:
+            pub.write_guide(config, home_repo)
+        if commit and pub.wrote:
+            result.commit_message = sweep_message(changed) if changed else f"schemas: drift against {reference}\n"
+            result.commit = pub.commit(result.commit_message)
+    for o in result.outcomes:
+        if o.wrote and o.result is not None:
+            o.result.commit = result.commit
     result.seconds = time.monotonic() - started
     return result
 
 
-def _one(outcome: Outcome) -> None:
+def _one(outcome: Outcome, pub: Publication, repo: Path | None) -> None:
     started = time.monotonic()
     try:
         res = plan_refresh(outcome.host)
         if res.plan.changed:
-            tx = store.Transaction(outcome.host.output)
-            tx.write(res.plan.writes)
-            outcome.tx = tx
+            pub.write(outcome.host.output, repo, res.plan.writes)
+            outcome.wrote = True
         outcome.result = res
     except SchemasyncError as exc:
         outcome.error = exc

@@ -83,6 +83,7 @@ def sweep(c, hosts=None, workers=4, reference=None, no_commit=False, json=False,
     """Refresh every environment in parallel; one commit for all that changed; a summary table."""
     from . import report
     from .config import load_config
+    from .progress import LiveStatus
     from .sweep import select_hosts
     from .sweep import sweep as run_sweep
 
@@ -91,7 +92,7 @@ def sweep(c, hosts=None, workers=4, reference=None, no_commit=False, json=False,
     def job() -> Any:
         cfg = load_config(config)
         selected = select_hosts(cfg, hosts)
-        with _LiveStatus(selected, progress) as live:
+        with LiveStatus(selected, progress) as live:
             return run_sweep(
                 cfg, selected, workers=int(workers), commit=not no_commit, reference=reference, on_done=live.done
             )
@@ -107,16 +108,9 @@ def sweep(c, hosts=None, workers=4, reference=None, no_commit=False, json=False,
 def diff(c, a, b, json=False, config=None):
     """Compare two environments from their committed files (no connection). Exit 1 when they differ."""
     from .config import load_config
-    from .diff import compare, read_committed, render_data, render_text
-    from .refresh import require_repo
+    from .diff import compare_hosts, render_data, render_text
 
-    def job() -> Any:
-        cfg = load_config(config)
-        left, right = cfg.host(a), cfg.host(b)
-        files = [read_committed(require_repo(h), h.output) for h in (left, right)]
-        return compare(left.name, files[0], right.name, files[1])
-
-    _run(json, job, render_text, render_data, lambda r: 0 if r.same else 1)
+    _run(json, lambda: compare_hosts(load_config(config), a, b), render_text, render_data, lambda r: 0 if r.same else 1)
 
 
 @task(auto_shortflags=False, help={k: HELP[k] for k in ("host", "json", "config")})
@@ -183,7 +177,7 @@ def search(c, pattern, type=None, host=None, json=False, config=None):
 def agent_guide(c, config=None):
     """Print a short block to paste into your project's CLAUDE.md."""
     from .config import load_config
-    from .reader import agent_guide as render
+    from .guide import agent_guide as render
 
     _run(False, lambda: load_config(config), render, lambda _: {})
 
@@ -194,59 +188,6 @@ def mcp(c, config=None):
     from .mcp_server import main
 
     main(config)
-
-
-class _LiveStatus:
-    """One line per environment as it finishes; a live 'still running' line only on a terminal."""
-
-    def __init__(self, hosts: list, stream: Any) -> None:
-        import threading
-
-        self.pending = [h.name for h in hosts]
-        self.stream = stream
-        self.live = stream.isatty()
-        self.lock = threading.Lock()
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._tick, daemon=True)
-
-    def __enter__(self) -> _LiveStatus:
-        import time
-
-        self.started = time.monotonic()
-        if self.live:
-            self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        if self.live:
-            self.thread.join()
-            self._clear()
-
-    def _clear(self) -> None:
-        self.stream.write("\r\033[K")
-
-    def _tick(self) -> None:
-        import time
-
-        while not self.stop.wait(0.25):
-            with self.lock:
-                if not self.pending:
-                    continue
-                self._clear()
-                self.stream.write(f"running: {', '.join(self.pending)} ({time.monotonic() - self.started:.0f}s)")
-                self.stream.flush()
-
-    def done(self, outcome: Any) -> None:
-        from .report import sweep_progress
-
-        with self.lock:
-            if self.live:
-                self._clear()
-            if outcome.host.name in self.pending:
-                self.pending.remove(outcome.host.name)
-            self.stream.write(sweep_progress(outcome) + "\n")
-            self.stream.flush()
 
 
 schemas = Collection("schemas", refresh, list_, sweep, diff, check, show, search, agent_guide, mcp)

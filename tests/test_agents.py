@@ -10,7 +10,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from schemasync.catalog import ERD_LIMIT, render_erd
+from schemasync.relations import ERD_LIMIT, render_erd
 from schemasync.store import Record
 
 from .conftest import Workspace

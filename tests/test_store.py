@@ -110,12 +110,3 @@ def test_records_round_trip_through_the_manifest(tmp_path: Path) -> None:
     (tmp_path / "a.sql").write_text("x")
     prev = store.read_previous(tmp_path, [])
     assert prev.records["a.sql"] == recs[0] and prev.tables_present() == 1
-
-
-def test_commit_messages_stay_a_sane_size() -> None:
-    from schemasync.refresh import commit_message
-
-    produced = [nf(f"t{i}", "x") for i in range(20000)]
-    message = commit_message("dev", plan(Previous(), produced))
-    assert message.startswith("schemas(dev): +20000 tables")
-    assert len(message.encode()) < 32 * 1024 and "... and 19700 more" in message

@@ -1,0 +1,50 @@
+"""Commit messages (pure): what changed, within a bounded length."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from schemasync.messages import cap_lines, commit_message, sweep_message
+from schemasync.store import NewFile, Plan, Previous, Record, plan_changes
+
+NOW = datetime(2026, 1, 2, 3, 4, tzinfo=timezone.utc)
+
+
+def plan_of(produced: list[NewFile], previous: Previous | None = None) -> Plan:
+    return plan_changes(previous or Previous(), produced, environment="dev", database="db", partial=False, now=NOW)
+
+
+def table(name: str, content: str = "x", kind: str = "table") -> NewFile:
+    folder = "" if kind == "table" else f"{kind}/"
+    return NewFile(kind, "public", name, f"{folder}{name}.sql", content, 1)
+
+
+def test_commit_messages_stay_a_sane_size() -> None:
+    message = commit_message("dev", plan_of([table(f"t{i}") for i in range(20000)]))
+    assert message.startswith("schemas(dev): +20000 tables")
+    assert len(message.encode()) < 32 * 1024 and "... and 19700 more" in message
+
+
+def test_commit_message_names_tables_and_counts_other_objects() -> None:
+    previous = Previous(
+        records={"old.sql": Record("table", "public", "old", "old.sql", "current", 1)},
+        contents={"users.sql": "v1"},
+        present={"old.sql", "users.sql"},
+    )
+    previous.records["users.sql"] = Record("table", "public", "users", "users.sql", "current", 1)
+    message = commit_message("dev", plan_of([table("users", "v2"), table("notes"), table("v", kind="views")], previous))
+    subject, _, body = message.partition("\n\n")
+    assert subject == "schemas(dev): +notes ~users ⚠old 1 other object"
+    assert body.splitlines() == ["+ notes", "⚠ old", "~ users", "+ v"]
+
+
+def test_sweep_message_lists_each_environment() -> None:
+    dev = plan_of([table("users")])
+    prod = plan_of([table(f"t{i}") for i in range(6)])
+    subject = sweep_message([("dev", dev), ("prod", prod)]).splitlines()[0]
+    assert subject == "schemas: dev(+users) prod(6 changes)"
+
+
+def test_cap_lines() -> None:
+    assert cap_lines(["a", "b"], limit=2) == "a\nb"
+    assert cap_lines(["a", "b", "c"], limit=2) == "a\nb\n... and 1 more (see _index.md)"

@@ -1,0 +1,70 @@
+"""Publishing a run (real git repositories): written and committed together, or not at all."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from schemasync.errors import LocalError
+from schemasync.publish import Publication
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    git(tmp_path, "init", "-q", "-b", "main")
+    git(tmp_path, "config", "user.email", "t@example.com")
+    git(tmp_path, "config", "user.name", "T")
+    (tmp_path / "README").write_text("mine\n")
+    git(tmp_path, "add", "README")
+    git(tmp_path, "commit", "-q", "-m", "init")
+    return tmp_path
+
+
+def test_files_of_several_directories_land_in_one_commit(repo: Path) -> None:
+    with Publication(commit=True) as pub:
+        pub.write(repo / "docs" / "dev", repo, {"a.sql": "A\n"})
+        pub.write(repo / "docs" / "prod", repo, {"b.sql": "B\n", "views/v.sql": "V\n"})
+        commit = pub.commit("schemas: two\n")
+    assert commit == git(repo, "rev-parse", "HEAD").strip()
+    assert git(repo, "show", "--name-only", "--format=", "HEAD").split() == [
+        "docs/dev/a.sql",
+        "docs/prod/b.sql",
+        "docs/prod/views/v.sql",
+    ]
+    assert git(repo, "status", "--porcelain") == ""
+
+
+def test_a_failed_write_is_withdrawn_from_the_commit(repo: Path) -> None:
+    (repo / "docs" / "prod" / "b.sql").mkdir(parents=True)  # a directory where a file must go
+    with Publication(commit=True) as pub:
+        pub.write(repo / "docs" / "dev", repo, {"a.sql": "A\n"})
+        with pytest.raises(LocalError, match="is a directory"):
+            pub.write(repo / "docs" / "prod", repo, {"c.sql": "C\n", "b.sql": "B\n"})
+        pub.commit("schemas: dev only\n")
+    assert git(repo, "show", "--name-only", "--format=", "HEAD").split() == ["docs/dev/a.sql"]
+    assert not (repo / "docs" / "prod" / "c.sql").exists()  # rolled back with its failed sibling
+
+
+def test_an_error_inside_puts_everything_back(repo: Path) -> None:
+    out = repo / "docs" / "dev"
+    out.mkdir(parents=True)
+    (out / "a.sql").write_text("old\n")
+    head = git(repo, "rev-parse", "HEAD")
+    with pytest.raises(RuntimeError), Publication(commit=True) as pub:
+        pub.write(out, repo, {"a.sql": "new\n", "b.sql": "B\n"})
+        raise RuntimeError("the commit message could not be built")
+    assert (out / "a.sql").read_text() == "old\n" and not (out / "b.sql").exists()
+    assert git(repo, "rev-parse", "HEAD") == head and sorted(p.name for p in out.iterdir()) == ["a.sql"]
+
+
+def test_without_commit_only_files_are_written(repo: Path) -> None:
+    with Publication(commit=False) as pub:
+        pub.write(repo / "docs", repo, {"a.sql": "A\n"})
+        assert pub.commit("unused\n") is None
+    assert (repo / "docs" / "a.sql").read_text() == "A\n" and git(repo, "rev-list", "--count", "HEAD") == "1\n"

@@ -1,0 +1,103 @@
+"""Fast tests of the pure parts the end-to-end suite also reaches: comparing environments, the
+references read from discovery, and the JSON shapes of the reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from schemasync.config import HostConfig
+from schemasync.diff import compare, definition, render_data, render_text
+from schemasync.discovery import Discovery
+from schemasync.refresh import CheckResult, RefreshResult
+from schemasync.relations import header_lines, table_details
+from schemasync.report import check_data, refresh_data
+from schemasync.store import NewFile, Previous, Record, plan_changes, render_manifest
+
+DISCOVERY = Discovery.from_dict(
+    {
+        "version": 150000,
+        "database": "app",
+        "user": "me",
+        "tables": [
+            [1, "public", "company", "r", 2, [["id", "integer", True], ["name", "text", False]], ["id"], "firms"],
+            [2, "public", "users", "r", 2, [["id", "integer", True], ["company_id", "integer", False]], ["id"]],
+            [3, "billing", "Invoice", "r", 1, [["user_id", "integer", False]], []],
+        ],
+        "foreign_keys": [
+            ["public", "users", ["company_id"], "public", "company", ["id"], "c", "a", "users_company_fk"],
+            ["billing", "Invoice", ["user_id"], "public", "users", ["id"], "a", "n", "inv_user_fk"],
+        ],
+        "relations": [
+            [1, "public", "company", "r", 1],
+            [2, "public", "users", "r", 2],
+            [3, "billing", "Invoice", "r", 3],
+        ],
+        "subobjects": [],
+    }
+)
+
+
+def test_table_details_give_references_both_ways() -> None:
+    d = table_details(DISCOVERY)
+    assert d[("public", "company")]["comment"] == "firms"
+    assert [fk["text"] for fk in d[("public", "company")]["referenced_by"]] == [
+        "public.users(company_id) -> company(id) ON DELETE CASCADE"
+    ]
+    assert d[("public", "users")]["referenced_by"][0]["text"] == (
+        'billing."Invoice"(user_id) -> users(id) ON UPDATE SET NULL'
+    )
+    assert d[("billing", "Invoice")]["foreign_keys"][0]["on_delete"] == "NO ACTION"
+    assert d[("public", "users")]["column_defs"] == [["id", "integer", True], ["company_id", "integer", False]]
+    assert header_lines(d[("public", "company")]) == [
+        "-- Referenced by: public.users(company_id) -> company(id) ON DELETE CASCADE\n"
+    ]
+    assert header_lines(None) == []
+
+
+def files(tables: dict[str, str], env: str) -> dict[str, str]:
+    records = [Record("table", "public", n, f"{n}.sql", "current") for n in tables]
+    out = {
+        f"{n}.sql": f"-- Table: public.{n}\n-- Database: x (environment: {env})\n\n{body}" for n, body in tables.items()
+    }
+    out["_manifest.json"] = render_manifest(records, env, "x")
+    return out
+
+
+def test_compare_ignores_headers_and_names_each_difference() -> None:
+    a = files({"users": "CREATE TABLE users (id int);\n", "only_dev": "x\n", "same": "s\n"}, "dev")
+    b = files({"users": "CREATE TABLE users (id bigint);\n", "only_prod": "y\n", "same": "s\n"}, "prod")
+    report = compare("dev", a, "prod", b)
+    assert [i.label for i in report.only_a] == ["only_dev"] and [i.label for i in report.only_b] == ["only_prod"]
+    assert [d.item.label for d in report.different] == ["users"]
+    assert "-CREATE TABLE users (id int);\n+CREATE TABLE users (id bigint);" in report.different[0].diff
+    data = render_data(report)
+    assert data["same"] is False and data["only_in_a"] == [
+        {"kind": "table", "name": "only_dev", "file": "only_dev.sql"}
+    ]
+    assert "only in dev: table only_dev" in render_text(report)
+    assert compare(
+        "dev", a, "dev2", files({k[:-4]: definition(v) for k, v in a.items() if k.endswith(".sql")}, "x")
+    ).same
+
+
+def test_report_data_shapes() -> None:
+    host = HostConfig(name="dev", ssh="h", database="app", output=Path("/out"))
+    produced = [
+        NewFile("table", "public", "users", "users.sql", "x", 2),
+        NewFile("views", "public", "v", "views/v.sql", "v"),
+    ]
+    plan = plan_changes(Previous(), produced, environment="dev", database="app", partial=False)
+    data = refresh_data(RefreshResult(host=host, database="app", tables_found=1, plan=plan, commit="abc"))
+    assert data["added"] == ["users"] and data["objects"]["added"] == ["views/v"] and data["commit"] == "abc"
+    assert data["redacted"] == [] and data["changed"] is True and "_index.md" in data["files_written"]
+    check = CheckResult(host, "app", ["a"], ["b"], [], ["views/v"], True, 0.5)
+    assert check_data(check) == {
+        "host": "dev",
+        "database": "app",
+        "stale": True,
+        "added": ["a"],
+        "changed": ["b"],
+        "gone": [],
+        "objects": ["views/v"],
+        "seconds": 0.5,
+    }
