@@ -4,6 +4,7 @@
 #   ./dev.sh test    set everything up and run the test suite (extra args go to pytest)
 #   ./dev.sh bench   run the benchmark (bench/)
 #   ./dev.sh stop    stop the demo's sandbox servers
+#   ./dev.sh doctor  check the system packages only, and say what is missing
 set -eu
 cd "$(dirname "$0")"
 
@@ -21,7 +22,11 @@ check_system() {
     [ -x /usr/sbin/sshd ] || command -v sshd >/dev/null 2>&1 || need openssh-server
     ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || need postgresql
     command -v ps >/dev/null 2>&1 || need procps
-    command -v runuser >/dev/null 2>&1 || need util-linux
+    # runuser starts PostgreSQL as an unprivileged user, which only root needs (it lives in
+    # /usr/sbin, which a normal user's PATH does not hold)
+    if [ "$(id -u)" = 0 ]; then
+        command -v runuser >/dev/null 2>&1 || [ -x /usr/sbin/runuser ] || need util-linux
+    fi
     if [ -n "$missing" ]; then
         if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
             echo "installing:$missing"
@@ -58,5 +63,6 @@ case "$cmd" in
            .venv/bin/python -c 'import matplotlib' 2>/dev/null || .venv/bin/python -m pip install -q -e '.[bench]'
            exec .venv/bin/python -m bench "$@" ;;
     stop)  exec .venv/bin/python -m schemasync.sandbox stop ;;
-    *)     sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    doctor) check_system; echo "system packages: all present" ;;
+    *)     sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

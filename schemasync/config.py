@@ -99,8 +99,17 @@ class Config:
         return self.hosts[name]
 
 
-def config_path(explicit: str | None = None) -> Path:
-    return Path(explicit or os.environ.get(ENV_VAR) or DEFAULT_FILE).expanduser()
+def config_path(explicit: str | None = None, start: Path | None = None) -> Path:
+    """--hosts-file, else $SCHEMASYNC_HOSTS, else hosts.yaml in this directory or the nearest parent
+    that has one (as Invoke finds tasks.py), else ./hosts.yaml (which then does not exist)."""
+    given = explicit or os.environ.get(ENV_VAR)
+    if given:
+        return Path(given).expanduser()
+    here = (start or Path.cwd()).resolve()
+    for directory in (here, *here.parents):
+        if (directory / DEFAULT_FILE).is_file():
+            return directory / DEFAULT_FILE if directory != here else Path(DEFAULT_FILE)
+    return Path(DEFAULT_FILE)
 
 
 def load_config(explicit: str | None = None) -> Config:
@@ -110,7 +119,8 @@ def load_config(explicit: str | None = None) -> Config:
     except FileNotFoundError:
         raise ConfigError(
             f"{path}: no such file",
-            hint=f"create hosts.yaml (see the README), or point {ENV_VAR} at one",
+            hint=f"create hosts.yaml (see the README; looked here and in every parent directory), "
+            f"or give --hosts-file, or point {ENV_VAR} at one",
         ) from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None

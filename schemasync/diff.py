@@ -11,7 +11,7 @@ from pathlib import Path
 from . import gitops
 from .config import Config
 from .split import KIND_LABELS
-from .store import MANIFEST, ORPHANED, OWN_FILES, parse_manifest
+from .store import MANIFEST, ORPHANED, OWN_FILES, definition, parse_manifest
 
 
 @dataclass(frozen=True)
@@ -40,13 +40,16 @@ class DiffReport:
         return not (self.only_a or self.only_b or self.different)
 
 
-def definition(text: str) -> str:
-    """A file without its header, which names the environment and database."""
-    lines = text.splitlines(keepends=True)
-    i = 0
-    while i < len(lines) and lines[i].startswith("-- "):
-        i += 1
-    return "".join(lines[i:]).lstrip("\n")
+def text_diff(a: str, b: str, a_label: str, b_label: str) -> str:
+    """A unified diff of two files' definitions (the headers name environments, not differences)."""
+    left, right = definition(a), definition(b)
+    if left == right:
+        return ""
+    return "".join(
+        difflib.unified_diff(
+            left.splitlines(keepends=True), right.splitlines(keepends=True), fromfile=a_label, tofile=b_label
+        )
+    )
 
 
 def _items(files: dict[str, str]) -> dict[str, Item]:
@@ -70,16 +73,8 @@ def compare(a_name: str, a_files: dict[str, str], b_name: str, b_files: dict[str
         elif file not in a_items:
             report.only_b.append(b_items[file])
         else:
-            left, right = definition(a_files[file]), definition(b_files[file])
-            if left != right:
-                diff = "".join(
-                    difflib.unified_diff(
-                        left.splitlines(keepends=True),
-                        right.splitlines(keepends=True),
-                        fromfile=f"{a_name}/{file}",
-                        tofile=f"{b_name}/{file}",
-                    )
-                )
+            diff = text_diff(a_files[file], b_files[file], f"{a_name}/{file}", f"{b_name}/{file}")
+            if diff:
                 report.different.append(Difference(a_items[file], diff))
     return report
 

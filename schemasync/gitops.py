@@ -119,7 +119,7 @@ def clean_message(message: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def commit_files(root: Path, files: Mapping[Path, str], message: str) -> str:
+def commit_files(root: Path, files: Mapping[Path, str], message: str) -> str | None:
     """Commit exactly these files, with these contents (already or about to be on disk), leaving
     anything else the user staged as it was. Returns the commit id."""
     pending = PendingCommit(root)
@@ -276,7 +276,8 @@ class PendingCommit:
         return importer.stderr.read().decode("utf-8", "replace").strip()
 
     # -- in the caller, once the files are in place -------------------------------------------------
-    def finish(self, message: str) -> str:
+    def finish(self, message: str) -> str | None:
+        """The new commit's id, or None when the files are exactly as HEAD has them."""
         message = clean_message(message)
         self.queue.put(_DONE)
         self.queue.put(message)
@@ -288,6 +289,8 @@ class PendingCommit:
         spec = _nul_list(self.rel)
         # Stage first: if the branch moved meanwhile, the index is put back and nothing changed.
         _git(self.root, "update-index", "--add", "-z", "--stdin", stdin=spec)
+        if self.parent and _same_tree(self.root, self.commit, self.parent):
+            return None  # the files are as last committed (a hand edit put back): no empty commit
         old = self.parent or "0" * len(self.commit)
         subject = message.split("\n", 1)[0]
         reason = f"commit{'' if self.parent else ' (initial)'}: {subject}"
@@ -319,13 +322,22 @@ def _quote_path(rel: str) -> bytes:
     return bytes(out + b'"')
 
 
-def _porcelain_commit(root: Path, rel: list[str], message: str) -> str:
+def _same_tree(root: Path, a: str, b: str) -> bool:
+    trees = _git(root, "rev-parse", f"{a}^{{tree}}", f"{b}^{{tree}}").stdout.split()
+    return trees[0] == trees[1]
+
+
+def _porcelain_commit(root: Path, rel: list[str], message: str) -> str | None:
     spec = _nul_list(rel)
     add = _git(root, "add", "--pathspec-from-file=-", "--pathspec-file-nul", "--", stdin=spec, check=False)
     if add.returncode != 0:
         err = add.stderr.decode("utf-8", "replace").strip()
         hint = "the output directory is ignored by .gitignore" if "ignored" in err else ""
         raise LocalError(f"git add failed: {err}", hint=hint)
+    if _git(root, "rev-parse", "-q", "--verify", "HEAD", check=False).returncode == 0:
+        staged = _git(root, "diff-index", "--cached", "--name-only", "-z", "HEAD").stdout.split(b"\0")
+        if not {p.decode("utf-8", "surrogateescape") for p in staged} & set(rel):
+            return None  # as last committed: no empty commit
     proc = _git(
         root,
         "commit",

@@ -2,29 +2,55 @@
 
 from __future__ import annotations
 
-from .store import MARKS, NEW, ORPHANED, UPDATED, Plan
+from .split import KIND_LABELS
+from .store import MARKS, NEW, ORPHANED, UPDATED, Plan, Record
 
 BODY_LIMIT = 300  # lines: git takes the message as one argument
 
 
-def commit_message(environment: str, plan: Plan, limit: int = 72) -> str:
-    tokens = [f"{MARKS[r.status]}{r.label}" for r in plan.tables() if r.status in (NEW, UPDATED)] + [
-        f"{MARKS[ORPHANED]}{r.label}" for r in plan.tables(ORPHANED)
+def _kind(r: Record) -> str:
+    """`type `, `view `, ... before an object's name; nothing before a table's."""
+    label = KIND_LABELS.get(r.kind, "") if r.kind != "table" else ""
+    return f"{label or 'object'} " if r.kind != "table" else ""
+
+
+def news_tokens(plan: Plan) -> tuple[list[str], int]:
+    """`+new ~updated ⚠orphaned` table tokens, and how many other objects changed."""
+    tables = [f"{MARKS[r.status]}{r.label}" for r in plan.tables() if r.status in (NEW, UPDATED)]
+    tables += [f"{MARKS[ORPHANED]}{r.label}" for r in plan.announced(ORPHANED, "table")]
+    others = sum(len(plan.announced(s, "object")) for s in (NEW, UPDATED, ORPHANED))
+    return tables, others
+
+
+def body_lines(plan: Plan) -> list[str]:
+    """One line per change, objects with their kind: `+ type panel_orientation`."""
+    lines = [
+        f"{MARKS[r.status]} {_kind(r)}{r.label}"
+        for r in plan.run_records
+        if r.status in (NEW, UPDATED) or (r.status == ORPHANED and r.file in plan.newly_orphaned)
     ]
-    objects = [r for r in plan.objects() if r.status in (NEW, UPDATED)]
-    if objects:
-        tokens.append(f"{len(objects)} other object{'s' if len(objects) != 1 else ''}")
+    lines += [f"restored {f} (edited by hand; the database did not change)" for f in plan.restored]
+    lines += [f"references of {f} (its `-- Referenced by` lines)" for f in plan.references_only]
+    return lines
+
+
+def commit_message(environment: str, plan: Plan, limit: int = 72) -> str:
+    tables, others = news_tokens(plan)
+    tokens = list(tables)
+    if others:
+        tokens.append(f"{others} other object{'s' if others != 1 else ''}")
+    if not tokens:
+        if plan.restored:
+            tokens.append(f"restore {len(plan.restored)} file{'s' if len(plan.restored) != 1 else ''} edited by hand")
+        elif plan.references_only:
+            tokens.append("references")
     subject = f"schemas({environment}): " + (" ".join(tokens) or "index")
     if len(subject) > limit:
-        counts = [f"{MARKS[s]}{n}" for s in (NEW, UPDATED, ORPHANED) if (n := len(plan.tables(s)))]
+        counts = [f"{MARKS[s]}{n}" for s in (NEW, UPDATED, ORPHANED) if (n := len(plan.announced(s, "table")))]
         subject = f"schemas({environment}): {' '.join(counts)} tables"
-        if objects:
-            subject += f", {len(objects)} other objects"
-    body = [
-        f"{MARKS[r.status]} {r.label}"
-        for r in plan.run_records
-        if r.status in (NEW, UPDATED) or (r.kind == "table" and r.status == ORPHANED)
-    ]
+        if others:
+            subject += f", {others} other objects"
+    body = body_lines(plan)
     return subject + ("\n\n" + cap_lines(body) + "\n" if body else "\n")
 
 
@@ -32,13 +58,13 @@ def sweep_message(changed: list[tuple[str, Plan]]) -> str:
     """One commit for a sweep: `schemas: dev(~users) prod(+survey_notes)`, environments in order."""
     parts, body = [], []
     for environment, plan in changed:
-        tokens = [f"{MARKS[r.status]}{r.label}" for r in plan.tables() if r.status in (NEW, UPDATED)]
-        tokens += [f"{MARKS[ORPHANED]}{r.label}" for r in plan.tables(ORPHANED)]
-        others = sum(1 for r in plan.objects() if r.status in (NEW, UPDATED))
-        if others:
-            tokens.append(f"{others} other")
-        parts.append(f"{environment}({' '.join(tokens) if len(tokens) <= 4 else f'{len(tokens)} changes'})")
-        body += [f"{environment}: {t}" for t in tokens]
+        tables, others = news_tokens(plan)
+        if len(tables) <= 4:
+            summary = " ".join(tables + ([f"{others} other"] if others else []))
+        else:
+            summary = f"{len(tables)} tables" + (f", {others} other" if others else "")
+        parts.append(f"{environment}({summary or 'files'})")
+        body += [f"{environment}: {line}" for line in body_lines(plan)]
     subject = "schemas: " + " ".join(parts)
     return subject + ("\n\n" + cap_lines(body) + "\n" if body else "\n")
 

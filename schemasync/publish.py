@@ -35,9 +35,7 @@ class Publication:
     def __enter__(self) -> Publication:
         return self
 
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         if kind is None:
             for tx in self.transactions:
                 tx.finish()
@@ -75,11 +73,13 @@ class Publication:
         with self.lock:
             self.transactions.append(tx)
 
-    def write_guide(self, config: Config, repo: Path | None) -> None:
-        """docs/schemas/README.md, when it is ours and out of date."""
+    def write_guide(self, config: Config, repo: Path | None) -> Path | None:
+        """docs/schemas/README.md, when it is ours and out of date; its path if written."""
         update = guide_update(config)
-        if update is not None:
-            self.write(update[0], repo, update[1])
+        if update is None:
+            return None
+        self.write(update[0], repo, update[1])
+        return update[0] / next(iter(update[1]))
 
     def commit(self, message: str) -> str | None:
         """Finish every repository's commit with this message; the last commit id (None if none)."""

@@ -6,9 +6,11 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from . import gitops, session, store
 from .config import Config, HostConfig
+from .diff import text_diff
 from .discovery import Discovery
 from .errors import ConfigError, DatabaseError, SplitError
 from .messages import commit_message
@@ -34,6 +36,8 @@ class RefreshResult:
     transferred: int = 0
     excluded: list[tuple[str, str]] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
+    committing: bool = False  # a commit was asked for (None in `commit` then means: nothing new to commit)
+    guide_written: Path | None = None  # docs/schemas/README.md, when this run rewrote it
     redacted: list[Finding] = field(default_factory=list)  # secrets removed from the files
     in_clear: list[str] = field(default_factory=list)  # files whose version on disk held one
 
@@ -193,10 +197,11 @@ def refresh(
     repo = gitops.require_repo(host.output) if commit else None
     with store.lock_outputs([host.output]):
         res = plan_refresh(host, table=table, allow_empty=allow_empty)
+        res.committing = repo is not None
         if res.plan.changed:
             with Publication(commit) as pub:
                 pub.write(host.output, repo, res.plan.writes)
-                pub.write_guide(config, repo)
+                res.guide_written = pub.write_guide(config, repo)
                 if repo is not None:
                     res.commit_message = commit_message(host.name, res.plan)
                     res.commit = pub.commit(res.commit_message)
@@ -214,6 +219,7 @@ class CheckResult:
     objects: list[str]  # views, functions, ... added, changed or gone
     stale: bool
     seconds: float
+    differences: list[tuple[str, str, str]] = field(default_factory=list)  # (name, file, unified diff)
 
 
 def check(config: Config, host_name: str | None) -> CheckResult:
@@ -224,21 +230,22 @@ def check(config: Config, host_name: str | None) -> CheckResult:
     with store.lock_outputs([host.output]):
         res = plan_refresh(host)
     plan = res.plan
-    gone = [r.label for r in plan.tables(ORPHANED) if r.file in plan.newly_orphaned]
-    objects = [
-        f"{r.kind}/{r.label}"
-        for r in plan.objects()
-        if r.status in (NEW, UPDATED) or (r.status == ORPHANED and r.file in plan.newly_orphaned)
+    objects = [f"{r.kind}/{r.label}" for s in (NEW, UPDATED, ORPHANED) for r in plan.announced(s, "object")]
+    differences = [
+        (r.label, r.file, text_diff(plan.before[r.file], plan.writes[r.file], f"files/{r.file}", f"database/{r.file}"))
+        for r in plan.run_records
+        if r.status == UPDATED and r.file in plan.before
     ]
     return CheckResult(
         host=host,
         database=res.database,
-        added=[r.label for r in plan.tables(NEW)],
-        changed=[r.label for r in plan.tables(UPDATED)],
-        gone=gone,
+        added=[r.label for r in plan.announced(NEW, "table")],
+        changed=[r.label for r in plan.announced(UPDATED, "table")],
+        gone=[r.label for r in plan.announced(ORPHANED, "table")],
         objects=objects,
         stale=plan.changed,
         seconds=time.monotonic() - started,
+        differences=differences,
     )
 
 

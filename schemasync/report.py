@@ -13,12 +13,23 @@ from .split import KIND_LABELS
 from .store import CURRENT, MARKS, NEW, ORPHANED, UPDATED
 from .sweep import Outcome, SweepResult
 
+TEXT_LIMIT = 30  # names in a text summary before it is summarised (--verbose lists all)
+
+
+def _names(lines: list[str], verbose: bool, what: str = "") -> list[str]:
+    if verbose or len(lines) <= TEXT_LIMIT:
+        return lines
+    return [*lines[:TEXT_LIMIT], f"  ... and {len(lines) - TEXT_LIMIT} more{what} (--verbose lists them all)"]
+
 
 def refresh_data(res: RefreshResult) -> dict[str, Any]:
     plan = res.plan
 
     def names(status: str) -> list[str]:
-        return [r.label for r in plan.tables(status)]
+        return [r.label for r in plan.announced(status, "table")]
+
+    def objects(status: str) -> list[str]:
+        return [f"{r.kind}/{r.label}" for r in plan.announced(status, "object")]
 
     return {
         "host": res.host.name,
@@ -29,13 +40,14 @@ def refresh_data(res: RefreshResult) -> dict[str, Any]:
         "added": names(NEW),
         "updated": names(UPDATED),
         "orphaned": names(ORPHANED),
+        "orphaned_before": [r.label for r in plan.standing_orphans()],
         "current": len(plan.tables(CURRENT)),
-        "objects": {
-            "added": [f"{r.kind}/{r.label}" for r in plan.objects(NEW)],
-            "updated": [f"{r.kind}/{r.label}" for r in plan.objects(UPDATED)],
-            "orphaned": [f"{r.kind}/{r.label}" for r in plan.objects(ORPHANED)],
-        },
+        "objects": {"added": objects(NEW), "updated": objects(UPDATED), "orphaned": objects(ORPHANED)},
+        "restored": plan.restored,
+        "overwritten_edits": plan.overwritten,
+        "references_only": plan.references_only,
         "files_written": sorted(plan.writes),
+        "guide_written": str(res.guide_written) if res.guide_written else None,
         "changed": plan.changed,
         "commit": res.commit,
         "seconds": round(res.seconds, 3),
@@ -67,22 +79,30 @@ def redacted_text(res: RefreshResult) -> list[str]:
     return lines
 
 
-def refresh_text(res: RefreshResult) -> str:
+def refresh_text(res: RefreshResult, verbose: bool = False) -> str:
     plan = res.plan
     host = res.host
     what = f"table {res.table}" if res.table else f"{res.tables_found} tables"
     lines = [f"{host.name}: database {res.database} via {host.ssh}: {what} ({res.seconds:.1f}s)"]
-    counts = {s: len(plan.tables(s)) for s in (NEW, UPDATED, ORPHANED, CURRENT)}
+    new, updated, orphaned = (plan.announced(s, "table") for s in (NEW, UPDATED, ORPHANED))
+    standing = len(plan.standing_orphans())
     lines.append(
-        f"  {counts[NEW]} new, {counts[UPDATED]} updated, {counts[ORPHANED]} orphaned, {counts[CURRENT]} current"
+        f"  {len(new)} new, {len(updated)} updated, {len(orphaned)} orphaned, {len(plan.tables(CURRENT))} current"
+        + (f" ({standing} orphaned earlier, kept)" if standing else "")
     )
+    news = [f"  {MARKS[r.status]} {r.label}" for r in (*new, *updated, *orphaned)]
     for status in (NEW, UPDATED, ORPHANED):
-        for r in plan.tables(status):
-            lines.append(f"  {MARKS[status]} {r.label}")
-    changed_objects = [r for r in plan.objects() if r.status in (NEW, UPDATED, ORPHANED)]
-    for r in changed_objects:
-        kind = KIND_LABELS[r.kind]
-        lines.append(f"  {MARKS[r.status]} {kind + ' ' if kind else ''}{r.label}")
+        for r in plan.announced(status, "object"):
+            kind = KIND_LABELS[r.kind]
+            news.append(f"  {MARKS[r.status]} {kind + ' ' if kind else ''}{r.label}")
+    lines += _names(news, verbose)
+    for file in plan.overwritten:
+        lines.append(f"  {file} had been edited by hand; the refresh replaced it (the database changed too)")
+    for file in plan.restored:
+        lines.append(f"  restored {file}: it had been edited by hand, and the database did not change")
+    if plan.references_only:
+        refs = ", ".join(plan.references_only[:10]) + (" ..." if len(plan.references_only) > 10 else "")
+        lines.append(f"  references updated (only their `-- Referenced by` lines): {refs}")
     for notice in res.notices:
         lines.append(f"  server: {notice}")
     lines += redacted_text(res)
@@ -91,10 +111,17 @@ def refresh_text(res: RefreshResult) -> str:
     if not plan.changed:
         lines.append(f"  no changes; nothing written in {host.output}")
     else:
-        lines.append(f"  wrote {len(plan.writes)} files in {host.output}")
+        if res.guide_written:
+            lines.append(
+                f"  wrote {len(plan.writes) + 1} files: {len(plan.writes)} in {host.output}, and {res.guide_written}"
+            )
+        else:
+            lines.append(f"  wrote {len(plan.writes)} files in {host.output}")
         if res.commit:
             subject = (res.commit_message or "").splitlines()[0]
             lines.append(f"  committed {res.commit[:10]}: {subject}")
+        elif res.committing:
+            lines.append("  nothing to commit: the files are as last committed")
         else:
             lines.append("  not committed (--no-commit)")
     return "\n".join(lines)
@@ -134,16 +161,26 @@ def check_data(res: CheckResult) -> dict[str, Any]:
         "changed": res.changed,
         "gone": res.gone,
         "objects": res.objects,
+        "differences": [{"name": n, "file": f, "diff": d} for n, f, d in res.differences],
         "seconds": round(res.seconds, 3),
     }
 
 
-def check_text(res: CheckResult) -> str:
+def check_text(res: CheckResult, verbose: bool = False) -> str:
     if not res.stale:
         return f"{res.host.name}: the files in {res.host.output} match database {res.database}"
     lines = [f"{res.host.name}: the files in {res.host.output} are stale against database {res.database}"]
-    lines += [f"  + {n}" for n in res.added] + [f"  ~ {n}" for n in res.changed] + [f"  ⚠ {n}" for n in res.gone]
-    lines += [f"  ~ {n}" for n in res.objects]
+    names = [f"  + {n}" for n in res.added] + [f"  ~ {n}" for n in res.changed] + [f"  ⚠ {n}" for n in res.gone]
+    lines += _names(names + [f"  ~ {n}" for n in res.objects], verbose)
+    shown = res.differences if verbose else res.differences[:5]
+    for name, _file, diff in shown:
+        diff_lines = diff.rstrip("\n").splitlines()
+        if not verbose and len(diff_lines) > 40:
+            diff_lines = [*diff_lines[:40], f"... ({len(diff_lines) - 40} more lines; --verbose shows all)"]
+        lines.append(f"\n  what changed in {name}:")
+        lines += ["    " + line for line in diff_lines]
+    if len(res.differences) > len(shown):
+        lines.append(f"\n  ({len(res.differences) - len(shown)} more changed; --verbose or --json shows them)")
     lines.append(f"  run: inv schemas.refresh --host {res.host.name}")
     return "\n".join(lines)
 
@@ -156,7 +193,8 @@ def sweep_row(o: Outcome) -> dict[str, Any]:
             {
                 k: v
                 for k, v in refresh_data(o.result).items()
-                if k in ("database", "tables", "added", "updated", "orphaned", "changed", "notices", "redacted")
+                if k
+                in ("database", "tables", "added", "updated", "orphaned", "restored", "changed", "notices", "redacted")
             }
         )
     if o.error is not None:
@@ -182,11 +220,20 @@ def sweep_progress(o: Outcome) -> str:
     if o.ok and o.result is not None:
         p = o.result.plan
         return (
-            f"{o.host.name}: ok, {o.result.tables_found} tables, {len(p.tables(NEW))} new, "
-            f"{len(p.tables(UPDATED))} updated, {len(p.tables(ORPHANED))} orphaned ({o.seconds:.1f}s)"
+            f"{o.host.name}: ok, {o.result.tables_found} tables, {len(p.announced(NEW, 'table'))} new, "
+            f"{len(p.announced(UPDATED, 'table'))} updated, {len(p.announced(ORPHANED, 'table'))} orphaned "
+            f"({o.seconds:.1f}s)"
         )
+    return f"{o.host.name}: FAILED ({o.seconds:.1f}s): {_error_line(o)}"
+
+
+def _error_line(o: Outcome) -> str:
+    """The error's first line, without the host name the line already starts with."""
     first = (o.error.message if o.error else "failed").splitlines()[0]
-    return f"{o.host.name}: FAILED ({o.seconds:.1f}s): {first}"
+    for prefix in (f"{o.host.name}: ", f"{o.host.name} "):
+        if first.startswith(prefix):
+            return first[len(prefix) :].lstrip(": ")
+    return first
 
 
 def sweep_text(res: SweepResult) -> str:
@@ -198,9 +245,9 @@ def sweep_text(res: SweepResult) -> str:
                 (
                     o.host.name,
                     str(o.result.tables_found),
-                    str(len(p.tables(NEW))),
-                    str(len(p.tables(UPDATED))),
-                    str(len(p.tables(ORPHANED))),
+                    str(len(p.announced(NEW, "table"))),
+                    str(len(p.announced(UPDATED, "table"))),
+                    str(len(p.announced(ORPHANED, "table"))),
                     "changed" if p.changed else "no change",
                     f"{o.seconds:.1f}",
                 )
@@ -221,7 +268,8 @@ def sweep_text(res: SweepResult) -> str:
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     for o in res.outcomes:
         if o.error is not None:
-            lines.append(f"{o.host.name}: {o.error}")
+            hint = f"\n  hint: {o.error.hint}" if o.error.hint else ""
+            lines.append(f"{o.host.name}: {_error_line(o)}{hint}")
     if res.reference:
         lines.append("")
         lines.append(f"drift against {res.reference} (written to {res.drift_file}):")

@@ -14,6 +14,7 @@ import gzip
 import hashlib
 import io
 import json
+import logging
 import os
 import socket
 import threading
@@ -29,7 +30,7 @@ from fabric import Config as FabricConfig
 from fabric import Connection
 
 from .config import HostConfig
-from .errors import DatabaseError, SchemasyncError, SSHError
+from .errors import ConfigError, DatabaseError, SchemasyncError, SSHError
 
 REMOTE_COMMAND = "sh -s"
 
@@ -129,8 +130,15 @@ def _secure(conn: Connection, mode: str) -> None:
     client.connect = connect_noting_hop  # type: ignore[method-assign]
 
 
+# paramiko logs a traceback of every failed handshake from its transport thread; with no handler
+# configured, Python prints it on stderr before our one-line error. The error is reported once, by us.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
+
+
 def connect(host: HostConfig) -> Connection:
     """Open the one SSH connection of a run, every hop's host key verified."""
+    if host.ssh_config is not None and not host.ssh_config.exists():
+        raise ConfigError(f"hosts.{host.name}.ssh_config: {host.ssh_config}: no such file")
     config = FabricConfig(runtime_ssh_path=str(host.ssh_config)) if host.ssh_config else FabricConfig()
     config.timeouts.connect = host.connect_timeout
     config.connect_kwargs.banner_timeout = host.connect_timeout
@@ -185,9 +193,11 @@ def _connect_error(host: HostConfig, conn: Connection, exc: BaseException) -> Sc
             hint="this may be an attack; if the server was really reinstalled, remove the old key with: "
             f"ssh-keygen -R '{name}', then add the new one",
         )
-    if isinstance(exc, paramiko.AuthenticationException):
+    no_methods = isinstance(exc, paramiko.SSHException) and "No authentication methods available" in str(exc)
+    if isinstance(exc, paramiko.AuthenticationException) or no_methods:
         return SSHError(
-            f"{where}: SSH authentication failed",
+            f"{where}: SSH authentication failed"
+            + (": no key to offer (no ssh-agent key, no IdentityFile, no ~/.ssh/id_*)" if no_methods else ""),
             hint=f"check that `ssh {port_flag}{conn.user}@{conn.host}` works without a prompt "
             "(key in ssh-agent or IdentityFile in ~/.ssh/config); schemasync never asks for passwords",
         )
@@ -197,7 +207,13 @@ def _connect_error(host: HostConfig, conn: Connection, exc: BaseException) -> Sc
         return SSHError(f"{where}: connection refused (is sshd running on port {conn.port}?)")
     if isinstance(exc, socket.gaierror):
         return SSHError(f"{where}: cannot resolve host name {conn.host!r}")
-    lost_markers = ("No existing session", "Error reading SSH protocol banner", "SSH session not active")
+    if "Error reading SSH protocol banner" in str(exc):
+        return SSHError(
+            f"{where}: connection lost before the server's SSH banner (Error reading SSH protocol banner)",
+            hint=f"is port {conn.port} an SSH server? Another service there (PostgreSQL, a web server) closes "
+            "the connection like this; check the port in `ssh:` or in your SSH config",
+        )
+    lost_markers = ("No existing session", "SSH session not active")
     if isinstance(exc, (EOFError, ConnectionResetError, BrokenPipeError)) or any(m in str(exc) for m in lost_markers):
         return SSHError(f"{where}: connection lost during the SSH handshake ({type(exc).__name__}: {exc})")
     if isinstance(exc, paramiko.SSHException):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import hashlib
 import json
 import os
 import secrets
@@ -29,7 +30,9 @@ TABLE_LIST = "_table_list.txt"
 ERD = "_erd.md"
 OWN_FILES = (MANIFEST, INDEX, TABLE_LIST, ERD)
 # Bumped when the layout of the files above changes, so an upgrade rewrites them once.
-FORMAT = 2
+# 3: per-row statuses are only current/orphaned (the run's changes are listed once, in
+# `last_change`), and each record carries the sha of the definition written.
+FORMAT = 3
 
 NEW, UPDATED, CURRENT, ORPHANED = "new", "updated", "current", "orphaned"
 MARKS = {NEW: "+", UPDATED: "~", CURRENT: "✓", ORPHANED: "⚠"}
@@ -46,6 +49,7 @@ class Record:
     status: str
     columns: int | None = None
     details: dict | None = None  # tables: column_defs, primary_key, comment, foreign_keys, referenced_by
+    sha: str | None = None  # of the definition this tool wrote: tells a hand edit from a database change
 
     @property
     def label(self) -> str:
@@ -69,6 +73,19 @@ class NewFile:
     details: dict | None = None
 
 
+def content_sha(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def definition(text: str) -> str:
+    """A file without its header (which names the table, environment, database and references)."""
+    lines = text.splitlines(keepends=True)
+    i = 0
+    while i < len(lines) and lines[i].startswith("-- "):
+        i += 1
+    return "".join(lines[i:]).lstrip("\n")
+
+
 @dataclass
 class Plan:
     records: list[Record]  # every owned file after this run, sorted
@@ -77,6 +94,10 @@ class Plan:
     produced: frozenset[str] = frozenset()  # files this run dumped
     partial: bool = False  # --table: the other records were not checked
     newly_orphaned: frozenset[str] = frozenset()  # files whose table went away since the last refresh
+    restored: list[str] = field(default_factory=list)  # edited by hand, database unchanged: put back
+    overwritten: list[str] = field(default_factory=list)  # edited by hand and changed in the database
+    references_only: list[str] = field(default_factory=list)  # only the `-- Referenced by` header changed
+    before: dict[str, str] = field(default_factory=dict)  # updated files: their previous text (check shows the diff)
 
     @property
     def run_records(self) -> list[Record]:
@@ -88,6 +109,20 @@ class Plan:
 
     def objects(self, status: str | None = None) -> list[Record]:
         return [r for r in self.run_records if r.kind != "table" and (status is None or r.status == status)]
+
+    def announced(self, status: str, kind: str | None = None) -> list[Record]:
+        """This run's news: new and updated records, and orphans only when they become orphans
+        (an orphan kept from an earlier refresh is not news again)."""
+        return [
+            r
+            for r in self.run_records
+            if r.status == status
+            and (kind is None or (r.kind == "table") == (kind == "table"))
+            and (status != ORPHANED or r.file in self.newly_orphaned)
+        ]
+
+    def standing_orphans(self) -> list[Record]:
+        return [r for r in self.tables(ORPHANED) if r.file not in self.newly_orphaned]
 
 
 @dataclass
@@ -129,17 +164,31 @@ def plan_changes(
     """
     records: dict[str, Record] = {}
     writes: dict[str, str] = {}
+    restored, overwritten, references_only = [], [], []
+    before_text: dict[str, str] = {}
     for nf in produced:
         old = previous.contents.get(nf.file)
+        sha = content_sha(definition(nf.content))  # the header's reference lines may move alone
+        before = previous.records.get(nf.file)
+        written = before.sha if before is not None else None  # what this tool last wrote there
+        status = CURRENT
         if old is None:
             status = NEW
         elif old != nf.content:
-            status = UPDATED
-        else:
-            status = CURRENT
-        if status != CURRENT:
+            edited = written is not None and written != content_sha(definition(old))
+            if edited and written == sha:
+                restored.append(nf.file)  # the database did not change: put the file back, no news
+            elif definition(old) == definition(nf.content):
+                references_only.append(nf.file)  # a header line (`-- Referenced by`) moved, not the table
+            else:
+                status = UPDATED
+                before_text[nf.file] = old
+                if edited:
+                    overwritten.append(nf.file)
             writes[nf.file] = nf.content
-        records[nf.file] = Record(nf.kind, nf.schema, nf.name, nf.file, status, nf.columns, nf.details)
+        if status == NEW:
+            writes[nf.file] = nf.content
+        records[nf.file] = Record(nf.kind, nf.schema, nf.name, nf.file, status, nf.columns, nf.details, sha)
     for file, rec in previous.records.items():
         if file in records or not previous.exists(file):
             continue  # refreshed now, or its file was removed by hand: forget it
@@ -152,19 +201,33 @@ def plan_changes(
     own_missing = any(previous.contents.get(f) is None for f in OWN_FILES) or previous.format != FORMAT
     changed = bool(writes) or bool(newly_orphaned) or forgotten or own_missing
     produced_files = frozenset(nf.file for nf in produced)
+    extra = {
+        "restored": restored,
+        "overwritten": overwritten,
+        "references_only": references_only,
+        "before": before_text,
+    }
     if not changed:
-        return Plan(ordered, {}, False, produced_files, partial, newly_orphaned)
+        return Plan(ordered, {}, False, produced_files, partial, newly_orphaned, **extra)
+    plan = Plan(ordered, writes, True, produced_files, partial, newly_orphaned, **extra)
+    news = {status: [r.label for r in plan.announced(status, "table")] for status in (NEW, UPDATED, ORPHANED)}
+    news_objects = {
+        status: [f"{r.kind}/{r.label}" for r in plan.announced(status, "object")] for status in (NEW, UPDATED, ORPHANED)
+    }
+    if not any(news.values()) and not any(news_objects.values()) and not forgotten and not own_missing:
+        # only files put back or headers refreshed: the index and the manifest stay as they are
+        return plan
     stamp = (now or datetime.now(timezone.utc)).strftime("%Y-%m-%d %H:%M UTC")
     own = {
-        MANIFEST: render_manifest(ordered, environment, database),
-        INDEX: render_index(ordered, environment, database, stamp),
+        MANIFEST: render_manifest(ordered, environment, database, news, news_objects),
+        INDEX: render_index(ordered, environment, database, stamp, news),
         TABLE_LIST: render_table_list(ordered),
     }
     if previous.contents.get(ERD) is None or _erd_inputs(ordered) != _erd_inputs(list(previous.records.values())):
         own[ERD] = render_erd(ordered, environment)  # only when what it draws changed: it is the costly one
     # only what differs: adding a column leaves the table list and the diagram as they were
     writes.update({f: text for f, text in own.items() if previous.contents.get(f) != text})
-    return Plan(ordered, writes, True, produced_files, partial, newly_orphaned)
+    return plan
 
 
 def _erd_inputs(records: list[Record]) -> set:
@@ -181,15 +244,42 @@ def _erd_inputs(records: list[Record]) -> set:
     return shown
 
 
-def render_manifest(records: list[Record], environment: str, database: str) -> str:
-    """One file a line: readable, diff-friendly, and fast (the C encoder; `indent=` would not use it)."""
+def stable_status(status: str) -> str:
+    """What a row says between refreshes: the file is current, or kept for a table that is gone."""
+    return ORPHANED if status == ORPHANED else CURRENT
+
+
+def render_manifest(
+    records: list[Record],
+    environment: str,
+    database: str,
+    news: dict[str, list[str]] | None = None,
+    news_objects: dict[str, list[str]] | None = None,
+) -> str:
+    """One file a line: readable, diff-friendly, and fast (the C encoder; `indent=` would not use it).
+    Rows change only when their file does; what the last refresh changed is one `last_change` line."""
+    news, news_objects = news or {}, news_objects or {}
+    last_change = {
+        "added": news.get(NEW, []),
+        "updated": news.get(UPDATED, []),
+        "orphaned": news.get(ORPHANED, []),
+        "objects": {
+            "added": news_objects.get(NEW, []),
+            "updated": news_objects.get(UPDATED, []),
+            "orphaned": news_objects.get(ORPHANED, []),
+        },
+    }
     head = json.dumps(
         {"environment": environment, "database": database, "format": FORMAT, "generator": "schemasync"},
         ensure_ascii=False,
         sort_keys=True,
     )
-    lines = [json.dumps(r.__dict__, ensure_ascii=False, sort_keys=True) for r in records]
-    return head[:-1] + ', "files": [\n' + ",\n".join(lines) + "\n]}\n"
+    change = json.dumps(last_change, ensure_ascii=False, sort_keys=True)
+    lines = [
+        json.dumps({**r.__dict__, "status": stable_status(r.status)}, ensure_ascii=False, sort_keys=True)
+        for r in records
+    ]
+    return head[:-1] + ',\n"last_change": ' + change + ',\n"files": [\n' + ",\n".join(lines) + "\n]}\n"
 
 
 def render_table_list(records: list[Record]) -> str:
@@ -210,19 +300,33 @@ def _link(file: str) -> str:
     return f"[{label}]({file})"
 
 
-def render_index(records: list[Record], environment: str, database: str, stamp: str) -> str:
+NEWS_LIMIT = 50  # names listed per kind of change in _index.md
+
+
+def render_index(
+    records: list[Record], environment: str, database: str, stamp: str, news: dict[str, list[str]] | None = None
+) -> str:
+    news = news or {}
     tables = [r for r in records if r.kind == "table"]
-    counts = {s: sum(1 for r in tables if r.status == s) for s in MARKS}
-    live = len(tables) - counts[ORPHANED]
+    orphaned = sum(1 for r in tables if r.status == ORPHANED)
     out = [
         f"# Database schema: {escape_controls(environment)}\n\n",
         "<!-- Generated by schemasync; a refresh rewrites this file. -->\n\n",
         f"Database `{escape_controls(database)}`, environment `{escape_controls(environment)}`. ",
-        f"Last changed by a refresh on {stamp}.\n\n",
-        "Marks describe that refresh: ✓ current · + new · ~ updated · ⚠ orphaned (the table is gone; ",
+        f"**{len(tables) - orphaned} tables**; {orphaned} orphaned (✓ current · ⚠ orphaned: the table is gone, ",
         "its file is kept).\n\n",
-        f"**{live} tables**: {counts[NEW]} new, {counts[UPDATED]} updated, {counts[CURRENT]} current",
-        f"; {counts[ORPHANED]} orphaned.\n\n",
+        f"Last changed by a refresh on {stamp}:",
+    ]
+    said = False
+    for status, word in ((NEW, "new"), (UPDATED, "updated"), (ORPHANED, "newly orphaned")):
+        names = news.get(status, [])
+        if names:
+            shown = ", ".join(_code(n) for n in names[:NEWS_LIMIT])
+            more = f" and {len(names) - NEWS_LIMIT} more" if len(names) > NEWS_LIMIT else ""
+            out.append(f"\n- {MARKS[status]} {word}: {shown}{more}")
+            said = True
+    out.append("\n\n" if said else " no table changed (other objects, or the layout).\n\n")
+    out += [
         "| | table | schema | columns | primary key | FKs out | FKs in | file | comment |\n",
         "|:-:|---|---|--:|---|--:|--:|---|---|\n",
     ]
@@ -234,8 +338,8 @@ def render_index(records: list[Record], environment: str, database: str, stamp: 
         fks_in = str(len(d["referenced_by"])) if d else ""
         comment = escape_controls(d.get("comment") or "").replace("|", "\\|")
         out.append(
-            f"| {MARKS[r.status]} | {_code(r.label)} | {_code(r.schema or '')} | {cols} | {pk} | {fks_out} "
-            f"| {fks_in} | {_link(r.file)} | {comment} |\n"
+            f"| {MARKS[stable_status(r.status)]} | {_code(r.label)} | {_code(r.schema or '')} | {cols} | {pk} "
+            f"| {fks_out} | {fks_in} | {_link(r.file)} | {comment} |\n"
         )
     out.append(f"\nDiagrams of the tables and their foreign keys: {_link(ERD)}.\n")
     others = [r for r in records if r.kind != "table"]
@@ -243,7 +347,7 @@ def render_index(records: list[Record], environment: str, database: str, stamp: 
         out.append("\n## Other objects\n\n| | object | kind | file |\n|:-:|---|---|---|\n")
         for r in others:
             kind = r.kind.replace("_", " ")
-            out.append(f"| {MARKS[r.status]} | {_code(r.label)} | {kind} | {_link(r.file)} |\n")
+            out.append(f"| {MARKS[stable_status(r.status)]} | {_code(r.label)} | {kind} | {_link(r.file)} |\n")
     return "".join(out)
 
 

@@ -2,22 +2,44 @@
 
 from __future__ import annotations
 
+import json as jsonlib
 import sys
 from collections.abc import Callable
 from typing import Any
 
 from invoke import Collection, Exit, task
+from invoke.exceptions import ParseError
+from invoke.program import Program
 
-from .errors import SchemasyncError
+from .errors import USAGE, ConfigError, SchemasyncError
 
 HELP = {
     "host": "environment name from hosts.yaml (default: `default:` there, or the only host)",
     "table": "refresh just this table: name or schema.name",
     "no_commit": "write the files but do not commit them",
-    "json": "print exactly one JSON document on stdout",
+    "json": "print exactly one JSON document on stdout (errors too)",
+    "verbose": "list every changed name (by default a long list is summarised)",
     "allow_empty": "accept a database with no tables even though table files exist (marks them orphaned)",
-    "config": "path of hosts.yaml (default: $SCHEMASYNC_HOSTS, else ./hosts.yaml)",
+    "hosts_file": "path of hosts.yaml (default: $SCHEMASYNC_HOSTS, else hosts.yaml here or in a parent directory)",
 }
+
+
+def _help(*keys: str, **extra: str) -> dict[str, str]:
+    return {**{k: HELP[k] for k in keys}, **extra}
+
+
+def _error_data(message: str, code: int, hint: str = "") -> dict[str, Any]:
+    return {"error": message, "exit_code": code, "hints": [hint] if hint else []}
+
+
+def _fail(json_out: bool, exc: SchemasyncError) -> None:
+    """The one way a task fails: a line on stderr, with --json one document on stdout, the exit code."""
+    from .report import dumps
+
+    print(f"schemasync: error: {exc}", file=sys.stderr)
+    if json_out:
+        print(dumps(_error_data(exc.message, exc.code, exc.hint)), flush=True)
+    raise Exit(code=exc.code) from None
 
 
 def _run(
@@ -32,10 +54,11 @@ def _run(
     try:
         result = job()
     except SchemasyncError as exc:
-        print(f"schemasync: error: {exc}", file=sys.stderr)
-        raise Exit(code=exc.code) from None
+        _fail(json_out, exc)
     except KeyboardInterrupt:
         print("schemasync: interrupted; the output directory is unchanged", file=sys.stderr)
+        if json_out:
+            print(dumps(_error_data("interrupted; the output directory is unchanged", 130)), flush=True)
         raise Exit(code=130) from None
     print(dumps(data(result)) if json_out else text(result), flush=True)
     code = exit_code(result)
@@ -43,46 +66,65 @@ def _run(
         raise Exit(code=code)
 
 
-@task(auto_shortflags=False, help=HELP)
-def refresh(c, host=None, table=None, no_commit=False, json=False, allow_empty=False, config=None):
+def _config(c: Any, hosts_file: str | None) -> Any:
+    """hosts.yaml, refusing the one mix-up Invoke invites: `inv --config hosts.yaml ...` is Invoke's
+    own option (its configuration file) and would silently leave ours at its default."""
+    from .config import load_config
+
+    invoke_file = getattr(c.config, "_runtime_path", None) if c is not None else None
+    if invoke_file and not hosts_file:
+        try:
+            with open(invoke_file, encoding="utf-8") as fh:
+                looks_like_hosts = any(line.startswith("hosts:") for line in fh)
+        except OSError:
+            looks_like_hosts = False
+        if looks_like_hosts:
+            raise ConfigError(
+                f"`inv --config {invoke_file}` is Invoke's own option (its configuration file), "
+                "not the hosts file; nothing was run",
+                hint=f"put it after the task: inv schemas.<task> ... --hosts-file {invoke_file} "
+                "(or set SCHEMASYNC_HOSTS)",
+            )
+    return load_config(hosts_file)
+
+
+@task(auto_shortflags=False, help=_help("host", "table", "no_commit", "json", "verbose", "allow_empty", "hosts_file"))
+def refresh(c, host=None, table=None, no_commit=False, json=False, verbose=False, allow_empty=False, hosts_file=None):
     """Dump the schema over SSH and update the per-table files, then commit them."""
     from . import report
-    from .config import load_config
     from .refresh import refresh as run_refresh
 
     _run(
         json,
-        lambda: run_refresh(load_config(config), host, table=table, commit=not no_commit, allow_empty=allow_empty),
-        report.refresh_text,
+        lambda: run_refresh(_config(c, hosts_file), host, table=table, commit=not no_commit, allow_empty=allow_empty),
+        lambda r: report.refresh_text(r, verbose=verbose),
         report.refresh_data,
     )
 
 
-@task(name="list", auto_shortflags=False, help={k: HELP[k] for k in ("host", "json", "config")})
-def list_(c, host=None, json=False, config=None):
+@task(name="list", auto_shortflags=False, help=_help("host", "json", "hosts_file"))
+def list_(c, host=None, json=False, hosts_file=None):
     """List the tables on the server with their status against the local files (no dump)."""
     from . import report
-    from .config import load_config
     from .refresh import list_tables
 
-    _run(json, lambda: list_tables(load_config(config), host), report.list_text, report.list_data)
+    _run(json, lambda: list_tables(_config(c, hosts_file), host), report.list_text, report.list_data)
 
 
 @task(
     auto_shortflags=False,
-    help={
-        "hosts": "comma-separated host names (default: every host in hosts.yaml)",
-        "workers": "how many environments to refresh at once (default 4)",
-        "reference": "compare every other environment with this one; writes _drift.md",
-        "no_commit": HELP["no_commit"],
-        "json": HELP["json"],
-        "config": HELP["config"],
-    },
+    help=_help(
+        "no_commit",
+        "json",
+        "hosts_file",
+        hosts="comma-separated host names (default: every host in hosts.yaml)",
+        workers="how many environments to refresh at once (default 4)",
+        reference="compare every other environment with this one; writes _drift.md",
+    ),
 )
-def sweep(c, hosts=None, workers=4, reference=None, no_commit=False, json=False, config=None):
+def sweep(c, hosts=None, workers=4, reference=None, no_commit=False, json=False, hosts_file=None):
     """Refresh every environment in parallel; one commit for all that changed; a summary table."""
     from . import report
-    from .config import load_config
     from .progress import LiveStatus
     from .sweep import select_hosts
     from .sweep import sweep as run_sweep
@@ -90,40 +132,51 @@ def sweep(c, hosts=None, workers=4, reference=None, no_commit=False, json=False,
     progress = sys.stderr if json else sys.stdout
 
     def job() -> Any:
-        cfg = load_config(config)
+        cfg = _config(c, hosts_file)
         selected = select_hosts(cfg, hosts)
+        try:
+            count = int(workers)
+        except ValueError:
+            raise ConfigError(f"--workers: expected a whole number, got {workers!r}") from None
         with LiveStatus(selected, progress) as live:
-            return run_sweep(
-                cfg, selected, workers=int(workers), commit=not no_commit, reference=reference, on_done=live.done
-            )
+            return run_sweep(cfg, selected, workers=count, commit=not no_commit, reference=reference, on_done=live.done)
 
     _run(json, job, report.sweep_text, report.sweep_data, lambda r: r.exit_code)
 
 
 @task(
     auto_shortflags=False,
-    positional=["a", "b"],
-    help={"a": "first environment", "b": "second environment", "json": HELP["json"], "config": HELP["config"]},
+    positional=["first", "second"],
+    help=_help(
+        "json",
+        "hosts_file",
+        first="the first environment (positional: inv schemas.diff dev prod)",
+        second="the environment to compare it with",
+    ),
 )
-def diff(c, a, b, json=False, config=None):
+def diff(c, first, second, json=False, hosts_file=None):
     """Compare two environments from their committed files (no connection). Exit 1 when they differ."""
-    from .config import load_config
     from .diff import compare_hosts, render_data, render_text
 
-    _run(json, lambda: compare_hosts(load_config(config), a, b), render_text, render_data, lambda r: 0 if r.same else 1)
+    _run(
+        json,
+        lambda: compare_hosts(_config(c, hosts_file), first, second),
+        render_text,
+        render_data,
+        lambda r: 0 if r.same else 1,
+    )
 
 
-@task(auto_shortflags=False, help={k: HELP[k] for k in ("host", "json", "config")})
-def check(c, host=None, json=False, config=None):
+@task(auto_shortflags=False, help=_help("host", "json", "verbose", "hosts_file"))
+def check(c, host=None, json=False, verbose=False, hosts_file=None):
     """CI mode: dump the live schema and compare it with the files; writes nothing. Exit 1 when stale."""
     from . import report
-    from .config import load_config
     from .refresh import check as run_check
 
     _run(
         json,
-        lambda: run_check(load_config(config), host),
-        report.check_text,
+        lambda: run_check(_config(c, hosts_file), host),
+        lambda r: report.check_text(r, verbose=verbose),
         report.check_data,
         lambda r: 1 if r.stale else 0,
     )
@@ -131,64 +184,105 @@ def check(c, host=None, json=False, config=None):
 
 @task(
     auto_shortflags=False,
-    positional=["table"],
-    help={
-        "table": "name, schema.name, or a quoted name",
-        "host": HELP["host"],
-        "json": HELP["json"],
-        "config": HELP["config"],
-    },
+    positional=["name"],
+    help=_help(
+        "host",
+        "json",
+        "hosts_file",
+        name="a table, view, function or type: name, schema.name, or a quoted name",
+    ),
 )
-def show(c, table, host=None, json=False, config=None):
-    """Print one table from the local files: its definition, then the references in and out."""
-    from .config import load_config
+def show(c, name, host=None, json=False, hosts_file=None):
+    """Print one table (or view, function, type) from the local files: definition, keys, references."""
     from .reader import show as run_show
     from .reader import show_data, show_text
 
-    _run(json, lambda: run_show(load_config(config), host, table), show_text, show_data)
+    _run(json, lambda: run_show(_config(c, hosts_file), host, name), show_text, show_data)
 
 
 @task(
     auto_shortflags=False,
     positional=["pattern"],
-    help={
-        "pattern": "table or column name: a substring, or a glob with * and ? ('*' for all, with --type)",
-        "type": "column type substring, e.g. timestamp, jsonb, int",
-        "host": HELP["host"],
-        "json": HELP["json"],
-        "config": HELP["config"],
-    },
+    help=_help(
+        "host",
+        "json",
+        "hosts_file",
+        pattern="table or column name: a substring, or a glob with * and ? ('*' for all, with --type)",
+        type="column type substring, e.g. timestamp, jsonb, int",
+    ),
 )
-def search(c, pattern, type=None, host=None, json=False, config=None):
-    """Search the local files for tables and columns by name or type; prints `table.column type`."""
-    from .config import load_config
+def search(c, pattern, type=None, host=None, json=False, hosts_file=None):
+    """Search the local files for tables and columns by name, type or comment; prints `table.column type`."""
     from .reader import search as run_search
     from .reader import search_data, search_text
 
     _run(
         json,
-        lambda: run_search(load_config(config), host, None if pattern == "*" else pattern, type),
+        lambda: run_search(_config(c, hosts_file), host, None if pattern == "*" else pattern, type),
         search_text,
         search_data,
     )
 
 
-@task(name="agent-guide", auto_shortflags=False, help={"config": HELP["config"]})
-def agent_guide(c, config=None):
+@task(name="agent-guide", auto_shortflags=False, help=_help("json", "hosts_file"))
+def agent_guide(c, json=False, hosts_file=None):
     """Print a short block to paste into your project's CLAUDE.md."""
-    from .config import load_config
     from .guide import agent_guide as render
 
-    _run(False, lambda: load_config(config), render, lambda _: {})
+    _run(json, lambda: render(_config(c, hosts_file)), lambda text: text, lambda text: {"guide": text})
 
 
-@task(auto_shortflags=False, help={"config": HELP["config"]})
-def mcp(c, config=None):
+@task(auto_shortflags=False, help=_help("json", "hosts_file"))
+def mcp(c, json=False, hosts_file=None):
     """Serve the schema files to agents over MCP (stdio): read tools plus refresh(host)."""
     from .mcp_server import main
 
-    main(config)
+    try:
+        _config(c, hosts_file)  # a bad hosts.yaml is reported here, before the server starts
+    except SchemasyncError as exc:
+        _fail(json, exc)
+    main(hosts_file)
 
 
 schemas = Collection("schemas", refresh, list_, sweep, diff, check, show, search, agent_guide, mcp)
 ns = Collection(schemas)
+TASK_NAMES = frozenset(schemas.task_names) | {f"schemas.{n}" for n in schemas.task_names}
+
+
+# ---------------------------------------------------------------------------------------------
+# Usage errors. Invoke exits 1 on a command line it cannot parse, the code `check` and `diff` use
+# for "differences found": a CI job would read a typo as drift. For our tasks they exit 2 (and
+# print JSON with --json). And `inv schemas.show --help` must print help, not take "--help" as
+# the table's name.
+
+_parse_tasks = Program.parse_tasks
+
+
+def _is_ours(program: Program, error: ParseError | None = None) -> bool:
+    context = getattr(error, "context", None)
+    if context is not None and getattr(context, "name", None) in TASK_NAMES:
+        return True
+    first = program.core.unparsed[0] if program.core.unparsed else ""
+    return first in TASK_NAMES or first.startswith("schemas.")
+
+
+def _parse_tasks_for_schemas(self: Program) -> None:
+    argv = self.core.unparsed
+    if argv and argv[0] in TASK_NAMES and any(a in ("-h", "--help") for a in argv[1:]):
+        self.core.unparsed = []  # no task to run: only the parser, for its help
+        _parse_tasks(self)
+        self.args.help.value = argv[0]  # Invoke's own per-task help, printed by parse_cleanup
+        return
+    try:
+        _parse_tasks(self)
+    except ParseError as exc:
+        if not _is_ours(self, exc):
+            raise
+        print(exc, file=sys.stderr)
+        print(f"  usage: inv --help {argv[0] if argv else 'schemas'}", file=sys.stderr)
+        if "--json" in argv:
+            print(jsonlib.dumps(_error_data(str(exc), USAGE, f"inv --help {argv[0]}"), ensure_ascii=False))
+        raise Exit(code=USAGE) from None
+
+
+Program.parse_tasks = _parse_tasks_for_schemas  # type: ignore[method-assign]

@@ -35,14 +35,14 @@ def test_commit_message_names_tables_and_counts_other_objects() -> None:
     message = commit_message("dev", plan_of([table("users", "v2"), table("notes"), table("v", kind="views")], previous))
     subject, _, body = message.partition("\n\n")
     assert subject == "schemas(dev): +notes ~users ⚠old 1 other object"
-    assert body.splitlines() == ["+ notes", "⚠ old", "~ users", "+ v"]
+    assert body.splitlines() == ["+ notes", "⚠ old", "~ users", "+ view v"]  # objects keep their kind
 
 
 def test_sweep_message_lists_each_environment() -> None:
     dev = plan_of([table("users")])
-    prod = plan_of([table(f"t{i}") for i in range(6)])
+    prod = plan_of([table(f"t{i}") for i in range(6)] + [table("v", kind="types")])
     subject = sweep_message([("dev", dev), ("prod", prod)]).splitlines()[0]
-    assert subject == "schemas: dev(+users) prod(6 changes)"
+    assert subject == "schemas: dev(+users) prod(6 tables, 1 other)"  # tables and objects counted apart
 
 
 def test_cap_lines() -> None:

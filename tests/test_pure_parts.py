@@ -99,5 +99,6 @@ def test_report_data_shapes() -> None:
         "changed": ["b"],
         "gone": [],
         "objects": ["views/v"],
+        "differences": [],
         "seconds": 0.5,
     }

@@ -30,7 +30,8 @@ def test_first_refresh_writes_and_commits_every_table(workspace: Workspace, data
     table_list = (out / "_table_list.txt").read_text().splitlines()
     assert table_list == sorted(table_list) and "public.survey_notes" in table_list and len(table_list) == 16
     index = (out / "_index.md").read_text()
-    assert "| + | `survey_notes` | `public` | 7 |" in index
+    assert "| ✓ | `survey_notes` | `public` | 7 |" in index  # rows: current or orphaned, stable across runs
+    assert "- + new: " in index and "`survey_notes`" in index.split("- + new: ")[1].splitlines()[0]
     assert workspace.commits() == 1
     subject = workspace.git("log", "-1", "--format=%s").strip()
     assert subject.startswith("schemas(dev): ")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -105,8 +106,60 @@ def test_manifest_paths_never_escape(tmp_path: Path) -> None:
 
 
 def test_records_round_trip_through_the_manifest(tmp_path: Path) -> None:
-    recs = [Record("table", "public", "a", "a.sql", "new", 3)]
+    recs = [Record("table", "public", "a", "a.sql", "current", 3, sha="0123")]
     (tmp_path / "_manifest.json").write_text(store.render_manifest(recs, "dev", "db"))
     (tmp_path / "a.sql").write_text("x")
     prev = store.read_previous(tmp_path, [])
     assert prev.records["a.sql"] == recs[0] and prev.tables_present() == 1
+    # a run's own statuses are not per-row data: "new" is stored as "current"
+    fresh = store.render_manifest([Record("table", "public", "a", "a.sql", "new", 3)], "dev", "db")
+    assert '"status": "current"' in fresh and '"new"' not in fresh
+
+
+def written(p: store.Plan, before: Previous) -> Previous:
+    """The directory after a run, as the next run reads it: records as the manifest stores them."""
+    after = state_after(p, before)
+    after.records = {f: replace(r, status=store.stable_status(r.status)) for f, r in after.records.items()}
+    return after
+
+
+def test_a_hand_edit_is_put_back_without_claiming_a_change() -> None:
+    prev = written(plan(Previous(), [nf("users", "-- Table: users\n\nCREATE TABLE users ();\n")]), Previous())
+    prev.contents["users.sql"] += "-- my edit\n"
+    p = plan(prev, [nf("users", "-- Table: users\n\nCREATE TABLE users ();\n")])
+    assert p.restored == ["users.sql"] and [r.status for r in p.tables()] == ["current"]
+    assert set(p.writes) == {"users.sql"}  # the index and manifest say nothing happened, because nothing did
+
+
+def test_a_hand_edit_and_a_database_change_are_both_said() -> None:
+    prev = written(plan(Previous(), [nf("users", "CREATE TABLE users ();\n")]), Previous())
+    prev.contents["users.sql"] += "-- my edit\n"
+    p = plan(prev, [nf("users", "CREATE TABLE users (id int);\n")])
+    assert p.overwritten == ["users.sql"] and [r.status for r in p.tables()] == ["updated"]
+    assert p.restored == []
+
+
+def test_a_references_header_alone_is_not_a_table_change() -> None:
+    prev = written(plan(Previous(), [nf("company", "-- Table: company\n\nCREATE TABLE company ();\n")]), Previous())
+    new = "-- Table: company\n-- Referenced by: public.users(company_id) -> company(id)\n\nCREATE TABLE company ();\n"
+    p = plan(prev, [nf("company", new)])
+    assert p.references_only == ["company.sql"] and p.tables(store.UPDATED) == []
+    assert set(p.writes) == {"company.sql"}
+
+
+def test_an_orphan_is_news_once() -> None:
+    first = written(plan(Previous(), [nf("a", "A"), nf("b", "B")]), Previous())
+    dropped = plan(first, [nf("a", "A")])
+    assert [r.name for r in dropped.announced(store.ORPHANED)] == ["b"]
+    later = plan(written(dropped, first), [nf("a", "A2")])
+    assert later.announced(store.ORPHANED) == [] and [r.name for r in later.standing_orphans()] == ["b"]
+    assert "| ⚠ | `b`" in later.writes["_index.md"]  # still listed as orphaned in the index
+    assert "newly orphaned" not in later.writes["_index.md"]
+
+
+def test_index_rows_do_not_flip_between_runs() -> None:
+    first = plan(Previous(), [nf("a", "A"), nf("b", "B")])
+    second = plan(written(first, Previous()), [nf("a", "A2"), nf("b", "B")])
+    rows = lambda text: [line for line in text.splitlines() if line.startswith("| ")][2:]  # noqa: E731
+    assert rows(first.writes["_index.md"]) == [r.replace("A2", "A") for r in rows(second.writes["_index.md"])]
+    assert "- ~ updated: `a`" in second.writes["_index.md"]

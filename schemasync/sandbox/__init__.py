@@ -51,6 +51,11 @@ def pg_bindir() -> Path:
     raise SandboxError("PostgreSQL server binaries (initdb) not found: apt-get install postgresql")
 
 
+def _sbin(tool: str) -> str:
+    """A root-only tool: on the PATH, or in /usr/sbin (not on every PATH, e.g. after `su` without -)."""
+    return shutil.which(tool) or f"/usr/sbin/{tool}"
+
+
 def sshd_path() -> Path:
     for p in ("/usr/sbin/sshd", shutil.which("sshd") or ""):
         if p and Path(p).is_file():
@@ -130,7 +135,7 @@ class Sandbox:
     def _as_pg(self, cmd: list[str], check: bool = True) -> subprocess.CompletedProcess:
         user = self._pg_user()
         if user:
-            cmd = ["runuser", "-u", user, "--", *cmd]
+            cmd = [_sbin("runuser"), "-u", user, "--", *cmd]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if check and proc.returncode != 0:
             raise SandboxError(f"{' '.join(cmd)} failed:\n{proc.stdout}\n{proc.stderr}")
@@ -353,7 +358,7 @@ def _ensure_login_allowed(user: str) -> None:
             for line in fh:
                 name, pw, *_ = line.split(":")
                 if name == user and pw.startswith("!"):
-                    subprocess.run(["usermod", "-p", "*", user], check=True)
+                    subprocess.run([_sbin("usermod"), "-p", "*", user], check=True)
                     return
     except FileNotFoundError:
         return

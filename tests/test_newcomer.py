@@ -1,0 +1,177 @@
+"""What a new user hits first, tried as they would: honest change reports, one error contract,
+usage errors that CI can tell from drift. Against the real sshd and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from .conftest import REPO, Run, Workspace
+
+
+def inv_plain(ws: Workspace, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> Run:
+    """`inv` as a user types it: no SCHEMASYNC_HOSTS, hosts.yaml found from the directory."""
+    environ = {k: v for k, v in os.environ.items() if k != "SCHEMASYNC_HOSTS"} | (env or {})
+    proc = subprocess.run(
+        [sys.executable, "-m", "invoke", "-r", str(REPO), *args],
+        cwd=cwd or ws.path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=environ,
+    )
+    return Run(proc.returncode, proc.stdout, proc.stderr)
+
+
+def test_a_hand_edit_is_put_back_and_said_so_not_reported_as_a_change(workspace: Workspace, database: str) -> None:
+    workspace.add_host("dev", database)
+    assert workspace.inv("schemas.refresh", "--host", "dev").code == 0
+    users = workspace.out() / "users.sql"
+    original = users.read_text()
+    users.write_text(original + "-- edit\n")
+    run = workspace.inv("schemas.refresh", "--host", "dev")
+    assert run.code == 0, run.err
+    assert users.read_text() == original
+    assert "restored users.sql: it had been edited by hand, and the database did not change" in run.out
+    assert "~ users" not in run.out and "0 updated" in run.out
+    assert "nothing to commit" in run.out and workspace.commits() == 1  # the file is as committed
+    # an edit that was committed is put back by a commit that says so, not by "~users"
+    users.write_text(original + "-- edit\n")
+    workspace.git("commit", "-qam", "my edit")
+    run = workspace.inv("schemas.refresh", "--host", "dev", "--json")
+    assert run.json["restored"] == ["users.sql"] and run.json["updated"] == []
+    assert workspace.git("log", "-1", "--format=%s").strip() == "schemas(dev): restore 1 file edited by hand"
+    assert workspace.git("show", "--name-only", "--format=", "HEAD").split() == ["docs/schemas/dev/users.sql"]
+
+
+def test_an_orphan_is_announced_once_and_listed_after(workspace: Workspace, database: str) -> None:
+    sb = workspace.sandbox
+    workspace.add_host("dev", database)
+    assert workspace.inv("schemas.refresh", "--host", "dev").code == 0
+    sb.psql("DROP TABLE site_photos;", database=database)
+    first = workspace.inv("schemas.refresh", "--host", "dev")
+    assert "⚠ site_photos" in first.out and "⚠site_photos" in workspace.git("log", "-1", "--format=%s")
+    sb.psql("ALTER TABLE users ADD COLUMN x int;", database=database)
+    later = workspace.inv("schemas.refresh", "--host", "dev")
+    assert later.code == 0, later.err
+    assert "⚠ site_photos" not in later.out and "0 orphaned" in later.out and "1 orphaned earlier, kept" in later.out
+    assert workspace.git("log", "-1", "--format=%s").strip() == "schemas(dev): ~users"
+    unchanged = workspace.inv("schemas.refresh", "--host", "dev")
+    assert "no changes" in unchanged.out and "⚠" not in unchanged.out
+    listed = workspace.inv("schemas.list", "--host", "dev", "--json").json["tables"]
+    assert {t["name"]: t["status"] for t in listed}["site_photos"] == "orphaned"
+    assert "| ⚠ | `site_photos`" in (workspace.out() / "_index.md").read_text()
+
+
+def test_a_port_that_is_not_ssh_gives_one_line(workspace: Workspace) -> None:
+    sb = workspace.sandbox
+    workspace.hosts["pg"] = {"ssh": f"127.0.0.1:{sb.pg_port}", "database": "skyfire", "connect_timeout": 5}
+    (workspace.path / "hosts.yaml").write_text(yaml.safe_dump({"hosts": workspace.hosts}))
+    run = workspace.inv("schemas.list", "--host", "pg")
+    assert run.code == 3
+    assert "Traceback" not in run.err and len(run.err.strip().splitlines()) == 2, run.err
+    assert f"is port {sb.pg_port} an SSH server?" in run.err
+
+
+def test_no_usable_key_says_authentication_failed(workspace: Workspace, database: str, tmp_path: Path) -> None:
+    sb = workspace.sandbox
+    cfg = tmp_path / "ssh_config"
+    cfg.write_text(
+        f"Host nokey\n    HostName 127.0.0.1\n    Port {sb.ssh_port}\n    User {sb.login_user}\n"
+        f"    UserKnownHostsFile {sb.known_hosts}\n"
+    )
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    workspace.add_host("dev", database, ssh="nokey", ssh_config=str(cfg))
+    run = workspace.inv("schemas.list", "--host", "dev", env={"HOME": str(home), "SSH_AUTH_SOCK": ""})
+    assert run.code == 3 and "SSH authentication failed: no key to offer" in run.err, run.err
+    assert "hint: check that `ssh" in run.err
+
+
+def test_usage_errors_exit_2_and_json_errors_are_json(workspace: Workspace, database: str) -> None:
+    workspace.add_host("dev", database)
+    typo = workspace.inv("schemas.check", "--hots", "staging")
+    assert typo.code == 2 and "No idea what '--hots' is!" in typo.err
+    missing = workspace.inv("schemas.diff", "dev")
+    assert missing.code == 2 and "did not receive required positional arguments" in missing.err
+    as_json = workspace.inv("schemas.check", "--hots", "staging", "--json")
+    assert as_json.code == 2 and as_json.json["exit_code"] == 2 and "--hots" in as_json.json["error"]
+    helped = workspace.inv("schemas.show", "--help")
+    assert helped.code == 0 and "Usage:" in helped.out and "--hosts-file" in helped.out
+    unknown = workspace.inv("schemas.show", "nope", "--json")
+    assert unknown.code == 5 or unknown.code == 2
+    doc = json.loads(unknown.out)
+    assert doc["exit_code"] == unknown.code and doc["error"] and isinstance(doc["hints"], list)
+    guide = workspace.inv("schemas.agent-guide", "--json")
+    assert guide.code == 0 and guide.json["guide"].startswith("## Database schema")
+
+
+def test_outside_git_diff_does_not_suggest_no_commit(workspace: Workspace, tmp_path: Path) -> None:
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    hosts = {"dev": workspace.sandbox.hosts_entry("skyfire"), "prod": {"ssh": "x", "database": "y"}}
+    (plain / "hosts.yaml").write_text(yaml.safe_dump({"hosts": hosts}))
+    run = inv_plain(workspace, "schemas.diff", "dev", "prod", cwd=plain)
+    assert run.code == 5 and "is not inside a git repository" in run.err and "--no-commit" not in run.err
+    show = inv_plain(workspace, "schemas.show", "users", "--host", "dev", cwd=plain)
+    assert "--no-commit" not in show.err and "inv schemas.refresh --host dev" in show.err
+
+
+def test_invokes_own_config_flag_is_refused_and_hosts_yaml_is_found_upward(workspace: Workspace, database: str) -> None:
+    workspace.add_host("dev", database)
+    assert workspace.inv("schemas.refresh", "--host", "dev").code == 0
+    other = workspace.path / "other.yaml"
+    other.write_text((workspace.path / "hosts.yaml").read_text())
+    mixed = inv_plain(workspace, "--config", str(other), "schemas.show", "company")
+    assert mixed.code == 2 and "Invoke's own option" in mixed.err and "--hosts-file" in mixed.err
+    right = inv_plain(workspace, "schemas.show", "company", "--hosts-file", str(other))
+    assert right.code == 0 and "CREATE TABLE public.company" in right.out
+    deep = workspace.path / "app" / "src"
+    deep.mkdir(parents=True)
+    found = inv_plain(workspace, "schemas.show", "company", cwd=deep)
+    assert found.code == 0, found.err
+
+
+def test_the_smaller_ones(workspace: Workspace, database: str) -> None:
+    sb = workspace.sandbox
+    workspace.add_host("dev", database)
+    workspace.add_host("prod", database)  # no files yet
+    first = workspace.inv("schemas.refresh", "--host", "dev")
+    assert first.code == 0, first.err
+    guide = (workspace.path / "docs" / "schemas" / "README.md").read_text()
+    assert "(dev/_index.md)" in guide and "prod/_index.md" not in guide and "not refreshed yet" in guide
+    # "wrote N files" counts what the commit holds
+    committed = workspace.git("show", "--name-only", "--format=", "HEAD").split()
+    assert f"wrote {len(committed)} files" in first.out
+    # the commit body keeps an object's kind
+    sb.psql("CREATE TYPE roof_pitch AS ENUM ('flat', 'steep');", database=database)
+    typed = workspace.inv("schemas.refresh", "--host", "dev")
+    assert typed.code == 0 and "+ type roof_pitch" in workspace.git("log", "-1", "--format=%b")
+    # --table: the index says what that refresh changed, and rows keep their marks
+    sb.psql("ALTER TABLE survey_notes ADD COLUMN weather text;", database=database)
+    assert workspace.inv("schemas.refresh", "--host", "dev", "--table", "survey_notes").code == 0
+    index = (workspace.out() / "_index.md").read_text()
+    assert "- ~ updated: `survey_notes`" in index and "- + new" not in index
+    assert "| + |" not in index and "| ~ |" not in index
+    # only a `-- Referenced by` header changed: said as such, not as a change of the table
+    sb.psql(
+        "CREATE TABLE panel_notes (id int PRIMARY KEY, company_id int REFERENCES company(id));", database=database
+    )
+    run = workspace.inv("schemas.refresh", "--host", "dev", "--json")
+    assert run.json["added"] == ["panel_notes"] and "company" not in run.json["updated"]
+    assert run.json["references_only"] == ["company.sql"]
+
+
+def test_a_sweep_error_line_names_the_host_once(workspace: Workspace, database: str) -> None:
+    workspace.add_host("dev", database)
+    workspace.hosts["broken"] = {"ssh": "127.0.0.1:1", "database": "x", "connect_timeout": 3}
+    (workspace.path / "hosts.yaml").write_text(yaml.safe_dump({"hosts": workspace.hosts}))
+    run = workspace.inv("schemas.sweep")
+    assert run.code == 3
+    lines = [line for line in run.out.splitlines() if line.startswith("broken")]
+    assert lines and all("broken: broken" not in line for line in lines), run.out
