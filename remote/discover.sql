@@ -144,9 +144,14 @@ meta AS (
                         r.oid::bigint, r.nspname, r.relname, r.relkind,
                         (SELECT count(*) FROM pg_attribute a
                          WHERE a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped),
-                        -- columns: name, type, not null
+                        -- columns: name, type, not null, comment (a scalar lookup on the catalog's index: a
+                        -- join here would be hashed once per table). No defaults: pg_get_expr() locks the
+                        -- table, and discovery must not wait behind a migration; they come from the files.
                         (SELECT coalesce(json_agg(json_build_array(a.attname, format_type(a.atttypid, a.atttypmod),
-                                                                   a.attnotnull) ORDER BY a.attnum), '[]')
+                                  a.attnotnull,
+                                  (SELECT d.description FROM pg_description d
+                                   WHERE d.objoid = a.attrelid AND d.classoid = 'pg_class'::regclass
+                                     AND d.objsubid = a.attnum)) ORDER BY a.attnum), '[]')
                          FROM pg_attribute a WHERE a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped),
                         -- primary key columns, in key order
                         (SELECT coalesce(json_agg((SELECT a.attname FROM pg_attribute a

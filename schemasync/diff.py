@@ -1,6 +1,7 @@
 """Compare two environments' schema files: tables, views, functions and types present on one side
-only, and the ones whose definitions differ, with unified diffs. Pure, plus the two front doors:
-hosts' committed files (through gitops) and a working tree."""
+only, and for the ones that differ, what differs, by object (the schema model), with the unified
+diff of the text behind a flag. Pure, plus the two front doors: hosts' committed files (through
+gitops) and a working tree."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import gitops
+from .changes import Change, compare_files
 from .config import Config
 from .split import KIND_LABELS
 from .store import MANIFEST, ORPHANED, OWN_FILES, definition, parse_manifest
@@ -19,12 +21,15 @@ class Item:
     kind: str  # "table", "views", ...
     label: str
     file: str
+    schema: str | None = None
+    name: str = ""
 
 
 @dataclass
 class Difference:
     item: Item
     diff: str  # unified diff of the two definitions, headers left out
+    changes: list[Change] = field(default_factory=list)  # what differs, by object
 
 
 @dataclass
@@ -58,7 +63,11 @@ def _items(files: dict[str, str]) -> dict[str, Item]:
     if manifest is None:
         return {}
     _, records = parse_manifest(manifest, Path(MANIFEST))
-    return {r.file: Item(r.kind, r.label, r.file) for r in records if r.status != ORPHANED and r.file in files}
+    return {
+        r.file: Item(r.kind, r.label, r.file, r.schema, r.name)
+        for r in records
+        if r.status != ORPHANED and r.file in files
+    }
 
 
 def compare(a_name: str, a_files: dict[str, str], b_name: str, b_files: dict[str, str]) -> DiffReport:
@@ -75,7 +84,10 @@ def compare(a_name: str, a_files: dict[str, str], b_name: str, b_files: dict[str
         else:
             diff = text_diff(a_files[file], b_files[file], f"{a_name}/{file}", f"{b_name}/{file}")
             if diff:
-                report.different.append(Difference(a_items[file], diff))
+                item = a_items[file]
+                changes = compare_files(item.kind, item.schema, item.name, item.label, a_files[file], b_files[file])
+                if changes:  # no change: the same schema, written differently (another pg_dump version)
+                    report.different.append(Difference(item, diff, changes))
     return report
 
 
@@ -97,7 +109,7 @@ def read_worktree(outdir: Path) -> dict[str, str]:
     }
 
 
-def render_text(report: DiffReport, with_diffs: bool = True) -> str:
+def render_text(report: DiffReport, with_diffs: bool = False) -> str:
     if report.same:
         return f"{report.a} and {report.b}: the same schema"
     out = [f"{report.a} vs {report.b}:"]
@@ -106,6 +118,7 @@ def render_text(report: DiffReport, with_diffs: bool = True) -> str:
             out.append(f"  {label}: {_kind(item)} {item.label}")
     for d in report.different:
         out.append(f"  different: {_kind(d.item)} {d.item.label}")
+        out += [f"    {c.between(report.a, report.b)}" for c in d.changes]
     if with_diffs:
         for d in report.different:
             out.append("")
@@ -128,7 +141,14 @@ def render_data(report: DiffReport) -> dict:
         "only_in_a": items(report.only_a),
         "only_in_b": items(report.only_b),
         "different": [
-            {"kind": d.item.kind, "name": d.item.label, "file": d.item.file, "diff": d.diff} for d in report.different
+            {
+                "kind": d.item.kind,
+                "name": d.item.label,
+                "file": d.item.file,
+                "changes": [{**c.to_data(), "text": c.between(report.a, report.b)} for c in d.changes],
+                "diff": d.diff,
+            }
+            for d in report.different
         ],
     }
 
@@ -152,5 +172,6 @@ def render_drift_md(reference: str, reports: list[DiffReport]) -> str:
         if r.different:
             out.append(f"\n## {r.b}\n")
             for d in r.different:
+                out.append("\n" + "".join(f"- {c.between(r.a, r.b)}\n" for c in d.changes))
                 out.append(f"\n```diff\n{d.diff.rstrip()}\n```\n")
     return "".join(out)

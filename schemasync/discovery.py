@@ -26,6 +26,7 @@ class Column:
     name: str
     type: str
     not_null: bool
+    comment: str | None = None
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,7 @@ class Discovery:
 
 def _table(row: list) -> Table:
     oid, schema, name, kind, count = row[:5]
-    cols = tuple(Column(n, t, bool(nn)) for n, t, nn in (row[5] if len(row) > 5 else []))
+    cols = tuple(Column(c[0], c[1], bool(c[2]), *c[3:4]) for c in (row[5] if len(row) > 5 else []))
     pk = tuple(row[6]) if len(row) > 6 else ()
     comment = row[7] if len(row) > 7 else None
     return Table(int(oid), schema, name, kind, int(count), cols, pk, comment)

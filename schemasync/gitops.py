@@ -93,6 +93,58 @@ def read_committed(repo: Path, outdir: Path) -> dict[str, str]:
     return files
 
 
+def log_of(repo: Path, path: str, since: str | None = None) -> list[tuple[str, str, str]]:
+    """(commit, ISO date, subject) of every commit that changed path, oldest first."""
+    args = ["log", "--reverse", "--format=%H%x00%cI%x00%s", "-z"]
+    if since:
+        args.append(f"{since}..HEAD")
+    proc = _git(repo, *args, "--", path, check=False)
+    if proc.returncode != 0:
+        return []  # no commits yet
+    out = []
+    fields = proc.stdout.decode("utf-8", "replace").split("\0")
+    for i in range(0, len(fields) - 2, 3):
+        out.append((fields[i].strip(), fields[i + 1], fields[i + 2]))
+    return out
+
+
+def read_blobs(repo: Path, specs: list[str]) -> dict[str, str | None]:
+    """The text of each `commit:path` (None where it does not exist), in one git process."""
+    if not specs:
+        return {}
+    batch = _git(repo, "cat-file", "--batch", stdin="".join(f"{s}\n" for s in specs).encode()).stdout
+    out: dict[str, str | None] = {}
+    pos = 0
+    for spec in specs:
+        header_end = batch.index(b"\n", pos)
+        header = batch[pos:header_end].split()
+        if header[-1] == b"missing":
+            out[spec] = None
+            pos = header_end + 1
+            continue
+        size = int(header[2])
+        out[spec] = batch[header_end + 1 : header_end + 1 + size].decode("utf-8", "replace")
+        pos = header_end + 1 + size + 1
+    return out
+
+
+def resolve_since(repo: Path, since: str) -> str | None:
+    """A commit, tag or branch; or a date (`2026-11-01`, `2 weeks ago`): the last commit before it.
+    None when the date is before the first commit (everything is new since)."""
+    proc = _git(repo, "rev-parse", "-q", "--verify", f"{since}^{{commit}}", check=False)
+    if proc.returncode == 0:
+        return proc.stdout.decode().strip()
+    if not re.search(r"\d{4}-\d{2}-\d{2}|\bago\b|yesterday|today", since):
+        raise LocalError(
+            f"--since {since!r}: not a commit, tag or branch in {repo}, nor a date",
+            hint="give a commit (a1b2c3d, HEAD~5, v1.2), or a date: 2026-11-01, '2 weeks ago'",
+        )
+    proc = _git(repo, "rev-list", "-1", f"--before={since}", "HEAD", check=False)
+    if proc.returncode != 0:
+        raise LocalError(f"--since {since!r}: git could not use it in {repo}")
+    return proc.stdout.decode().strip() or None  # None: before the first commit, all is new since
+
+
 def relative_paths(root: Path, paths: list[Path]) -> list[str]:
     """Paths relative to the work tree, resolving each directory once (not each file)."""
     parents: dict[Path, Path] = {}

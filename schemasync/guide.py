@@ -64,6 +64,8 @@ def render_guide(config: Config) -> str:
             "- `inv schemas.show <table> --host <env>`, `inv schemas.search <name>` (or `'*' --type timestamp`): ",
             "answers ",
             "from these files, no connection. Every command takes `--json`.\n",
+            "- `inv schemas.history <table> [--column <c>]`, `inv schemas.changes --since <commit|date>`, ",
+            "`inv schemas.diff <env> <env>`: what changed and when, and how environments differ, from git.\n",
         ]
     )
 
@@ -83,6 +85,8 @@ def agent_guide(config: Config) -> str:
         "`inv schemas.search <column> --type <type> --json`.\n"
         "- Before relying on the files, check they are current: `inv schemas.check --host <env>` "
         "(exit 0 current, 1 stale).\n"
+        "- What changed and when, from git: `inv schemas.history <table> --column <c> --json`, "
+        "`inv schemas.changes --since <commit|date> --json`; environments: `inv schemas.diff dev prod --json`.\n"
         "- Refresh after a migration: `inv schemas.refresh --host <env>` (commits only the schema files).\n"
         "- Never edit these files by hand; a refresh overwrites them.\n"
     )

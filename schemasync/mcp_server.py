@@ -13,6 +13,7 @@ from . import report
 from .config import load_config
 from .diff import compare_hosts, render_data
 from .errors import SchemasyncError
+from .history import changelog_data, changes_since, history, history_data
 from .reader import load_records, search, search_data, show, show_data
 from .refresh import refresh
 
@@ -77,6 +78,16 @@ def build_server(config_path: str | None = None) -> Any:
         """Compare two environments' committed schema files: missing, extra and different objects."""
 
         return guarded(lambda: render_data(compare_hosts(cfg(), a, b)))
+
+    @server.tool()
+    def table_history(table: str, column: str | None = None, host: str | None = None) -> dict:
+        """Every commit that changed a table (or one column of it) and what changed, from git; no database."""
+        return guarded(lambda: history_data(history(cfg(), host, table, column)))
+
+    @server.tool()
+    def schema_changes(since: str, host: str | None = None) -> dict:
+        """What changed in the schema since a commit, tag or date ('2 weeks ago'), by table, from git."""
+        return guarded(lambda: changelog_data(changes_since(cfg(), host, since)))
 
     @server.tool()
     def refresh_schema(host: str) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .changes import Change, compare_files, summary_tokens
 from .split import KIND_LABELS
 from .store import MARKS, NEW, ORPHANED, UPDATED, Plan, Record
 
@@ -14,9 +15,20 @@ def _kind(r: Record) -> str:
     return f"{label or 'object'} " if r.kind != "table" else ""
 
 
-def news_tokens(plan: Plan) -> tuple[list[str], int]:
-    """`+new ~updated ⚠orphaned` table tokens, and how many other objects changed."""
-    tables = [f"{MARKS[r.status]}{r.label}" for r in plan.tables() if r.status in (NEW, UPDATED)]
+def table_changes(plan: Plan, r: Record) -> list[Change]:
+    """What changed inside an updated table, from its file before and after (the schema model)."""
+    if r.status != UPDATED or r.file not in plan.before or r.file not in plan.writes:
+        return []
+    return compare_files(r.kind, r.schema, r.name, r.label, plan.before[r.file], plan.writes[r.file])
+
+
+def news_tokens(plan: Plan, detail: bool = True) -> tuple[list[str], int]:
+    """`+new ~updated(+column, ~other type) ⚠orphaned` table tokens, and how many other objects changed."""
+    tables = []
+    for r in plan.tables():
+        if r.status in (NEW, UPDATED):
+            inside = summary_tokens(table_changes(plan, r)) if detail and r.status == UPDATED else ""
+            tables.append(f"{MARKS[r.status]}{r.label}{inside}")
     tables += [f"{MARKS[ORPHANED]}{r.label}" for r in plan.announced(ORPHANED, "table")]
     others = sum(len(plan.announced(s, "object")) for s in (NEW, UPDATED, ORPHANED))
     return tables, others
@@ -24,18 +36,20 @@ def news_tokens(plan: Plan) -> tuple[list[str], int]:
 
 def body_lines(plan: Plan) -> list[str]:
     """One line per change, objects with their kind: `+ type panel_orientation`."""
-    lines = [
-        f"{MARKS[r.status]} {_kind(r)}{r.label}"
-        for r in plan.run_records
-        if r.status in (NEW, UPDATED) or (r.status == ORPHANED and r.file in plan.newly_orphaned)
-    ]
+    lines = []
+    for r in plan.run_records:
+        if r.status in (NEW, UPDATED) or (r.status == ORPHANED and r.file in plan.newly_orphaned):
+            lines.append(f"{MARKS[r.status]} {_kind(r)}{r.label}")
+            lines += [f"    {c.step()}" for c in table_changes(plan, r)]
     lines += [f"restored {f} (edited by hand; the database did not change)" for f in plan.restored]
     lines += [f"references of {f} (its `-- Referenced by` lines)" for f in plan.references_only]
     return lines
 
 
-def commit_message(environment: str, plan: Plan, limit: int = 72) -> str:
+def commit_message(environment: str, plan: Plan, limit: int = 100) -> str:
     tables, others = news_tokens(plan)
+    if len(" ".join(tables)) > limit - 30:
+        tables, others = news_tokens(plan, detail=False)  # names without what changed inside them
     tokens = list(tables)
     if others:
         tokens.append(f"{others} other object{'s' if others != 1 else ''}")

@@ -77,3 +77,11 @@ def qualified_name(schema: str, name: str) -> str:
 
 def escape_controls(text: str) -> str:
     return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in text)
+
+
+def close_names(query: str, names: list[str]) -> list[str]:
+    """Names a user probably meant: close spellings, and the same name in another case."""
+    import difflib
+
+    close = difflib.get_close_matches(query, names, n=5, cutoff=0.5)
+    return close + [n for n in names if n.lower() == query.lower() and n not in close]

@@ -1,4 +1,4 @@
-"""Answers from the local files alone (no connection): show a table, search columns, the agent guide.
+"""Answers from the local files alone (no connection): show a table or object, search columns.
 
 Everything here reads `_manifest.json` and the table files a refresh wrote, so an agent can answer
 "what columns does survey_notes have" or "what references company" without database credentials.
@@ -6,7 +6,6 @@ Everything here reads `_manifest.json` and the table files a refresh wrote, so a
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import re
 from collections.abc import Callable
@@ -15,7 +14,8 @@ from dataclasses import dataclass
 from . import store
 from .config import Config, HostConfig
 from .errors import ConfigError, LocalError
-from .relations import table_lookup
+from .model import Obj, Table, parse_file
+from .names import close_names, qualified_name
 from .store import INDEX, MANIFEST, ORPHANED, Record
 
 _INDEX_STATEMENT = re.compile(
@@ -37,6 +37,52 @@ def load_records(host: HostConfig) -> list[Record]:
     return store.parse_manifest(text, path)[1]
 
 
+KIND_WORDS = {
+    "table": "table",
+    "views": "view",
+    "materialized_views": "materialized view",
+    "functions": "function",
+    "types": "type",
+    "sequences": "sequence",
+    "other": "object",
+}
+
+
+def find_record(
+    host: HostConfig, records: list[Record], query: str, kinds: tuple[str, ...] | None = ("table",)
+) -> Record:
+    """The one name resolver (show, history, refresh's suggestions): `users`, `app.users`,
+    `"MixedCase"`; exact first, then case-insensitive; tables before other objects of the same name;
+    an unknown name gets the closest matches."""
+    pool = [r for r in records if kinds is None or r.kind in kinds]
+    q = query.strip()
+
+    def exact(r: Record) -> bool:
+        return q in (r.name, f"{r.schema}.{r.name}", r.label, qualified_name(r.schema or "", r.name))
+
+    found = [r for r in pool if exact(r)] or [
+        r for r in pool if q.lower() in (r.name.lower(), f"{r.schema}.{r.name}".lower())
+    ]
+    if len(found) > 1 and any(r.kind == "table" for r in found):
+        found = [r for r in found if r.kind == "table"]
+    what = "table" if kinds == ("table",) else "table or object"
+    if not found:
+        raise ConfigError(
+            f"{host.name}: no {what} {query!r} in {host.output}", hint=suggest(records, query, host, kinds)
+        )
+    if len(found) > 1:
+        raise ConfigError(
+            f"{host.name}: {query!r} is ambiguous: {', '.join(f'{r.schema}.{r.name}' for r in found)}",
+            hint="qualify it as schema.name",
+        )
+    return found[0]
+
+
+def suggest(records: list[Record], query: str, host: HostConfig, kinds: tuple[str, ...] | None = None) -> str:
+    close = close_names(query, [r.label for r in records if kinds is None or r.kind in kinds])
+    return ("did you mean: " + ", ".join(close)) if close else f"see {host.output / INDEX}"
+
+
 @dataclass
 class ShowResult:
     host: HostConfig
@@ -53,30 +99,28 @@ class ShowResult:
         UNIQUE / EXCLUDE constraints (partitions' own indexes included, as they are in the file)."""
         return [m.group(1) for m in _INDEX_STATEMENT.finditer(self.definition)]
 
+    @property
+    def model(self) -> Table | Obj:
+        return parse_file(self.record.kind, self.record.schema, self.record.name, self.definition)
 
-def show(config: Config, host_name: str | None, table: str) -> ShowResult:
+
+def show(config: Config, host_name: str | None, name: str) -> ShowResult:
     host = config.host(host_name)
-    records = load_records(host)
-    found = table_lookup(records, table)
-    if not found:
-        names = [r.label for r in records if r.kind == "table"]
-        close = difflib.get_close_matches(table, names, n=5, cutoff=0.5)
-        hint = ("did you mean: " + ", ".join(close)) if close else f"see {host.output / INDEX}"
-        raise ConfigError(f"{host.name}: no table {table!r} in {host.output}", hint=hint)
-    if len(found) > 1:
-        raise ConfigError(
-            f"{host.name}: {table!r} is ambiguous: {', '.join(r.schema + '.' + r.name for r in found)}",
-            hint="qualify it as schema.table",
-        )
-    record = found[0]
+    record = find_record(host, load_records(host), name, kinds=None)
     return ShowResult(host, record, (host.output / record.file).read_text(encoding="utf-8"))
 
 
 def show_text(res: ShowResult) -> str:
     d = res.details
     out = [res.definition.rstrip("\n"), ""]
-    status = " (orphaned: the table is gone from the database; this is its last known definition)"
-    out.append(f"-- {res.record.label} in {res.host.name}{status if res.record.status == ORPHANED else ''}")
+    kind = KIND_WORDS.get(res.record.kind, "object")
+    status = f" (orphaned: the {kind} is gone from the database; this is its last known definition)"
+    out.append(f"-- {kind} {res.record.label} in {res.host.name}{status if res.record.status == ORPHANED else ''}")
+    if res.record.kind != "table":
+        model = res.model
+        if isinstance(model, Obj) and model.values:
+            out.append(f"-- Values: {', '.join(model.values)}")
+        return "\n".join(out)
     if d.get("primary_key"):
         out.append(f"-- Primary key: {', '.join(d['primary_key'])}")
     out.append("-- Foreign keys out:" + ("" if d.get("foreign_keys") else " none"))
@@ -88,18 +132,84 @@ def show_text(res: ShowResult) -> str:
 
 def show_data(res: ShowResult) -> dict:
     d = res.details
-    return {
+    base = {
         "host": res.host.name,
+        "kind": KIND_WORDS.get(res.record.kind, "object"),
         "schema": res.record.schema,
         "name": res.record.name,
         "file": str(res.host.output / res.record.file),
         "status": res.record.status,
-        "columns": [{"name": n, "type": t, "not_null": nn} for n, t, nn in d.get("column_defs", [])],
-        "primary_key": d.get("primary_key", []),
-        "comment": d.get("comment"),
+    }
+    model = res.model
+    if isinstance(model, Obj):
+        return {**base, "values": model.values, "comment": model.comment, "definition": res.definition}
+    return {
+        **base,
+        "columns": [
+            {
+                "name": c.name,
+                "type": c.type,
+                "not_null": c.not_null,
+                "default": c.default,
+                "identity": c.identity,
+                "generated": c.generated,
+                "collation": c.collation,
+                "comment": c.comment,
+            }
+            for c in model.columns
+        ],
+        "primary_key": d.get("primary_key", model.primary_key),
+        "comment": d.get("comment", model.comment),
         "indexes": res.indexes,
+        "index_details": [
+            {
+                "name": i.name,
+                "columns": i.columns,
+                "unique": i.unique,
+                "method": i.method,
+                "predicate": i.predicate,
+                "include": i.include,
+                "constraint": False,
+            }
+            for i in model.indexes
+        ]
+        + [
+            {
+                "name": c.name,
+                "columns": c.columns,
+                "unique": True,
+                "method": "btree",
+                "predicate": None,
+                "include": [],
+                "constraint": True,
+            }
+            for c in model.constraints
+            if c.kind in ("primary key", "unique")
+        ],
+        "constraints": [
+            {"name": c.name, "kind": c.kind, "columns": c.columns, "expression": c.expression}
+            for c in model.constraints
+            if c.kind not in ("foreign key",)
+        ],
         "foreign_keys": d.get("foreign_keys", []),
         "referenced_by": d.get("referenced_by", []),
+        "triggers": [
+            {
+                "name": t.name,
+                "timing": t.timing,
+                "events": t.events,
+                "level": t.level,
+                "function": t.function,
+                "enabled": t.enabled,
+            }
+            for t in model.triggers
+        ],
+        "policies": [
+            {"name": p.name, "command": p.command, "roles": p.roles, "using": p.using, "check": p.check}
+            for p in model.policies
+        ],
+        "row_security": {"enabled": model.rls_enabled, "forced": model.rls_forced},
+        "partitions": model.partitions,
         "definition": res.definition,
     }
 
@@ -130,8 +240,11 @@ def search(config: Config, host_name: str | None, pattern: str | None, type_: st
         if r.kind != "table" or r.status == ORPHANED or not r.details:
             continue
         whole_table = bool(pattern) and (name_ok(r.name) or name_ok(f"{r.schema}.{r.name}"))
+        comments = r.details.get("column_comments", {})
         for name, typ, not_null in r.details["column_defs"]:
-            if (whole_table or name_ok(name)) and type_ok(typ):
+            comment = comments.get(name)
+            by_comment = bool(pattern) and comment is not None and name_ok(comment)
+            if (whole_table or name_ok(name) or by_comment) and type_ok(typ):
                 matches.append(
                     {
                         "table": r.label,
@@ -139,6 +252,7 @@ def search(config: Config, host_name: str | None, pattern: str | None, type_: st
                         "column": name,
                         "type": typ,
                         "not_null": not_null,
+                        "comment": comment,
                         "file": r.file,
                     }
                 )
@@ -148,7 +262,10 @@ def search(config: Config, host_name: str | None, pattern: str | None, type_: st
 def search_text(res: SearchResult) -> str:
     if not res.matches:
         return f"{res.host.name}: no matching columns"
-    return "\n".join(f"{m['table']}.{m['column']} {m['type']}" for m in res.matches)
+    return "\n".join(
+        f"{m['table']}.{m['column']} {m['type']}" + (f"  -- {m['comment']}" if m["comment"] else "")
+        for m in res.matches
+    )
 
 
 def search_data(res: SearchResult) -> dict:

@@ -14,7 +14,7 @@ from .diff import text_diff
 from .discovery import Discovery
 from .errors import ConfigError, DatabaseError, SplitError
 from .messages import commit_message
-from .names import table_file
+from .names import close_names, table_file
 from .publish import Publication
 from .redact import Finding, earlier_copies, redact_pieces, redact_text, rules_for
 from .relations import header_lines, table_details
@@ -114,11 +114,15 @@ class _Early:
         else:
             files = [table_file(t.schema, t.name) for t in discovery.tables]
         self.details = table_details(discovery)
+        # Comments go into _index.md and the manifest too: the same secrets come out (they are
+        # counted where the files hold them).
         rules = rules_for(self.host.redact)
-        if rules.texts:  # comments go into _index.md and the manifest too (counted in the file's COMMENT)
+        if rules.texts:
             for d in self.details.values():
                 if d["comment"]:
                     d["comment"] = redact_text(d["comment"], rules, "")[0]
+                if d["column_comments"]:
+                    d["column_comments"] = {c: redact_text(t, rules, "")[0] for c, t in d["column_comments"].items()}
         self.previous = store.read_previous(self.host.output, files)
         self.discovery = discovery
 
@@ -133,7 +137,7 @@ def plan_refresh(host: HostConfig, *, table: str | None = None, allow_empty: boo
     discovery, details, previous = early.discovery, early.details, early.previous
     assert discovery is not None and previous is not None
     if out.dump is None:
-        _explain_nothing_to_dump(host, discovery, table)
+        _explain_nothing_to_dump(host, discovery, table, previous)
     if table is None and not discovery.tables and previous.tables_present() and not allow_empty:
         raise DatabaseError(
             f"{host.name}: the server reports no tables in {host.database!r} (schemas {host.schemas}), "
@@ -249,13 +253,20 @@ def check(config: Config, host_name: str | None) -> CheckResult:
     )
 
 
-def _explain_nothing_to_dump(host: HostConfig, discovery: Discovery, table: str | None) -> None:
+def _explain_nothing_to_dump(
+    host: HostConfig, discovery: Discovery, table: str | None, previous: store.Previous
+) -> None:
     if table is None:
         return  # no schema matched: handled as an empty discovery
     if not discovery.matches:
+        known = [r.label for r in previous.records.values() if r.kind == "table"]
+        close = close_names(table, known)
         raise ConfigError(
             f"{host.name}: no table {table!r} in database {discovery.database!r} (schemas {', '.join(host.schemas)})",
-            hint="see `inv schemas.list --host " + host.name + "`; names are case-sensitive",
+            hint=("did you mean: " + ", ".join(close) + "; " if close else "")
+            + "see `inv schemas.list --host "
+            + host.name
+            + "`; names are case-sensitive",
         )
     names = ", ".join(f"{s}.{n}" for s, n in discovery.matches)
     raise ConfigError(f"{host.name}: --table {table!r} is ambiguous: {names}", hint="qualify it as schema.table")

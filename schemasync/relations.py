@@ -52,6 +52,8 @@ def table_details(discovery: Discovery) -> dict[tuple[str, str], dict]:
     for t in discovery.tables:
         details[t.key] = {
             "column_defs": [[c.name, c.type, c.not_null] for c in t.column_defs],
+            # sparse: only the columns that have one, so the manifest stays one short line a table
+            "column_comments": {c.name: c.comment for c in t.column_defs if c.comment is not None},
             "primary_key": list(t.primary_key),
             "comment": t.comment,
             "foreign_keys": sorted(out[t.key], key=lambda d: d["text"]),
@@ -197,13 +199,3 @@ def _groups(members: list[dict], fks: list[dict]) -> list[list[dict]]:
     for t in members:
         groups[find((t["schema"], t["name"]))].append(t)
     return sorted(groups.values(), key=lambda g: (-len(g), g[0]["name"]))
-
-
-def table_lookup(records: list, query: str) -> list:
-    """Tables matching a name the way people type it: `users`, `app.users`, `"MixedCase"`."""
-    tables = [r for r in records if r.kind == "table"]
-    q = query.strip()
-    exact = [r for r in tables if q in (r.name, f"{r.schema}.{r.name}", r.label, qualified_name(r.schema, r.name))]
-    if exact:
-        return exact
-    return [r for r in tables if q.lower() in (r.name.lower(), f"{r.schema}.{r.name}".lower())]

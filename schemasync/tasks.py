@@ -152,16 +152,17 @@ def sweep(c, hosts=None, workers=4, reference=None, no_commit=False, json=False,
         "hosts_file",
         first="the first environment (positional: inv schemas.diff dev prod)",
         second="the environment to compare it with",
+        text="also print the unified diff of each differing file's text",
     ),
 )
-def diff(c, first, second, json=False, hosts_file=None):
+def diff(c, first, second, text=False, json=False, hosts_file=None):
     """Compare two environments from their committed files (no connection). Exit 1 when they differ."""
     from .diff import compare_hosts, render_data, render_text
 
     _run(
         json,
         lambda: compare_hosts(_config(c, hosts_file), first, second),
-        render_text,
+        lambda r: render_text(r, with_diffs=text),
         render_data,
         lambda r: 0 if r.same else 1,
     )
@@ -224,6 +225,60 @@ def search(c, pattern, type=None, host=None, json=False, hosts_file=None):
     )
 
 
+@task(
+    auto_shortflags=False,
+    positional=["table"],
+    help=_help(
+        "host",
+        "json",
+        "hosts_file",
+        table="the table (or view, function, type): name or schema.name",
+        column="only this column: when it appeared, each change of type, nullability or default, when it left",
+        all_hosts="with --column: when the column reached each environment",
+    ),
+)
+def history(c, table, column=None, host=None, all_hosts=False, json=False, hosts_file=None):
+    """Every commit that changed a table, and what changed, from git alone (no connection)."""
+    from . import history as hist
+
+    def job() -> Any:
+        cfg = _config(c, hosts_file)
+        if all_hosts:
+            if not column:
+                raise ConfigError("--all-hosts goes with --column: when did that column reach each environment")
+            return ("reach", table, column, hist.column_everywhere(cfg, table, column))
+        return ("history", hist.history(cfg, host, table, column))
+
+    def text(r: tuple) -> str:
+        return hist.reach_text(*r[1:]) if r[0] == "reach" else hist.history_text(r[1])
+
+    def data(r: tuple) -> dict:
+        return hist.reach_data(*r[1:]) if r[0] == "reach" else hist.history_data(r[1])
+
+    _run(json, job, text, data)
+
+
+@task(
+    auto_shortflags=False,
+    help=_help(
+        "host",
+        "json",
+        "hosts_file",
+        since="a commit, tag or branch (v1.2, HEAD~10), or a date (2026-11-01, '2 weeks ago')",
+    ),
+)
+def changes(c, since=None, host=None, json=False, hosts_file=None):
+    """A changelog of the schema since a commit or date, grouped by table, from git alone."""
+    from . import history as hist
+
+    def job() -> Any:
+        if not since:
+            raise ConfigError("changes: give --since REF or --since DATE")
+        return hist.changes_since(_config(c, hosts_file), host, since)
+
+    _run(json, job, hist.changelog_text, hist.changelog_data)
+
+
 @task(name="agent-guide", auto_shortflags=False, help=_help("json", "hosts_file"))
 def agent_guide(c, json=False, hosts_file=None):
     """Print a short block to paste into your project's CLAUDE.md."""
@@ -244,7 +299,7 @@ def mcp(c, json=False, hosts_file=None):
     main(hosts_file)
 
 
-schemas = Collection("schemas", refresh, list_, sweep, diff, check, show, search, agent_guide, mcp)
+schemas = Collection("schemas", refresh, list_, sweep, diff, check, show, search, history, changes, agent_guide, mcp)
 ns = Collection(schemas)
 TASK_NAMES = frozenset(schemas.task_names) | {f"schemas.{n}" for n in schemas.task_names}
 

@@ -227,7 +227,15 @@ def test_mcp_server_over_stdio(refreshed: Workspace) -> None:
             }
 
     got = anyio.run(session_calls)
-    assert got["tools"] == ["describe_table", "diff_environments", "list_tables", "refresh", "search_columns"]
+    assert got["tools"] == [
+        "describe_table",
+        "diff_environments",
+        "list_tables",
+        "refresh",
+        "schema_changes",
+        "search_columns",
+        "table_history",
+    ]
     assert len(got["list"]["tables"]) == 16
     assert len(got["describe"]["referenced_by"]) == 3
     assert sorted(m["column"] for m in got["search"]["matches"]) == ["approved_at", "designed_at", "updated_at"]

@@ -60,7 +60,7 @@ def test_an_orphan_is_announced_once_and_listed_after(workspace: Workspace, data
     later = workspace.inv("schemas.refresh", "--host", "dev")
     assert later.code == 0, later.err
     assert "⚠ site_photos" not in later.out and "0 orphaned" in later.out and "1 orphaned earlier, kept" in later.out
-    assert workspace.git("log", "-1", "--format=%s").strip() == "schemas(dev): ~users"
+    assert workspace.git("log", "-1", "--format=%s").strip() == "schemas(dev): ~users(+x)"
     unchanged = workspace.inv("schemas.refresh", "--host", "dev")
     assert "no changes" in unchanged.out and "⚠" not in unchanged.out
     listed = workspace.inv("schemas.list", "--host", "dev", "--json").json["tables"]
@@ -175,3 +175,25 @@ def test_a_sweep_error_line_names_the_host_once(workspace: Workspace, database: 
     assert run.code == 3
     lines = [line for line in run.out.splitlines() if line.startswith("broken")]
     assert lines and all("broken: broken" not in line for line in lines), run.out
+
+
+def test_show_and_search_cover_objects_defaults_comments_and_indexes(workspace: Workspace, database: str) -> None:
+    sql = "ALTER TABLE company ADD COLUMN website text; COMMENT ON COLUMN company.website IS 'public URL';"
+    workspace.sandbox.psql(sql, database=database)
+    workspace.add_host("dev", database)
+    assert workspace.inv("schemas.refresh", "--host", "dev").code == 0
+    view = workspace.inv("schemas.show", "open_projects", "--json")
+    assert view.code == 0 and view.json["kind"] == "view" and "CREATE VIEW" in view.json["definition"]
+    enum = workspace.inv("schemas.show", "project_status", "--json")
+    assert enum.json["kind"] == "type" and enum.json["values"][:2] == ["lead", "surveyed"]
+    users = workspace.inv("schemas.show", "users", "--json").json
+    cols = {c["name"]: c for c in users["columns"]}
+    assert cols["role"]["default"] == "'sales'::text" and cols["id"]["default"].startswith("nextval(")
+    idx = {i["name"]: i for i in users["index_details"]}
+    assert idx["users_email_lower_idx"]["unique"] and idx["users_email_lower_idx"]["columns"] == ["(lower(email))"]
+    assert idx["users_pkey"]["constraint"] and idx["users_company_id_idx"]["unique"] is False
+    by_comment = workspace.inv("schemas.search", "public URL", "--json").json["matches"]
+    assert [(m["table"], m["column"], m["comment"]) for m in by_comment] == [("company", "website", "public URL")]
+    assert "company.website text  -- public URL" in workspace.inv("schemas.search", "website").out
+    wrong_case = workspace.inv("schemas.refresh", "--host", "dev", "--table", "Company")
+    assert wrong_case.code == 2 and "did you mean: company" in wrong_case.err

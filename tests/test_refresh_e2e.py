@@ -75,7 +75,8 @@ def test_changes_show_as_new_updated_and_orphaned(workspace: Workspace, database
     assert changed == {"survey_notes.sql", "roof_types.sql"} | own
     assert after["site_photos.sql"] == before["site_photos.sql"]  # orphaned files are kept
     assert "| ⚠ | `site_photos`" in after["_index.md"].decode()
-    assert workspace.git("log", "-1", "--format=%s").strip() == "schemas(dev): +roof_types ~survey_notes ⚠site_photos"
+    subject = workspace.git("log", "-1", "--format=%s").strip()
+    assert subject == "schemas(dev): +roof_types ~survey_notes(+weather) ⚠site_photos"
     assert data["commit"] == workspace.git("rev-parse", "HEAD").strip()
 
 

@@ -141,7 +141,8 @@ def test_reference_drift_and_diff(workspace: Workspace, envs, tmp_path: Path) ->
     assert [i["name"] for i in missing.json["only_in_a"]] == ["site_photos"] and missing.json["different"] == []
     column = workspace.inv("schemas.diff", "dev", "prod")
     assert column.code == 1 and "different: table users" in column.out
-    assert "+    nickname text" in column.out
+    assert "users: column nickname only in prod" in column.out  # by object, not by line
+    assert "+    nickname text" in workspace.inv("schemas.diff", "dev", "prod", "--text").out
     assert "environment: prod" not in column.out  # headers that name the environment are not differences
     index = workspace.inv("schemas.diff", "dev", "qa", "--json")
     assert index.code == 1 and [d["name"] for d in index.json["different"]] == ["survey_notes"]

