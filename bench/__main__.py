@@ -41,8 +41,11 @@ TARGETS = {  # measure -> (what it is compared with, the most it may be)
 
 
 class Bench:
-    def __init__(self, sizes: list[int], runs: int, loop_sizes: list[int], big: int | None) -> None:
+    def __init__(
+        self, sizes: list[int], runs: int, loop_sizes: list[int], big: int | None, before: str | None = None
+    ) -> None:
         self.sizes, self.runs, self.loop_sizes, self.big = sizes, runs, loop_sizes, big
+        self.before = before  # a git revision whose code runs side by side with this one
         self.root = Path(tempfile.mkdtemp(prefix="schemasync-bench-"))
         os.chmod(self.root, 0o755)  # as root, PostgreSQL runs as another user who must reach its data
         self.times: dict[str, list[float]] = {}
@@ -62,6 +65,30 @@ class Bench:
         self.warm = {n: self.repo(f"warm_{n}", [n]) for n in self.sizes}
         for n in self.sizes:
             self.refresh(self.warm[n], f"b{n}")  # not measured: the state "unchanged" starts from
+        self.before_code = None
+        if self.before:
+            # the other version's code, run by the same Python and dependencies
+            self.before_code = self.root / "before"
+            self.before_code.mkdir()
+            archive = subprocess.run(["git", "-C", str(REPO), "archive", self.before], capture_output=True, check=True)
+            subprocess.run(["tar", "-x", "-C", str(self.before_code)], input=archive.stdout, check=True)
+            self.warm_before = {n: self.repo(f"warm_before_{n}", [n]) for n in self.sizes}
+            for n in self.sizes:
+                self.refresh(self.warm_before[n], f"b{n}", code=self.before_code)
+        # two environments of the same database, one with a table that differs, both committed:
+        # what `diff` compares; and the warm repository's history of t00001 for `history`
+        self.pair = {}
+        for n in self.sizes:
+            pair = self.repo(f"pair_{n}", [n], envs=2)
+            for e in range(2):
+                self.refresh(pair, f"b{n}_{e}")
+            changed = pair / "docs" / "schemas" / f"b{n}_1" / "t00003.sql"
+            text = changed.read_text().replace(
+                "CREATE TABLE public.t00003 (", "CREATE TABLE public.t00003 (\n    extra integer,"
+            )
+            changed.write_text(text)
+            subprocess.run(["git", "-C", str(pair), "commit", "-qam", "drift"], check=True)
+            self.pair[n] = pair
 
     def repo(self, name: str, sizes: list[int], envs: int = 1) -> Path:
         path = self.root / "repos" / name
@@ -79,20 +106,20 @@ class Bench:
         return path
 
     # -- running -------------------------------------------------------------------------
-    def inv(self, repo: Path, *args: str) -> tuple[float, int, dict]:
+    def inv(self, repo: Path, *args: str, code: Path = REPO, ok: tuple[int, ...] = (0,)) -> tuple[float, int, dict]:
         """The CLI as a user runs it (`inv ...`), timed and measured by bench/measure.py."""
-        env = {**os.environ, "SCHEMASYNC_HOSTS": str(repo / "hosts.yaml")}
+        env = {**os.environ, "SCHEMASYNC_HOSTS": str(repo / "hosts.yaml"), "PYTHONPATH": str(code)}
         inv = str(Path(sys.executable).parent / "inv")
-        cmd = [sys.executable, str(REPO / "bench" / "measure.py"), inv, "-r", str(REPO), *args, "--json"]
+        cmd = [sys.executable, str(REPO / "bench" / "measure.py"), inv, "-r", str(code), *args, "--json"]
         proc = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, check=False)
-        if proc.returncode != 0:
+        if proc.returncode not in ok:
             raise RuntimeError(f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stderr.decode()[-2000:]}")
         report = json.loads(proc.stdout)
         self.last_cpu = report["machine_cpu_s"]
         return report["seconds"], report["peak_rss_kb"], json.loads(report["stdout"])
 
-    def refresh(self, repo: Path, host: str, *extra: str) -> tuple[float, int, dict]:
-        return self.inv(repo, "schemas.refresh", "--host", host, *extra)
+    def refresh(self, repo: Path, host: str, *extra: str, code: Path = REPO) -> tuple[float, int, dict]:
+        return self.inv(repo, "schemas.refresh", "--host", host, *extra, code=code)
 
     def record(self, measure: str, seconds: float, rss: int = 0) -> None:
         self.times.setdefault(measure, []).append(seconds)
@@ -144,7 +171,14 @@ class Bench:
                 (f"unchanged_{n}", lambda n=n: self._unchanged(n)),
                 (f"one_changed_{n}", lambda n=n: self._one_changed(n, r)),
                 (f"table_{n}", lambda n=n: self._table(n)),
+                (f"diff_{n}", lambda n=n: self._diff(n)),
+                (f"history_{n}", lambda n=n: self._history(n)),
             ]
+            if self.before_code is not None:
+                jobs += [
+                    (f"cold_{n}_before", lambda n=n: self._cold(n, self.before_code)),
+                    (f"unchanged_{n}_before", lambda n=n: self._unchanged(n, self.before_code)),
+                ]
         if 1000 in self.sizes:
             jobs.append(("sweep3_1000", self._sweep))
         if self.big and r == 0:
@@ -162,18 +196,30 @@ class Bench:
             job()
             print(f"  round {r + 1}: {name} {time.perf_counter() - t:.2f}s", flush=True)
 
-    def _cold(self, n: int) -> None:
+    def _cold(self, n: int, code: Path | None = None) -> None:
         self.counter += 1
         repo = self.repo(f"cold_{n}_{self.counter}", [n])
-        seconds, rss, data = self.refresh(repo, f"b{n}")
+        seconds, rss, data = self.refresh(repo, f"b{n}", code=code or REPO)
         assert data["commit"] and data["tables"] > 0
-        self.record(f"cold_{n}", seconds, rss)
+        self.record(f"cold_{n}" + ("_before" if code else ""), seconds, rss)
         shutil.rmtree(repo)
 
-    def _unchanged(self, n: int) -> None:
-        seconds, rss, data = self.refresh(self.warm[n], f"b{n}")
+    def _unchanged(self, n: int, code: Path | None = None) -> None:
+        warm = self.warm_before[n] if code else self.warm[n]
+        seconds, rss, data = self.refresh(warm, f"b{n}", code=code or REPO)
         assert not data["changed"] and data["commit"] is None and not data["files_written"], data
-        self.record(f"unchanged_{n}", seconds, rss)
+        self.record(f"unchanged_{n}" + ("_before" if code else ""), seconds, rss)
+
+    def _diff(self, n: int) -> None:
+        seconds, rss, data = self.inv(self.pair[n], "schemas.diff", f"b{n}_0", f"b{n}_1", ok=(1,))
+        assert [d["name"] for d in data["different"]] == ["t00003"], data
+        assert data["different"][0]["changes"][0]["text"].endswith(f"column extra only in b{n}_1"), data
+        self.record(f"diff_{n}", seconds, rss)
+
+    def _history(self, n: int) -> None:
+        seconds, rss, data = self.inv(self.warm[n], "schemas.history", "t00001", "--host", f"b{n}")
+        assert data["commits"], data
+        self.record(f"history_{n}", seconds, rss)
 
     def _one_changed(self, n: int, r: int) -> None:
         self.sb.psql(f"ALTER TABLE t00001 ADD COLUMN bench_round_{r} integer;", database=f"bench_{n}")
@@ -243,6 +289,35 @@ def report(bench: Bench, started: datetime) -> dict:
                 "ok": ratio <= 4.5,
             }
         )
+    for n in bench.sizes:
+        for what in ("cold", "unchanged"):
+            now, before = f"{what}_{n}", f"{what}_{n}_before"
+            if now in med and before in med:
+                ratio = med[now] / med[before]
+                rows.append(
+                    {
+                        "measure": now,
+                        "seconds": med[now],
+                        "against": before,
+                        "ratio": ratio,
+                        "target": 1.10,
+                        "ok": ratio <= 1.10,
+                        "note": f"this code against {bench.before}, side by side",
+                    }
+                )
+        for what in ("diff", "history"):
+            if f"{what}_{n}" in med and f"floor_{n}" in med:
+                rows.append(
+                    {
+                        "measure": f"{what}_{n}",
+                        "seconds": med[f"{what}_{n}"],
+                        "against": f"floor_{n}",
+                        "ratio": med[f"{what}_{n}"] / med[f"floor_{n}"],
+                        "target": None,
+                        "ok": None,
+                        "note": "from the committed files, no connection",
+                    }
+                )
     cpu_s = {k: statistics.median(v) for k, v in bench.cpu.items()}
     if "sweep3_1000" in cpu_s and "cold_1000" in med:
         # With every server on this machine's cores, a sweep cannot finish before its CPU time
@@ -347,11 +422,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--loop-sizes", default="50,1000", help="sizes for the old per-table loop (run once)")
     parser.add_argument("--big", type=int, default=20000, help="one cold run at this size (0: skip)")
     parser.add_argument("--out", default=str(RESULTS))
+    parser.add_argument("--before", help="also run this git revision's code, side by side (cold, unchanged)")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s]
     loops = [int(s) for s in args.loop_sizes.split(",") if s]
     started = datetime.now(timezone.utc)
-    bench = Bench(sizes, args.runs, loops, args.big or None)
+    bench = Bench(sizes, args.runs, loops, args.big or None, args.before)
     try:
         bench.start()
         for r in range(args.runs):

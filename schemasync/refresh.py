@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import gitops, session, store
+from .changes import Change, compare_files
 from .config import Config, HostConfig
 from .diff import text_diff
 from .discovery import Discovery
@@ -214,6 +215,14 @@ def refresh(
 
 
 @dataclass
+class Difference:
+    name: str
+    file: str
+    diff: str  # unified diff of the definitions
+    changes: list[Change]  # the same, by object (the words `diff` uses)
+
+
+@dataclass
 class CheckResult:
     host: HostConfig
     database: str
@@ -223,7 +232,7 @@ class CheckResult:
     objects: list[str]  # views, functions, ... added, changed or gone
     stale: bool
     seconds: float
-    differences: list[tuple[str, str, str]] = field(default_factory=list)  # (name, file, unified diff)
+    differences: list[Difference] = field(default_factory=list)  # what changed in each changed file
 
 
 def check(config: Config, host_name: str | None) -> CheckResult:
@@ -236,7 +245,12 @@ def check(config: Config, host_name: str | None) -> CheckResult:
     plan = res.plan
     objects = [f"{r.kind}/{r.label}" for s in (NEW, UPDATED, ORPHANED) for r in plan.announced(s, "object")]
     differences = [
-        (r.label, r.file, text_diff(plan.before[r.file], plan.writes[r.file], f"files/{r.file}", f"database/{r.file}"))
+        Difference(
+            r.label,
+            r.file,
+            text_diff(plan.before[r.file], plan.writes[r.file], f"files/{r.file}", f"database/{r.file}"),
+            compare_files(r.kind, r.schema, r.name, r.label, plan.before[r.file], plan.writes[r.file]),
+        )
         for r in plan.run_records
         if r.status == UPDATED and r.file in plan.before
     ]

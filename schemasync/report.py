@@ -161,7 +161,15 @@ def check_data(res: CheckResult) -> dict[str, Any]:
         "changed": res.changed,
         "gone": res.gone,
         "objects": res.objects,
-        "differences": [{"name": n, "file": f, "diff": d} for n, f, d in res.differences],
+        "differences": [
+            {
+                "name": d.name,
+                "file": d.file,
+                "changes": [{**c.to_data(), "text": c.between("files", "database")} for c in d.changes],
+                "diff": d.diff,
+            }
+            for d in res.differences
+        ],
         "seconds": round(res.seconds, 3),
     }
 
@@ -172,15 +180,11 @@ def check_text(res: CheckResult, verbose: bool = False) -> str:
     lines = [f"{res.host.name}: the files in {res.host.output} are stale against database {res.database}"]
     names = [f"  + {n}" for n in res.added] + [f"  ~ {n}" for n in res.changed] + [f"  ⚠ {n}" for n in res.gone]
     lines += _names(names + [f"  ~ {n}" for n in res.objects], verbose)
-    shown = res.differences if verbose else res.differences[:5]
-    for name, _file, diff in shown:
-        diff_lines = diff.rstrip("\n").splitlines()
-        if not verbose and len(diff_lines) > 40:
-            diff_lines = [*diff_lines[:40], f"... ({len(diff_lines) - 40} more lines; --verbose shows all)"]
-        lines.append(f"\n  what changed in {name}:")
-        lines += ["    " + line for line in diff_lines]
-    if len(res.differences) > len(shown):
-        lines.append(f"\n  ({len(res.differences) - len(shown)} more changed; --verbose or --json shows them)")
+    for d in res.differences:
+        lines.append(f"  what changed in {d.name} (files, then database):")
+        lines += [f"    {c.between('the files', 'the database')}" for c in d.changes]
+        if verbose:
+            lines += ["      " + line for line in d.diff.rstrip("\n").splitlines()]
     lines.append(f"  run: inv schemas.refresh --host {res.host.name}")
     return "\n".join(lines)
 

@@ -197,3 +197,14 @@ def test_show_and_search_cover_objects_defaults_comments_and_indexes(workspace: 
     assert "company.website text  -- public URL" in workspace.inv("schemas.search", "website").out
     wrong_case = workspace.inv("schemas.refresh", "--host", "dev", "--table", "Company")
     assert wrong_case.code == 2 and "did you mean: company" in wrong_case.err
+
+
+def test_check_says_what_changed_in_the_words_of_diff(workspace: Workspace, database: str) -> None:
+    workspace.add_host("dev", database)
+    assert workspace.inv("schemas.refresh", "--host", "dev").code == 0
+    workspace.sandbox.psql("ALTER TABLE users ADD COLUMN nickname text;", database=database)
+    run = workspace.inv("schemas.check", "--host", "dev")
+    assert run.code == 1 and "~ users" in run.out
+    assert "users: column nickname only in the database" in run.out
+    data = workspace.inv("schemas.check", "--host", "dev", "--json").json
+    assert [c["text"] for c in data["differences"][0]["changes"]] == ["users: column nickname only in database"]
