@@ -72,6 +72,8 @@ class Bench:
             self.before_code.mkdir()
             archive = subprocess.run(["git", "-C", str(REPO), "archive", self.before], capture_output=True, check=True)
             subprocess.run(["tar", "-x", "-C", str(self.before_code)], input=archive.stdout, check=True)
+            # the sh and SQL it sends live in ./remote, installed as schemasync.remote: its own copy
+            shutil.copytree(self.before_code / "remote", self.before_code / "schemasync" / "remote")
             self.warm_before = {n: self.repo(f"warm_before_{n}", [n]) for n in self.sizes}
             for n in self.sizes:
                 self.refresh(self.warm_before[n], f"b{n}", code=self.before_code)
@@ -227,6 +229,8 @@ class Bench:
         assert data["updated"] == ["t00001"] and data["added"] == [], data
         assert set(data["files_written"]) == {"t00001.sql", "_index.md", "_manifest.json"}, data
         self.record(f"one_changed_{n}", seconds, rss)
+        if self.before_code is not None:  # unmeasured: the other version catches up, so its next run is unchanged
+            self.refresh(self.warm_before[n], f"b{n}", code=self.before_code)
 
     def _table(self, n: int) -> None:
         seconds, rss, data = self.refresh(self.warm[n], f"b{n}", "--table", "t00002")

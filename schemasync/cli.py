@@ -9,4 +9,7 @@ from .tasks import schemas
 
 
 def main() -> None:
+    import signal
+
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `schemasync --list | head` ends quietly, as other tools do
     Program(namespace=schemas, version=__version__, name="schemasync", binary="schemasync").run()

@@ -333,10 +333,11 @@ def _parse_tasks_for_schemas(self: Program) -> None:
     except ParseError as exc:
         if not _is_ours(self, exc):
             raise
+        usage = f"{getattr(self, 'called_as', None) or 'inv'} --help {argv[0] if argv else ''}".strip()
         print(exc, file=sys.stderr)
-        print(f"  usage: inv --help {argv[0] if argv else 'schemas'}", file=sys.stderr)
+        print(f"  usage: {usage}", file=sys.stderr)
         if "--json" in argv:
-            print(jsonlib.dumps(_error_data(str(exc), USAGE, f"inv --help {argv[0]}"), ensure_ascii=False))
+            print(jsonlib.dumps(_error_data(str(exc), USAGE, usage), ensure_ascii=False))
         raise Exit(code=USAGE) from None
 
 
