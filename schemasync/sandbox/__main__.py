@@ -98,10 +98,16 @@ def demo() -> int:
     _show([*inv, "schemas.refresh", "--host", "demo"], DEMO, env)
     _show(["git", "log", "--oneline"], DEMO)
 
+    _step("What changed and when, from git alone (no database): the schema model")
+    _show([*inv, "schemas.history", "survey_notes", "--column", "weather"], DEMO, env)
+    _show([*inv, "schemas.changes", "--since", "HEAD~1"], DEMO, env)
+
     _step("Try it yourself (the sandbox keeps running; ./dev.sh stop ends it)")
     print(f"  export SCHEMASYNC_HOSTS={DEMO / 'hosts.yaml'}")
     print("  .venv/bin/inv schemas.list --host demo")
     print("  .venv/bin/inv schemas.refresh --host demo --table survey_notes --json")
+    print("  .venv/bin/inv schemas.show users --json")
+    print("  .venv/bin/inv schemas.history users")
     print(f"  ls {out}")
     return 0
 
