@@ -2,12 +2,20 @@
 
 An agent using it never holds database credentials: it reads the reviewed files, and a refresh
 runs exactly as `inv schemas.refresh` does, with the workstation's SSH keys and hosts.yaml.
+
+Made for a context window: listings are one short row per item and come in pages (`limit`,
+`offset`, and `total`/`next_offset` to go on); each fact is said once (no text copies of
+structured data, paths relative to the host's output directory); every tool declares its output
+schema and returns structured content; a failure is an MCP error (`isError`) with the message and
+the closest matches.
 """
 
 from __future__ import annotations
 
 import sys
 from typing import Any
+
+from typing_extensions import TypedDict  # pydantic needs it for output schemas on Python < 3.12
 
 from . import report
 from .config import load_config
@@ -16,17 +24,143 @@ from .errors import SchemasyncError
 from .history import changelog_data, changes_since, history, history_data
 from .reader import load_records, search, search_data, show, show_data
 from .refresh import refresh
+from .store import ORPHANED
+
+PAGE = 100  # rows per page by default
+COMMENT_CHARS = 100  # a row's comment: its first line, cut here
+
+
+class TableRow(TypedDict):
+    name: str
+    columns: int | None
+    primary_key: list[str]
+    comment: str | None
+    orphaned: bool
+
+
+class TablePage(TypedDict):
+    host: str
+    total: int
+    offset: int
+    next_offset: int | None
+    tables: list[TableRow]
+
+
+class ColumnRow(TypedDict):
+    table: str
+    column: str
+    type: str
+    not_null: bool
+    comment: str | None
+
+
+class ColumnPage(TypedDict):
+    host: str
+    total: int
+    offset: int
+    next_offset: int | None
+    matches: list[ColumnRow]
+
+
+class TableDescription(TypedDict, total=False):
+    host: str
+    kind: str
+    schema: str | None
+    name: str
+    file: str
+    status: str
+    columns: list[dict[str, Any]]
+    primary_key: list[str]
+    comment: str | None
+    index_details: list[dict[str, Any]]
+    constraints: list[dict[str, Any]]
+    foreign_keys: list[dict[str, Any]]
+    referenced_by: list[dict[str, Any]]
+    triggers: list[dict[str, Any]]
+    policies: list[dict[str, Any]]
+    row_security: dict[str, bool]
+    partitions: list[dict[str, str]]
+    values: list[str]
+    definition: str
+
+
+class Comparison(TypedDict):
+    a: str
+    b: str
+    same: bool
+    only_in_a: list[dict[str, Any]]
+    only_in_b: list[dict[str, Any]]
+    different: list[dict[str, Any]]
+
+
+class HistoryAnswer(TypedDict):
+    host: str
+    table: str
+    file: str
+    column: str | None
+    commits: list[dict[str, Any]]
+
+
+class ChangelogAnswer(TypedDict):
+    host: str
+    since: str | None
+    until: str
+    objects: list[dict[str, Any]]
+
+
+class RefreshAnswer(TypedDict):
+    """As `inv schemas.refresh --json` (README)."""
+
+    host: str
+    database: str
+    output: str
+    table: str | None
+    tables: int
+    added: list[str]
+    updated: list[str]
+    orphaned: list[str]
+    orphaned_before: list[str]
+    current: int
+    objects: dict[str, list[str]]
+    restored: list[str]
+    overwritten_edits: list[str]
+    references_only: list[str]
+    files_written: list[str]
+    guide_written: str | None
+    changed: bool
+    commit: str | None
+    seconds: float
+    transferred_bytes: int
+    notices: list[str]
+    redacted: list[dict[str, str]]
+    secret_in_previous_version: list[str]
+
+
+def _page(rows: list, offset: int, limit: int) -> tuple[list, int | None]:
+    if limit < 1 or offset < 0:
+        raise SchemasyncError("limit must be at least 1 and offset at least 0", code=2)
+    chunk = rows[offset : offset + limit]
+    return chunk, (offset + limit if offset + limit < len(rows) else None)
+
+
+def _one_line(text: str | None) -> str | None:
+    if not text:
+        return None
+    line = text.strip().splitlines()[0]
+    return line if len(line) <= COMMENT_CHARS else line[: COMMENT_CHARS - 1] + "…"
 
 
 def build_server(config_path: str | None = None) -> Any:
     from mcp.server.mcpserver import MCPServer
+    from mcp.server.mcpserver.exceptions import ToolError
 
     server = MCPServer(
         name="schemasync",
         instructions=(
-            "PostgreSQL schema reference kept as files by schemasync. Use list_tables, describe_table and "
-            "search_columns to answer questions about tables, columns, keys and references; diff_environments "
-            "to compare environments; refresh only when the files are stale or after a migration."
+            "PostgreSQL schema reference kept as files by schemasync. list_tables (paged) for what exists, "
+            "describe_table for one table or object, search_columns (paged) by name, type or comment; "
+            "table_history and schema_changes for what changed and when; diff_environments to compare "
+            "environments; refresh only when the files are stale or after a migration."
         ),
     )
 
@@ -37,60 +171,114 @@ def build_server(config_path: str | None = None) -> Any:
         try:
             return fn()
         except SchemasyncError as exc:
-            return {"error": str(exc), "exit_code": exc.code}
+            raise ToolError(str(exc)) from None  # an MCP error: isError, with the hint's closest matches
 
     @server.tool()
-    def list_tables(host: str | None = None) -> dict:
-        """Tables of an environment (default host if omitted) with status, column count and primary key."""
+    def list_tables(
+        host: str | None = None,
+        schema: str | None = None,
+        pattern: str | None = None,
+        limit: int = PAGE,
+        offset: int = 0,
+    ) -> TablePage:
+        """Tables of an environment, one short row each (name, column count, primary key, comment),
+        in pages: pass next_offset as offset for more. Filter by schema and by a name substring or glob."""
 
-        def run() -> dict:
+        def run() -> TablePage:
+            from .reader import _matcher
+
             h = cfg().host(host)
-            return {
-                "host": h.name,
-                "tables": [
-                    {
-                        "schema": r.schema,
-                        "name": r.name,
-                        "status": r.status,
-                        "columns": r.columns,
-                        "primary_key": (r.details or {}).get("primary_key", []),
-                        "file": str(h.output / r.file),
-                    }
-                    for r in load_records(h)
-                    if r.kind == "table"
-                ],
-            }
+            match = _matcher(pattern) if pattern else None
+            rows = [
+                TableRow(
+                    name=r.label,
+                    columns=r.columns,
+                    primary_key=(r.details or {}).get("primary_key", []),
+                    comment=_one_line((r.details or {}).get("comment")),
+                    orphaned=r.status == ORPHANED,
+                )
+                for r in load_records(h)
+                if r.kind == "table"
+                and (schema is None or r.schema == schema)
+                and (match is None or match(r.name) or match(r.label))
+            ]
+            chunk, more = _page(rows, offset, limit)
+            return TablePage(host=h.name, total=len(rows), offset=offset, next_offset=more, tables=chunk)
 
         return guarded(run)
 
     @server.tool()
-    def describe_table(table: str, host: str | None = None) -> dict:
-        """One table: columns, primary key, indexes, foreign keys out and in, and its full definition."""
-        return guarded(lambda: show_data(show(cfg(), host, table)))
+    def describe_table(table: str, host: str | None = None) -> TableDescription:
+        """One table (or view, function, type): columns with defaults and comments, keys, indexes,
+        foreign keys out and in, triggers, policies, row security, partitions, and its definition."""
+
+        def run() -> TableDescription:
+            res = show(cfg(), host, table)
+            data = show_data(res)
+            data["file"] = res.record.file  # relative to the host's output directory
+            data.pop("indexes", None)  # the same indexes as index_details, as statements
+            for key in ("foreign_keys", "referenced_by"):
+                data[key] = [{k: v for k, v in fk.items() if k != "text"} for fk in data.get(key, [])]
+            # the definition without its header: the references are in referenced_by
+            data["definition"] = "".join(
+                line for line in res.definition.splitlines(keepends=True) if not line.startswith("-- Referenced by: ")
+            )
+            return data  # type: ignore[return-value]
+
+        return guarded(run)
 
     @server.tool()
-    def search_columns(pattern: str | None = None, type: str | None = None, host: str | None = None) -> dict:
-        """Columns whose table or column name matches `pattern` and whose type contains `type`."""
-        return guarded(lambda: search_data(search(cfg(), host, pattern, type)))
+    def search_columns(
+        pattern: str | None = None,
+        type: str | None = None,
+        host: str | None = None,
+        limit: int = PAGE,
+        offset: int = 0,
+    ) -> ColumnPage:
+        """Columns whose table or column name (or comment) matches `pattern` and whose type contains
+        `type`, in pages, with the total count."""
+
+        def run() -> ColumnPage:
+            res = search(cfg(), host, pattern, type)
+            rows = [
+                ColumnRow(
+                    table=m["table"],
+                    column=m["column"],
+                    type=m["type"],
+                    not_null=m["not_null"],
+                    comment=_one_line(m["comment"]),
+                )
+                for m in search_data(res)["matches"]
+            ]
+            chunk, more = _page(rows, offset, limit)
+            return ColumnPage(host=res.host.name, total=len(rows), offset=offset, next_offset=more, matches=chunk)
+
+        return guarded(run)
 
     @server.tool()
-    def diff_environments(a: str, b: str) -> dict:
-        """Compare two environments' committed schema files: missing, extra and different objects."""
+    def diff_environments(a: str, b: str) -> Comparison:
+        """Compare two environments' committed schema files, by object: what is missing, extra, different."""
 
-        return guarded(lambda: render_data(compare_hosts(cfg(), a, b)))
+        def run() -> Comparison:
+            data = render_data(compare_hosts(cfg(), a, b))
+            for d in data["different"]:
+                d.pop("diff", None)  # the changes say it; the text diff is `inv schemas.diff --text`
+            return data  # type: ignore[return-value]
+
+        return guarded(run)
 
     @server.tool()
-    def table_history(table: str, column: str | None = None, host: str | None = None) -> dict:
+    def table_history(table: str, column: str | None = None, host: str | None = None) -> HistoryAnswer:
         """Every commit that changed a table (or one column of it) and what changed, from git; no database."""
         return guarded(lambda: history_data(history(cfg(), host, table, column)))
 
     @server.tool()
-    def schema_changes(since: str, host: str | None = None) -> dict:
+    def schema_changes(since: str, host: str | None = None) -> ChangelogAnswer:
         """What changed in the schema since a commit, tag or date ('2 weeks ago'), by table, from git."""
         return guarded(lambda: changelog_data(changes_since(cfg(), host, since)))
 
     @server.tool()
-    def refresh_schema(host: str) -> dict:
+    def refresh_schema(host: str) -> RefreshAnswer:
         """Refresh one environment over SSH, exactly like `inv schemas.refresh --host HOST`, and commit."""
         return guarded(lambda: report.refresh_data(refresh(cfg(), host)))
 

@@ -210,14 +210,24 @@ def test_mcp_server_over_stdio(refreshed: Workspace) -> None:
         params = StdioServerParameters(command=str(server), args=[hosts], cwd=str(refreshed.path))
         async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
             await session.initialize()
-            tools = sorted(t.name for t in (await session.list_tools()).tools)
+            listed = (await session.list_tools()).tools
+            tools = sorted(t.name for t in listed)
+            schemas = {t.name: t.output_schema for t in listed}
 
             async def call(name: str, **args: object) -> dict:
                 result = await session.call_tool(name, args)
-                return json.loads(result.content[0].text)
+                if result.is_error:
+                    return {"isError": True, "message": result.content[0].text}
+                assert result.structured_content == json.loads(result.content[0].text)
+                return result.structured_content
 
             return {
                 "tools": tools,
+                "schemas": schemas,
+                "page": await call("list_tables", limit=5, offset=5),
+                "by_schema": await call("list_tables", schema="nope"),
+                "ids": await call("search_columns", pattern="id", limit=3),
+                "bad_page": await call("list_tables", limit=0),
                 "list": await call("list_tables"),
                 "describe": await call("describe_table", table="company"),
                 "search": await call("search_columns", type="timestamp", pattern="project_system_details"),
@@ -236,9 +246,18 @@ def test_mcp_server_over_stdio(refreshed: Workspace) -> None:
         "search_columns",
         "table_history",
     ]
-    assert len(got["list"]["tables"]) == 16
+    assert len(got["list"]["tables"]) == 16 and got["list"]["total"] == 16 and got["list"]["next_offset"] is None
+    # every tool declares its output schema (and the answers above matched it as structured content)
+    assert all(schema and schema.get("type") == "object" for schema in got["schemas"].values()), got["schemas"]
+    page = got["page"]
+    assert (page["total"], page["offset"], page["next_offset"], len(page["tables"])) == (16, 5, 10, 5)
+    assert page["tables"] == got["list"]["tables"][5:10] and got["by_schema"]["total"] == 0
+    assert len(got["ids"]["matches"]) == 3 and got["ids"]["total"] > 3 and got["ids"]["next_offset"] == 3
+    assert got["bad_page"]["isError"] is True
+    assert all("text" not in fk for fk in got["describe"]["referenced_by"])  # each fact once
+    assert "-- Referenced by" not in got["describe"]["definition"] and "/" not in got["describe"]["file"]
     assert len(got["describe"]["referenced_by"]) == 3
     assert sorted(m["column"] for m in got["search"]["matches"]) == ["approved_at", "designed_at", "updated_at"]
     assert got["diff"]["same"] is True
-    assert got["missing"]["exit_code"] == 2
+    assert got["missing"]["isError"] is True and "no table or object 'nope'" in got["missing"]["message"]
     assert got["refresh"]["host"] == "dev" and got["refresh"]["changed"] is False
