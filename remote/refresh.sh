@@ -152,6 +152,11 @@ ss_pack() {  # ss_pack name file: a copy to fetch, gzipped when gzip is there; s
     ss_packed="$ss_packed $(wc -c < "$ss_dir/$1" | tr -d ' ') $ss_dir/$1"
 }
 
+ss_discover() {  # the one read-only discovery query; -w: never prompt for a password; -X: no ~/.psqlrc
+    ss_run "$ss_psql" -X -w -q -A -t -v ON_ERROR_STOP=1 -f - \
+        < "$ss_dir/discover.sql" > "$ss_dir/discovery" 2> "$ss_dir/psql.err"
+}
+
 ss_boundary() {  # separates the dumps of a batched run
     printf '\n%s\n' "$SS_BOUNDARY" >> "$ss_dir/dump.sql"
 }
@@ -179,11 +184,19 @@ ss_main() {
     # before its exec can be swallowed by the traps it inherits, and it must not hold the channel.
     sh -c 'n=0; while kill -0 "$1" 2>/dev/null; do sleep 1 </dev/null >/dev/null 2>&1; n=$((n + 1)); [ $((n % 5)) -ne 0 ] || echo . || exit 0; done' sh "$$" </dev/null &
     ss_hb=$!
-    # -w: never prompt for a password; -X: ignore ~/.psqlrc
-    if ! ss_run "$ss_psql" -X -w -q -A -t -v ON_ERROR_STOP=1 -f - \
-            < "$ss_dir/discover.sql" > "$ss_dir/discovery" 2> "$ss_dir/psql.err"; then
-        cat "$ss_dir/psql.err" >&2
-        ss_fail "$SS_EXIT_DISCOVERY" "discovery query failed (psql)"
+    if ! ss_discover; then
+        if [ -n "$ss_early" ] && grep -q 'out of shared memory' "$ss_dir/psql.err"; then
+            # The early pg_dump filled the server's lock table before discovery got its own few
+            # locks: stop it and ask again; the ordinary dump (or batches) follows discovery.
+            kill "$ss_early" 2>/dev/null
+            wait "$ss_early" 2>/dev/null
+            ss_early=""
+            ss_discover && ss_second_ok=1
+        fi
+        if [ -z "${ss_second_ok:-}" ]; then
+            cat "$ss_dir/psql.err" >&2
+            ss_fail "$SS_EXIT_DISCOVERY" "discovery query failed (psql)"
+        fi
     fi
     read -r ss_flag ss_server_major < "$ss_dir/discovery"
     sed -n 2p "$ss_dir/discovery" > "$ss_dir/meta.json"

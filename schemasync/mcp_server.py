@@ -34,7 +34,8 @@ class TableRow(TypedDict):
     name: str
     columns: int | None
     primary_key: list[str]
-    comment: str | None
+    group: str | None
+    note: str | None  # the team's note (schema-notes.yaml), else the database comment: first line
     orphaned: bool
 
 
@@ -52,6 +53,7 @@ class ColumnRow(TypedDict):
     type: str
     not_null: bool
     comment: str | None
+    tags: list[str]
 
 
 class ColumnPage(TypedDict):
@@ -65,6 +67,9 @@ class ColumnPage(TypedDict):
 class TableDescription(TypedDict, total=False):
     host: str
     kind: str
+    group: str | None
+    note: str | None
+    tags: list[str]
     schema: str | None
     name: str
     file: str
@@ -134,6 +139,7 @@ class RefreshAnswer(TypedDict):
     notices: list[str]
     redacted: list[dict[str, str]]
     secret_in_previous_version: list[str]
+    stale_notes: list[str]
 
 
 def _page(rows: list, offset: int, limit: int) -> tuple[list, int | None]:
@@ -178,30 +184,45 @@ def build_server(config_path: str | None = None) -> Any:
         host: str | None = None,
         schema: str | None = None,
         pattern: str | None = None,
+        group: str | None = None,
+        tag: str | None = None,
         limit: int = PAGE,
         offset: int = 0,
     ) -> TablePage:
-        """Tables of an environment, one short row each (name, column count, primary key, comment),
-        in pages: pass next_offset as offset for more. Filter by schema and by a name substring or glob."""
+        """Tables of an environment, one short row each (name, column count, primary key, group, note
+        or comment), in pages: pass next_offset as offset for more. Filter by schema, by a name
+        substring or glob, by group and by tag (schema-notes.yaml)."""
 
         def run() -> TablePage:
+            from .notes import load_notes
             from .reader import _matcher
 
-            h = cfg().host(host)
+            c = cfg()
+            h = c.host(host)
+            notes = load_notes(c.path.resolve().parent, h.name)
             match = _matcher(pattern) if pattern else None
-            rows = [
-                TableRow(
-                    name=r.label,
-                    columns=r.columns,
-                    primary_key=(r.details or {}).get("primary_key", []),
-                    comment=_one_line((r.details or {}).get("comment")),
-                    orphaned=r.status == ORPHANED,
+            rows = []
+            for r in load_records(h):
+                if r.kind != "table" or (schema is not None and r.schema != schema):
+                    continue
+                if match is not None and not (match(r.name) or match(r.label)):
+                    continue
+                in_group = notes.group_of(r.schema, r.name)
+                t = notes.for_table(r.schema, r.name)
+                tags = (set(t.note.tags) | {tg for n in t.columns.values() for tg in n.tags}) if t else set()
+                if (group is not None and in_group != group) or (tag is not None and tag not in tags):
+                    continue
+                d = r.details or {}
+                rows.append(
+                    TableRow(
+                        name=r.label,
+                        columns=r.columns,
+                        primary_key=d.get("primary_key", []),
+                        group=in_group,
+                        note=_one_line((t.note.description if t else None) or d.get("comment")),
+                        orphaned=r.status == ORPHANED,
+                    )
                 )
-                for r in load_records(h)
-                if r.kind == "table"
-                and (schema is None or r.schema == schema)
-                and (match is None or match(r.name) or match(r.label))
-            ]
             chunk, more = _page(rows, offset, limit)
             return TablePage(host=h.name, total=len(rows), offset=offset, next_offset=more, tables=chunk)
 
@@ -231,15 +252,16 @@ def build_server(config_path: str | None = None) -> Any:
     def search_columns(
         pattern: str | None = None,
         type: str | None = None,
+        tag: str | None = None,
         host: str | None = None,
         limit: int = PAGE,
         offset: int = 0,
     ) -> ColumnPage:
-        """Columns whose table or column name (or comment) matches `pattern` and whose type contains
-        `type`, in pages, with the total count."""
+        """Columns whose table or column name (or comment) matches `pattern`, whose type contains
+        `type`, and with a tag from schema-notes.yaml (e.g. pii), in pages, with the total count."""
 
         def run() -> ColumnPage:
-            res = search(cfg(), host, pattern, type)
+            res = search(cfg(), host, pattern, type, tag)
             rows = [
                 ColumnRow(
                     table=m["table"],
@@ -247,6 +269,7 @@ def build_server(config_path: str | None = None) -> Any:
                     type=m["type"],
                     not_null=m["not_null"],
                     comment=_one_line(m["comment"]),
+                    tags=m["tags"],
                 )
                 for m in search_data(res)["matches"]
             ]

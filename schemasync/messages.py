@@ -42,7 +42,7 @@ def body_lines(plan: Plan) -> list[str]:
             lines.append(f"{MARKS[r.status]} {_kind(r)}{r.label}")
             lines += [f"    {c.step()}" for c in table_changes(plan, r)]
     lines += [f"restored {f} (edited by hand; the database did not change)" for f in plan.restored]
-    lines += [f"references of {f} (its `-- Referenced by` lines)" for f in plan.references_only]
+    lines += [f"header of {f} (its references or notes; the table did not change)" for f in plan.references_only]
     return lines
 
 
@@ -57,7 +57,7 @@ def commit_message(environment: str, plan: Plan, limit: int = 100) -> str:
         if plan.restored:
             tokens.append(f"restore {len(plan.restored)} file{'s' if len(plan.restored) != 1 else ''} edited by hand")
         elif plan.references_only:
-            tokens.append("references")
+            tokens.append("headers (references, notes)")
     subject = f"schemas({environment}): " + (" ".join(tokens) or "index")
     if len(subject) > limit:
         counts = [f"{MARKS[s]}{n}" for s in (NEW, UPDATED, ORPHANED) if (n := len(plan.announced(s, "table")))]

@@ -9,13 +9,14 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from . import store
 from .config import Config, HostConfig
 from .errors import ConfigError, LocalError
 from .model import Obj, Table, parse_file
 from .names import close_names, qualified_name
+from .notes import Notes, load_notes, note_text
 from .store import INDEX, MANIFEST, ORPHANED, Record
 
 _INDEX_STATEMENT = re.compile(
@@ -88,6 +89,7 @@ class ShowResult:
     host: HostConfig
     record: Record
     definition: str
+    notes: Notes = field(default_factory=Notes)
 
     @property
     def details(self) -> dict:
@@ -107,7 +109,8 @@ class ShowResult:
 def show(config: Config, host_name: str | None, name: str) -> ShowResult:
     host = config.host(host_name)
     record = find_record(host, load_records(host), name, kinds=None)
-    return ShowResult(host, record, (host.output / record.file).read_text(encoding="utf-8"))
+    notes = load_notes(config.path.resolve().parent, host.name)  # read now: notes change without a refresh
+    return ShowResult(host, record, (host.output / record.file).read_text(encoding="utf-8"), notes)
 
 
 def show_text(res: ShowResult) -> str:
@@ -121,6 +124,14 @@ def show_text(res: ShowResult) -> str:
         if isinstance(model, Obj) and model.values:
             out.append(f"-- Values: {', '.join(model.values)}")
         return "\n".join(out)
+    table_notes = res.notes.for_table(res.record.schema, res.record.name)
+    group = res.notes.group_of(res.record.schema, res.record.name)
+    if group:
+        out.append(f"-- Group: {group}")
+    if table_notes is not None:
+        if table_notes.note.description or table_notes.note.tags:
+            out.append(f"-- Note: {note_text(table_notes.note)}")
+        out += [f"-- Note on {col}: {note_text(n)}" for col, n in table_notes.columns.items()]
     if d.get("primary_key"):
         out.append(f"-- Primary key: {', '.join(d['primary_key'])}")
     out.append("-- Foreign keys out:" + ("" if d.get("foreign_keys") else " none"))
@@ -143,8 +154,13 @@ def show_data(res: ShowResult) -> dict:
     model = res.model
     if isinstance(model, Obj):
         return {**base, "values": model.values, "comment": model.comment, "definition": res.definition}
+    table_notes = res.notes.for_table(res.record.schema, res.record.name)
+    column_notes = table_notes.columns if table_notes else {}
     return {
         **base,
+        "group": res.notes.group_of(res.record.schema, res.record.name),
+        "note": table_notes.note.description if table_notes else None,
+        "tags": list(table_notes.note.tags) if table_notes else [],
         "columns": [
             {
                 "name": c.name,
@@ -155,6 +171,8 @@ def show_data(res: ShowResult) -> dict:
                 "generated": c.generated,
                 "collation": c.collation,
                 "comment": c.comment,
+                "note": column_notes[c.name].description if c.name in column_notes else None,
+                "tags": list(column_notes[c.name].tags) if c.name in column_notes else [],
             }
             for c in model.columns
         ],
@@ -220,6 +238,7 @@ class SearchResult:
     pattern: str | None
     type: str | None
     matches: list[dict]
+    tag: str | None = None
 
 
 def _matcher(pattern: str) -> Callable[[str], bool]:
@@ -229,10 +248,13 @@ def _matcher(pattern: str) -> Callable[[str], bool]:
     return lambda text: p in text.lower()
 
 
-def search(config: Config, host_name: str | None, pattern: str | None, type_: str | None) -> SearchResult:
-    if not pattern and not type_:
-        raise ConfigError("search: give a PATTERN (table or column name), --type, or both")
+def search(
+    config: Config, host_name: str | None, pattern: str | None, type_: str | None, tag: str | None = None
+) -> SearchResult:
+    if not pattern and not type_ and not tag:
+        raise ConfigError("search: give a PATTERN (table or column name), --type, --tag, or a mix")
     host = config.host(host_name)
+    notes = load_notes(config.path.resolve().parent, host.name)
     name_ok = _matcher(pattern) if pattern else (lambda _text: True)
     type_ok = _matcher(type_) if type_ else (lambda _text: True)
     matches = []
@@ -241,10 +263,16 @@ def search(config: Config, host_name: str | None, pattern: str | None, type_: st
             continue
         whole_table = bool(pattern) and (name_ok(r.name) or name_ok(f"{r.schema}.{r.name}"))
         comments = r.details.get("column_comments", {})
+        table_notes = notes.for_table(r.schema, r.name)
+        table_tagged = bool(tag and table_notes and tag in table_notes.note.tags)
         for name, typ, not_null in r.details["column_defs"]:
             comment = comments.get(name)
             by_comment = bool(pattern) and comment is not None and name_ok(comment)
-            if (whole_table or name_ok(name) or by_comment) and type_ok(typ):
+            note = table_notes.columns.get(name) if table_notes else None
+            if tag and not (table_tagged or (note is not None and tag in note.tags)):
+                continue
+            named = not pattern or whole_table or name_ok(name) or by_comment
+            if named and type_ok(typ):
                 matches.append(
                     {
                         "table": r.label,
@@ -253,20 +281,23 @@ def search(config: Config, host_name: str | None, pattern: str | None, type_: st
                         "type": typ,
                         "not_null": not_null,
                         "comment": comment,
+                        "tags": sorted({*(note.tags if note else ()), *(table_notes.note.tags if table_notes else ())}),
                         "file": r.file,
                     }
                 )
-    return SearchResult(host, pattern, type_, matches)
+    return SearchResult(host, pattern, type_, matches, tag)
 
 
 def search_text(res: SearchResult) -> str:
     if not res.matches:
         return f"{res.host.name}: no matching columns"
     return "\n".join(
-        f"{m['table']}.{m['column']} {m['type']}" + (f"  -- {m['comment']}" if m["comment"] else "")
+        f"{m['table']}.{m['column']} {m['type']}"
+        + (f"  -- {m['comment']}" if m["comment"] else "")
+        + (f"  [{', '.join(m['tags'])}]" if m["tags"] else "")
         for m in res.matches
     )
 
 
 def search_data(res: SearchResult) -> dict:
-    return {"host": res.host.name, "pattern": res.pattern, "type": res.type, "matches": res.matches}
+    return {"host": res.host.name, "pattern": res.pattern, "type": res.type, "tag": res.tag, "matches": res.matches}

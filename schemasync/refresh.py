@@ -16,6 +16,7 @@ from .discovery import Discovery
 from .errors import ConfigError, DatabaseError, SplitError
 from .messages import commit_message
 from .names import close_names, table_file
+from .notes import Notes, add_notes, load_notes
 from .publish import Publication
 from .redact import Finding, earlier_copies, redact_pieces, redact_text, rules_for
 from .relations import header_lines, table_details
@@ -41,6 +42,7 @@ class RefreshResult:
     guide_written: Path | None = None  # docs/schemas/README.md, when this run rewrote it
     redacted: list[Finding] = field(default_factory=list)  # secrets removed from the files
     in_clear: list[str] = field(default_factory=list)  # files whose version on disk held one
+    stale_notes: list[str] = field(default_factory=list)  # schema-notes.yaml entries for what does not exist
 
 
 @dataclass
@@ -101,8 +103,8 @@ class _Early:
     """What can be done with discovery's document while the server is still dumping: the
     catalog details, and reading the files this run will compare."""
 
-    def __init__(self, host: HostConfig, table: str | None) -> None:
-        self.host, self.table = host, table
+    def __init__(self, host: HostConfig, table: str | None, notes: Notes) -> None:
+        self.host, self.table, self.notes = host, table, notes
         self.discovery: Discovery | None = None
         self.details: dict = {}
         self.previous: store.Previous | None = None
@@ -124,14 +126,19 @@ class _Early:
                     d["comment"] = redact_text(d["comment"], rules, "")[0]
                 if d["column_comments"]:
                     d["column_comments"] = {c: redact_text(t, rules, "")[0] for c, t in d["column_comments"].items()}
+        for t in discovery.tables:  # the team's notes stand beside the database's comments
+            add_notes(self.details[t.key], self.notes, t.schema, t.name)
         self.previous = store.read_previous(self.host.output, files)
         self.discovery = discovery
 
 
-def plan_refresh(host: HostConfig, *, table: str | None = None, allow_empty: bool = False) -> RefreshResult:
+def plan_refresh(
+    host: HostConfig, *, table: str | None = None, allow_empty: bool = False, notes: Notes | None = None
+) -> RefreshResult:
     """Dump, split and compare with the files: everything but writing. The caller holds the lock."""
     started = time.monotonic()
-    early = _Early(host, table)
+    notes = notes or Notes()
+    early = _Early(host, table, notes)
     out, batched = _fetch(host, "table" if table else "full", table, on_discovery=early)
     if early.discovery is None:  # nothing to dump: discovery came on its own, at the end
         early(out.meta)
@@ -157,7 +164,12 @@ def plan_refresh(host: HostConfig, *, table: str | None = None, allow_empty: boo
                 schema=p.schema,
                 name=p.name,
                 file=p.path,
-                content=render_piece(p, discovery.database, host.name, header_lines(d)),
+                content=render_piece(
+                    p,
+                    discovery.database,
+                    host.name,
+                    header_lines(d) + notes.header_lines(p.schema, p.name) if p.table else [],
+                ),
                 columns=p.table.columns if p.table else None,
                 details=d,
             )
@@ -173,8 +185,12 @@ def plan_refresh(host: HostConfig, *, table: str | None = None, allow_empty: boo
     plan = store.plan_changes(
         previous, produced, environment=host.name, database=discovery.database, partial=table is not None
     )
+    stale_notes = (
+        [] if table is not None else notes.stale({t.key: {c.name for c in t.column_defs} for t in discovery.tables})
+    )
     return RefreshResult(
         host=host,
+        stale_notes=stale_notes,
         database=discovery.database,
         tables_found=len(discovery.tables),
         plan=plan,
@@ -201,7 +217,7 @@ def refresh(
     host.password()  # a missing variable is a configuration error, found before connecting
     repo = gitops.require_repo(host.output) if commit else None
     with store.lock_outputs([host.output]):
-        res = plan_refresh(host, table=table, allow_empty=allow_empty)
+        res = plan_refresh(host, table=table, allow_empty=allow_empty, notes=notes_for(config, host))
         res.committing = repo is not None
         if res.plan.changed:
             with Publication(commit) as pub:
@@ -233,6 +249,12 @@ class CheckResult:
     stale: bool
     seconds: float
     differences: list[Difference] = field(default_factory=list)  # what changed in each changed file
+    stale_notes: list[str] = field(default_factory=list)
+
+
+def notes_for(config: Config, host: HostConfig) -> Notes:
+    """The team's notes for this environment (schema-notes.yaml beside hosts.yaml; none if absent)."""
+    return load_notes(config.path.resolve().parent, host.name)
 
 
 def check(config: Config, host_name: str | None) -> CheckResult:
@@ -241,7 +263,7 @@ def check(config: Config, host_name: str | None) -> CheckResult:
     host = config.host(host_name)
     host.password()
     with store.lock_outputs([host.output]):
-        res = plan_refresh(host)
+        res = plan_refresh(host, notes=notes_for(config, host))
     plan = res.plan
     objects = [f"{r.kind}/{r.label}" for s in (NEW, UPDATED, ORPHANED) for r in plan.announced(s, "object")]
     differences = [
@@ -264,6 +286,7 @@ def check(config: Config, host_name: str | None) -> CheckResult:
         stale=plan.changed,
         seconds=time.monotonic() - started,
         differences=differences,
+        stale_notes=res.stale_notes,
     )
 
 

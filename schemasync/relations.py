@@ -11,6 +11,7 @@ from .names import display_name, escape_controls, qualified_name
 
 ACTIONS = {"a": "", "r": "RESTRICT", "c": "CASCADE", "n": "SET NULL", "d": "SET DEFAULT"}
 ERD_LIMIT = 60  # tables per diagram before it stops being readable
+NEIGHBOURS = 30  # foreign keys drawn around one table; the rest are named under the diagram
 
 
 def fk_text(fk: ForeignKey) -> str:
@@ -78,8 +79,34 @@ def _entity(schema: str, name: str, home: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", base) or "_"
 
 
+_SHORT_TYPES = (
+    ("timestamp with time zone", "timestamptz"),
+    ("timestamp without time zone", "timestamp"),
+    ("time with time zone", "timetz"),
+    ("time without time zone", "time"),
+    ("character varying", "varchar"),
+    ("double precision", "float8"),
+    ("bit varying", "varbit"),
+    ("character", "char"),
+)
+
+
 def _type(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_]", "_", text.replace(" with time zone", "tz").replace(" without time zone", ""))
+    """A column type as Mermaid takes it (one word; parentheses and brackets allowed): the short
+    name PostgreSQL also accepts, without schema and without a precision list."""
+    for long, short in _SHORT_TYPES:
+        text = text.replace(long, short)
+    text = re.sub(r"\([^)]*,[^)]*\)", "", text)  # numeric(6,2): commas are not allowed
+    text = text.rsplit(".", 1)[-1] if "." in text.split("(")[0] else text  # public.project_status
+    return re.sub(r"[^A-Za-z0-9_()\[\]]", "_", text) or "_"
+
+
+def _entity_line(schema: str, name: str, home: str) -> str:
+    """`id["real name"] {`: Mermaid shows the alias, so a table keeps its real name, schema and all."""
+    ident = _entity(schema, name, home)
+    shown = name if schema == home else f"{schema}.{name}"
+    alias = f'["{shown.replace(chr(34), chr(39))}"]' if shown != ident else ""
+    return f"    {ident}{alias} {{"
 
 
 def _diagram(tables: list[dict], fks: list[dict], home: str) -> str:
@@ -87,7 +114,7 @@ def _diagram(tables: list[dict], fks: list[dict], home: str) -> str:
     lines = ["```mermaid", "erDiagram"]
     for t in tables:
         key_cols = set(t["primary_key"]) | {c for fk in t["foreign_keys"] for c in fk["columns"]}
-        lines.append(f"    {_entity(t['schema'], t['name'], home)} {{")
+        lines.append(_entity_line(t["schema"], t["name"], home))
         for name, typ, _ in t["column_defs"]:
             if name in key_cols:
                 marks = ",".join(
@@ -98,7 +125,9 @@ def _diagram(tables: list[dict], fks: list[dict], home: str) -> str:
                     )
                     if on
                 )
-                lines.append(f"        {_type(typ)} {_entity('', name, '')} {marks}")
+                ident = _entity("", name, "")
+                real = f' "{escape_controls(name).replace(chr(34), chr(39))}"' if ident != name else ""
+                lines.append(f"        {_type(typ)} {ident} {marks}{real}".rstrip())
         lines.append("    }")
     for fk in fks:
         child = _entity(fk["schema"], fk["table"], home)
@@ -152,15 +181,31 @@ def render_erd(records: list, environment: str) -> str:
                     if fk["ref_schema"] == schema and fk["ref_table"] != fk["table"]:
                         touching[fk["ref_table"]].append(fk)
                 for t in group:
-                    near = touching[t["name"]][:30]
+                    links = touching[t["name"]]
+                    near = links[:NEIGHBOURS]
                     ends = _foreign_ends([t], near, by_key, include_children=True)
                     out.append(f"### `{escape_controls(t['name'])}` and its neighbours\n\n")
                     out.append(_diagram([t, *ends], near, schema))
+                    if len(links) > len(near):
+                        left = sorted({_other_end(fk, t["name"]) for fk in links[NEIGHBOURS:]})
+                        shown = ", ".join(f"`{escape_controls(x)}`" for x in left[:20])
+                        more = f" and {len(left) - 20} more" if len(left) > 20 else ""
+                        out.append(
+                            f"\n{len(links) - len(near)} of its {len(links)} foreign keys are not drawn here, "
+                            f"to keep the diagram readable: with {shown}{more}. Its file lists them all.\n\n"
+                        )
         if lonely:
             out.append(
                 "Tables without foreign keys: " + ", ".join(f"`{escape_controls(t['name'])}`" for t in lonely) + ".\n"
             )
     return "".join(out)
+
+
+def _other_end(fk: dict, name: str) -> str:
+    """The table at the other end of a foreign key from `name`."""
+    if fk["table"] != name:
+        return f"{fk['schema']}.{fk['table']}"
+    return f"{fk['ref_schema']}.{fk['ref_table']}"
 
 
 def _foreign_ends(members: list[dict], fks: list[dict], by_key: dict, include_children: bool = False) -> list[dict]:

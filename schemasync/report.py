@@ -55,6 +55,7 @@ def refresh_data(res: RefreshResult) -> dict[str, Any]:
         "notices": res.notices,
         "redacted": redacted_data(res),
         "secret_in_previous_version": res.in_clear,
+        "stale_notes": res.stale_notes,
     }
 
 
@@ -102,10 +103,12 @@ def refresh_text(res: RefreshResult, verbose: bool = False) -> str:
         lines.append(f"  restored {file}: it had been edited by hand, and the database did not change")
     if plan.references_only:
         refs = ", ".join(plan.references_only[:10]) + (" ..." if len(plan.references_only) > 10 else "")
-        lines.append(f"  references updated (only their `-- Referenced by` lines): {refs}")
+        lines.append(f"  headers updated (references or notes; the tables did not change): {refs}")
     for notice in res.notices:
         lines.append(f"  server: {notice}")
     lines += redacted_text(res)
+    if res.stale_notes:
+        lines.append(f"  schema-notes.yaml has notes for what does not exist: {', '.join(res.stale_notes[:10])}")
     if res.excluded:
         lines.append(f"  excluded by config: {len(res.excluded)} tables")
     if not plan.changed:
@@ -170,13 +173,19 @@ def check_data(res: CheckResult) -> dict[str, Any]:
             }
             for d in res.differences
         ],
+        "stale_notes": res.stale_notes,
         "seconds": round(res.seconds, 3),
     }
 
 
 def check_text(res: CheckResult, verbose: bool = False) -> str:
+    notes = (
+        f"\n  schema-notes.yaml has notes for what does not exist: {', '.join(res.stale_notes)}"
+        if res.stale_notes
+        else ""
+    )
     if not res.stale:
-        return f"{res.host.name}: the files in {res.host.output} match database {res.database}"
+        return f"{res.host.name}: the files in {res.host.output} match database {res.database}{notes}"
     lines = [f"{res.host.name}: the files in {res.host.output} are stale against database {res.database}"]
     names = [f"  + {n}" for n in res.added] + [f"  ~ {n}" for n in res.changed] + [f"  ⚠ {n}" for n in res.gone]
     lines += _names(names + [f"  ~ {n}" for n in res.objects], verbose)
@@ -186,7 +195,7 @@ def check_text(res: CheckResult, verbose: bool = False) -> str:
         if verbose:
             lines += ["      " + line for line in d.diff.rstrip("\n").splitlines()]
     lines.append(f"  run: inv schemas.refresh --host {res.host.name}")
-    return "\n".join(lines)
+    return "\n".join(lines) + notes
 
 
 def sweep_row(o: Outcome) -> dict[str, Any]:

@@ -303,6 +303,23 @@ def _link(file: str) -> str:
 NEWS_LIMIT = 50  # names listed per kind of change in _index.md
 
 
+def _index_row(r: Record) -> str:
+    cols = "" if r.columns is None else str(r.columns)
+    d = r.details or {}
+    pk = _code(", ".join(d["primary_key"])) if d.get("primary_key") else ""
+    fks_out = str(len(d["foreign_keys"])) if d else ""
+    fks_in = str(len(d["referenced_by"])) if d else ""
+    # the database's comment, and the team's note beside it (never in its place)
+    said = [d.get("comment") or "", d.get("note") or ""]
+    if d.get("tags"):
+        said.append("[" + ", ".join(d["tags"]) + "]")
+    comment = escape_controls(" · ".join(x for x in said if x)).replace("|", "\\|")
+    return (
+        f"| {MARKS[stable_status(r.status)]} | {_code(r.label)} | {_code(r.schema or '')} | {cols} | {pk} "
+        f"| {fks_out} | {fks_in} | {_link(r.file)} | {comment} |\n"
+    )
+
+
 def render_index(
     records: list[Record], environment: str, database: str, stamp: str, news: dict[str, list[str]] | None = None
 ) -> str:
@@ -326,22 +343,20 @@ def render_index(
             out.append(f"\n- {MARKS[status]} {word}: {shown}{more}")
             said = True
     out.append("\n\n" if said else " no table changed (other objects, or the layout).\n\n")
-    out += [
-        "| | table | schema | columns | primary key | FKs out | FKs in | file | comment |\n",
-        "|:-:|---|---|--:|---|--:|--:|---|---|\n",
-    ]
-    for r in tables:
-        cols = "" if r.columns is None else str(r.columns)
-        d = r.details or {}
-        pk = _code(", ".join(d["primary_key"])) if d.get("primary_key") else ""
-        fks_out = str(len(d["foreign_keys"])) if d else ""
-        fks_in = str(len(d["referenced_by"])) if d else ""
-        comment = escape_controls(d.get("comment") or "").replace("|", "\\|")
-        out.append(
-            f"| {MARKS[stable_status(r.status)]} | {_code(r.label)} | {_code(r.schema or '')} | {cols} | {pk} "
-            f"| {fks_out} | {fks_in} | {_link(r.file)} | {comment} |\n"
-        )
-    out.append(f"\nDiagrams of the tables and their foreign keys: {_link(ERD)}.\n")
+    groups: dict[str | None, list[Record]] = {}
+    for r in tables:  # one section per group of schema-notes.yaml, the rest after them
+        groups.setdefault((r.details or {}).get("group"), []).append(r)
+    for group in sorted(groups, key=lambda g: (g is None, g or "")):
+        if len(groups) > 1:
+            out.append(f"## {escape_controls(group) if group else 'Other tables'}\n\n")
+        out += [
+            "| | table | schema | columns | primary key | FKs out | FKs in | file | comment / note |\n",
+            "|:-:|---|---|--:|---|--:|--:|---|---|\n",
+        ]
+        for r in groups[group]:
+            out.append(_index_row(r))
+        out.append("\n")
+    out.append(f"Diagrams of the tables and their foreign keys: {_link(ERD)}.\n")
     others = [r for r in records if r.kind != "table"]
     if others:
         out.append("\n## Other objects\n\n| | object | kind | file |\n|:-:|---|---|---|\n")

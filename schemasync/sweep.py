@@ -13,8 +13,9 @@ from .config import Config, HostConfig
 from .diff import DiffReport, compare, read_worktree, render_drift_md
 from .errors import ConfigError, LocalError, SchemasyncError
 from .messages import sweep_message
+from .notes import Notes
 from .publish import Publication
-from .refresh import RefreshResult, plan_refresh
+from .refresh import RefreshResult, notes_for, plan_refresh
 
 DRIFT_FILE = "_drift.md"
 
@@ -73,6 +74,7 @@ def sweep(
         raise ConfigError(f"--reference {reference!r} is not one of the swept hosts")
     for host in hosts:
         host.password()  # configuration errors stop the sweep before anything runs
+    notes = {host.name: notes_for(config, host) for host in hosts}
     repos = {host.name: gitops.require_repo(host.output) for host in hosts} if commit else {}
     home_repo = repos.get(reference or hosts[0].name)  # where the drift file and the guide are committed
     result = SweepResult([Outcome(host) for host in hosts], reference=reference)
@@ -80,7 +82,9 @@ def sweep(
     lock_dirs = [h.output for h in hosts] + ([drift_dir] if drift_dir else [])
     with store.lock_outputs(lock_dirs), Publication(commit) as pub:
         with ThreadPoolExecutor(max_workers=min(workers, len(hosts))) as pool:
-            futures = {pool.submit(_one, o, pub, repos.get(o.host.name)): o for o in result.outcomes}
+            futures = {
+                pool.submit(_one, o, pub, repos.get(o.host.name), notes[o.host.name]): o for o in result.outcomes
+            }
             for future in as_completed(futures):
                 future.result()
                 if on_done:
@@ -105,10 +109,10 @@ def sweep(
     return result
 
 
-def _one(outcome: Outcome, pub: Publication, repo: Path | None) -> None:
+def _one(outcome: Outcome, pub: Publication, repo: Path | None, notes: Notes) -> None:
     started = time.monotonic()
     try:
-        res = plan_refresh(outcome.host)
+        res = plan_refresh(outcome.host, notes=notes)
         if res.plan.changed:
             pub.write(outcome.host.output, repo, res.plan.writes)
             outcome.wrote = True

@@ -168,8 +168,17 @@ def diff(c, first, second, text=False, json=False, hosts_file=None):
     )
 
 
-@task(auto_shortflags=False, help=_help("host", "json", "verbose", "hosts_file"))
-def check(c, host=None, json=False, verbose=False, hosts_file=None):
+@task(
+    auto_shortflags=False,
+    help=_help(
+        "host",
+        "json",
+        "verbose",
+        "hosts_file",
+        strict_notes="exit 1 also when schema-notes.yaml names what does not exist",
+    ),
+)
+def check(c, host=None, json=False, verbose=False, strict_notes=False, hosts_file=None):
     """CI mode: dump the live schema and compare it with the files; writes nothing. Exit 1 when stale."""
     from . import report
     from .refresh import check as run_check
@@ -179,7 +188,7 @@ def check(c, host=None, json=False, verbose=False, hosts_file=None):
         lambda: run_check(_config(c, hosts_file), host),
         lambda r: report.check_text(r, verbose=verbose),
         report.check_data,
-        lambda r: 1 if r.stale else 0,
+        lambda r: 1 if r.stale or (strict_notes and r.stale_notes) else 0,
     )
 
 
@@ -210,16 +219,17 @@ def show(c, name, host=None, json=False, hosts_file=None):
         "hosts_file",
         pattern="table or column name: a substring, or a glob with * and ? ('*' for all, with --type)",
         type="column type substring, e.g. timestamp, jsonb, int",
+        tag="only columns with this tag in schema-notes.yaml (or in a table with it), e.g. pii",
     ),
 )
-def search(c, pattern, type=None, host=None, json=False, hosts_file=None):
+def search(c, pattern=None, type=None, tag=None, host=None, json=False, hosts_file=None):
     """Search the local files for tables and columns by name, type or comment; prints `table.column type`."""
     from .reader import search as run_search
     from .reader import search_data, search_text
 
     _run(
         json,
-        lambda: run_search(_config(c, hosts_file), host, None if pattern == "*" else pattern, type),
+        lambda: run_search(_config(c, hosts_file), host, None if pattern == "*" else pattern, type, tag),
         search_text,
         search_data,
     )
@@ -329,7 +339,15 @@ def _parse_tasks_for_schemas(self: Program) -> None:
         self.args.help.value = argv[0]  # Invoke's own per-task help, printed by parse_cleanup
         return
     try:
-        _parse_tasks(self)
+        try:
+            _parse_tasks(self)
+        except ParseError as exc:
+            # `inv schemas.search --tag pii`: Invoke's positional arguments are always required;
+            # search's PATTERN is not ('*' is every name)
+            if not (argv and argv[0] in ("search", "schemas.search") and "'pattern'" in str(exc)):
+                raise
+            self.core.unparsed = [argv[0], "*", *argv[1:]]
+            _parse_tasks(self)
     except ParseError as exc:
         if not _is_ours(self, exc):
             raise

@@ -167,6 +167,39 @@ def test_big_schemas_get_readable_diagrams() -> None:
     assert "Tables without foreign keys: `t2000`" in erd
 
 
+def test_diagrams_keep_real_names_readable_types_and_say_what_they_leave_out() -> None:
+    def record(schema: str, name: str, fks: list[dict], cols: list[list]) -> Record:
+        details = {"column_defs": cols, "primary_key": ["id"], "comment": None, "foreign_keys": fks}
+        return Record(
+            "table", schema, name, f"{schema}.{name}.sql", "current", len(cols), {**details, "referenced_by": []}
+        )
+
+    def fk(schema: str, table: str, column: str, ref_schema: str, ref_table: str) -> dict:
+        return {"schema": schema, "table": table, "columns": [column], "ref_schema": ref_schema,
+                "ref_table": ref_table, "ref_columns": ["id"]}  # fmt: skip
+
+    hub = record("public", "link", [], [["id", "integer", True]])
+    spokes = [
+        record(
+            "public",
+            f"s{i}",
+            [fk("public", f"s{i}", "link_id", "public", "link")],
+            [["id", "integer", True], ["link_id", "integer", False]],
+        )
+        for i in range(70)
+    ]
+    columns = [["id", "character varying(50)", True], ["Link Id", "integer", False], ["at", "timestamptz", False]]
+    other = record("music", "Release Group", [fk("music", "Release Group", "Link Id", "public", "link")], columns)
+    erd = render_erd([hub, *spokes, other], "dev")
+    link = erd.split("### `link` and its neighbours")[1].split("###")[0]
+    assert link.count("}o--||") == 30
+    assert "40 of its 70 foreign keys are not drawn here" in link and "`public.s30`" in link and "20 more" in link
+    assert 'Release_Group["Release Group"] {' in erd  # the real name, as Mermaid's alias
+    assert 'public__link["public.link"] {' in erd  # and the schema of a table from another one
+    assert 'integer Link_Id FK "Link Id"' in erd and "varchar(50) id PK" in erd
+    assert "character_varying" not in erd
+
+
 def test_every_command_prints_exactly_one_json_document(refreshed: Workspace) -> None:
     shapes = {
         ("schemas.refresh", "--host", "dev"): {"host", "database", "tables", "added", "updated", "orphaned", "commit"},
@@ -218,7 +251,8 @@ def test_mcp_server_over_stdio(refreshed: Workspace) -> None:
                 result = await session.call_tool(name, args)
                 if result.is_error:
                     return {"isError": True, "message": result.content[0].text}
-                assert result.structured_content == json.loads(result.content[0].text)
+                text = json.loads(result.content[0].text)
+                assert result.structured_content == text, (name, set(text) ^ set(result.structured_content))
                 return result.structured_content
 
             return {

@@ -100,5 +100,6 @@ def test_report_data_shapes() -> None:
         "gone": [],
         "objects": ["views/v"],
         "differences": [],
+        "stale_notes": [],
         "seconds": 0.5,
     }
