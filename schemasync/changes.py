@@ -11,6 +11,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from .model import Column, Constraint, Index, Obj, Policy, Table, Trigger, parse_file, statement_keys
+from .split import kind_word
 
 COLUMN_FIELDS = ("type", "not_null", "default", "identity", "generated", "generated_kind", "collation", "comment")
 CONSTRAINT_FIELDS = (
@@ -139,7 +140,7 @@ def compare_tables(a: Table, b: Table, label: str) -> list[Change]:
 
 
 def compare_objects(a: Obj, b: Obj, label: str) -> list[Change]:
-    what = _KIND_WORDS.get(a.kind, "object")
+    what = kind_word(a.kind)
     out = []
     if a.values != b.values:
         out.append(Change(label, what, "", "values", a.values, b.values))
@@ -213,18 +214,8 @@ def compare_files(kind: str, schema: str | None, name: str, label: str, a: str, 
         found = compare_tables(old, new, label)
     else:
         found = compare_objects(old, new, label)  # type: ignore[arg-type]
-    what = "table" if kind == "table" else _KIND_WORDS.get(kind, "object")
+    what = kind_word(kind)
     return found or [Change(label, what, "", "definition", "", "")]
-
-
-_KIND_WORDS = {
-    "views": "view",
-    "materialized_views": "materialized view",
-    "functions": "function",
-    "types": "type",
-    "sequences": "sequence",
-    "other": "object",
-}
 
 
 def summary_tokens(changes: list[Change], limit: int = 4) -> str:

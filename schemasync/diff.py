@@ -12,7 +12,7 @@ from pathlib import Path
 from . import gitops
 from .changes import Change, compare_files
 from .config import Config
-from .split import KIND_LABELS
+from .split import kind_word
 from .store import MANIFEST, ORPHANED, OWN_FILES, definition, parse_manifest
 
 
@@ -127,7 +127,7 @@ def render_text(report: DiffReport, with_diffs: bool = False) -> str:
 
 
 def _kind(item: Item) -> str:
-    return KIND_LABELS.get(item.kind) or "object"
+    return kind_word(item.kind)
 
 
 def render_data(report: DiffReport) -> dict:

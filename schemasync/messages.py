@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .changes import Change, compare_files, summary_tokens
-from .split import KIND_LABELS
+from .split import kind_word
 from .store import MARKS, NEW, ORPHANED, UPDATED, Plan, Record
 
 BODY_LIMIT = 300  # lines: git takes the message as one argument
@@ -11,8 +11,7 @@ BODY_LIMIT = 300  # lines: git takes the message as one argument
 
 def _kind(r: Record) -> str:
     """`type `, `view `, ... before an object's name; nothing before a table's."""
-    label = KIND_LABELS.get(r.kind, "") if r.kind != "table" else ""
-    return f"{label or 'object'} " if r.kind != "table" else ""
+    return f"{kind_word(r.kind)} " if r.kind != "table" else ""
 
 
 def table_changes(plan: Plan, r: Record) -> list[Change]:

@@ -17,6 +17,7 @@ from .errors import ConfigError, LocalError
 from .model import Obj, Table, parse_file
 from .names import close_names, qualified_name
 from .notes import Notes, load_notes, note_text
+from .split import kind_word
 from .store import INDEX, MANIFEST, ORPHANED, Record
 
 _INDEX_STATEMENT = re.compile(
@@ -36,17 +37,6 @@ def load_records(host: HostConfig) -> list[Record]:
             hint=f"run: inv schemas.refresh --host {host.name}",
         ) from None
     return store.parse_manifest(text, path)[1]
-
-
-KIND_WORDS = {
-    "table": "table",
-    "views": "view",
-    "materialized_views": "materialized view",
-    "functions": "function",
-    "types": "type",
-    "sequences": "sequence",
-    "other": "object",
-}
 
 
 def find_record(
@@ -116,7 +106,7 @@ def show(config: Config, host_name: str | None, name: str) -> ShowResult:
 def show_text(res: ShowResult) -> str:
     d = res.details
     out = [res.definition.rstrip("\n"), ""]
-    kind = KIND_WORDS.get(res.record.kind, "object")
+    kind = kind_word(res.record.kind)
     status = f" (orphaned: the {kind} is gone from the database; this is its last known definition)"
     out.append(f"-- {kind} {res.record.label} in {res.host.name}{status if res.record.status == ORPHANED else ''}")
     if res.record.kind != "table":
@@ -145,7 +135,7 @@ def show_data(res: ShowResult) -> dict:
     d = res.details
     base = {
         "host": res.host.name,
-        "kind": KIND_WORDS.get(res.record.kind, "object"),
+        "kind": kind_word(res.record.kind),
         "schema": res.record.schema,
         "name": res.record.name,
         "file": str(res.host.output / res.record.file),

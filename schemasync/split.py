@@ -67,6 +67,12 @@ KIND_LABELS = {
 }
 KIND_BY_RELKIND = {"v": "VIEW", "m": "MATERIALIZED VIEW", "S": "SEQUENCE"}
 
+
+def kind_word(kind: str) -> str:
+    """`table`, `view`, `type`, ... for a record's kind (its folder); `object` for other/."""
+    return KIND_LABELS.get(kind) or "object"
+
+
 _TOC = re.compile(r"-- TOC entry (\d+) \(class (\d+) OID (\d+)\)\n")
 _DEPS = re.compile(r"-- Dependencies: ([\d ]+)\n")
 _NAME = re.compile(r"-- Name: (.*); Type: (.*?); Schema: (.*?); Owner: (.*)\n")
