@@ -177,6 +177,21 @@ meta AS (
                    FROM fk JOIN pg_constraint c ON c.oid = fk.oid
                    JOIN pg_class fc ON fc.oid = c.conrelid JOIN pg_namespace fn ON fn.oid = fc.relnamespace
                    JOIN pg_class tc ON tc.oid = c.confrelid JOIN pg_namespace tn ON tn.oid = tc.relnamespace),
+        -- views and SQL-bodied functions that use a selected table: what dropping a column breaks
+        'dependents', (SELECT coalesce(json_agg(DISTINCT jsonb_build_array(d.refobjid::bigint, dep.kind, dep.nspname,
+                                                                         dep.name)), '[]')
+                       FROM pg_depend d
+                       JOIN (SELECT 'pg_rewrite'::regclass AS classid, rw.oid, CASE v.relkind WHEN 'm' THEN
+                                    'materialized view' ELSE 'view' END AS kind, vn.nspname, v.relname AS name, v.oid AS self
+                             FROM pg_rewrite rw JOIN pg_class v ON v.oid = rw.ev_class
+                             JOIN pg_namespace vn ON vn.oid = v.relnamespace WHERE v.relkind IN ('v', 'm')
+                             UNION ALL
+                             SELECT 'pg_proc'::regclass, p.oid, 'function', pn.nspname, p.proname, 0
+                             FROM pg_proc p JOIN pg_namespace pn ON pn.oid = p.pronamespace
+                             WHERE pn.nspname <> 'pg_catalog' AND pn.nspname <> 'information_schema') dep
+                         ON dep.classid = d.classid AND dep.oid = d.objid
+                       WHERE d.refclassid = 'pg_class'::regclass AND d.deptype = 'n' AND dep.self <> d.refobjid
+                         AND d.refobjid IN (SELECT r.oid FROM sel r WHERE r.owner = r.oid AND r.relkind IN ('r', 'p', 'f'))),
         'relations', (SELECT coalesce(json_agg(json_build_array(r.oid::bigint, r.nspname, r.relname, r.relkind,
                                                               r.owner::bigint) ORDER BY r.oid), '[]') FROM sel r),
         'subobjects', (SELECT coalesce(json_agg(json_build_array(s.classid::bigint, s.oid::bigint, s.relid::bigint)

@@ -71,6 +71,7 @@ class Discovery:
     schemas: list[str] = field(default_factory=list)  # the selected schemas
     foreign_keys: list[ForeignKey] = field(default_factory=list)  # from or to the selected tables
     max_locks: int = 0  # size of the server's shared lock table
+    dependents: dict[int, list[tuple[str, str, str]]] = field(default_factory=dict)  # table oid -> (kind, schema, name)
 
     @cached_property
     def _by_owner(self) -> dict[int, list[Relation]]:
@@ -112,9 +113,19 @@ class Discovery:
                 matches=[(s, n) for s, n in raw.get("matches", [])],
                 schemas=list(raw.get("schemas", [])),
                 max_locks=int(raw.get("max_locks", 0)),
+                dependents=_dependents(raw.get("dependents", [])),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise SplitError(f"the server's discovery output could not be read: {exc}") from exc
+
+
+def _dependents(rows: list) -> dict[int, list[tuple[str, str, str]]]:
+    out: dict[int, list[tuple[str, str, str]]] = {}
+    for oid, kind, schema, name in rows:
+        out.setdefault(int(oid), []).append((kind, schema, name))
+    for deps in out.values():
+        deps.sort(key=lambda d: (d[1], d[2], d[0]))
+    return out
 
 
 def _table(row: list) -> Table:

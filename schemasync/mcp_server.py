@@ -81,6 +81,7 @@ class TableDescription(TypedDict, total=False):
     constraints: list[dict[str, Any]]
     foreign_keys: list[dict[str, Any]]
     referenced_by: list[dict[str, Any]]
+    dependents: list[dict[str, str]]
     triggers: list[dict[str, Any]]
     policies: list[dict[str, Any]]
     row_security: dict[str, bool]

@@ -128,6 +128,8 @@ def show_text(res: ShowResult) -> str:
     out += [f"--   {fk['text']}" for fk in d.get("foreign_keys", [])]
     out.append("-- Referenced by:" + ("" if d.get("referenced_by") else " none"))
     out += [f"--   {fk['text']}" for fk in d.get("referenced_by", [])]
+    if d.get("dependents"):
+        out.append("-- Used by: " + ", ".join(f"{x['kind']} {x['name']}" for x in d["dependents"]))
     return "\n".join(out)
 
 
@@ -201,6 +203,7 @@ def show_data(res: ShowResult) -> dict:
         ],
         "foreign_keys": d.get("foreign_keys", []),
         "referenced_by": d.get("referenced_by", []),
+        "dependents": d.get("dependents", []),
         "triggers": [
             {
                 "name": t.name,

@@ -55,6 +55,11 @@ def table_details(discovery: Discovery) -> dict[tuple[str, str], dict]:
             "column_defs": [[c.name, c.type, c.not_null] for c in t.column_defs],
             # sparse: only the columns that have one, so the manifest stays one short line a table
             "column_comments": {c.name: c.comment for c in t.column_defs if c.comment is not None},
+            # what uses the table (views, SQL-bodied functions): what a column drop would break
+            "dependents": [
+                {"kind": kind, "name": display_name(schema, name)}
+                for kind, schema, name in discovery.dependents.get(t.oid, [])
+            ],
             "primary_key": list(t.primary_key),
             "comment": t.comment,
             "foreign_keys": sorted(out[t.key], key=lambda d: d["text"]),

@@ -195,6 +195,16 @@ def test_show_and_search_cover_objects_defaults_comments_and_indexes(workspace: 
     by_comment = workspace.inv("schemas.search", "public URL", "--json").json["matches"]
     assert [(m["table"], m["column"], m["comment"]) for m in by_comment] == [("company", "website", "public URL")]
     assert "company.website text  -- public URL" in workspace.inv("schemas.search", "website").out
+    # what uses a table: the views (and SQL-bodied functions) a column drop would break
+    projects = workspace.inv("schemas.show", "solar_projects", "--json").json
+    assert {"kind": "view", "name": "open_projects"} in projects["dependents"]
+    live = workspace.sandbox.psql(
+        "SELECT DISTINCT v.relname FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid "
+        "JOIN pg_class v ON v.oid = r.ev_class WHERE d.refobjid = 'solar_projects'::regclass AND v.relname <> "
+        "'solar_projects'",
+        database=database,
+    ).split()
+    assert sorted(x["name"] for x in projects["dependents"] if x["kind"] == "view") == sorted(live)
     wrong_case = workspace.inv("schemas.refresh", "--host", "dev", "--table", "Company")
     assert wrong_case.code == 2 and "did you mean: company" in wrong_case.err
 
