@@ -52,13 +52,20 @@ class ListedTable:
     file: str
     status: str  # current (file exists), new (no file yet), orphaned (file, but no table)
     columns: int | None
+    group: str | None = None  # from schema-notes.yaml
+    note: str | None = None  # the team's note, else the database comment
 
 
 @dataclass
 class ListResult:
     host: HostConfig
     database: str
-    tables: list[ListedTable]
+    tables: list[ListedTable]  # this page
+    total: int = 0  # matching the filter, all pages
+    offset: int = 0
+    next_offset: int | None = None
+    live: int = 0  # tables on the server
+    filtered: bool = False  # by schema, pattern, group or tag
 
 
 def _fetch(
@@ -309,13 +316,33 @@ def _explain_nothing_to_dump(
     raise ConfigError(f"{host.name}: --table {table!r} is ambiguous: {names}", hint="qualify it as schema.table")
 
 
-def list_tables(config: Config, host_name: str | None) -> ListResult:
+@dataclass(frozen=True)
+class ListFilter:
+    """What `list` shows: by schema, name pattern, notes group and tag; a page of it."""
+
+    schema: str | None = None
+    pattern: str | None = None
+    group: str | None = None
+    tag: str | None = None
+    limit: int = 500
+    offset: int = 0
+
+
+def list_tables(config: Config, host_name: str | None, want: ListFilter | None = None) -> ListResult:
+    import fnmatch
+
+    want = want or ListFilter()
+    if want.limit < 1 or want.offset < 0:
+        raise ConfigError("--limit must be at least 1 and --offset at least 0")
     host = config.host(host_name)
+    notes = notes_for(config, host)
     out, _ = _fetch(host, "list")
     discovery = Discovery.from_dict(out.meta)
     previous = store.read_previous(host.output, [])
     tables = []
     seen = set()
+    rules = rules_for(host.redact)  # a comment read from the catalog may hold what the files redact
+    comments = {t.key: redact_text(t.comment, rules, "")[0] if t.comment else None for t in discovery.tables}
     for t in discovery.tables:
         file = table_file(t.schema, t.name)
         seen.add(file)
@@ -324,5 +351,40 @@ def list_tables(config: Config, host_name: str | None) -> ListResult:
     for rec in previous.records.values():
         if rec.kind == "table" and rec.file not in seen and previous.exists(rec.file):
             tables.append(ListedTable(rec.schema or "", rec.name, rec.file, ORPHANED, rec.columns))
-    tables.sort(key=lambda t: (t.schema, t.name))
-    return ListResult(host=host, database=discovery.database, tables=tables)
+            comments[(rec.schema or "", rec.name)] = (rec.details or {}).get("comment")
+    pattern = (want.pattern or "").lower()
+
+    def wanted(t: ListedTable) -> bool:
+        if want.schema is not None and t.schema != want.schema:
+            return False
+        if pattern and not any(
+            fnmatch.fnmatchcase(x.lower(), pattern) if any(c in pattern for c in "*?") else pattern in x.lower()
+            for x in (t.name, f"{t.schema}.{t.name}")
+        ):
+            return False
+        if want.group is not None and notes.group_of(t.schema, t.name) != want.group:
+            return False
+        if want.tag is not None:
+            n = notes.for_table(t.schema, t.name)
+            tags = (set(n.note.tags) | {x for c in n.columns.values() for x in c.tags}) if n else set()
+            if want.tag not in tags:
+                return False
+        return True
+
+    chosen = sorted((t for t in tables if wanted(t)), key=lambda t: (t.schema, t.name))
+    for t in chosen:
+        n = notes.for_table(t.schema, t.name)
+        t.group = notes.group_of(t.schema, t.name)
+        t.note = (n.note.description if n else None) or comments.get((t.schema, t.name))
+    page = chosen[want.offset : want.offset + want.limit]
+    more = want.offset + want.limit if want.offset + want.limit < len(chosen) else None
+    return ListResult(
+        host=host,
+        database=discovery.database,
+        tables=page,
+        total=len(chosen),
+        offset=want.offset,
+        next_offset=more,
+        live=sum(1 for t in tables if t.status != ORPHANED),
+        filtered=any(x is not None for x in (want.schema, want.pattern, want.group, want.tag)),
+    )

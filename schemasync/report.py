@@ -130,12 +130,30 @@ def refresh_text(res: RefreshResult, verbose: bool = False) -> str:
     return "\n".join(lines)
 
 
+def _first_line(text: str | None, width: int = 100) -> str | None:
+    if not text:
+        return None
+    line = text.strip().splitlines()[0]
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
 def list_data(res: ListResult) -> dict[str, Any]:
     return {
         "host": res.host.name,
         "database": res.database,
+        "total": res.total,
+        "offset": res.offset,
+        "next_offset": res.next_offset,
         "tables": [
-            {"name": t.name, "schema": t.schema, "status": t.status, "file": t.file, "columns": t.columns}
+            {
+                "name": t.name,
+                "schema": t.schema,
+                "status": t.status,
+                "file": t.file,
+                "columns": t.columns,
+                "group": t.group,
+                "note": _first_line(t.note),
+            }
             for t in res.tables
         ],
     }
@@ -143,10 +161,14 @@ def list_data(res: ListResult) -> dict[str, Any]:
 
 def list_text(res: ListResult) -> str:
     marks = {"current": MARKS[CURRENT], "new": MARKS[NEW], "orphaned": MARKS[ORPHANED]}
-    lines = [f"{res.host.name}: database {res.database}: {sum(t.status != ORPHANED for t in res.tables)} tables"]
+    shown = f" ({res.total} match)" if res.filtered else ""
+    lines = [f"{res.host.name}: database {res.database}: {res.live} tables{shown}"]
     for t in res.tables:
         cols = "" if t.columns is None else f"  ({t.columns} columns)"
-        lines.append(f"  {marks[t.status]} {display_name(t.schema, t.name)}{cols}")
+        note = f"  -- {_first_line(t.note, 70)}" if t.note else ""
+        lines.append(f"  {marks[t.status]} {display_name(t.schema, t.name)}{cols}{note}")
+    if res.next_offset is not None:
+        lines.append(f"  ... {res.total - res.next_offset} more: --offset {res.next_offset}")
     lines.append("  ✓ has a file · + no file yet (refresh to add) · ⚠ file kept, table gone")
     return "\n".join(lines)
 

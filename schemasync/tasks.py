@@ -102,13 +102,36 @@ def refresh(c, host=None, table=None, no_commit=False, json=False, verbose=False
     )
 
 
-@task(name="list", auto_shortflags=False, help=_help("host", "json", "hosts_file"))
-def list_(c, host=None, json=False, hosts_file=None):
+@task(
+    name="list",
+    auto_shortflags=False,
+    help=_help(
+        "host",
+        "json",
+        "hosts_file",
+        schema="only tables in this schema",
+        pattern="only tables whose name contains this (or matches this glob)",
+        group="only tables of this group in schema-notes.yaml",
+        tag="only tables with this tag in schema-notes.yaml (on the table or a column)",
+        limit="at most this many rows (default 500); the output says how to get the next ones",
+        offset="skip this many rows (the next_offset of the previous page)",
+    ),
+)
+def list_(
+    c, host=None, schema=None, pattern=None, group=None, tag=None, limit=500, offset=0, json=False, hosts_file=None
+):
     """List the tables on the server with their status against the local files (no dump)."""
     from . import report
-    from .refresh import list_tables
+    from .refresh import ListFilter, list_tables
 
-    _run(json, lambda: list_tables(_config(c, hosts_file), host), report.list_text, report.list_data)
+    def job() -> Any:
+        try:
+            want = ListFilter(schema, pattern, group, tag, int(limit), int(offset))
+        except ValueError:
+            raise ConfigError("--limit and --offset take whole numbers") from None
+        return list_tables(_config(c, hosts_file), host, want)
+
+    _run(json, job, report.list_text, report.list_data)
 
 
 @task(

@@ -50,6 +50,15 @@ def test_notes_show_where_people_and_agents_look(workspace: Workspace, database:
     pii = workspace.inv("schemas.search", "--tag", "pii", "--json").json["matches"]
     tables = {m["table"] for m in pii}
     assert tables == {"users", "customers"} and [m["column"] for m in pii if m["table"] == "users"] == ["email"]
+    # list filters by group and tag, and pages
+    billing = workspace.inv("schemas.list", "--group", "billing", "--json").json
+    assert [t["name"] for t in billing["tables"]] == ["invoices", "payments"] and billing["total"] == 2
+    assert billing["tables"][0]["group"] == "billing"
+    pii_tables = workspace.inv("schemas.list", "--tag", "pii", "--json").json["tables"]
+    assert [(t["name"], t["note"]) for t in pii_tables] == [("customers", None), ("users", "People who sign in.")]
+    page = workspace.inv("schemas.list", "--limit", "5", "--offset", "5", "--json").json
+    assert (page["total"], page["offset"], page["next_offset"], len(page["tables"])) == (16, 5, 10, 5)
+    assert "... 6 more: --offset 10" in workspace.inv("schemas.list", "--limit", "10").out
     # check: current files pass; --strict-notes makes the stale notes fail the job
     assert workspace.inv("schemas.check", "--host", "dev").code == 0
     strict = workspace.inv("schemas.check", "--host", "dev", "--strict-notes", "--json")
