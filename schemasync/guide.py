@@ -56,8 +56,9 @@ def render_guide(config: Config) -> str:
             "- `<env>/_index.md`: every table with its status, column count, primary key, foreign keys in and "
             "out, and comment. `_erd.md`: diagrams. `_table_list.txt`: one table a line. `_manifest.json`: all "
             "of it for programs.\n",
-            "\nStatus marks (in `_index.md`, as of the last refresh that changed something): ✓ current, ",
-            "+ new, ~ updated, ⚠ orphaned (the table is gone; its file is kept).\n",
+            "\nIn `_index.md` each table is ✓ current or ⚠ orphaned (the table is gone; its file is kept); ",
+            "its top lists what the last refresh changed (+ new, ~ updated, ⚠ newly orphaned). Team notes ",
+            "(`schema-notes.yaml`) appear as `-- Note:` lines in the table files.\n",
             "\n## Keeping it current\n\n",
             "- `inv schemas.refresh --host <env>`: dump over SSH, update the files, commit them.\n",
             "- `inv schemas.check --host <env>`: exit 1 if the files are stale (writes nothing).\n",

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .changes import summary_tokens
 from .diff import render_data
 from .diff import render_text as diff_text
+from .messages import table_changes
 from .names import display_name
 from .refresh import CheckResult, ListResult, RefreshResult
 from .split import KIND_LABELS
@@ -92,6 +94,8 @@ def refresh_text(res: RefreshResult, verbose: bool = False) -> str:
         + (f" ({standing} orphaned earlier, kept)" if standing else "")
     )
     news = [f"  {MARKS[r.status]} {r.label}" for r in (*new, *updated, *orphaned)]
+    for i, r in enumerate(updated[: TEXT_LIMIT if not verbose else None]):  # what changed inside it
+        news[len(new) + i] += f" {summary_tokens(table_changes(plan, r), limit=6)}".rstrip()
     for status in (NEW, UPDATED, ORPHANED):
         for r in plan.announced(status, "object"):
             kind = KIND_LABELS[r.kind]
