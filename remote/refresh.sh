@@ -9,6 +9,7 @@
 #   SCHEMASYNC META <json>                           list mode, or nothing to dump
 #   SCHEMASYNC DISCOVERY <gzip|plain> <bytes> <path> discovery's JSON, to fetch over SFTP while
 #                                                    pg_dump runs (schemasync prepares meanwhile)
+#   SCHEMASYNC INFO pg_dump <major>                  the pg_dump major that wrote the dump
 #   SCHEMASYNC RESULT <gzip|plain> <bytes> <path>    the dump, to fetch over SFTP
 # After RESULT the script waits for end of input: schemasync closes it once the file is fetched,
 # or the connection drops. Either way the temporary directory is removed by this script.
@@ -260,6 +261,7 @@ ss_main() {
     ss_pack result "$ss_dir/dump.sql"
     rm -f "$ss_dir/pgpass" "$ss_dir/dump.sql" "$ss_dir/discovery" "$ss_dir/meta.json" "$ss_dir/args"
     kill "$ss_hb" 2>/dev/null; ss_hb=""
+    printf 'SCHEMASYNC INFO pg_dump %s\n' "${ss_dump_major:-unknown}"  # recorded in the manifest
     printf 'SCHEMASYNC RESULT %s\n' "$ss_packed"
     # Wait until schemasync has the file (it closes our input), or the connection is gone.
     cat > /dev/null

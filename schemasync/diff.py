@@ -39,6 +39,12 @@ class DiffReport:
     only_a: list[Item] = field(default_factory=list)
     only_b: list[Item] = field(default_factory=list)
     different: list[Difference] = field(default_factory=list)
+    versions: tuple[dict, dict] = ({}, {})  # each side's {"server", "pg_dump"} majors, from its manifest
+
+    @property
+    def majors_differ(self) -> bool:
+        a, b = self.versions
+        return bool(a and b) and (a.get("server"), a.get("pg_dump")) != (b.get("server"), b.get("pg_dump"))
 
     @property
     def same(self) -> bool:
@@ -57,12 +63,17 @@ def text_diff(a: str, b: str, a_label: str, b_label: str) -> str:
     )
 
 
+def _versions(files: dict[str, str]) -> dict:
+    manifest = files.get(MANIFEST)
+    return parse_manifest(manifest, Path(MANIFEST))[2] if manifest is not None else {}
+
+
 def _items(files: dict[str, str]) -> dict[str, Item]:
     """The live objects of one environment, by file: from its manifest, orphans left out."""
     manifest = files.get(MANIFEST)
     if manifest is None:
         return {}
-    _, records = parse_manifest(manifest, Path(MANIFEST))
+    _, records, _ = parse_manifest(manifest, Path(MANIFEST))
     return {
         r.file: Item(r.kind, r.label, r.file, r.schema, r.name)
         for r in records
@@ -71,7 +82,7 @@ def _items(files: dict[str, str]) -> dict[str, Item]:
 
 
 def compare(a_name: str, a_files: dict[str, str], b_name: str, b_files: dict[str, str]) -> DiffReport:
-    report = DiffReport(a_name, b_name)
+    report = DiffReport(a_name, b_name, versions=(_versions(a_files), _versions(b_files)))
     a_items, b_items = _items(a_files), _items(b_files)
     order = sorted(set(a_items) | set(b_items), key=lambda f: (f.count("/"), f))
     for file in order:
@@ -109,10 +120,23 @@ def read_worktree(outdir: Path) -> dict[str, str]:
     }
 
 
+def _versions_note(report: DiffReport) -> str:
+    a, b = report.versions
+
+    def says(v: dict) -> str:
+        return f"PostgreSQL {v.get('server')} (pg_dump {v.get('pg_dump')})"
+
+    return (
+        f"{report.a} runs {says(a)}, {report.b} {says(b)}: what only the two pg_dump versions write "
+        "differently is not counted as a difference"
+    )
+
+
 def render_text(report: DiffReport, with_diffs: bool = False) -> str:
+    note = f"\n  {_versions_note(report)}" if report.majors_differ else ""
     if report.same:
-        return f"{report.a} and {report.b}: the same schema"
-    out = [f"{report.a} vs {report.b}:"]
+        return f"{report.a} and {report.b}: the same schema{note}"
+    out = [f"{report.a} vs {report.b}:{note}"]
     for label, items in ((f"only in {report.a}", report.only_a), (f"only in {report.b}", report.only_b)):
         for item in items:
             out.append(f"  {label}: {_kind(item)} {item.label}")
@@ -138,6 +162,7 @@ def render_data(report: DiffReport) -> dict:
         "a": report.a,
         "b": report.b,
         "same": report.same,
+        "versions": {"a": report.versions[0], "b": report.versions[1]},
         "only_in_a": items(report.only_a),
         "only_in_b": items(report.only_b),
         "different": [

@@ -94,6 +94,7 @@ class Comparison(TypedDict):
     a: str
     b: str
     same: bool
+    versions: dict[str, dict[str, Any]]
     only_in_a: list[dict[str, Any]]
     only_in_b: list[dict[str, Any]]
     different: list[dict[str, Any]]

@@ -189,8 +189,15 @@ def plan_refresh(
             raise SplitError(f"--table {table}: the dump also held {stray[:5]}; nothing written")
     store.read_more(previous, host.output, [nf.file for nf in produced])
     in_clear = earlier_copies(redacted, previous.contents)
+    dumped_by = out.info.get("pg_dump", "")
+    versions = {"server": discovery.server_version // 10000, "pg_dump": int(dumped_by) if dumped_by.isdigit() else None}
     plan = store.plan_changes(
-        previous, produced, environment=host.name, database=discovery.database, partial=table is not None
+        previous,
+        produced,
+        environment=host.name,
+        database=discovery.database,
+        partial=table is not None,
+        versions=versions if out.dump is not None or table is None else None,
     )
     stale_notes = (
         [] if table is not None else notes.stale({t.key: {c.name for c in t.column_defs} for t in discovery.tables})

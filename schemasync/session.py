@@ -50,6 +50,7 @@ class RemoteExit(IntEnum):
 
 # Lines the remote step prints on stdout ("." is a heartbeat).
 META, DISCOVERY, RESULT = "SCHEMASYNC META ", "SCHEMASYNC DISCOVERY ", "SCHEMASYNC RESULT "
+INFO = "SCHEMASYNC INFO "
 _MAX_LINE = 64 * 1024 * 1024
 
 
@@ -236,6 +237,7 @@ class RemoteOutput:
     status: int  # remote exit code: 0, or RemoteExit.NOTHING_TO_DUMP
     transferred: int = 0  # bytes fetched over SFTP
     notices: list[str] = field(default_factory=list)  # what the server said on stderr on success
+    info: dict[str, str] = field(default_factory=dict)  # SCHEMASYNC INFO lines: {"pg_dump": "15"}
 
 
 class _Watchdog:
@@ -300,6 +302,7 @@ def run_remote(
             meta: dict | None = None
             fetched = 0
             result: tuple[str, int, str] | None = None
+            info: dict[str, str] = {}
             for line in _lines(chan, watchdog):
                 if line.startswith(META):
                     meta_line = line[len(META) :]
@@ -313,6 +316,9 @@ def run_remote(
                     meta = _json(_decode(payload, fmt))
                     if on_discovery is not None:
                         on_discovery(meta)
+                elif line.startswith(INFO):
+                    key, _, value = line[len(INFO) :].partition(" ")
+                    info[key] = value
                 elif line.startswith(RESULT):
                     result = file_line(line, RESULT)
                     break
@@ -337,6 +343,7 @@ def run_remote(
                 status=0,
                 transferred=fetched + len(payload),
                 notices=_notices(chan),
+                info=info,
             )
     finally:
         puller.close()

@@ -139,6 +139,7 @@ class Previous:
         return self.contents.get(file) is not None
 
     format: int | None = None  # the manifest's format; None when there was none
+    versions: dict = field(default_factory=dict)  # {"server": 15, "pg_dump": 15} of the last refresh
 
     def tables_present(self) -> int:
         """Table files the manifest lists that are still on disk."""
@@ -157,6 +158,7 @@ def plan_changes(
     database: str,
     partial: bool,
     now: datetime | None = None,
+    versions: dict | None = None,
 ) -> Plan:
     """Statuses and the files to write. Pure.
 
@@ -199,6 +201,8 @@ def plan_changes(
     )
     forgotten = any(f not in records for f in previous.records)
     own_missing = any(previous.contents.get(f) is None for f in OWN_FILES) or previous.format != FORMAT
+    versions = versions if versions is not None else previous.versions
+    own_missing = own_missing or (versions != previous.versions and not partial)  # an upgrade: say so
     changed = bool(writes) or bool(newly_orphaned) or forgotten or own_missing
     produced_files = frozenset(nf.file for nf in produced)
     extra = {
@@ -219,7 +223,7 @@ def plan_changes(
         return plan
     stamp = (now or datetime.now(timezone.utc)).strftime("%Y-%m-%d %H:%M UTC")
     own = {
-        MANIFEST: render_manifest(ordered, environment, database, news, news_objects),
+        MANIFEST: render_manifest(ordered, environment, database, news, news_objects, versions),
         INDEX: render_index(ordered, environment, database, stamp, news),
         TABLE_LIST: render_table_list(ordered),
     }
@@ -255,6 +259,7 @@ def render_manifest(
     database: str,
     news: dict[str, list[str]] | None = None,
     news_objects: dict[str, list[str]] | None = None,
+    versions: dict | None = None,
 ) -> str:
     """One file a line: readable, diff-friendly, and fast (the C encoder; `indent=` would not use it).
     Rows change only when their file does; what the last refresh changed is one `last_change` line."""
@@ -270,7 +275,14 @@ def render_manifest(
         },
     }
     head = json.dumps(
-        {"environment": environment, "database": database, "format": FORMAT, "generator": "schemasync"},
+        {
+            "environment": environment,
+            "database": database,
+            "format": FORMAT,
+            "generator": "schemasync",
+            # majors only: a minor upgrade writes the same files and must not change this one
+            "postgres": versions or {},
+        },
         ensure_ascii=False,
         sort_keys=True,
     )
@@ -370,11 +382,12 @@ def render_index(
 # I/O: reading the previous state, locking, and the atomic write.
 
 
-def parse_manifest(text: str, path: Path) -> tuple[int | None, list[Record]]:
-    """`_manifest.json` as (format, records): the one reader of it (refresh, show, search, diff)."""
+def parse_manifest(text: str, path: Path) -> tuple[int | None, list[Record], dict]:
+    """`_manifest.json` as (format, records, PostgreSQL versions): the one reader of it (refresh,
+    show, search, diff, history)."""
     try:
         doc = json.loads(text)
-        return doc.get("format"), [Record(**item) for item in doc["files"]]
+        return doc.get("format"), [Record(**item) for item in doc["files"]], doc.get("postgres") or {}
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise LocalError(
             f"{path}: unreadable ({exc})", hint="restore it from git, or remove it to start afresh"
@@ -385,7 +398,7 @@ def read_previous(outdir: Path, candidate_files: list[str]) -> Previous:
     prev = Previous()
     manifest = _read(outdir / MANIFEST)
     if manifest is not None:
-        prev.format, records = parse_manifest(manifest, outdir / MANIFEST)
+        prev.format, records, prev.versions = parse_manifest(manifest, outdir / MANIFEST)
         for rec in records:
             _check_inside(outdir, rec.file)
             prev.records[rec.file] = rec

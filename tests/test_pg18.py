@@ -98,6 +98,10 @@ def test_the_same_schema_on_15_and_18_is_the_same(
     assert text15 != text18 or database == "hardcases"  # pg_dump 18 writes some things differently
     diff = workspace.inv("schemas.diff", "v15", "v18", "--json")
     assert diff.code == 0 and diff.json["same"] is True, json.dumps(diff.json["different"])[:3000]
+    # each side's majors are recorded, and a diff across them says so
+    assert diff.json["versions"] == {"a": {"server": 15, "pg_dump": 15}, "b": {"server": 18, "pg_dump": 18}}
+    said = workspace.inv("schemas.diff", "v15", "v18").out
+    assert "v15 runs PostgreSQL 15 (pg_dump 15), v18 PostgreSQL 18 (pg_dump 18)" in said
     # and every table file pg_dump 18 wrote is understood completely
     manifest = json.loads((workspace.out("v18") / "_manifest.json").read_text())
     for r in manifest["files"]:

@@ -10,7 +10,7 @@ import pytest
 
 from schemasync.config import HostConfig
 from schemasync.errors import DATABASE, SSH
-from schemasync.session import DISCOVERY, RESULT, RemoteExit, _remote_failure, file_line
+from schemasync.session import DISCOVERY, INFO, RESULT, RemoteExit, _remote_failure, file_line
 
 SCRIPT = resources.files("schemasync.remote").joinpath("refresh.sh").read_text(encoding="utf-8")
 
@@ -25,6 +25,7 @@ def test_exit_codes_are_named_alike_on_both_sides() -> None:
 def test_the_script_prints_the_lines_session_reads() -> None:
     for prefix in (DISCOVERY, RESULT, "SCHEMASYNC META "):
         assert f"printf '{prefix}%s\\n'" in SCRIPT
+    assert f"printf '{INFO}pg_dump %s\\n'" in SCRIPT
 
 
 def test_file_lines_parse_paths_with_spaces() -> None:

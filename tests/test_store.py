@@ -163,3 +163,17 @@ def test_index_rows_do_not_flip_between_runs() -> None:
     rows = lambda text: [line for line in text.splitlines() if line.startswith("| ")][2:]  # noqa: E731
     assert rows(first.writes["_index.md"]) == [r.replace("A2", "A") for r in rows(second.writes["_index.md"])]
     assert "- ~ updated: `a`" in second.writes["_index.md"]
+
+
+def test_the_postgres_majors_are_recorded_and_an_upgrade_is_written() -> None:
+    first = plan_changes(Previous(), [nf("a", "A")], environment="dev", database="db", partial=False, now=NOW,
+                         versions={"server": 15, "pg_dump": 15})  # fmt: skip
+    assert '"postgres": {"pg_dump": 15, "server": 15}' in first.writes["_manifest.json"]
+    prev = state_after(first, Previous())
+    prev.versions = {"server": 15, "pg_dump": 15}
+    same = plan_changes(prev, [nf("a", "A")], environment="dev", database="db", partial=False, now=NOW,
+                        versions={"server": 15, "pg_dump": 15})  # fmt: skip
+    assert not same.changed
+    upgraded = plan_changes(prev, [nf("a", "A")], environment="dev", database="db", partial=False, now=NOW,
+                            versions={"server": 16, "pg_dump": 16})  # fmt: skip
+    assert upgraded.changed and '"server": 16' in upgraded.writes["_manifest.json"]
