@@ -12,6 +12,7 @@ from .names import display_name, escape_controls, qualified_name
 ACTIONS = {"a": "", "r": "RESTRICT", "c": "CASCADE", "n": "SET NULL", "d": "SET DEFAULT"}
 ERD_LIMIT = 60  # tables per diagram before it stops being readable
 NEIGHBOURS = 30  # foreign keys drawn around one table; the rest are named under the diagram
+STAR = 6  # foreign keys per neighbourhood diagram (measured: 30 in one row render 7,471 px wide)
 
 
 def fk_text(fk: ForeignKey) -> str:
@@ -188,9 +189,14 @@ def render_erd(records: list, environment: str) -> str:
                 for t in group:
                     links = touching[t["name"]]
                     near = links[:NEIGHBOURS]
-                    ends = _foreign_ends([t], near, by_key, include_children=True)
-                    out.append(f"### `{escape_controls(t['name'])}` and its neighbours\n\n")
-                    out.append(_diagram([t, *ends], near, schema))
+                    # A star of many neighbours is laid out as one row thousands of pixels wide:
+                    # a few per diagram keep the text legible at page width.
+                    parts = [near[i : i + STAR] for i in range(0, len(near), STAR)] or [[]]
+                    for k, part in enumerate(parts, 1):
+                        ends = _foreign_ends([t], part, by_key, include_children=True)
+                        of = f" ({k} of {len(parts)})" if len(parts) > 1 else ""
+                        out.append(f"### `{escape_controls(t['name'])}` and its neighbours{of}\n\n")
+                        out.append(_diagram([t, *ends], part, schema))
                     if len(links) > len(near):
                         left = sorted({_other_end(fk, t["name"]) for fk in links[NEIGHBOURS:]})
                         shown = ", ".join(f"`{escape_controls(x)}`" for x in left[:20])

@@ -159,9 +159,7 @@ def test_the_smaller_ones(workspace: Workspace, database: str) -> None:
     assert "- ~ updated: `survey_notes`" in index and "- + new" not in index
     assert "| + |" not in index and "| ~ |" not in index
     # only a `-- Referenced by` header changed: said as such, not as a change of the table
-    sb.psql(
-        "CREATE TABLE panel_notes (id int PRIMARY KEY, company_id int REFERENCES company(id));", database=database
-    )
+    sb.psql("CREATE TABLE panel_notes (id int PRIMARY KEY, company_id int REFERENCES company(id));", database=database)
     run = workspace.inv("schemas.refresh", "--host", "dev", "--json")
     assert run.json["added"] == ["panel_notes"] and "company" not in run.json["updated"]
     assert run.json["references_only"] == ["company.sql"]

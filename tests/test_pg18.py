@@ -75,9 +75,7 @@ def _reachable_by_postgres(path: Path) -> bool:
 
 def add_pg18_host(ws: Workspace, pg18: Sandbox, name: str, database: str, **extra: object) -> None:
     assert pg18.bindir is not None
-    ws.add_host(
-        name, database, db_host=str(pg18.pg_socket_dir), db_port=pg18.pg_port, pg_bin=str(pg18.bindir), **extra
-    )
+    ws.add_host(name, database, db_host=str(pg18.pg_socket_dir), db_port=pg18.pg_port, pg_bin=str(pg18.bindir), **extra)
 
 
 def test_the_server_is_really_18(pg18: Sandbox) -> None:
