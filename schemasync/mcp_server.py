@@ -196,13 +196,13 @@ def build_server(config_path: str | None = None) -> Any:
         substring or glob, by group and by tag (schema-notes.yaml)."""
 
         def run() -> TablePage:
+            from .names import name_matcher
             from .notes import load_notes
-            from .reader import _matcher
 
             c = cfg()
             h = c.host(host)
             notes = load_notes(c.path.resolve().parent, h.name)
-            match = _matcher(pattern) if pattern else None
+            match = name_matcher(pattern) if pattern else None
             rows = []
             for r in load_records(h):
                 if r.kind != "table" or (schema is not None and r.schema != schema):
@@ -211,8 +211,9 @@ def build_server(config_path: str | None = None) -> Any:
                     continue
                 in_group = notes.group_of(r.schema, r.name)
                 t = notes.for_table(r.schema, r.name)
-                tags = (set(t.note.tags) | {tg for n in t.columns.values() for tg in n.tags}) if t else set()
-                if (group is not None and in_group != group) or (tag is not None and tag not in tags):
+                if (group is not None and in_group != group) or (
+                    tag is not None and tag not in notes.tags_of(r.schema, r.name)
+                ):
                     continue
                 d = r.details or {}
                 rows.append(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 
 PLAIN = re.compile(r"[a-z0-9_]{1,63}")
 _UNSAFE_CHAR = re.compile(r"[^A-Za-z0-9_]")
@@ -85,3 +86,13 @@ def close_names(query: str, names: list[str]) -> list[str]:
 
     close = difflib.get_close_matches(query, names, n=5, cutoff=0.5)
     return close + [n for n in names if n.lower() == query.lower() and n not in close]
+
+
+def name_matcher(pattern: str) -> Callable[[str], bool]:
+    """A case-insensitive test for a name: a substring, or a glob when it has * or ?."""
+    import fnmatch
+
+    p = pattern.lower()
+    if any(ch in p for ch in "*?"):
+        return lambda text: fnmatch.fnmatchcase(text.lower(), p)
+    return lambda text: p in text.lower()

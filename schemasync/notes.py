@@ -65,6 +65,13 @@ class Notes:
                     return group
         return None
 
+    def tags_of(self, schema: str | None, name: str) -> set[str]:
+        """The tags on a table or on any of its columns (what `--tag` filters tables by)."""
+        t = self.for_table(schema, name)
+        if t is None:
+            return set()
+        return set(t.note.tags) | {tag for note in t.columns.values() for tag in note.tags}
+
     def header_lines(self, schema: str | None, name: str) -> list[str]:
         """Lines for the table file's header (after the references)."""
         t = self.for_table(schema, name)

@@ -6,16 +6,14 @@ Everything here reads `_manifest.json` and the table files a refresh wrote, so a
 
 from __future__ import annotations
 
-import fnmatch
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from . import store
 from .config import Config, HostConfig
 from .errors import ConfigError, LocalError
 from .model import Obj, Table, parse_file
-from .names import close_names, qualified_name
+from .names import close_names, name_matcher, qualified_name
 from .notes import Notes, load_notes, note_text
 from .split import kind_word
 from .store import INDEX, MANIFEST, ORPHANED, Record
@@ -234,13 +232,6 @@ class SearchResult:
     tag: str | None = None
 
 
-def _matcher(pattern: str) -> Callable[[str], bool]:
-    p = pattern.lower()
-    if any(ch in p for ch in "*?"):
-        return lambda text: fnmatch.fnmatchcase(text.lower(), p)
-    return lambda text: p in text.lower()
-
-
 def search(
     config: Config, host_name: str | None, pattern: str | None, type_: str | None, tag: str | None = None
 ) -> SearchResult:
@@ -248,8 +239,8 @@ def search(
         raise ConfigError("search: give a PATTERN (table or column name), --type, --tag, or a mix")
     host = config.host(host_name)
     notes = load_notes(config.path.resolve().parent, host.name)
-    name_ok = _matcher(pattern) if pattern else (lambda _text: True)
-    type_ok = _matcher(type_) if type_ else (lambda _text: True)
+    name_ok = name_matcher(pattern) if pattern else (lambda _text: True)
+    type_ok = name_matcher(type_) if type_ else (lambda _text: True)
     matches = []
     for r in load_records(host):
         if r.kind != "table" or r.status == ORPHANED or not r.details:

@@ -15,7 +15,7 @@ from .diff import text_diff
 from .discovery import Discovery
 from .errors import ConfigError, DatabaseError, SplitError
 from .messages import commit_message
-from .names import close_names, table_file
+from .names import close_names, name_matcher, table_file
 from .notes import Notes, add_notes, load_notes
 from .publish import Publication
 from .redact import Finding, earlier_copies, redact_pieces, redact_text, rules_for
@@ -336,8 +336,6 @@ class ListFilter:
 
 
 def list_tables(config: Config, host_name: str | None, want: ListFilter | None = None) -> ListResult:
-    import fnmatch
-
     want = want or ListFilter()
     if want.limit < 1 or want.offset < 0:
         raise ConfigError("--limit must be at least 1 and --offset at least 0")
@@ -359,24 +357,15 @@ def list_tables(config: Config, host_name: str | None, want: ListFilter | None =
         if rec.kind == "table" and rec.file not in seen and previous.exists(rec.file):
             tables.append(ListedTable(rec.schema or "", rec.name, rec.file, ORPHANED, rec.columns))
             comments[(rec.schema or "", rec.name)] = (rec.details or {}).get("comment")
-    pattern = (want.pattern or "").lower()
+    match = name_matcher(want.pattern) if want.pattern else None
 
     def wanted(t: ListedTable) -> bool:
-        if want.schema is not None and t.schema != want.schema:
-            return False
-        if pattern and not any(
-            fnmatch.fnmatchcase(x.lower(), pattern) if any(c in pattern for c in "*?") else pattern in x.lower()
-            for x in (t.name, f"{t.schema}.{t.name}")
-        ):
-            return False
-        if want.group is not None and notes.group_of(t.schema, t.name) != want.group:
-            return False
-        if want.tag is not None:
-            n = notes.for_table(t.schema, t.name)
-            tags = (set(n.note.tags) | {x for c in n.columns.values() for x in c.tags}) if n else set()
-            if want.tag not in tags:
-                return False
-        return True
+        return (
+            (want.schema is None or t.schema == want.schema)
+            and (match is None or match(t.name) or match(f"{t.schema}.{t.name}"))
+            and (want.group is None or notes.group_of(t.schema, t.name) == want.group)
+            and (want.tag is None or want.tag in notes.tags_of(t.schema, t.name))
+        )
 
     chosen = sorted((t for t in tables if wanted(t)), key=lambda t: (t.schema, t.name))
     for t in chosen:
