@@ -254,74 +254,27 @@ class Bench:
 def report(bench: Bench, started: datetime) -> dict:
     med = {k: statistics.median(v) for k, v in bench.times.items()}
     rows = []
+
+    def compare(measure: str, base: str, target: float | None, at_least: bool = False, note: str = "") -> None:
+        """A row: measure's median against base's, in the same run; nothing if either is missing."""
+        if measure not in med or base not in med:
+            return
+        ratio = med[measure] / med[base]
+        ok = None if target is None else (ratio >= target if at_least else ratio <= target)
+        row = {"measure": measure, "seconds": med[measure], "against": base, "ratio": ratio, "target": target, "ok": ok}
+        rows.append({**row, "note": note} if note else row)
+
     for measure, (base, limit) in TARGETS.items():
-        if measure in med and base in med:
-            ratio = med[measure] / med[base]
-            rows.append(
-                {
-                    "measure": measure,
-                    "seconds": med[measure],
-                    "against": base,
-                    "ratio": ratio,
-                    "target": limit,
-                    "ok": ratio <= limit,
-                }
-            )
+        compare(measure, base, limit)
     for n in bench.loop_sizes:
-        if f"old_loop_{n}" in med and f"cold_{n}" in med:
-            ratio = med[f"old_loop_{n}"] / med[f"cold_{n}"]
-            rows.append(
-                {
-                    "measure": f"old_loop_{n}",
-                    "seconds": med[f"old_loop_{n}"],
-                    "against": f"cold_{n}",
-                    "ratio": ratio,
-                    "target": 40.0 if n == 1000 else None,
-                    "ok": ratio >= 40 if n == 1000 else None,
-                    "note": "times slower than our cold refresh",
-                }
-            )
-    if bench.big and f"cold_{bench.big}" in med and "cold_5000" in med:
-        ratio = med[f"cold_{bench.big}"] / med["cold_5000"]
-        rows.append(
-            {
-                "measure": f"cold_{bench.big}",
-                "seconds": med[f"cold_{bench.big}"],
-                "against": "cold_5000",
-                "ratio": ratio,
-                "target": 4.5,
-                "ok": ratio <= 4.5,
-            }
-        )
+        compare(f"old_loop_{n}", f"cold_{n}", 40.0 if n == 1000 else None, True, "times slower than our cold refresh")
+    if bench.big:
+        compare(f"cold_{bench.big}", "cold_5000", 4.5)
     for n in bench.sizes:
         for what in ("cold", "unchanged"):
-            now, before = f"{what}_{n}", f"{what}_{n}_before"
-            if now in med and before in med:
-                ratio = med[now] / med[before]
-                rows.append(
-                    {
-                        "measure": now,
-                        "seconds": med[now],
-                        "against": before,
-                        "ratio": ratio,
-                        "target": 1.10,
-                        "ok": ratio <= 1.10,
-                        "note": f"this code against {bench.before}, side by side",
-                    }
-                )
+            compare(f"{what}_{n}", f"{what}_{n}_before", 1.10, note=f"this code against {bench.before}, side by side")
         for what in ("diff", "history"):
-            if f"{what}_{n}" in med and f"floor_{n}" in med:
-                rows.append(
-                    {
-                        "measure": f"{what}_{n}",
-                        "seconds": med[f"{what}_{n}"],
-                        "against": f"floor_{n}",
-                        "ratio": med[f"{what}_{n}"] / med[f"floor_{n}"],
-                        "target": None,
-                        "ok": None,
-                        "note": "from the committed files, no connection",
-                    }
-                )
+            compare(f"{what}_{n}", f"floor_{n}", None, note="from the committed files, no connection")
     cpu_s = {k: statistics.median(v) for k, v in bench.cpu.items()}
     if "sweep3_1000" in cpu_s and "cold_1000" in med:
         # With every server on this machine's cores, a sweep cannot finish before its CPU time

@@ -79,8 +79,9 @@ class Change:
         mark = "+" if self.added else "-" if self.removed else "~"
         return f"{mark}{self.what} {self.name}" if self.name else f"{mark}{self.field or self.what}"
 
-    def to_data(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+    def to_data(self, text: str) -> dict[str, Any]:
+        """The change as data, with its phrasing for the question asked (`between` or `step`)."""
+        return {**{f.name: getattr(self, f.name) for f in fields(self)}, "text": text}
 
 
 def _value(v: Any) -> str:

@@ -170,7 +170,7 @@ def render_data(report: DiffReport) -> dict:
                 "kind": d.item.kind,
                 "name": d.item.label,
                 "file": d.item.file,
-                "changes": [{**c.to_data(), "text": c.between(report.a, report.b)} for c in d.changes],
+                "changes": [c.to_data(c.between(report.a, report.b)) for c in d.changes],
                 "diff": d.diff,
             }
             for d in report.different

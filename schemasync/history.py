@@ -186,7 +186,7 @@ def history_data(h: History) -> dict:
                 "commit": s.commit,
                 "date": s.date,
                 "subject": s.subject,
-                "changes": [{**c.to_data(), "text": c.step()} for c in s.changes],
+                "changes": [c.to_data(c.step()) for c in s.changes],
             }
             for s in h.steps
         ],
@@ -237,7 +237,6 @@ def changelog_data(log: Changelog) -> dict:
         "since": log.since,
         "until": log.until,
         "objects": [
-            {"name": label, "changes": [{**c.to_data(), "text": c.step()} for c in changes]}
-            for label, changes in log.tables.items()
+            {"name": label, "changes": [c.to_data(c.step()) for c in changes]} for label, changes in log.tables.items()
         ],
     }

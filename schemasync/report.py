@@ -194,7 +194,7 @@ def check_data(res: CheckResult) -> dict[str, Any]:
             {
                 "name": d.name,
                 "file": d.file,
-                "changes": [{**c.to_data(), "text": c.between("files", "database")} for c in d.changes],
+                "changes": [c.to_data(c.between("files", "database")) for c in d.changes],
                 "diff": d.diff,
             }
             for d in res.differences
