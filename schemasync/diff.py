@@ -65,7 +65,7 @@ def text_diff(a: str, b: str, a_label: str, b_label: str) -> str:
 
 def _versions(files: dict[str, str]) -> dict:
     manifest = files.get(MANIFEST)
-    return parse_manifest(manifest, Path(MANIFEST))[2] if manifest is not None else {}
+    return parse_manifest(manifest, Path(MANIFEST)).versions if manifest is not None else {}
 
 
 def _items(files: dict[str, str]) -> dict[str, Item]:
@@ -73,7 +73,7 @@ def _items(files: dict[str, str]) -> dict[str, Item]:
     manifest = files.get(MANIFEST)
     if manifest is None:
         return {}
-    _, records, _ = parse_manifest(manifest, Path(MANIFEST))
+    records = parse_manifest(manifest, Path(MANIFEST)).records
     return {
         r.file: Item(r.kind, r.label, r.file, r.schema, r.name)
         for r in records

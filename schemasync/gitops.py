@@ -15,7 +15,7 @@ import queue
 import re
 import subprocess
 import threading
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 from .errors import LocalError
@@ -171,11 +171,11 @@ def clean_message(message: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def commit_files(root: Path, files: Mapping[Path, str], message: str) -> str | None:
-    """Commit exactly these files, with these contents (already or about to be on disk), leaving
-    anything else the user staged as it was. Returns the commit id."""
+def commit_files(root: Path, files: Mapping[Path, str], message: str, removed: Collection[Path] = ()) -> str | None:
+    """Commit exactly these files, with these contents (already or about to be on disk), and the
+    removal of `removed`, leaving anything else the user staged as it was. Returns the commit id."""
     pending = PendingCommit(root)
-    pending.add(files)
+    pending.add(files, removed)
     return pending.finish(message)
 
 
@@ -183,7 +183,7 @@ _DONE = object()  # end of the files: the next item is the message
 
 
 class _Withdraw(frozenset):
-    """Paths added earlier whose files could not be written: left out of the commit."""
+    """Paths added earlier whose files could not be written (or removed): left out of the commit."""
 
 
 class PendingCommit:
@@ -193,6 +193,7 @@ class PendingCommit:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.rel: list[str] = []
+        self.removed: list[str] = []  # paths the commit deletes (pages the tool no longer writes)
         self.parent: str | None = None
         self.commit: str | None = None  # built by the thread; None after finish: `git commit` made it
         self.error: BaseException | None = None
@@ -200,15 +201,18 @@ class PendingCommit:
         self.thread = threading.Thread(target=self._build, name="schemasync-commit", daemon=True)
         self.thread.start()
 
-    def add(self, files: Mapping[Path, str]) -> None:
+    def add(self, files: Mapping[Path, str], removed: Collection[Path] = ()) -> None:
         rel = relative_paths(self.root, list(files))
+        gone = relative_paths(self.root, list(removed))
         self.rel += rel
-        self.queue.put((rel, list(files.values())))
+        self.removed += gone
+        self.queue.put((rel, list(files.values()), gone))
 
-    def withdraw(self, files: Mapping[Path, str]) -> None:
+    def withdraw(self, files: Mapping[Path, str], removed: Collection[Path] = ()) -> None:
         """Leave out files added earlier (their write failed); their blobs stay unreferenced."""
-        gone = set(relative_paths(self.root, list(files)))
+        gone = set(relative_paths(self.root, [*files, *removed]))
         self.rel = [r for r in self.rel if r not in gone]
+        self.removed = [r for r in self.removed if r not in gone]
         self.queue.put(_Withdraw(gone))
 
     # -- in the thread: everything that does not touch the working tree, the index or a ref ------
@@ -220,12 +224,15 @@ class PendingCommit:
             importer = self._start_import()
             assert importer.stdin is not None
             marks: list[tuple[int, str]] = []
+            deletes: list[str] = []
             blobs = 0  # marks are numbered by blob, whatever is withdrawn later
             while (item := self.queue.get()) is not _DONE:
                 if isinstance(item, _Withdraw):
                     marks = [(mark, path) for mark, path in marks if path not in item]
+                    deletes = [path for path in deletes if path not in item]
                     continue
-                rel, texts = item
+                rel, texts, gone = item
+                deletes += gone
                 if not self._files_allow_plumbing(rel, texts):
                     return
                 for path, text in zip(rel, texts, strict=True):
@@ -238,7 +245,7 @@ class PendingCommit:
             message = self.queue.get()
             if message is None:
                 return  # aborted
-            self.commit = self._finish_import(importer, marks, blobs + 1, message)
+            self.commit = self._finish_import(importer, marks, deletes, blobs + 1, message)
             importer = None
         except BrokenPipeError:
             self.error = LocalError(f"git fast-import failed in {self.root}: {self._import_error(importer)}")
@@ -299,7 +306,12 @@ class PendingCommit:
         )
 
     def _finish_import(
-        self, importer: subprocess.Popen, marks: list[tuple[int, str]], commit_mark: int, message: str
+        self,
+        importer: subprocess.Popen,
+        marks: list[tuple[int, str]],
+        deletes: list[str],
+        commit_mark: int,
+        message: str,
     ) -> str:
         """The commit on top of the blobs. No ref is left behind (`reset` drops the branch
         fast-import needs); the commit id comes back through `get-mark`."""
@@ -311,6 +323,8 @@ class PendingCommit:
         write(f"commit {scratch}\nmark :{commit_mark}\n".encode() + who + b"data %d\n" % len(msg) + msg + b"\n")
         if self.parent:
             write(f"from {self.parent}\n".encode())
+        for rel in deletes:
+            write(b"D %s\n" % _quote_path(rel))
         for mark, rel in marks:
             write(b"M 100644 :%d %s\n" % (mark, _quote_path(rel)))
         write(f"\nget-mark :{commit_mark}\nreset {scratch}\n\ndone\n".encode())
@@ -337,10 +351,10 @@ class PendingCommit:
         if self.error is not None:
             raise self.error
         if self.commit is None:
-            return _porcelain_commit(self.root, self.rel, message)
-        spec = _nul_list(self.rel)
+            return _porcelain_commit(self.root, self.rel, message, self.removed)
+        spec = _nul_list(self.rel + self.removed)
         # Stage first: if the branch moved meanwhile, the index is put back and nothing changed.
-        _git(self.root, "update-index", "--add", "-z", "--stdin", stdin=spec)
+        _git(self.root, "update-index", "--add", "--remove", "-z", "--stdin", stdin=spec)
         if self.parent and _same_tree(self.root, self.commit, self.parent):
             return None  # the files are as last committed (a hand edit put back): no empty commit
         old = self.parent or "0" * len(self.commit)
@@ -348,7 +362,7 @@ class PendingCommit:
         reason = f"commit{'' if self.parent else ' (initial)'}: {subject}"
         move = _git(self.root, "update-ref", "-m", reason, "HEAD", self.commit, old, check=False)
         if move.returncode != 0:
-            unstage(self.root, self.rel)
+            unstage(self.root, self.rel + self.removed)
             err = move.stderr.decode("utf-8", "replace").strip()
             raise LocalError(f"git: HEAD moved while schemasync was committing ({err}); nothing was committed")
         _git(self.root, "gc", "--auto", "--quiet", check=False)  # as `git commit` does
@@ -379,10 +393,18 @@ def _same_tree(root: Path, a: str, b: str) -> bool:
     return trees[0] == trees[1]
 
 
-def _porcelain_commit(root: Path, rel: list[str], message: str) -> str | None:
+def _porcelain_commit(root: Path, written: list[str], message: str, removed: list[str]) -> str | None:
+    if removed:  # only paths git knows: `commit --only` refuses a pathspec that matches nothing
+        known = set(_git(root, "ls-files", "-z", "--", *(f":(literal){p}" for p in removed)).stdout.split(b"\0"))
+        removed = [p for p in removed if p.encode("utf-8", "surrogateescape") in known]
+        if removed:
+            rm = ["rm", "--cached", "-q", "--ignore-unmatch", "--pathspec-from-file=-", "--pathspec-file-nul"]
+            _git(root, *rm, stdin=_nul_list(removed))
+    rel = [*written, *removed]
     spec = _nul_list(rel)
-    add = _git(root, "add", "--pathspec-from-file=-", "--pathspec-file-nul", "--", stdin=spec, check=False)
-    if add.returncode != 0:
+    add_spec = _nul_list(written)
+    add = _git(root, "add", "--pathspec-from-file=-", "--pathspec-file-nul", "--", stdin=add_spec, check=False)
+    if add.returncode != 0 and written:
         err = add.stderr.decode("utf-8", "replace").strip()
         hint = "the output directory is ignored by .gitignore" if "ignored" in err else ""
         raise LocalError(f"git add failed: {err}", hint=hint)

@@ -54,8 +54,8 @@ def render_guide(config: Config) -> str:
             "- `<env>/views/`, `materialized_views/`, `functions/`, `types/`, `sequences/`, `other/`: objects ",
             "that belong to no table.\n",
             "- `<env>/_index.md`: every table with its status, column count, primary key, foreign keys in and "
-            "out, and comment. `_erd.md`: diagrams. `_table_list.txt`: one table a line. `_manifest.json`: all "
-            "of it for programs.\n",
+            "out, and comment (past 300 tables it links pages under `_index/`). `_erd.md`: diagrams (past 40, "
+            "pages under `_erd/`). `_table_list.txt`: one table a line. `_manifest.json`: all of it for programs.\n",
             "\nIn `_index.md` each table is ✓ current or ⚠ orphaned (the table is gone; its file is kept); ",
             "its top lists what the last refresh changed (+ new, ~ updated, ⚠ newly orphaned). Team notes ",
             "(`schema-notes.yaml`) appear as `-- Note:` lines in the table files.\n",

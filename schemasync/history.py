@@ -157,7 +157,7 @@ def changes_since(config: Config, host_name: str | None, since: str) -> Changelo
 def _records(text: str | None) -> dict[str, Record]:
     if text is None:
         return {}
-    return {r.file: r for r in parse_manifest(text, Path(MANIFEST))[1]}
+    return {r.file: r for r in parse_manifest(text, Path(MANIFEST)).records}
 
 
 # ---------------------------------------------------------------------------------------------

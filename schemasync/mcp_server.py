@@ -133,6 +133,7 @@ class RefreshAnswer(TypedDict):
     overwritten_edits: list[str]
     references_only: list[str]
     files_written: list[str]
+    files_removed: list[str]
     guide_written: str | None
     changed: bool
     commit: str | None

@@ -17,6 +17,7 @@ ends the whole publication (refresh) or only that environment (sweep).
 from __future__ import annotations
 
 import threading
+from collections.abc import Collection
 from pathlib import Path
 from types import TracebackType
 
@@ -49,26 +50,28 @@ class Publication:
     def wrote(self) -> bool:
         return bool(self.transactions)
 
-    def write(self, outdir: Path, repo: Path | None, files: dict[str, str]) -> None:
-        """Write files (relative to outdir) atomically; when committing, git builds them into the
-        commit meanwhile. On failure nothing of this call remains, on disk or in the commit."""
-        if not files:
+    def write(self, outdir: Path, repo: Path | None, files: dict[str, str], removed: Collection[str] = ()) -> None:
+        """Write files (relative to outdir) and delete `removed` atomically; when committing, git
+        builds them into the commit meanwhile. On failure nothing of this call remains, on disk or
+        in the commit."""
+        if not files and not removed:
             return
         absolute = {outdir / rel: text for rel, text in files.items()}
+        gone = [outdir / rel for rel in removed]
         pending = None
         if self.committing and repo is not None:
             with self.lock:
                 pending = self.pending.get(repo)
                 if pending is None:
                     pending = self.pending[repo] = gitops.PendingCommit(repo)
-                pending.add(absolute)
+                pending.add(absolute, gone)
         tx = store.Transaction(outdir)
         try:
-            tx.write(files)  # rolls itself back on failure
+            tx.write(files, removed)  # rolls itself back on failure
         except BaseException:
             if pending is not None:
                 with self.lock:
-                    pending.withdraw(absolute)
+                    pending.withdraw(absolute, gone)
             raise
         with self.lock:
             self.transactions.append(tx)

@@ -34,7 +34,7 @@ def load_records(host: HostConfig) -> list[Record]:
             f"{host.name}: no schema files in {host.output} yet",
             hint=f"run: inv schemas.refresh --host {host.name}",
         ) from None
-    return store.parse_manifest(text, path)[1]
+    return store.parse_manifest(text, path).records
 
 
 def find_record(

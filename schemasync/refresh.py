@@ -235,7 +235,7 @@ def refresh(
         res.committing = repo is not None
         if res.plan.changed:
             with Publication(commit) as pub:
-                pub.write(host.output, repo, res.plan.writes)
+                pub.write(host.output, repo, res.plan.writes, res.plan.removed)
                 res.guide_written = pub.write_guide(config, repo)
                 if repo is not None:
                     res.commit_message = commit_message(host.name, res.plan)

@@ -49,6 +49,7 @@ def refresh_data(res: RefreshResult) -> dict[str, Any]:
         "overwritten_edits": plan.overwritten,
         "references_only": plan.references_only,
         "files_written": sorted(plan.writes),
+        "files_removed": plan.removed,
         "guide_written": str(res.guide_written) if res.guide_written else None,
         "changed": plan.changed,
         "commit": res.commit,

@@ -1,7 +1,8 @@
 """The output directory: what changed (pure), and writing it so a failure leaves it as it was.
 
-Files the tool owns: the ones listed in `_manifest.json`, plus `_manifest.json`, `_index.md` and
-`_table_list.txt`. Nothing else in the directory is read, written or committed.
+Files the tool owns: the ones listed in `_manifest.json` (its records and its `pages`), plus
+`_manifest.json`, `_index.md`, `_erd.md` and `_table_list.txt`. Nothing else in the directory is
+read, written or committed; the only files ever deleted are pages the manifest lists.
 """
 
 from __future__ import annotations
@@ -14,21 +15,21 @@ import os
 import secrets
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import NamedTuple
 
 from .errors import LocalError
-from .names import display_name, escape_controls, qualified_name
-from .relations import render_erd
+from .names import display_name, escape_controls, name_part, qualified_name
+from .relations import ERD, ERD_PAGES, render_erd_pages
 
 MANIFEST = "_manifest.json"
 INDEX = "_index.md"
 TABLE_LIST = "_table_list.txt"
-ERD = "_erd.md"
-OWN_FILES = (MANIFEST, INDEX, TABLE_LIST, ERD)
+OWN_FILES = (MANIFEST, INDEX, TABLE_LIST, ERD)  # and the pages the manifest lists (`pages`)
 # Bumped when the layout of the files above changes, so an upgrade rewrites them once.
 # 3: per-row statuses are only current/orphaned (the run's changes are listed once, in
 # `last_change`), and each record carries the sha of the definition written.
@@ -97,6 +98,7 @@ class Plan:
     restored: list[str] = field(default_factory=list)  # edited by hand, database unchanged: put back
     overwritten: list[str] = field(default_factory=list)  # edited by hand and changed in the database
     references_only: list[str] = field(default_factory=list)  # only the `-- Referenced by` header changed
+    removed: list[str] = field(default_factory=list)  # pages of ours no longer needed: deleted
     before: dict[str, str] = field(default_factory=dict)  # updated files: their previous text (check shows the diff)
 
     @property
@@ -140,6 +142,7 @@ class Previous:
 
     format: int | None = None  # the manifest's format; None when there was none
     versions: dict = field(default_factory=dict)  # {"server": 15, "pg_dump": 15} of the last refresh
+    pages: list[str] = field(default_factory=list)  # index and diagram pages the last refresh wrote
 
     def tables_present(self) -> int:
         """Table files the manifest lists that are still on disk."""
@@ -200,7 +203,8 @@ def plan_changes(
         r.file for r in ordered if r.status == ORPHANED and previous.records.get(r.file, r).status != ORPHANED
     )
     forgotten = any(f not in records for f in previous.records)
-    own_missing = any(previous.contents.get(f) is None for f in OWN_FILES) or previous.format != FORMAT
+    own_missing = any(previous.contents.get(f) is None for f in (*OWN_FILES, *previous.pages))
+    own_missing = own_missing or previous.format != FORMAT
     versions = versions if versions is not None else previous.versions
     own_missing = own_missing or (versions != previous.versions and not partial)  # an upgrade: say so
     changed = bool(writes) or bool(newly_orphaned) or forgotten or own_missing
@@ -222,15 +226,18 @@ def plan_changes(
         # only files put back or headers refreshed: the index and the manifest stay as they are
         return plan
     stamp = (now or datetime.now(timezone.utc)).strftime("%Y-%m-%d %H:%M UTC")
-    own = {
-        MANIFEST: render_manifest(ordered, environment, database, news, news_objects, versions),
-        INDEX: render_index(ordered, environment, database, stamp, news),
-        TABLE_LIST: render_table_list(ordered),
-    }
-    if previous.contents.get(ERD) is None or _erd_inputs(ordered) != _erd_inputs(list(previous.records.values())):
-        own[ERD] = render_erd(ordered, environment)  # only when what it draws changed: it is the costly one
+    own = {TABLE_LIST: render_table_list(ordered), **render_index_pages(ordered, environment, database, stamp, news)}
+    erd_pages = [p for p in previous.pages if p.startswith(ERD_PAGES + "/")]
+    erd_kept = not (own_missing or _erd_inputs(ordered) != _erd_inputs(list(previous.records.values())))
+    if not erd_kept:  # only when what it draws changed: it is the costly one
+        drawn = render_erd_pages(ordered, environment)
+        own.update(drawn)
+        erd_pages = [p for p in drawn if p != ERD]
+    pages = sorted({*(p for p in own if p.startswith(INDEX_PAGES + "/")), *erd_pages})
+    own[MANIFEST] = render_manifest(ordered, environment, database, news, news_objects, versions, pages)
     # only what differs: adding a column leaves the table list and the diagram as they were
     writes.update({f: text for f, text in own.items() if previous.contents.get(f) != text})
+    plan.removed = [p for p in previous.pages if p not in pages and previous.exists(p)]
     return plan
 
 
@@ -260,6 +267,7 @@ def render_manifest(
     news: dict[str, list[str]] | None = None,
     news_objects: dict[str, list[str]] | None = None,
     versions: dict | None = None,
+    pages: list[str] | None = None,
 ) -> str:
     """One file a line: readable, diff-friendly, and fast (the C encoder; `indent=` would not use it).
     Rows change only when their file does; what the last refresh changed is one `last_change` line."""
@@ -282,6 +290,8 @@ def render_manifest(
             "generator": "schemasync",
             # majors only: a minor upgrade writes the same files and must not change this one
             "postgres": versions or {},
+            # the index and diagram pages of a big reference: ours, so a refresh may delete them
+            **({"pages": pages} if pages else {}),
         },
         ensure_ascii=False,
         sort_keys=True,
@@ -307,15 +317,15 @@ def _code(text: str) -> str:
     return f"{fence}{pad}{text}{pad}{fence}"
 
 
-def _link(file: str) -> str:
+def _link(file: str, up: str = "") -> str:
     label = file.replace("|", "\\|").replace("[", "\\[").replace("]", "\\]")
-    return f"[{label}]({file})"
+    return f"[{label}]({up}{file})"
 
 
 NEWS_LIMIT = 50  # names listed per kind of change in _index.md
 
 
-def _index_row(r: Record) -> str:
+def _index_row(r: Record, up: str = "") -> str:
     cols = "" if r.columns is None else str(r.columns)
     d = r.details or {}
     pk = _code(", ".join(d["primary_key"])) if d.get("primary_key") else ""
@@ -328,13 +338,93 @@ def _index_row(r: Record) -> str:
     comment = escape_controls(" · ".join(x for x in said if x)).replace("|", "\\|")
     return (
         f"| {MARKS[stable_status(r.status)]} | {_code(r.label)} | {_code(r.schema or '')} | {cols} | {pk} "
-        f"| {fks_out} | {fks_in} | {_link(r.file)} | {comment} |\n"
+        f"| {fks_out} | {fks_in} | {_link(r.file, up)} | {comment} |\n"
     )
+
+
+INDEX_PAGES = "_index"  # the folder of a big reference's index pages
+PAGE_TABLES = 300  # tables in one `_index.md`; past this it is split into pages
+PAGE_ROWS = 500  # rows per page: a page stays light on GitHub
 
 
 def render_index(
     records: list[Record], environment: str, database: str, stamp: str, news: dict[str, list[str]] | None = None
 ) -> str:
+    """`_index.md` as one page, whatever its size."""
+    return "".join(_index_head(records, environment, database, stamp, news)) + "".join(_index_body(records))
+
+
+def render_index_pages(
+    records: list[Record], environment: str, database: str, stamp: str, news: dict[str, list[str]] | None = None
+) -> dict[str, str]:
+    """`_index.md` alone up to PAGE_TABLES tables. Past that it keeps the summary and the news, and
+    lists pages under `_index/`: one per group of schema-notes.yaml, one per schema for the tables
+    in no group, and one for the other objects, each cut every PAGE_ROWS rows."""
+    tables = [r for r in records if r.kind == "table"]
+    if len(tables) <= PAGE_TABLES:
+        return {INDEX: render_index(records, environment, database, stamp, news)}
+    sections: dict[tuple[str, str], list[Record]] = {}
+    for r in tables:
+        group = (r.details or {}).get("group")
+        sections.setdefault(("group", group) if group else ("schema", r.schema or ""), []).append(r)
+    pages: dict[str, str] = {}
+    head = _index_head(records, environment, database, stamp, news)
+    out = [*head, "The tables are listed on pages:\n\n| | tables | orphaned | pages |\n|---|--:|--:|---|\n"]
+    for (by, name), members in sorted(sections.items(), key=lambda kv: (kv[0][0] != "group", kv[0][1])):
+        label = f"group {escape_controls(name)}" if by == "group" else f"schema {_code(name)}"
+        stem = f"{INDEX_PAGES}/{'group-' if by == 'group' else ''}{name_part(name)}"
+        files = _pages(pages, stem, f"{environment}, {label}", members, _TABLE_HEAD, _index_row)
+        orphaned = sum(1 for r in members if r.status == ORPHANED)
+        links = ", ".join(f"[{k}]({f})" for k, f in enumerate(files, 1))
+        out.append(f"| {label} | {len(members) - orphaned} | {orphaned} | {links} |\n")
+    out.append(f"\nDiagrams of the tables and their foreign keys: {_link(ERD)}.\n")
+    others = [r for r in records if r.kind != "table"]
+    if others:
+        files = _pages(pages, f"{INDEX_PAGES}/other-objects", environment, others, _OBJECT_HEAD, _object_row)
+        links = ", ".join(f"[{k}]({f})" for k, f in enumerate(files, 1))
+        out.append(f"\n{len(others)} other objects (views, functions, types, ...): pages {links}.\n")
+    pages[INDEX] = "".join(out)
+    return pages
+
+
+def _pages(
+    pages: dict[str, str], stem: str, title: str, rows: list[Record], head: str, row: Callable[[Record, str], str]
+) -> list[str]:
+    """Rows on pages `<stem>.md`, `<stem>.2.md`, ... (a name part never holds a dot or a dash, so
+    these never meet a schema's page); the files written, in order."""
+    chunks = [rows[i : i + PAGE_ROWS] for i in range(0, len(rows), PAGE_ROWS)]
+    files = []
+    for k, chunk in enumerate(chunks, 1):
+        file = f"{stem}.md" if k == 1 else f"{stem}.{k}.md"
+        of = f" (page {k} of {len(chunks)})" if len(chunks) > 1 else ""
+        pages[file] = "".join(
+            [
+                f"# Database schema: {escape_controls(title)}{of}\n\n",
+                "<!-- Generated by schemasync; a refresh rewrites this file. -->\n\n",
+                f"Summary and the other pages: [{INDEX}](../{INDEX}). File links are relative to it: `../<file>`.\n\n",
+                head,
+                *(row(r, "../") for r in chunk),
+            ]
+        )
+        files.append(file)
+    return files
+
+
+_TABLE_HEAD = (
+    "| | table | schema | columns | primary key | FKs out | FKs in | file | comment / note |\n"
+    "|:-:|---|---|--:|---|--:|--:|---|---|\n"
+)
+_OBJECT_HEAD = "| | object | kind | file |\n|:-:|---|---|---|\n"
+
+
+def _object_row(r: Record, up: str = "") -> str:
+    kind = r.kind.replace("_", " ")
+    return f"| {MARKS[stable_status(r.status)]} | {_code(r.label)} | {kind} | {_link(r.file, up)} |\n"
+
+
+def _index_head(
+    records: list[Record], environment: str, database: str, stamp: str, news: dict[str, list[str]] | None
+) -> list[str]:
     news = news or {}
     tables = [r for r in records if r.kind == "table"]
     orphaned = sum(1 for r in tables if r.status == ORPHANED)
@@ -355,39 +445,47 @@ def render_index(
             out.append(f"\n- {MARKS[status]} {word}: {shown}{more}")
             said = True
     out.append("\n\n" if said else " no table changed (other objects, or the layout).\n\n")
+    return out
+
+
+def _index_body(records: list[Record]) -> list[str]:
+    tables = [r for r in records if r.kind == "table"]
+    out = []
     groups: dict[str | None, list[Record]] = {}
     for r in tables:  # one section per group of schema-notes.yaml, the rest after them
         groups.setdefault((r.details or {}).get("group"), []).append(r)
     for group in sorted(groups, key=lambda g: (g is None, g or "")):
         if len(groups) > 1:
             out.append(f"## {escape_controls(group) if group else 'Other tables'}\n\n")
-        out += [
-            "| | table | schema | columns | primary key | FKs out | FKs in | file | comment / note |\n",
-            "|:-:|---|---|--:|---|--:|--:|---|---|\n",
-        ]
-        for r in groups[group]:
-            out.append(_index_row(r))
+        out.append(_TABLE_HEAD)
+        out += [_index_row(r) for r in groups[group]]
         out.append("\n")
     out.append(f"Diagrams of the tables and their foreign keys: {_link(ERD)}.\n")
     others = [r for r in records if r.kind != "table"]
     if others:
-        out.append("\n## Other objects\n\n| | object | kind | file |\n|:-:|---|---|---|\n")
-        for r in others:
-            kind = r.kind.replace("_", " ")
-            out.append(f"| {MARKS[stable_status(r.status)]} | {_code(r.label)} | {kind} | {_link(r.file)} |\n")
-    return "".join(out)
+        out.append("\n## Other objects\n\n" + _OBJECT_HEAD)
+        out += [_object_row(r) for r in others]
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
 # I/O: reading the previous state, locking, and the atomic write.
 
 
-def parse_manifest(text: str, path: Path) -> tuple[int | None, list[Record], dict]:
-    """`_manifest.json` as (format, records, PostgreSQL versions): the one reader of it (refresh,
-    show, search, diff, history)."""
+class Manifest(NamedTuple):
+    format: int | None
+    records: list[Record]
+    versions: dict  # PostgreSQL majors of the server and pg_dump
+    pages: list[str]  # index and diagram pages
+
+
+def parse_manifest(text: str, path: Path) -> Manifest:
+    """`_manifest.json`: the one reader of it (refresh, show, search, diff, history)."""
     try:
         doc = json.loads(text)
-        return doc.get("format"), [Record(**item) for item in doc["files"]], doc.get("postgres") or {}
+        pages = [str(p) for p in doc.get("pages") or []]
+        records = [Record(**item) for item in doc["files"]]
+        return Manifest(doc.get("format"), records, doc.get("postgres") or {}, pages)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise LocalError(
             f"{path}: unreadable ({exc})", hint="restore it from git, or remove it to start afresh"
@@ -398,14 +496,18 @@ def read_previous(outdir: Path, candidate_files: list[str]) -> Previous:
     prev = Previous()
     manifest = _read(outdir / MANIFEST)
     if manifest is not None:
-        prev.format, records, prev.versions = parse_manifest(manifest, outdir / MANIFEST)
+        prev.format, records, prev.versions, prev.pages = parse_manifest(manifest, outdir / MANIFEST)
         for rec in records:
             _check_inside(outdir, rec.file)
             prev.records[rec.file] = rec
+        for page in prev.pages:
+            _check_inside(outdir, page)
+            if not page.startswith((INDEX_PAGES + "/", ERD_PAGES + "/")):
+                raise LocalError(f"{outdir / MANIFEST}: refusing page {page!r}: not an index or diagram page")
     # Contents only where they are compared (this run's files and ours); for the other records,
     # whether they exist is enough, and one walk of the directory tells.
     prev.present = _files_under(outdir)
-    for file in {*candidate_files, *OWN_FILES}:
+    for file in {*candidate_files, *OWN_FILES, *prev.pages}:
         prev.contents[file] = _read(outdir / file) if file in prev.present else None
     return prev
 
@@ -493,8 +595,10 @@ class Transaction:
         self.staging = outdir / f".schemasync-{os.getpid()}-{secrets.token_hex(4)}.tmp"
         self.created_dirs: list[Path] = []
         self.journal: list[tuple[Path, Path | None]] = []  # (target, backup or None)
+        self.emptied: set[Path] = set()  # folders a removal may have left empty
 
-    def write(self, files: dict[str, str]) -> None:
+    def write(self, files: dict[str, str], removed: Collection[str] = ()) -> None:
+        """Put `files` in place and delete `removed` (pages of ours no longer needed), journaled."""
         try:
             self._mkdir(self.outdir)
             self.staging.mkdir()
@@ -516,6 +620,14 @@ class Transaction:
                     os.rename(target, backup)
                 self.journal.append((target, backup))
                 os.rename(tmp, target)
+            for i, rel in enumerate(sorted(removed)):
+                _check_inside(self.outdir, rel)
+                target = self.outdir / rel
+                if target.is_file() and not target.is_symlink():
+                    backup = self.staging / f"{i}.removed"
+                    os.rename(target, backup)
+                    self.journal.append((target, backup))
+                    self.emptied.add(target.parent)
         except BaseException as exc:
             self.rollback()
             if isinstance(exc, OSError):
@@ -547,3 +659,6 @@ class Transaction:
     def finish(self) -> None:
         shutil.rmtree(self.staging, ignore_errors=True)
         self.journal.clear()
+        for folder in self.emptied:
+            with suppress(OSError):  # not empty: something else lives there
+                folder.rmdir()

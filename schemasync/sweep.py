@@ -114,7 +114,7 @@ def _one(outcome: Outcome, pub: Publication, repo: Path | None, notes: Notes) ->
     try:
         res = plan_refresh(outcome.host, notes=notes)
         if res.plan.changed:
-            pub.write(outcome.host.output, repo, res.plan.writes)
+            pub.write(outcome.host.output, repo, res.plan.writes, res.plan.removed)
             outcome.wrote = True
         outcome.result = res
     except SchemasyncError as exc:

@@ -228,3 +228,20 @@ def test_files_added_in_batches_make_one_commit_and_abort_makes_none(tmp_path: P
     assert git(repo, "diff", "--cached", "--name-only") == ""
     leftovers = [p.name for p in (repo / ".git").rglob("*") if "crash" in p.name or p.name.startswith("tmp_")]
     assert leftovers == []
+
+
+@pytest.mark.parametrize("hook", [False, True], ids=["fast-import", "git-commit"])
+def test_removed_files_leave_the_commit_and_unknown_ones_are_ignored(tmp_path: Path, hook: bool) -> None:
+    repo = make_repo(tmp_path / "r")
+    out = repo / "docs" / "_erd"
+    first = put({out / "a.md": "A\n", out / "b.md": "B\n"})
+    gitops.commit_files(repo, first, "pages")
+    if hook:  # a hook sends the commit through `git commit`
+        (repo / ".git" / "hooks" / "pre-commit").write_text("#!/bin/sh\nexit 0\n")
+        (repo / ".git" / "hooks" / "pre-commit").chmod(0o755)
+    (out / "a.md").unlink()
+    never_committed = out / "c.md"  # written by a run that did not commit: git does not know it
+    files = put({repo / "docs" / "_erd.md": "one page\n"})
+    assert gitops.commit_files(repo, files, "fewer pages", removed=[out / "a.md", never_committed])
+    assert set(committed(repo)) == {"app.py", "docs/_erd.md", "docs/_erd/b.md"}
+    assert git(repo, "status", "--porcelain") == ""

@@ -177,3 +177,25 @@ def test_the_postgres_majors_are_recorded_and_an_upgrade_is_written() -> None:
     upgraded = plan_changes(prev, [nf("a", "A")], environment="dev", database="db", partial=False, now=NOW,
                             versions={"server": 16, "pg_dump": 16})  # fmt: skip
     assert upgraded.changed and '"server": 16' in upgraded.writes["_manifest.json"]
+
+
+def test_a_removed_page_comes_back_on_rollback_and_its_empty_folder_goes_on_finish(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    (out / "_erd").mkdir(parents=True)
+    (out / "_erd" / "gone.md").write_text("old page")
+    tx = store.Transaction(out)
+    tx.write({"_erd.md": "one page"}, removed=["_erd/gone.md"])
+    assert not (out / "_erd" / "gone.md").exists()
+    tx.rollback()
+    assert (out / "_erd" / "gone.md").read_text() == "old page" and not (out / "_erd.md").exists()
+    tx = store.Transaction(out)
+    tx.write({"_erd.md": "one page"}, removed=["_erd/gone.md"])
+    tx.finish()
+    assert sorted(os.listdir(out)) == ["_erd.md"]
+
+
+def test_pages_the_manifest_names_must_be_ours(tmp_path: Path) -> None:
+    recs = [Record("table", "public", "a", "a.sql", "new", 3)]
+    (tmp_path / "_manifest.json").write_text(store.render_manifest(recs, "dev", "db", pages=["users.sql"]))
+    with pytest.raises(LocalError, match="refusing page"):
+        store.read_previous(tmp_path, [])
