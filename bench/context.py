@@ -99,6 +99,7 @@ async def answers(server: Path, hosts: Path, cwd: Path, table: str) -> dict[str,
         await size("list_tables schema=musicbrainz", "list_tables", schema="musicbrainz")
         described = await size("describe_table (most referenced)", "describe_table", table=table)
         sizes["describe_table: foreign keys in"] = len(described["referenced_by"])
+        await size("describe_table definition=true", "describe_table", table=table, definition=True)
         await size("search_columns pattern=id (first page)", "search_columns", pattern="id")
         await size("search_columns type=text (first page)", "search_columns", type="text")
     return sizes
@@ -107,6 +108,7 @@ async def answers(server: Path, hosts: Path, cwd: Path, table: str) -> dict[str,
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="bench-context", description=__doc__.split("\n\n")[0])
     parser.add_argument("--musicbrainz", type=Path, required=True, help="musicbrainz-server's admin/sql folder")
+    parser.add_argument("--keep", action="store_true", help="keep the repository and stop no server; print where")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "context.json")
     args = parser.parse_args(argv)
     sql_dir = args.musicbrainz
@@ -154,8 +156,12 @@ def main(argv: list[str]) -> int:
             "diagrams": sum(diagrams.values()),
         }
     finally:
-        sb.stop()
-        shutil.rmtree(root, ignore_errors=True)
+        if args.keep:
+            pids = f"$(cat {root}/sandbox/ssh/sshd.pid) $(head -1 {root}/sandbox/pg/data/postmaster.pid)"
+            print(f"kept: {root / 'repo'} (stop its servers with: kill {pids})")
+        else:
+            sb.stop()
+            shutil.rmtree(root, ignore_errors=True)
     print(f"{result['schema']}; the most referenced table: {result['most_referenced']}\n")
     print(f"| {'answer':<42} | {'characters':>10} | {'budget':>7} |")
     print(f"|{'-' * 44}|{'-' * 12}:|{'-' * 8}:|")

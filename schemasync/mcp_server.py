@@ -12,9 +12,14 @@ the closest matches.
 
 from __future__ import annotations
 
+import json
 import sys
-from typing import Any
+from typing import Annotated, Any
 
+try:
+    from mcp.types import CallToolResult  # named in the tools' annotations, which the SDK resolves here
+except ImportError:  # main() says what to install
+    CallToolResult = Any  # type: ignore[misc,assignment]
 from typing_extensions import TypedDict  # pydantic needs it for output schemas on Python < 3.12
 
 from . import report
@@ -80,7 +85,7 @@ class TableDescription(TypedDict, total=False):
     index_details: list[dict[str, Any]]
     constraints: list[dict[str, Any]]
     foreign_keys: list[dict[str, Any]]
-    referenced_by: list[dict[str, Any]]
+    referenced_by: list[str]  # "schema.table(columns) -> (columns) [ON DELETE ...]": one line per foreign key in
     dependents: list[dict[str, str]]
     triggers: list[dict[str, Any]]
     policies: list[dict[str, Any]]
@@ -152,6 +157,17 @@ def _page(rows: list, offset: int, limit: int) -> tuple[list, int | None]:
     return chunk, (offset + limit if offset + limit < len(rows) else None)
 
 
+def _incoming(fk: dict) -> str:
+    """A foreign key into the described table, in one line: `musicbrainz.l_area_area(link) -> (id)`,
+    with its actions when they are not the default (the constraint itself is in the other file)."""
+    from .names import display_name, qualified_name
+
+    parent = f"{display_name(fk['ref_schema'], fk['ref_table'])}({', '.join(fk['ref_columns'])})"
+    actions = fk["text"].split(parent, 1)[1] if parent in fk["text"] else ""
+    child = f"{qualified_name(fk['schema'], fk['table'])}({', '.join(fk['columns'])})"
+    return f"{child} -> ({', '.join(fk['ref_columns'])}){actions}"
+
+
 def _one_line(text: str | None) -> str | None:
     if not text:
         return None
@@ -177,10 +193,16 @@ def build_server(config_path: str | None = None) -> Any:
         return load_config(config_path)
 
     def guarded(fn: Any) -> Any:
+        """The answer as structured content and as compact JSON text (the SDK would indent it: a
+        third of a big answer is indentation), or an MCP error (isError) with the closest matches."""
+        from mcp.types import TextContent
+
         try:
-            return fn()
+            data = fn()
         except SchemasyncError as exc:
-            raise ToolError(str(exc)) from None  # an MCP error: isError, with the hint's closest matches
+            raise ToolError(str(exc)) from None
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)
 
     @server.tool()
     def list_tables(
@@ -191,7 +213,7 @@ def build_server(config_path: str | None = None) -> Any:
         tag: str | None = None,
         limit: int = PAGE,
         offset: int = 0,
-    ) -> TablePage:
+    ) -> Annotated[CallToolResult, TablePage]:
         """Tables of an environment, one short row each (name, column count, primary key, group, note
         or comment), in pages: pass next_offset as offset for more. Filter by schema, by a name
         substring or glob, by group and by tag (schema-notes.yaml)."""
@@ -233,21 +255,31 @@ def build_server(config_path: str | None = None) -> Any:
         return guarded(run)
 
     @server.tool()
-    def describe_table(table: str, host: str | None = None) -> TableDescription:
+    def describe_table(
+        table: str, host: str | None = None, definition: bool = False
+    ) -> Annotated[CallToolResult, TableDescription]:
         """One table (or view, function, type): columns with defaults and comments, keys, indexes,
-        foreign keys out and in, triggers, policies, row security, partitions, and its definition."""
+        foreign keys out and in (one line each), the views and functions that depend on it,
+        triggers, policies, row security, partitions, notes. Each fact once: the DDL itself is in
+        `file` (relative to the environment's folder), or in the answer with definition=true."""
 
         def run() -> TableDescription:
             res = show(cfg(), host, table)
             data = show_data(res)
             data["file"] = res.record.file  # relative to the host's output directory
             data.pop("indexes", None)  # the same indexes as index_details, as statements
-            for key in ("foreign_keys", "referenced_by"):
-                data[key] = [{k: v for k, v in fk.items() if k != "text"} for fk in data.get(key, [])]
-            # the definition without its header: the references are in referenced_by
-            data["definition"] = "".join(
-                line for line in res.definition.splitlines(keepends=True) if not line.startswith("-- Referenced by: ")
-            )
+            data["foreign_keys"] = [{k: v for k, v in fk.items() if k != "text"} for fk in data.get("foreign_keys", [])]
+            if "referenced_by" in data:
+                data["referenced_by"] = [_incoming(fk) for fk in data["referenced_by"]]
+            if definition or res.record.kind != "table":  # an object's definition is all there is to it
+                # without the header: the references are in referenced_by
+                data["definition"] = "".join(
+                    line
+                    for line in res.definition.splitlines(keepends=True)
+                    if not line.startswith("-- Referenced by: ")
+                )
+            else:
+                data.pop("definition", None)
             return data  # type: ignore[return-value]
 
         return guarded(run)
@@ -260,7 +292,7 @@ def build_server(config_path: str | None = None) -> Any:
         host: str | None = None,
         limit: int = PAGE,
         offset: int = 0,
-    ) -> ColumnPage:
+    ) -> Annotated[CallToolResult, ColumnPage]:
         """Columns whose table or column name (or comment) matches `pattern`, whose type contains
         `type`, and with a tag from schema-notes.yaml (e.g. pii), in pages, with the total count."""
 
@@ -283,7 +315,7 @@ def build_server(config_path: str | None = None) -> Any:
         return guarded(run)
 
     @server.tool()
-    def diff_environments(a: str, b: str) -> Comparison:
+    def diff_environments(a: str, b: str) -> Annotated[CallToolResult, Comparison]:
         """Compare two environments' committed schema files, by object: what is missing, extra, different."""
 
         def run() -> Comparison:
@@ -295,17 +327,19 @@ def build_server(config_path: str | None = None) -> Any:
         return guarded(run)
 
     @server.tool()
-    def table_history(table: str, column: str | None = None, host: str | None = None) -> HistoryAnswer:
+    def table_history(
+        table: str, column: str | None = None, host: str | None = None
+    ) -> Annotated[CallToolResult, HistoryAnswer]:
         """Every commit that changed a table (or one column of it) and what changed, from git; no database."""
         return guarded(lambda: history_data(history(cfg(), host, table, column)))
 
     @server.tool()
-    def schema_changes(since: str, host: str | None = None) -> ChangelogAnswer:
+    def schema_changes(since: str, host: str | None = None) -> Annotated[CallToolResult, ChangelogAnswer]:
         """What changed in the schema since a commit, tag or date ('2 weeks ago'), by table, from git."""
         return guarded(lambda: changelog_data(changes_since(cfg(), host, since)))
 
     @server.tool()
-    def refresh_schema(host: str) -> RefreshAnswer:
+    def refresh_schema(host: str) -> Annotated[CallToolResult, RefreshAnswer]:
         """Refresh one environment over SSH, exactly like `inv schemas.refresh --host HOST`, and commit."""
         return guarded(lambda: report.refresh_data(refresh(cfg(), host)))
 

@@ -264,6 +264,8 @@ def test_mcp_server_over_stdio(refreshed: Workspace) -> None:
                 "bad_page": await call("list_tables", limit=0),
                 "list": await call("list_tables"),
                 "describe": await call("describe_table", table="company"),
+                "with_ddl": await call("describe_table", table="company", definition=True),
+                "raw": (await session.call_tool("describe_table", {"table": "company"})).content[0].text,
                 "search": await call("search_columns", type="timestamp", pattern="project_system_details"),
                 "diff": await call("diff_environments", a="dev", b="dev"),
                 "missing": await call("describe_table", table="nope"),
@@ -288,10 +290,61 @@ def test_mcp_server_over_stdio(refreshed: Workspace) -> None:
     assert page["tables"] == got["list"]["tables"][5:10] and got["by_schema"]["total"] == 0
     assert len(got["ids"]["matches"]) == 3 and got["ids"]["total"] > 3 and got["ids"]["next_offset"] == 3
     assert got["bad_page"]["isError"] is True
-    assert all("text" not in fk for fk in got["describe"]["referenced_by"])  # each fact once
-    assert "-- Referenced by" not in got["describe"]["definition"] and "/" not in got["describe"]["file"]
-    assert len(got["describe"]["referenced_by"]) == 3
+    # each fact once: foreign keys in are one line each, the DDL only when asked for
+    assert "definition" not in got["describe"] and "/" not in got["describe"]["file"]
+    assert "-- Referenced by" not in got["with_ddl"]["definition"] and "CREATE TABLE" in got["with_ddl"]["definition"]
+    assert sorted(got["describe"]["referenced_by"]) == [
+        "public.customers(company_id) -> (id)",
+        "public.solar_projects(company_id) -> (id) ON DELETE CASCADE",
+        "public.users(company_id) -> (id) ON DELETE CASCADE",
+    ]
+    assert "\n" not in got["raw"] and ": " not in got["raw"][:200]  # compact JSON, not indented
     assert sorted(m["column"] for m in got["search"]["matches"]) == ["approved_at", "designed_at", "updated_at"]
     assert got["diff"]["same"] is True
     assert got["missing"]["isError"] is True and "no table or object 'nope'" in got["missing"]["message"]
     assert got["refresh"]["host"] == "dev" and got["refresh"]["changed"] is False
+
+
+def test_answers_fit_a_context_window_on_a_big_schema(workspace: Workspace) -> None:
+    """The budgets of the README, on MusicBrainz's shape: 520 tables, one of them referenced by 108
+    foreign keys (bench/context.py measures MusicBrainz itself)."""
+    from mcp import ClientSession, StdioServerParameters
+    from mcp.client.stdio import stdio_client
+
+    sql = [
+        "CREATE SCHEMA musicbrainz;",
+        "CREATE TABLE musicbrainz.link (id serial PRIMARY KEY, link_type int NOT NULL, begin_date_year smallint, "
+        "end_date_year smallint, attribute_count int NOT NULL DEFAULT 0, created timestamptz DEFAULT now(), "
+        "ended boolean NOT NULL DEFAULT false);",
+    ]
+    for i in range(519):
+        ref = ", link int NOT NULL REFERENCES musicbrainz.link" if i < 108 else ""
+        sql.append(
+            f"CREATE TABLE musicbrainz.l_entity_{i:03d}_other (id serial PRIMARY KEY, entity0 int NOT NULL, "
+            f"entity1 int NOT NULL, edits_pending int NOT NULL DEFAULT 0{ref});"
+            f"COMMENT ON TABLE musicbrainz.l_entity_{i:03d}_other IS 'Relationships between two entities, "
+            "of the types in link_type; one row per pair.';"
+        )
+    workspace.sandbox.create_database("bigshape", "\n".join(sql))
+    workspace.add_host("dev", "bigshape", schemas=["musicbrainz"])
+    assert workspace.inv("schemas.refresh", "--host", "dev").code == 0
+    server = Path(sys.executable).parent / "schemasync-mcp"
+
+    async def sizes() -> dict[str, tuple[int, dict]]:
+        params = StdioServerParameters(command=str(server), args=[str(workspace.path / "hosts.yaml")])
+        async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+            await session.initialize()
+            out = {}
+            for label, tool, args in (
+                ("list", "list_tables", {}),
+                ("describe", "describe_table", {"table": "musicbrainz.link"}),
+                ("search", "search_columns", {"pattern": "id"}),
+            ):
+                text = (await session.call_tool(tool, args)).content[0].text
+                out[label] = (len(text), json.loads(text))
+            return out
+
+    got = anyio.run(sizes)
+    assert got["list"][0] <= 24_000 and got["list"][1]["total"] == 520 and got["list"][1]["next_offset"] == 100
+    assert got["describe"][0] <= 12_000 and len(got["describe"][1]["referenced_by"]) == 108
+    assert got["search"][0] <= 24_000 and got["search"][1]["total"] >= 520
