@@ -52,6 +52,7 @@ class ListedTable:
     file: str
     status: str  # current (file exists), new (no file yet), orphaned (file, but no table)
     columns: int | None
+    primary_key: list[str] = field(default_factory=list)
     group: str | None = None  # from schema-notes.yaml
     note: str | None = None  # the team's note, else the database comment
 
@@ -352,10 +353,12 @@ def list_tables(config: Config, host_name: str | None, want: ListFilter | None =
         file = table_file(t.schema, t.name)
         seen.add(file)
         exists = (host.output / file).is_file()
-        tables.append(ListedTable(t.schema, t.name, file, "current" if exists else "new", t.columns))
+        status = "current" if exists else "new"
+        tables.append(ListedTable(t.schema, t.name, file, status, t.columns, list(t.primary_key)))
     for rec in previous.records.values():
         if rec.kind == "table" and rec.file not in seen and previous.exists(rec.file):
-            tables.append(ListedTable(rec.schema or "", rec.name, rec.file, ORPHANED, rec.columns))
+            pk = list((rec.details or {}).get("primary_key", []))
+            tables.append(ListedTable(rec.schema or "", rec.name, rec.file, ORPHANED, rec.columns, pk))
             comments[(rec.schema or "", rec.name)] = (rec.details or {}).get("comment")
     match = name_matcher(want.pattern) if want.pattern else None
 

@@ -156,6 +156,7 @@ def list_data(res: ListResult) -> dict[str, Any]:
                 "status": t.status,
                 "file": t.file,
                 "columns": t.columns,
+                "primary_key": t.primary_key,
                 "group": t.group,
                 "note": _first_line(t.note),
             }

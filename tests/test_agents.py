@@ -228,6 +228,7 @@ def test_every_command_prints_exactly_one_json_document(refreshed: Workspace) ->
     listed = refreshed.inv("schemas.list", "--json").json["tables"]
     assert all(set(t) >= {"name", "schema", "status"} for t in listed)
     assert {t["status"] for t in listed} == {"current"}
+    assert {t["name"]: t["primary_key"] for t in listed}["company"] == ["id"]  # one short row: the key too
     refresh = refreshed.inv("schemas.refresh", "--json").json
     assert isinstance(refresh["tables"], int) and refresh["added"] == [] and refresh["commit"] is None
 
