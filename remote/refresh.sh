@@ -11,6 +11,11 @@
 #                                                    pg_dump runs (schemasync prepares meanwhile)
 #   SCHEMASYNC INFO pg_dump <major>                  the pg_dump major that wrote the dump
 #   SCHEMASYNC RESULT <gzip|plain> <bytes> <path>    the dump, to fetch over SFTP
+# A host with several databases (ss_write_databases_sql defined) prints instead:
+#   SCHEMASYNC DATABASES <json array>                the databases, in order
+#   SCHEMASYNC DATABASE <k>                          then the lines above for the k-th (from 1)
+#   SCHEMASYNC FAILED <k> <exit> <last error lines>  the k-th failed (25: nothing to dump); lines end in \037
+#   SCHEMASYNC END                                   all done; then it waits as after RESULT
 # After RESULT the script waits for end of input: schemasync closes it once the file is fetched,
 # or the connection drops. Either way the temporary directory is removed by this script.
 # Exit codes: 20 psql missing, 21 pg_dump missing or too old, 22 discovery failed, 23 pg_dump
@@ -162,15 +167,26 @@ ss_boundary() {  # separates the dumps of a batched run
     printf '\n%s\n' "$SS_BOUNDARY" >> "$ss_dir/dump.sql"
 }
 
-ss_main() {
+ss_prepare() {  # the temporary directory, psql, the password file
     ss_mktemp
     ss_find ss_psql psql
-    ss_write_sql "$ss_dir/discover.sql"
     if command -v ss_write_pgpass >/dev/null 2>&1; then
         ss_write_pgpass "$ss_dir/pgpass"
         PGPASSFILE=$ss_dir/pgpass
         export PGPASSFILE
     fi
+}
+
+ss_heartbeat() {
+    # The heartbeat also stops by itself within a second of this script ending: a `kill` sent
+    # before its exec can be swallowed by the traps it inherits, and it must not hold the channel.
+    sh -c 'n=0; while kill -0 "$1" 2>/dev/null; do sleep 1 </dev/null >/dev/null 2>&1; n=$((n + 1)); [ $((n % 5)) -ne 0 ] || echo . || exit 0; done' sh "$$" </dev/null &
+    ss_hb=$!
+}
+
+ss_main() {
+    ss_prepare
+    ss_write_sql "$ss_dir/discover.sql"
     ss_early=""
     if [ -n "${SS_EARLY+x}" ] && [ -z "$SS_PREFIX" ] && ss_path=$(ss_which pg_dump); then
         # schemasync's guess at the selection (exact schema names, or the --table): dump while
@@ -181,10 +197,57 @@ ss_main() {
             > "$ss_dir/dump.sql" 2> "$ss_dir/dump.err" &
         ss_early=$!
     fi
-    # The heartbeat also stops by itself within a second of this script ending: a `kill` sent
-    # before its exec can be swallowed by the traps it inherits, and it must not hold the channel.
-    sh -c 'n=0; while kill -0 "$1" 2>/dev/null; do sleep 1 </dev/null >/dev/null 2>&1; n=$((n + 1)); [ $((n % 5)) -ne 0 ] || echo . || exit 0; done' sh "$$" </dev/null &
-    ss_hb=$!
+    ss_heartbeat
+    ss_database
+    kill "$ss_hb" 2>/dev/null; ss_hb=""
+    printf 'SCHEMASYNC INFO pg_dump %s\n' "${ss_dump_major:-unknown}"  # recorded in the manifest
+    printf 'SCHEMASYNC RESULT %s\n' "$ss_packed"
+    # Wait until schemasync has the file (it closes our input), or the connection is gone.
+    cat > /dev/null
+    exit 0
+}
+
+ss_several() {  # a host with several databases: list them, then each one's discovery and pg_dump
+    ss_prepare
+    ss_heartbeat
+    ss_write_databases_sql "$ss_dir/databases.sql"
+    if ! ss_run "$ss_psql" -X -w -q -A -t -v ON_ERROR_STOP=1 -f - \
+            < "$ss_dir/databases.sql" > "$ss_dir/databases" 2> "$ss_dir/psql.err"; then
+        cat "$ss_dir/psql.err" >&2
+        ss_fail "$SS_EXIT_DISCOVERY" "could not list the databases (psql)"
+    fi
+    printf 'SCHEMASYNC DATABASES %s\n' "$(sed -n 2p "$ss_dir/databases")"
+    eval "set -- $(sed -n 1p "$ss_dir/databases")"
+    ss_top=$ss_dir
+    ss_k=0
+    for ss_db in "$@"; do
+        ss_k=$((ss_k + 1))
+        mkdir "$ss_top/$ss_k" || ss_fail "$SS_EXIT_NO_TMPDIR" "cannot make $ss_top/$ss_k (disk full?)"
+        printf 'SCHEMASYNC DATABASE %s\n' "$ss_k"
+        # In a subshell: a database that fails ends only its own part (its exit code and last
+        # error lines are reported), and the next one runs.
+        (
+            ss_dir=$ss_top/$ss_k
+            PGDATABASE=$ss_db
+            export PGDATABASE
+            ss_write_sql "$ss_dir/discover.sql"
+            ss_database
+            printf 'SCHEMASYNC INFO pg_dump %s\n' "${ss_dump_major:-unknown}"
+            printf 'SCHEMASYNC RESULT %s\n' "$ss_packed"
+        ) 2> "$ss_top/$ss_k.err"
+        ss_status=$?
+        if [ "$ss_status" -ne 0 ]; then
+            printf 'SCHEMASYNC FAILED %s %s %s\n' "$ss_k" "$ss_status" \
+                "$(grep -v '^schemasync-remote: removed ' "$ss_top/$ss_k.err" | tail -n 8 | tr '\r\n' '\037\037')"
+        fi
+    done
+    kill "$ss_hb" 2>/dev/null; ss_hb=""
+    printf 'SCHEMASYNC END\n'
+    cat > /dev/null
+    exit 0
+}
+
+ss_database() {  # discovery and pg_dump of PGDATABASE into $ss_dir; the packed dump in ss_packed
     if ! ss_discover; then
         if [ -n "$ss_early" ] && grep -q 'out of shared memory' "$ss_dir/psql.err"; then
             # The early pg_dump filled the server's lock table before discovery got its own few
@@ -204,7 +267,7 @@ ss_main() {
     sed 1,2d "$ss_dir/discovery" > "$ss_dir/args"
     if [ "$ss_flag" != dump ]; then
         [ -n "$ss_early" ] && kill "$ss_early" 2>/dev/null && wait "$ss_early" 2>/dev/null
-        kill "$ss_hb" 2>/dev/null; ss_hb=""
+        [ -n "${ss_top:-}" ] || { kill "$ss_hb" 2>/dev/null; ss_hb=""; }
         printf 'SCHEMASYNC META %s\n' "$(cat "$ss_dir/meta.json")"
         [ "$SS_MODE" = list ] && exit 0
         exit "$SS_EXIT_NOTHING_TO_DUMP"
@@ -260,12 +323,6 @@ ss_main() {
 
     ss_pack result "$ss_dir/dump.sql"
     rm -f "$ss_dir/pgpass" "$ss_dir/dump.sql" "$ss_dir/discovery" "$ss_dir/meta.json" "$ss_dir/args"
-    kill "$ss_hb" 2>/dev/null; ss_hb=""
-    printf 'SCHEMASYNC INFO pg_dump %s\n' "${ss_dump_major:-unknown}"  # recorded in the manifest
-    printf 'SCHEMASYNC RESULT %s\n' "$ss_packed"
-    # Wait until schemasync has the file (it closes our input), or the connection is gone.
-    cat > /dev/null
-    exit 0
 }
 
-ss_main
+if command -v ss_write_databases_sql >/dev/null 2>&1; then ss_several; else ss_main; fi

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,8 @@ DEFAULT_FILE = "hosts.yaml"
 # key -> (type, description); the types are checked as YAML gives them.
 HOST_KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "ssh": (str, "[user@]host[:port] or a Host alias from the SSH config"),
-    "database": (str, "database name"),
+    "database": ((str, list), "database name, or a list of names and glob patterns (one folder each)"),
+    "exclude_databases": (list, "database names or glob patterns to leave out of `database:`"),
     "db_user": (str, "database role"),
     "db_host": (str, "database host as seen from the server"),
     "db_port": (int, "database port"),
@@ -64,6 +65,33 @@ class HostConfig:
     command_timeout: int = 60
     privileges: bool = False
     redact: tuple[str, ...] = ()  # patterns added to the built-in secret rules (redact.py)
+    # Several databases (a list of more than one, or any glob): the patterns, and one folder per
+    # database under `output`. Empty for the usual one database, whose layout never changes.
+    databases: tuple[str, ...] = ()
+    exclude_databases: tuple[str, ...] = ()
+    one_of_several: bool = False  # made by for_database
+
+    @property
+    def several(self) -> bool:
+        return bool(self.databases)
+
+    def for_database(self, database: str) -> HostConfig:
+        """One database of a several-database host: its own folder, `<output>/<database>`."""
+        from .names import name_part
+
+        return replace(
+            self,
+            database=database,
+            databases=(),
+            exclude_databases=(),
+            output=self.output / name_part(database),
+            one_of_several=True,
+        )
+
+    @property
+    def label(self) -> str:
+        """`dev`, or `dev/app` for one database of several."""
+        return f"{self.name}/{self.database}" if self.one_of_several else self.name
 
     def password(self) -> str | None:
         """The database password from the local environment, if password_env is set."""
@@ -84,19 +112,66 @@ class Config:
     hosts: dict[str, HostConfig]
     default: str | None = None
 
-    def host(self, name: str | None) -> HostConfig:
+    def host(self, name: str | None, database: str | None = None, *, whole: bool = False) -> HostConfig:
+        """A host by name (None: the default, or the only one). For a host with several databases,
+        `database` (or the name `dev/app`) picks one, with its own folder; `whole` accepts the
+        host itself (a refresh or check of all its databases), which reading commands cannot use."""
+        if name is not None and "/" in name and database is None:
+            env, database = name.split("/", 1)
+            name = env or None  # `/app`: that database of the default host
         if name is None:
             if self.default:
-                return self.hosts[self.default]
-            if len(self.hosts) == 1:
-                return next(iter(self.hosts.values()))
-            raise ConfigError(
-                f"{self.path}: several hosts and no `default:`; choose one with --host",
-                hint="hosts: " + ", ".join(sorted(self.hosts)),
-            )
+                name = self.default
+            elif len(self.hosts) == 1:
+                name = next(iter(self.hosts))
+            else:
+                raise ConfigError(
+                    f"{self.path}: several hosts and no `default:`; choose one with --host",
+                    hint="hosts: " + ", ".join(sorted(self.hosts)),
+                )
         if name not in self.hosts:
             raise ConfigError(f"{self.path}: unknown host {name!r}", hint="hosts: " + ", ".join(sorted(self.hosts)))
-        return self.hosts[name]
+        host = self.hosts[name]
+        if database is not None:
+            return self._one_database(host, database)
+        if host.several and not whole:
+            raise ConfigError(
+                f"{self.path}: hosts.{name} has several databases ({host.database}); choose one with --database "
+                f"(or the host {name}/<database>)",
+                hint=_folders_hint(host),
+            )
+        return host
+
+    def _one_database(self, host: HostConfig, database: str) -> HostConfig:
+        import fnmatch
+
+        if not host.several:
+            if database == host.database:
+                return host
+            raise ConfigError(
+                f"{self.path}: hosts.{host.name} has one database, {host.database!r}, not {database!r}",
+                hint="--database is for hosts whose `database:` is a list or a pattern",
+            )
+        chosen = any(fnmatch.fnmatchcase(database, p) for p in host.databases) and not any(
+            fnmatch.fnmatchcase(database, p) for p in host.exclude_databases
+        )
+        if not chosen:
+            raise ConfigError(
+                f"{self.path}: {database!r} is not one of hosts.{host.name}'s databases ({host.database})",
+                hint=_folders_hint(host),
+            )
+        return host.for_database(database)
+
+
+def _folders_hint(host: HostConfig) -> str:
+    """The databases refreshed so far: folders with a manifest."""
+    try:
+        found = sorted(p.parent.name for p in host.output.glob("*/_manifest.json"))
+    except OSError:
+        found = []
+    if not found:
+        return "refresh the host first: inv schemas.refresh --host " + host.name
+    return "databases refreshed so far: " + ", ".join(found)
 
 
 def config_path(explicit: str | None = None, start: Path | None = None) -> Path:
@@ -194,6 +269,18 @@ def _host(path: Path, base: Path, name: str, raw: dict[str, Any]) -> HostConfig:
     for key in ("ssh", "database"):
         if not raw.get(key):
             raise ConfigError(f"{where}.{key}: required ({HOST_KEYS[key][1]})")
+    database = raw["database"]
+    names = [database] if isinstance(database, str) else database
+    if not all(isinstance(d, str) and d for d in names):
+        raise ConfigError(f"{where}.database: expected a name or a list of names and patterns, got {database!r}")
+    for pattern in names + raw.get("exclude_databases", []):
+        if any(ch in pattern for ch in "[]"):
+            raise ConfigError(f"{where}: database pattern {pattern!r}: only * and ? wildcards are supported")
+    # One folder per database when the selection can name several: a list of more than one, or
+    # a pattern (even one that matches a single database today, so paths never move).
+    several = len(set(names)) > 1 or any(ch in d for d in names for ch in "*?")
+    if raw.get("exclude_databases") and not several:
+        raise ConfigError(f"{where}.exclude_databases: only with several databases (a list or a pattern)")
     if raw.get("host_key", "strict") not in HOST_KEY_MODES:
         raise ConfigError(f"{where}.host_key: expected strict or accept-new, got {raw['host_key']!r}")
     if raw.get("password_env") and not _ENV_NAME.fullmatch(raw["password_env"]):
@@ -223,7 +310,9 @@ def _host(path: Path, base: Path, name: str, raw: dict[str, Any]) -> HostConfig:
     return HostConfig(
         name=name,
         ssh=raw["ssh"],
-        database=raw["database"],
+        database=names[0] if not several else ", ".join(names),
+        databases=tuple(dict.fromkeys(names)) if several else (),
+        exclude_databases=tuple(raw.get("exclude_databases", [])),
         output=output.resolve(),
         db_user=raw.get("db_user"),  # None: libpq uses the SSH user, as psql on the server would
         db_host=raw.get("db_host") or "",

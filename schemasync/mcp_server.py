@@ -185,7 +185,8 @@ def build_server(config_path: str | None = None) -> Any:
             "PostgreSQL schema reference kept as files by schemasync. list_tables (paged) for what exists, "
             "describe_table for one table or object, search_columns (paged) by name, type or comment; "
             "table_history and schema_changes for what changed and when; diff_environments to compare "
-            "environments; refresh only when the files are stale or after a migration."
+            "environments; refresh only when the files are stale or after a migration. A host with several "
+            "databases: pass host as 'env/database'."
         ),
     )
 

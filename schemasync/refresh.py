@@ -13,7 +13,7 @@ from .changes import Change, compare_files
 from .config import Config, HostConfig
 from .diff import text_diff
 from .discovery import Discovery
-from .errors import ConfigError, DatabaseError, SplitError
+from .errors import ConfigError, DatabaseError, SchemasyncError, SplitError
 from .messages import commit_message
 from .names import close_names, name_matcher, table_file
 from .notes import Notes, add_notes, load_notes
@@ -140,14 +140,33 @@ class _Early:
         self.discovery = discovery
 
 
+def fetch_several(host: HostConfig) -> session.SeveralOutput:
+    """One connection and one remote run for every database of a host with several."""
+    password = host.password()
+    conn = session.connect(host)
+    try:
+        return session.run_remote_several(conn, host, build_script(host, "full", None, password))
+    finally:
+        session.close(conn)
+
+
 def plan_refresh(
-    host: HostConfig, *, table: str | None = None, allow_empty: bool = False, notes: Notes | None = None
+    host: HostConfig,
+    *,
+    table: str | None = None,
+    allow_empty: bool = False,
+    notes: Notes | None = None,
+    fetched: tuple[session.RemoteOutput, list[str] | None] | None = None,
 ) -> RefreshResult:
-    """Dump, split and compare with the files: everything but writing. The caller holds the lock."""
+    """Dump, split and compare with the files: everything but writing. The caller holds the lock.
+    `fetched`: the remote output already in hand (one database of a host with several)."""
     started = time.monotonic()
     notes = notes or Notes()
     early = _Early(host, table, notes)
-    out, batched = _fetch(host, "table" if table else "full", table, on_discovery=early)
+    if fetched is None:
+        out, batched = _fetch(host, "table" if table else "full", table, on_discovery=early)
+    else:
+        out, batched = fetched
     if early.discovery is None:  # nothing to dump: discovery came on its own, at the end
         early(out.meta)
     discovery, details, previous = early.discovery, early.details, early.previous
@@ -272,13 +291,40 @@ def notes_for(config: Config, host: HostConfig) -> Notes:
     return load_notes(config.path.resolve().parent, host.name)
 
 
-def check(config: Config, host_name: str | None) -> CheckResult:
-    """Dump as refresh does, compare with the files, write nothing."""
+def check(config: Config, host_name: str | None) -> CheckResult | list[CheckResult | CheckFailure]:
+    """Dump as refresh does, compare with the files, write nothing. A host with several databases:
+    one remote run, and one result per database (or why it failed)."""
     started = time.monotonic()
-    host = config.host(host_name)
+    host = config.host(host_name, whole=True)
     host.password()
     with store.lock_outputs([host.output]):
-        res = plan_refresh(host, notes=notes_for(config, host))
+        if not host.several:
+            return _check_result(host, plan_refresh(host, notes=notes_for(config, host)), started)
+        run = fetch_several(host)
+        results: list[CheckResult | CheckFailure] = []
+        for name in run.databases:
+            sub = host.for_database(name)
+            if name in run.failures:
+                results.append(CheckFailure(sub, run.failures[name]))
+                continue
+            try:
+                res = plan_refresh(sub, notes=notes_for(config, sub), fetched=(run.outputs[name], None))
+            except SchemasyncError as exc:
+                results.append(CheckFailure(sub, exc))
+                continue
+            results.append(_check_result(sub, res, started))
+        return results
+
+
+@dataclass
+class CheckFailure:
+    """One database of several that could not be checked."""
+
+    host: HostConfig
+    error: SchemasyncError
+
+
+def _check_result(host: HostConfig, res: RefreshResult, started: float) -> CheckResult:
     plan = res.plan
     objects = [f"{r.kind}/{r.label}" for s in (NEW, UPDATED, ORPHANED) for r in plan.announced(s, "object")]
     differences = [

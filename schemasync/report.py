@@ -185,7 +185,7 @@ def dumps(data: dict[str, Any]) -> str:
 
 def check_data(res: CheckResult) -> dict[str, Any]:
     return {
-        "host": res.host.name,
+        "host": res.host.label,
         "database": res.database,
         "stale": res.stale,
         "added": res.added,
@@ -206,6 +206,28 @@ def check_data(res: CheckResult) -> dict[str, Any]:
     }
 
 
+def checks_data(results: list) -> dict[str, Any]:
+    """`check` of a host with several databases: one entry per database."""
+    rows = []
+    for r in results:
+        if isinstance(r, CheckResult):
+            rows.append(check_data(r))
+        else:
+            rows.append({"host": r.host.label, "error": r.error.message, "exit_code": r.error.code})
+    return {"databases": rows, "stale": any(row.get("stale") for row in rows)}
+
+
+def checks_text(results: list, verbose: bool = False) -> str:
+    lines = []
+    for r in results:
+        if isinstance(r, CheckResult):
+            lines.append(check_text(r, verbose))
+        else:
+            hint = f"\n  hint: {r.error.hint}" if r.error.hint else ""
+            lines.append(f"{r.host.label}: FAILED: {r.error.message}{hint}")
+    return "\n".join(lines)
+
+
 def check_text(res: CheckResult, verbose: bool = False) -> str:
     notes = (
         f"\n  schema-notes.yaml has notes for what does not exist: {', '.join(res.stale_notes)}"
@@ -213,8 +235,8 @@ def check_text(res: CheckResult, verbose: bool = False) -> str:
         else ""
     )
     if not res.stale:
-        return f"{res.host.name}: the files in {res.host.output} match database {res.database}{notes}"
-    lines = [f"{res.host.name}: the files in {res.host.output} are stale against database {res.database}"]
+        return f"{res.host.label}: the files in {res.host.output} match database {res.database}{notes}"
+    lines = [f"{res.host.label}: the files in {res.host.output} are stale against database {res.database}"]
     names = [f"  + {n}" for n in res.added] + [f"  ~ {n}" for n in res.changed] + [f"  ⚠ {n}" for n in res.gone]
     lines += _names(names + [f"  ~ {n}" for n in res.objects], verbose)
     for d in res.differences:
@@ -228,7 +250,7 @@ def check_text(res: CheckResult, verbose: bool = False) -> str:
 
 def sweep_row(o: Outcome) -> dict[str, Any]:
     """One environment of a sweep."""
-    row: dict[str, Any] = {"host": o.host.name, "ok": o.ok, "seconds": round(o.seconds, 3)}
+    row: dict[str, Any] = {"host": o.host.label, "ok": o.ok, "seconds": round(o.seconds, 3)}
     if o.result is not None:
         row.update(
             {
@@ -261,17 +283,17 @@ def sweep_progress(o: Outcome) -> str:
     if o.ok and o.result is not None:
         p = o.result.plan
         return (
-            f"{o.host.name}: ok, {o.result.tables_found} tables, {len(p.announced(NEW, 'table'))} new, "
+            f"{o.host.label}: ok, {o.result.tables_found} tables, {len(p.announced(NEW, 'table'))} new, "
             f"{len(p.announced(UPDATED, 'table'))} updated, {len(p.announced(ORPHANED, 'table'))} orphaned "
             f"({o.seconds:.1f}s)"
         )
-    return f"{o.host.name}: FAILED ({o.seconds:.1f}s): {_error_line(o)}"
+    return f"{o.host.label}: FAILED ({o.seconds:.1f}s): {_error_line(o)}"
 
 
 def _error_line(o: Outcome) -> str:
     """The error's first line, without the host name the line already starts with."""
     first = (o.error.message if o.error else "failed").splitlines()[0]
-    for prefix in (f"{o.host.name}: ", f"{o.host.name} "):
+    for prefix in (f"{o.host.label}: ", f"{o.host.label} ", f"{o.host.name}: ", f"{o.host.name} "):
         if first.startswith(prefix):
             return first[len(prefix) :].lstrip(": ")
     return first
@@ -284,7 +306,7 @@ def sweep_text(res: SweepResult) -> str:
             p = o.result.plan
             rows.append(
                 (
-                    o.host.name,
+                    o.host.label,
                     str(o.result.tables_found),
                     str(len(p.announced(NEW, "table"))),
                     str(len(p.announced(UPDATED, "table"))),
@@ -296,7 +318,7 @@ def sweep_text(res: SweepResult) -> str:
         else:
             rows.append(
                 (
-                    o.host.name,
+                    o.host.label,
                     "-",
                     "-",
                     "-",
@@ -310,7 +332,7 @@ def sweep_text(res: SweepResult) -> str:
     for o in res.outcomes:
         if o.error is not None:
             hint = f"\n  hint: {o.error.hint}" if o.error.hint else ""
-            lines.append(f"{o.host.name}: {_error_line(o)}{hint}")
+            lines.append(f"{o.host.label}: {_error_line(o)}{hint}")
     if res.reference:
         lines.append("")
         lines.append(f"drift against {res.reference} (written to {res.drift_file}):")

@@ -51,6 +51,9 @@ class RemoteExit(IntEnum):
 # Lines the remote step prints on stdout ("." is a heartbeat).
 META, DISCOVERY, RESULT = "SCHEMASYNC META ", "SCHEMASYNC DISCOVERY ", "SCHEMASYNC RESULT "
 INFO = "SCHEMASYNC INFO "
+# A host with several databases: the list, then each one's lines after DATABASE <k>.
+DATABASES, DATABASE = "SCHEMASYNC DATABASES ", "SCHEMASYNC DATABASE "
+FAILED, END = "SCHEMASYNC FAILED ", "SCHEMASYNC END"
 _MAX_LINE = 64 * 1024 * 1024
 
 
@@ -345,6 +348,87 @@ def run_remote(
                 notices=_notices(chan),
                 info=info,
             )
+    finally:
+        puller.close()
+        watchdog.stop()
+
+
+@dataclass
+class SeveralOutput:
+    """The run of a several-database host: each database's output, or why it failed."""
+
+    databases: list[str]
+    outputs: dict[str, RemoteOutput] = field(default_factory=dict)
+    failures: dict[str, SchemasyncError] = field(default_factory=dict)
+    notices: list[str] = field(default_factory=list)
+
+
+def run_remote_several(conn: Connection, host: HostConfig, script: str) -> SeveralOutput:
+    """The remote step of a host with several databases: one run lists them and dumps each in
+    turn; each file is fetched as soon as it is announced, while the server goes on."""
+    transport = conn.transport
+    watchdog = _Watchdog(transport, host.command_timeout)
+    puller = _Puller(conn, host, watchdog)
+    try:
+        with _remote_errors(host, conn, watchdog):
+            chan = transport.open_session(timeout=host.connect_timeout)
+            chan.settimeout(host.command_timeout)
+            chan.exec_command(REMOTE_COMMAND)
+            chan.sendall(script.encode("utf-8"))
+            run: SeveralOutput | None = None
+            current: str | None = None
+            meta: dict[str, dict] = {}
+            info: dict[str, dict[str, str]] = {}
+            fetched: dict[str, int] = {}
+            done = False
+            for line in _lines(chan, watchdog):
+                if line.startswith(DATABASES):
+                    names = json.loads(line[len(DATABASES) :])
+                    run = SeveralOutput([str(n) for n in names])
+                elif line.startswith(DATABASE) and run is not None:
+                    current = run.databases[int(line[len(DATABASE) :]) - 1]
+                    meta[current], info[current], fetched[current] = {}, {}, 0
+                elif current is None or run is None:
+                    continue
+                elif line.startswith(META):
+                    meta[current] = _json(line[len(META) :])
+                elif line.startswith(DISCOVERY):
+                    fmt, size, path = file_line(line, DISCOVERY)
+                    payload = puller.get(path, size)
+                    fetched[current] += len(payload)
+                    meta[current] = _json(_decode(payload, fmt))
+                elif line.startswith(INFO):
+                    key, _, value = line[len(INFO) :].partition(" ")
+                    info[current][key] = value
+                elif line.startswith(RESULT):
+                    fmt, size, path = file_line(line, RESULT)
+                    payload = puller.get(path, size)
+                    run.outputs[current] = RemoteOutput(
+                        meta=meta[current],
+                        dump=_decode(payload, fmt),
+                        status=0,
+                        transferred=fetched[current] + len(payload),
+                        info=info[current],
+                    )
+                elif line.startswith(FAILED):
+                    k, status, message = [*line[len(FAILED) :].split(" ", 2), ""][:3]
+                    name = run.databases[int(k) - 1]
+                    if int(status) == RemoteExit.NOTHING_TO_DUMP and meta.get(name):
+                        run.outputs[name] = RemoteOutput(meta=meta[name], dump=None, status=int(status))
+                    else:
+                        text = "\n".join(part for part in message.split("\x1f") if part.strip())
+                        run.failures[name] = _remote_failure(host.for_database(name), conn, int(status), text)
+                elif line == END:
+                    done = True
+                    break
+            chan.shutdown_write()
+            status = _exit_status(chan, host, watchdog)
+            if not done or run is None or status != 0:
+                if status == 0:
+                    raise SSHError(f"{host.name}: the remote step ended without sending its results")
+                raise _remote_failure(host, conn, status, _stderr(chan))
+            run.notices = _notices(chan)
+            return run
     finally:
         puller.close()
         watchdog.stop()

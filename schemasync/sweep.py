@@ -5,17 +5,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import gitops, store
 from .config import Config, HostConfig
 from .diff import DiffReport, compare, read_worktree, render_drift_md
-from .errors import ConfigError, LocalError, SchemasyncError
+from .errors import ConfigError, DatabaseError, LocalError, SchemasyncError
 from .messages import sweep_message
 from .notes import Notes
 from .publish import Publication
-from .refresh import RefreshResult, notes_for, plan_refresh
+from .refresh import RefreshResult, fetch_several, notes_for, plan_refresh
+from .session import RemoteOutput
 
 DRIFT_FILE = "_drift.md"
 
@@ -27,6 +28,7 @@ class Outcome:
     error: SchemasyncError | None = None
     seconds: float = 0.0
     wrote: bool = False  # its files were written (and staged in the commit)
+    parts: list[Outcome] = field(default_factory=list)  # a host with several databases: one per database
 
     @property
     def ok(self) -> bool:
@@ -51,11 +53,11 @@ class SweepResult:
 
 def select_hosts(config: Config, names: str | None) -> list[HostConfig]:
     if not names:
-        return list(config.hosts.values())
+        return list(config.hosts.values())  # a host with several databases: all of them
     wanted = [n.strip() for n in names.split(",") if n.strip()]
     if not wanted:
         raise ConfigError("--hosts: give one or more host names, separated by commas")
-    return [config.host(n) for n in dict.fromkeys(wanted)]
+    return [config.host(n, whole=True) for n in dict.fromkeys(wanted)]
 
 
 def sweep(
@@ -70,8 +72,11 @@ def sweep(
     started = time.monotonic()
     if workers < 1:
         raise ConfigError("--workers must be at least 1")
-    if reference is not None and reference not in {h.name for h in hosts}:
-        raise ConfigError(f"--reference {reference!r} is not one of the swept hosts")
+    if reference is not None and reference not in {h.name for h in hosts if not h.several}:
+        raise ConfigError(
+            f"--reference {reference!r} is not one of the swept hosts with one database",
+            hint="compare one database of several with: inv schemas.diff dev/app prod/app",
+        )
     for host in hosts:
         host.password()  # configuration errors stop the sweep before anything runs
     notes = {host.name: notes_for(config, host) for host in hosts}
@@ -83,12 +88,16 @@ def sweep(
     with store.lock_outputs(lock_dirs), Publication(commit) as pub:
         with ThreadPoolExecutor(max_workers=min(workers, len(hosts))) as pool:
             futures = {
-                pool.submit(_one, o, pub, repos.get(o.host.name), notes[o.host.name]): o for o in result.outcomes
+                pool.submit(_several if o.host.several else _one, o, pub, repos.get(o.host.name), notes[o.host.name]): o
+                for o in result.outcomes
             }
             for future in as_completed(futures):
                 future.result()
                 if on_done:
-                    on_done(futures[future])
+                    for done in futures[future].parts or [futures[future]]:
+                        on_done(done)
+        # a host with several databases stands for its databases' outcomes, in its place
+        result.outcomes = [part for o in result.outcomes for part in (o.parts or [o])]
         if reference and drift_dir is not None:
             result.drift = _drift(reference, hosts)
             result.drift_file = drift_dir / DRIFT_FILE
@@ -96,7 +105,7 @@ def sweep(
             old = result.drift_file.read_text(encoding="utf-8") if result.drift_file.exists() else None
             if text != old:
                 pub.write(drift_dir, home_repo, {DRIFT_FILE: text})
-        changed = [(o.host.name, o.result.plan) for o in result.outcomes if o.wrote and o.result is not None]
+        changed = [(o.host.label, o.result.plan) for o in result.outcomes if o.wrote and o.result is not None]
         if changed:
             pub.write_guide(config, home_repo)
         if commit and pub.wrote:
@@ -109,10 +118,57 @@ def sweep(
     return result
 
 
-def _one(outcome: Outcome, pub: Publication, repo: Path | None, notes: Notes) -> None:
+def _several(outcome: Outcome, pub: Publication, repo: Path | None, notes: Notes) -> None:
+    """A host with several databases: one remote run lists and dumps them all; then each one is
+    planned and written like an environment of its own, its failure isolated."""
     started = time.monotonic()
     try:
-        res = plan_refresh(outcome.host, notes=notes)
+        run = fetch_several(outcome.host)
+    except SchemasyncError as exc:
+        outcome.error = exc
+    except Exception as exc:  # one environment's bug must not take the others down
+        outcome.error = SchemasyncError(f"{outcome.host.name}: unexpected {type(exc).__name__}: {exc}")
+    if outcome.error is not None:
+        outcome.seconds = time.monotonic() - started
+        return
+    fetched = time.monotonic() - started
+    for name in run.databases:
+        part = Outcome(outcome.host.for_database(name))
+        if name in run.failures:
+            part.error = run.failures[name]
+            part.seconds = fetched
+        else:
+            _one(part, pub, repo, notes, (run.outputs[name], None))
+            part.seconds += fetched
+        outcome.parts.append(part)
+    listed = {outcome.host.for_database(name).output for name in run.databases}
+    for manifest in sorted(outcome.host.output.glob("*/_manifest.json")):
+        if manifest.parent not in listed:  # refreshed before, not on the server's list now
+            gone = Outcome(replace(outcome.host.for_database(manifest.parent.name), output=manifest.parent))
+            gone.error = DatabaseError(
+                f"{outcome.host.name}/{manifest.parent.name}: not on the server's list any more (dropped, no "
+                f"longer matched by `database:`, or no CONNECT privilege); its folder {manifest.parent} is kept",
+                hint="remove the folder once you no longer need it",
+            )
+            outcome.parts.append(gone)
+    if not outcome.parts:
+        outcome.error = DatabaseError(
+            f"{outcome.host.name}: no database matches {outcome.host.database}",
+            hint="check `database:` and `exclude_databases:` in hosts.yaml, and the role's CONNECT privileges",
+        )
+    outcome.seconds = time.monotonic() - started
+
+
+def _one(
+    outcome: Outcome,
+    pub: Publication,
+    repo: Path | None,
+    notes: Notes,
+    fetched: tuple[RemoteOutput, list[str] | None] | None = None,
+) -> None:
+    started = time.monotonic()
+    try:
+        res = plan_refresh(outcome.host, notes=notes, fetched=fetched)
         if res.plan.changed:
             pub.write(outcome.host.output, repo, res.plan.writes, res.plan.removed)
             outcome.wrote = True

@@ -20,12 +20,19 @@ HELP = {
     "json": "print exactly one JSON document on stdout (errors too)",
     "verbose": "list every changed name (by default a long list is summarised)",
     "allow_empty": "accept a database with no tables even though table files exist (marks them orphaned)",
+    "database": "one database of a host whose `database:` names several (a list or a pattern)",
     "hosts_file": "path of hosts.yaml (default: $SCHEMASYNC_HOSTS, else hosts.yaml here or in a parent directory)",
 }
 
 
 def _help(*keys: str, **extra: str) -> dict[str, str]:
     return {**{k: HELP[k] for k in keys}, **extra}
+
+
+def _on(host: str | None, database: str | None) -> str | None:
+    """The host argument the package takes: `dev`, or `dev/app` for one database of several
+    (an empty host part: the default host)."""
+    return f"{host or ''}/{database}" if database else host
 
 
 def _error_data(message: str, code: int, hint: str = "") -> dict[str, Any]:
@@ -88,17 +95,45 @@ def _config(c: Any, hosts_file: str | None) -> Any:
     return load_config(hosts_file)
 
 
-@task(auto_shortflags=False, help=_help("host", "table", "no_commit", "json", "verbose", "allow_empty", "hosts_file"))
-def refresh(c, host=None, table=None, no_commit=False, json=False, verbose=False, allow_empty=False, hosts_file=None):
+@task(
+    auto_shortflags=False,
+    help=_help("host", "database", "table", "no_commit", "json", "verbose", "allow_empty", "hosts_file"),
+)
+def refresh(
+    c,
+    host=None,
+    database=None,
+    table=None,
+    no_commit=False,
+    json=False,
+    verbose=False,
+    allow_empty=False,
+    hosts_file=None,
+):
     """Dump the schema over SSH and update the per-table files, then commit them."""
     from . import report
+    from .refresh import RefreshResult
     from .refresh import refresh as run_refresh
+    from .sweep import sweep as run_sweep
+
+    def job() -> Any:
+        cfg = _config(c, hosts_file)
+        target = cfg.host(_on(host, database), whole=True)
+        if target.several:  # every database, in one remote run and one commit: reported as a sweep
+            if table:
+                raise ConfigError(f"--table: {target.name} has several databases; choose one with --database")
+            return run_sweep(cfg, [target], commit=not no_commit)
+        return run_refresh(cfg, _on(host, database), table=table, commit=not no_commit, allow_empty=allow_empty)
+
+    def one(r: Any) -> bool:
+        return isinstance(r, RefreshResult)
 
     _run(
         json,
-        lambda: run_refresh(_config(c, hosts_file), host, table=table, commit=not no_commit, allow_empty=allow_empty),
-        lambda r: report.refresh_text(r, verbose=verbose),
-        report.refresh_data,
+        job,
+        lambda r: report.refresh_text(r, verbose=verbose) if one(r) else report.sweep_text(r),
+        lambda r: report.refresh_data(r) if one(r) else report.sweep_data(r),
+        lambda r: 0 if one(r) else r.exit_code,
     )
 
 
@@ -107,6 +142,7 @@ def refresh(c, host=None, table=None, no_commit=False, json=False, verbose=False
     auto_shortflags=False,
     help=_help(
         "host",
+        "database",
         "json",
         "hosts_file",
         schema="only tables in this schema",
@@ -118,7 +154,17 @@ def refresh(c, host=None, table=None, no_commit=False, json=False, verbose=False
     ),
 )
 def list_(
-    c, host=None, schema=None, pattern=None, group=None, tag=None, limit=500, offset=0, json=False, hosts_file=None
+    c,
+    host=None,
+    database=None,
+    schema=None,
+    pattern=None,
+    group=None,
+    tag=None,
+    limit=500,
+    offset=0,
+    json=False,
+    hosts_file=None,
 ):
     """List the tables on the server with their status against the local files (no dump)."""
     from . import report
@@ -129,7 +175,7 @@ def list_(
             want = ListFilter(schema, pattern, group, tag, int(limit), int(offset))
         except ValueError:
             raise ConfigError("--limit and --offset take whole numbers") from None
-        return list_tables(_config(c, hosts_file), host, want)
+        return list_tables(_config(c, hosts_file), _on(host, database), want)
 
     _run(json, job, report.list_text, report.list_data)
 
@@ -195,23 +241,31 @@ def diff(c, first, second, text=False, json=False, hosts_file=None):
     auto_shortflags=False,
     help=_help(
         "host",
+        "database",
         "json",
         "verbose",
         "hosts_file",
         strict_notes="exit 1 also when schema-notes.yaml names what does not exist",
     ),
 )
-def check(c, host=None, json=False, verbose=False, strict_notes=False, hosts_file=None):
+def check(c, host=None, database=None, json=False, verbose=False, strict_notes=False, hosts_file=None):
     """CI mode: dump the live schema and compare it with the files; writes nothing. Exit 1 when stale."""
     from . import report
+    from .refresh import CheckResult
     from .refresh import check as run_check
+
+    def code(r: Any) -> int:
+        if isinstance(r, CheckResult):
+            return 1 if r.stale or (strict_notes and r.stale_notes) else 0
+        failed = [x.error.code for x in r if not isinstance(x, CheckResult)]
+        return failed[0] if failed else max((code(x) for x in r), default=0)
 
     _run(
         json,
-        lambda: run_check(_config(c, hosts_file), host),
-        lambda r: report.check_text(r, verbose=verbose),
-        report.check_data,
-        lambda r: 1 if r.stale or (strict_notes and r.stale_notes) else 0,
+        lambda: run_check(_config(c, hosts_file), _on(host, database)),
+        lambda r: report.check_text(r, verbose) if isinstance(r, CheckResult) else report.checks_text(r, verbose),
+        lambda r: report.check_data(r) if isinstance(r, CheckResult) else report.checks_data(r),
+        code,
     )
 
 
@@ -220,17 +274,18 @@ def check(c, host=None, json=False, verbose=False, strict_notes=False, hosts_fil
     positional=["name"],
     help=_help(
         "host",
+        "database",
         "json",
         "hosts_file",
         name="a table, view, function or type: name, schema.name, or a quoted name",
     ),
 )
-def show(c, name, host=None, json=False, hosts_file=None):
+def show(c, name, host=None, database=None, json=False, hosts_file=None):
     """Print one table (or view, function, type) from the local files: definition, keys, references."""
     from .reader import show as run_show
     from .reader import show_data, show_text
 
-    _run(json, lambda: run_show(_config(c, hosts_file), host, name), show_text, show_data)
+    _run(json, lambda: run_show(_config(c, hosts_file), _on(host, database), name), show_text, show_data)
 
 
 @task(
@@ -238,6 +293,7 @@ def show(c, name, host=None, json=False, hosts_file=None):
     positional=["pattern"],
     help=_help(
         "host",
+        "database",
         "json",
         "hosts_file",
         pattern="table or column name: a substring, or a glob with * and ? ('*' for all, with --type)",
@@ -245,14 +301,14 @@ def show(c, name, host=None, json=False, hosts_file=None):
         tag="only columns with this tag in schema-notes.yaml (or in a table with it), e.g. pii",
     ),
 )
-def search(c, pattern=None, type=None, tag=None, host=None, json=False, hosts_file=None):
+def search(c, pattern=None, type=None, tag=None, host=None, database=None, json=False, hosts_file=None):
     """Search the local files for tables and columns by name, type or comment; prints `table.column type`."""
     from .reader import search as run_search
     from .reader import search_data, search_text
 
     _run(
         json,
-        lambda: run_search(_config(c, hosts_file), host, None if pattern == "*" else pattern, type, tag),
+        lambda: run_search(_config(c, hosts_file), _on(host, database), None if pattern == "*" else pattern, type, tag),
         search_text,
         search_data,
     )
@@ -263,6 +319,7 @@ def search(c, pattern=None, type=None, tag=None, host=None, json=False, hosts_fi
     positional=["table"],
     help=_help(
         "host",
+        "database",
         "json",
         "hosts_file",
         table="the table (or view, function, type): name or schema.name",
@@ -270,7 +327,7 @@ def search(c, pattern=None, type=None, tag=None, host=None, json=False, hosts_fi
         all_hosts="with --column: when the column reached each environment",
     ),
 )
-def history(c, table, column=None, host=None, all_hosts=False, json=False, hosts_file=None):
+def history(c, table, column=None, host=None, database=None, all_hosts=False, json=False, hosts_file=None):
     """Every commit that changed a table, and what changed, from git alone (no connection)."""
     from . import history as hist
 
@@ -280,7 +337,7 @@ def history(c, table, column=None, host=None, all_hosts=False, json=False, hosts
             if not column:
                 raise ConfigError("--all-hosts goes with --column: when did that column reach each environment")
             return ("reach", table, column, hist.column_everywhere(cfg, table, column))
-        return ("history", hist.history(cfg, host, table, column))
+        return ("history", hist.history(cfg, _on(host, database), table, column))
 
     def text(r: tuple) -> str:
         return hist.reach_text(*r[1:]) if r[0] == "reach" else hist.history_text(r[1])
@@ -295,19 +352,20 @@ def history(c, table, column=None, host=None, all_hosts=False, json=False, hosts
     auto_shortflags=False,
     help=_help(
         "host",
+        "database",
         "json",
         "hosts_file",
         since="a commit, tag or branch (v1.2, HEAD~10), or a date (2026-11-01, '2 weeks ago')",
     ),
 )
-def changes(c, since=None, host=None, json=False, hosts_file=None):
+def changes(c, since=None, host=None, database=None, json=False, hosts_file=None):
     """A changelog of the schema since a commit or date, grouped by table, from git alone."""
     from . import history as hist
 
     def job() -> Any:
         if not since:
             raise ConfigError("changes: give --since REF or --since DATE")
-        return hist.changes_since(_config(c, hosts_file), host, since)
+        return hist.changes_since(_config(c, hosts_file), _on(host, database), since)
 
     _run(json, job, hist.changelog_text, hist.changelog_data)
 

@@ -33,6 +33,7 @@ class FaultProxy:
         self.triggered = threading.Event()
         self.closed = threading.Event()
         self.counted = 0
+        self.connections = 0  # TCP connections accepted: one per SSH connection
         self._socks: list[socket.socket] = []
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -43,6 +44,7 @@ class FaultProxy:
             except OSError:
                 return
             upstream = socket.create_connection((LOOPBACK, self.target_port))
+            self.connections += 1
             self._socks += [client, upstream]
             threading.Thread(target=self._pump, args=(upstream, client, "down"), daemon=True).start()
             threading.Thread(target=self._pump, args=(client, upstream, "up"), daemon=True).start()

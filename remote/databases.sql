@@ -1,0 +1,20 @@
+-- schemasync: the databases of a host whose `database:` names several (a list or glob patterns).
+-- __PARAMS__ is replaced by schemasync with a quoted jsonb literal:
+--   {"include": [regex], "exclude": [regex]}
+-- Output, two lines: the matching databases the role may connect to (templates never), sorted,
+-- each shell-quoted for `eval set --`; then the same names as a JSON array, for schemasync.
+\set ON_ERROR_STOP 1
+SET standard_conforming_strings = on;
+WITH params AS (SELECT __PARAMS__::jsonb AS p),
+chosen AS (
+    SELECT d.datname
+    FROM pg_database d, params
+    WHERE d.datallowconn
+      AND NOT d.datistemplate
+      AND has_database_privilege(d.datname, 'CONNECT')
+      AND EXISTS (SELECT 1 FROM jsonb_array_elements_text(params.p -> 'include') AS re WHERE d.datname ~ re)
+      AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements_text(params.p -> 'exclude') AS re WHERE d.datname ~ re)
+)
+SELECT coalesce(string_agg('''' || replace(datname, '''', '''"''"''') || '''', ' ' ORDER BY datname), '')
+       || E'\n' || coalesce(json_agg(datname ORDER BY datname)::text, '[]')
+FROM chosen;
