@@ -1,7 +1,7 @@
 # schemasync remote step: sent to `sh -s` over the SSH channel on every run; nothing is installed.
 #
 # schemasync prepends a header that sets SS_MODE, SS_PG_BIN, SS_PREFIX, SS_LOCK_WAIT_MS,
-# SS_DUMP_FLAGS, the PG* connection variables, and two functions: ss_write_sql (the discovery SQL)
+# SS_DUMP_FLAGS, SS_MORE_BIN (one more directory to look for a new enough pg_dump in), the PG* connection variables, and two functions: ss_write_sql (the discovery SQL)
 # and ss_write_pgpass (only when a password is given; it arrives inside this script, on stdin, so it
 # never appears on a command line). Everything here is POSIX sh plus psql, pg_dump and coreutils.
 #
@@ -280,10 +280,11 @@ ss_database() {  # discovery and pg_dump of PGDATABASE into $ss_dir; the packed 
     if [ -z "$SS_PG_BIN$SS_PREFIX" ] && [ "${ss_dump_major:-0}" -lt "$ss_server_major" ]; then
         # pg_dump refuses a newer server: look for the server's own version's binaries.
         for ss_cand in "/usr/lib/postgresql/$ss_server_major/bin" "/usr/pgsql-$ss_server_major/bin" \
-                "/usr/local/pgsql-$ss_server_major/bin" "/opt/postgresql/$ss_server_major/bin" "$(dirname "$ss_psql")"; do
+                "/usr/local/pgsql-$ss_server_major/bin" "/opt/postgresql/$ss_server_major/bin" "$(dirname "$ss_psql")" \
+                "${SS_MORE_BIN:-/nonexistent}"; do
             if [ -x "$ss_cand/pg_dump" ] && [ "$(ss_major "$ss_cand/pg_dump")" -ge "$ss_server_major" ] 2>/dev/null; then
                 ss_pg_dump=$ss_cand/pg_dump
-                ss_dump_major=$ss_server_major
+                ss_dump_major=$(ss_major "$ss_pg_dump")
                 break
             fi
         done

@@ -38,7 +38,12 @@ HOST_KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "command_timeout": (int, "seconds the server may stay silent before the run is abandoned"),
     "privileges": (bool, "include GRANT/REVOKE statements"),
     "redact": (list, "more secrets to redact: option names or globs, or /regular expressions/"),
+    "via": (str, "ssh (psql and pg_dump run on the server) or tunnel (only the database port is forwarded)"),
+    "sslmode": (str, "libpq sslmode: disable, allow, prefer, require, verify-ca or verify-full"),
+    "sslrootcert": (str, "CA certificate file for verify-ca/verify-full (a local path with via: tunnel)"),
 }
+VIA_MODES = ("ssh", "tunnel")
+SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 HOST_KEY_MODES = ("strict", "accept-new")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _HOST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
@@ -69,6 +74,11 @@ class HostConfig:
     # database under `output`. Empty for the usual one database, whose layout never changes.
     databases: tuple[str, ...] = ()
     exclude_databases: tuple[str, ...] = ()
+    # `tunnel`: forward the database port through the SSH connection and run psql and pg_dump here
+    # (managed databases: no shell on the database host, a bastion without pg_dump)
+    via: str = "ssh"
+    sslmode: str | None = None
+    sslrootcert: str | None = None
     one_of_several: bool = False  # made by for_database
 
     @property
@@ -299,6 +309,18 @@ def _host(path: Path, base: Path, name: str, raw: dict[str, Any]) -> HostConfig:
             parse_pattern(pattern)
         except ValueError as exc:
             raise ConfigError(f"{where}.redact: {exc}") from None
+    if raw.get("via", "ssh") not in VIA_MODES:
+        raise ConfigError(f"{where}.via: expected ssh or tunnel, got {raw['via']!r}")
+    if raw.get("sslmode") is not None and raw["sslmode"] not in SSL_MODES:
+        raise ConfigError(f"{where}.sslmode: expected one of {', '.join(SSL_MODES)}, got {raw['sslmode']!r}")
+    if raw.get("via") == "tunnel":
+        if raw.get("command_prefix"):
+            raise ConfigError(f"{where}.command_prefix: not with via: tunnel (nothing runs on the server)")
+        if str(raw.get("db_host", "")).startswith("/"):
+            raise ConfigError(
+                f"{where}.db_host: a socket directory cannot be forwarded; with via: tunnel give the database's "
+                "host name as the bastion sees it (e.g. the RDS endpoint)"
+            )
     if raw.get("command_prefix") and raw.get("password_env"):
         raise ConfigError(
             f"{where}.password_env: not supported with command_prefix (a password file cannot cross into a "
@@ -329,4 +351,9 @@ def _host(path: Path, base: Path, name: str, raw: dict[str, Any]) -> HostConfig:
         command_timeout=raw.get("command_timeout", 60),
         privileges=raw.get("privileges", False),
         redact=tuple(raw.get("redact", [])),
+        via=raw.get("via", "ssh"),
+        sslmode=raw.get("sslmode"),
+        sslrootcert=str((base / Path(raw["sslrootcert"]).expanduser()).resolve())
+        if raw.get("sslrootcert") and raw.get("via") == "tunnel"
+        else raw.get("sslrootcert"),
     )

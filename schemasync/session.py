@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import socket
+import subprocess
 import threading
 import zlib
 from collections.abc import Callable, Iterator
@@ -244,10 +245,11 @@ class RemoteOutput:
 
 
 class _Watchdog:
-    """Closes the transport when no progress was seen for `seconds`: unblocks any stuck read."""
+    """Closes the transport (or kills the local step) when no progress was seen for `seconds`:
+    unblocks any stuck read."""
 
-    def __init__(self, transport: paramiko.Transport, seconds: float) -> None:
-        self.transport = transport
+    def __init__(self, stop_all: Callable[[], object], seconds: float) -> None:
+        self.stop_all = stop_all
         self.seconds = seconds
         self.fired = False
         self._timer: threading.Timer | None = None
@@ -262,7 +264,7 @@ class _Watchdog:
 
     def _fire(self) -> None:
         self.fired = True
-        self.transport.close()
+        self.stop_all()
 
     def stop(self) -> None:
         if self._timer is not None:
@@ -285,34 +287,204 @@ def _remote_errors(host: HostConfig, conn: Connection, watchdog: _Watchdog) -> I
         raise SSHError(f"{host.name} ({_target(conn)}): connection lost ({why})") from None
 
 
+class _SSHRun:
+    """The remote step on an SSH channel; its files fetched over SFTP."""
+
+    def __init__(self, conn: Connection, host: HostConfig) -> None:
+        self.conn, self.host = conn, host
+        self.watchdog = _Watchdog(conn.transport.close, host.command_timeout)
+        self.puller = _Puller(conn, host, self.watchdog)
+        self.chan: paramiko.Channel | None = None
+
+    def errors(self) -> contextlib.AbstractContextManager[None]:
+        return _remote_errors(self.host, self.conn, self.watchdog)
+
+    def start(self, script: str) -> None:
+        chan = self.chan = self.conn.transport.open_session(timeout=self.host.connect_timeout)
+        chan.settimeout(self.host.command_timeout)
+        chan.exec_command(REMOTE_COMMAND)
+        chan.sendall(script.encode("utf-8"))
+
+    def lines(self) -> Iterator[str]:
+        assert self.chan is not None
+        return _lines(self.chan, self.watchdog)
+
+    def get(self, path: str, size: int) -> bytes:
+        return self.puller.get(path, size)
+
+    def finish(self) -> int:
+        """End our input (the script then removes its directory) and wait for its exit status."""
+        assert self.chan is not None
+        self.chan.shutdown_write()
+        return _exit_status(self.chan, self.host, self.watchdog)
+
+    def stderr(self) -> str:
+        assert self.chan is not None
+        return _stderr(self.chan)
+
+    def close(self) -> None:
+        self.puller.close()
+        self.watchdog.stop()
+
+
+LOCAL = "127.0.0.1"
+
+
+class _Forward:
+    """A local port forwarded to the database through the SSH connection (direct-tcpip, as
+    `ssh -L` does): only the port; nothing is installed or run on the bastion."""
+
+    def __init__(self, transport: paramiko.Transport, target: tuple[str, int], timeout: float) -> None:
+        self.transport, self.target, self.timeout = transport, target, timeout
+        self.listener = socket.socket()
+        self.listener.bind((LOCAL, 0))  # loopback only: nobody else reaches the forwarded port
+        self.listener.listen(16)
+        self.port = self.listener.getsockname()[1]
+        self.closed = threading.Event()
+        self.sockets: list[socket.socket | paramiko.Channel] = []
+        threading.Thread(target=self._accept, name="schemasync-forward", daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self.closed.is_set():
+            try:
+                client, peer = self.listener.accept()
+            except OSError:
+                return
+            try:
+                chan = self.transport.open_channel("direct-tcpip", self.target, peer, timeout=self.timeout)
+            except (paramiko.SSHException, OSError, EOFError):
+                client.close()  # libpq reports the refused connection, with db_host/db_port
+                continue
+            self.sockets += [client, chan]
+            for src, dst in ((client, chan), (chan, client)):
+                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket | paramiko.Channel, dst: socket.socket | paramiko.Channel) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except (OSError, EOFError, paramiko.SSHException):
+            pass
+        with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
+            dst.shutdown(socket.SHUT_WR) if isinstance(dst, socket.socket) else dst.shutdown_write()
+
+    def close(self) -> None:
+        self.closed.set()
+        for sock in [self.listener, *self.sockets]:
+            with contextlib.suppress(Exception):
+                sock.close()
+
+
+class _LocalRun:
+    """`via: tunnel`: the same remote step, run here by `sh` against the forwarded port; its files
+    are local. The environment is built from scratch: no PG* variable of the user's shell leaks in."""
+
+    def __init__(self, conn: Connection, host: HostConfig) -> None:
+        self.conn, self.host = conn, host
+        self.forward: _Forward | None = None
+        self.proc: subprocess.Popen | None = None
+        self.err: list[bytes] = []
+        self.err_reader: threading.Thread | None = None
+        self.watchdog = _Watchdog(self._kill, host.command_timeout)
+
+    def errors(self) -> contextlib.AbstractContextManager[None]:
+        return _remote_errors(self.host, self.conn, self.watchdog)
+
+    def start(self, script: str) -> None:
+        target = self.host.db_host or "localhost"
+        self.forward = _Forward(self.conn.transport, (target, self.host.db_port), self.host.connect_timeout)
+        env = {k: os.environ[k] for k in ("PATH", "HOME", "TMPDIR", "LANG") if k in os.environ}
+        # libpq connects to the forwarded port, and checks a certificate against the name the
+        # bastion uses (sslmode=verify-full works as it would from the bastion)
+        env.update(PGHOST=target, PGHOSTADDR=LOCAL, PGPORT=str(self.forward.port))
+        self.proc = subprocess.Popen(
+            ["sh", "-s"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            start_new_session=True,  # its pg_dump is killed with it
+        )
+        assert self.proc.stdin is not None and self.proc.stderr is not None
+        stderr = self.proc.stderr
+        self.err_reader = threading.Thread(target=lambda: self.err.append(stderr.read()), daemon=True)
+        self.err_reader.start()
+        self.proc.stdin.write(script.encode("utf-8"))
+        self.proc.stdin.flush()
+
+    def lines(self) -> Iterator[str]:
+        assert self.proc is not None and self.proc.stdout is not None
+        for raw in self.proc.stdout:
+            self.watchdog.kick()
+            yield raw.decode("utf-8", "replace").rstrip("\n")
+
+    def get(self, path: str, size: int) -> bytes:
+        data = Path(path).read_bytes()
+        self.watchdog.kick()
+        if len(data) != size:
+            raise SSHError(f"{self.host.name}: {path}: {len(data)} bytes, expected {size}")
+        return data
+
+    def finish(self) -> int:
+        assert self.proc is not None and self.proc.stdin is not None
+        with contextlib.suppress(OSError):
+            self.proc.stdin.close()
+        try:
+            status = self.proc.wait(self.host.command_timeout)
+        except subprocess.TimeoutExpired:
+            raise TimeoutError from None
+        if self.watchdog.fired:
+            raise TimeoutError
+        return status
+
+    def stderr(self) -> str:
+        if self.err_reader is not None:
+            self.err_reader.join(self.host.command_timeout)
+        return b"".join(self.err).decode("utf-8", "replace").strip()
+
+    def _kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(OSError):
+                os.killpg(self.proc.pid, 9)
+
+    def close(self) -> None:
+        self.watchdog.stop()
+        self._kill()
+        if self.proc is not None:
+            self.proc.wait()
+        if self.forward is not None:
+            self.forward.close()
+
+
+def _runner(conn: Connection, host: HostConfig) -> _SSHRun | _LocalRun:
+    return _LocalRun(conn, host) if host.via == "tunnel" else _SSHRun(conn, host)
+
+
 def run_remote(
     conn: Connection, host: HostConfig, script: str, on_discovery: Callable[[dict], None] | None = None
 ) -> RemoteOutput:
     """Run the remote step, fetch its files, let the server remove its temp dir.
 
     Discovery's document arrives while pg_dump still runs: `on_discovery` gets it then, so the
-    caller can prepare (read the old files) instead of waiting."""
-    transport = conn.transport
-    watchdog = _Watchdog(transport, host.command_timeout)
-    puller = _Puller(conn, host, watchdog)
+    caller can prepare (read the old files) instead of waiting. With `via: tunnel` the same step
+    runs here, against the database port forwarded through the SSH connection."""
+    run = _runner(conn, host)
     try:
-        with _remote_errors(host, conn, watchdog):
-            chan = transport.open_session(timeout=host.connect_timeout)
-            chan.settimeout(host.command_timeout)
-            chan.exec_command(REMOTE_COMMAND)
-            chan.sendall(script.encode("utf-8"))
+        with run.errors():
+            run.start(script)
             meta_line: str | None = None
             meta: dict | None = None
             fetched = 0
             result: tuple[str, int, str] | None = None
             info: dict[str, str] = {}
-            for line in _lines(chan, watchdog):
+            for line in run.lines():
                 if line.startswith(META):
                     meta_line = line[len(META) :]
                 elif line.startswith(DISCOVERY):
                     fmt, size, path = file_line(line, DISCOVERY)
                     try:
-                        payload = puller.get(path, size)
+                        payload = run.get(path, size)
                     except (OSError, SSHError):
                         break  # the script ended meanwhile (a failed pg_dump): its exit status says why
                     fetched += len(payload)
@@ -326,31 +498,28 @@ def run_remote(
                     result = file_line(line, RESULT)
                     break
             if result is None or meta is None:
-                chan.shutdown_write()
-                status = _exit_status(chan, host, watchdog)
+                status = run.finish()
                 if meta_line is not None and status in (0, RemoteExit.NOTHING_TO_DUMP):
-                    return RemoteOutput(meta=_json(meta_line), dump=None, status=status, notices=_notices(chan))
+                    return RemoteOutput(meta=_json(meta_line), dump=None, status=status, notices=_notices(run.stderr()))
                 if meta_line is not None and status == RemoteExit.LOCK_TABLE_FULL:
                     raise LockTableFull(f"{host.name}: too many tables for one pg_dump", _json(meta_line))
                 if status == 0:
                     raise SSHError(f"{host.name}: the remote step ended without sending its results")
-                raise _remote_failure(host, conn, status, _stderr(chan))
-            payload = puller.get(result[2], result[1])
-            chan.shutdown_write()  # the script removes its directory and exits
-            status = _exit_status(chan, host, watchdog)
+                raise _remote_failure(host, conn, status, run.stderr())
+            payload = run.get(result[2], result[1])
+            status = run.finish()  # the script removes its directory and exits
             if status != 0:
-                raise _remote_failure(host, conn, status, _stderr(chan))
+                raise _remote_failure(host, conn, status, run.stderr())
             return RemoteOutput(
                 meta=meta,
                 dump=_decode(payload, result[0]),
                 status=0,
                 transferred=fetched + len(payload),
-                notices=_notices(chan),
+                notices=_notices(run.stderr()),
                 info=info,
             )
     finally:
-        puller.close()
-        watchdog.stop()
+        run.close()
 
 
 @dataclass
@@ -366,22 +535,17 @@ class SeveralOutput:
 def run_remote_several(conn: Connection, host: HostConfig, script: str) -> SeveralOutput:
     """The remote step of a host with several databases: one run lists them and dumps each in
     turn; each file is fetched as soon as it is announced, while the server goes on."""
-    transport = conn.transport
-    watchdog = _Watchdog(transport, host.command_timeout)
-    puller = _Puller(conn, host, watchdog)
+    run_ = _runner(conn, host)
     try:
-        with _remote_errors(host, conn, watchdog):
-            chan = transport.open_session(timeout=host.connect_timeout)
-            chan.settimeout(host.command_timeout)
-            chan.exec_command(REMOTE_COMMAND)
-            chan.sendall(script.encode("utf-8"))
+        with run_.errors():
+            run_.start(script)
             run: SeveralOutput | None = None
             current: str | None = None
             meta: dict[str, dict] = {}
             info: dict[str, dict[str, str]] = {}
             fetched: dict[str, int] = {}
             done = False
-            for line in _lines(chan, watchdog):
+            for line in run_.lines():
                 if line.startswith(DATABASES):
                     names = json.loads(line[len(DATABASES) :])
                     run = SeveralOutput([str(n) for n in names])
@@ -394,7 +558,7 @@ def run_remote_several(conn: Connection, host: HostConfig, script: str) -> Sever
                     meta[current] = _json(line[len(META) :])
                 elif line.startswith(DISCOVERY):
                     fmt, size, path = file_line(line, DISCOVERY)
-                    payload = puller.get(path, size)
+                    payload = run_.get(path, size)
                     fetched[current] += len(payload)
                     meta[current] = _json(_decode(payload, fmt))
                 elif line.startswith(INFO):
@@ -402,7 +566,7 @@ def run_remote_several(conn: Connection, host: HostConfig, script: str) -> Sever
                     info[current][key] = value
                 elif line.startswith(RESULT):
                     fmt, size, path = file_line(line, RESULT)
-                    payload = puller.get(path, size)
+                    payload = run_.get(path, size)
                     run.outputs[current] = RemoteOutput(
                         meta=meta[current],
                         dump=_decode(payload, fmt),
@@ -421,17 +585,15 @@ def run_remote_several(conn: Connection, host: HostConfig, script: str) -> Sever
                 elif line == END:
                     done = True
                     break
-            chan.shutdown_write()
-            status = _exit_status(chan, host, watchdog)
+            status = run_.finish()
             if not done or run is None or status != 0:
                 if status == 0:
                     raise SSHError(f"{host.name}: the remote step ended without sending its results")
-                raise _remote_failure(host, conn, status, _stderr(chan))
-            run.notices = _notices(chan)
+                raise _remote_failure(host, conn, status, run_.stderr())
+            run.notices = _notices(run_.stderr())
             return run
     finally:
-        puller.close()
-        watchdog.stop()
+        run_.close()
 
 
 def file_line(line: str, prefix: str) -> tuple[str, int, str]:
@@ -472,9 +634,9 @@ def _stderr(chan: paramiko.Channel) -> str:
     return b"".join(out).decode("utf-8", "replace").strip()
 
 
-def _notices(chan: paramiko.Channel) -> list[str]:
+def _notices(stderr: str) -> list[str]:
     prefix = "schemasync-remote: "
-    return [line[len(prefix) :] for line in _stderr(chan).splitlines() if line.startswith(prefix)]
+    return [line[len(prefix) :] for line in stderr.splitlines() if line.startswith(prefix)]
 
 
 class _Puller:

