@@ -13,6 +13,7 @@ import yaml
 
 from .errors import ConfigError
 from .redact import parse_pattern
+from .tenants import TenantSpec
 
 ENV_VAR = "SCHEMASYNC_HOSTS"
 DEFAULT_FILE = "hosts.yaml"
@@ -38,6 +39,7 @@ HOST_KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "command_timeout": (int, "seconds the server may stay silent before the run is abandoned"),
     "privileges": (bool, "include GRANT/REVOKE statements"),
     "redact": (list, "more secrets to redact: option names or globs, or /regular expressions/"),
+    "tenants": (dict, "schema-per-tenant: {schemas: glob, template: schema (optional), folder: name (optional)}"),
     "via": (str, "ssh (psql and pg_dump run on the server) or tunnel (only the database port is forwarded)"),
     "sslmode": (str, "libpq sslmode: disable, allow, prefer, require, verify-ca or verify-full"),
     "sslrootcert": (str, "CA certificate file for verify-ca/verify-full (a local path with via: tunnel)"),
@@ -76,6 +78,7 @@ class HostConfig:
     exclude_databases: tuple[str, ...] = ()
     # `tunnel`: forward the database port through the SSH connection and run psql and pg_dump here
     # (managed databases: no shell on the database host, a bastion without pg_dump)
+    tenants: TenantSpec | None = None  # schema-per-tenant: one shape written once (tenants.py)
     via: str = "ssh"
     sslmode: str | None = None
     sslrootcert: str | None = None
@@ -274,6 +277,44 @@ def _check_keys(path: Path, where: str, raw: dict[Any, Any]) -> None:
             raise ConfigError(f"{path}: {where}.{key}: expected a list of non-empty strings, got {value!r}")
 
 
+def _tenants(where: str, raw: Any) -> TenantSpec | None:
+    if raw is None:
+        return None
+    unknown = set(raw) - {"schemas", "template", "folder"}
+    if unknown:
+        raise ConfigError(f"{where}.tenants.{sorted(unknown)[0]}: unknown key (known: schemas, template, folder)")
+    for key in ("schemas", "template", "folder"):
+        if key in raw and not (isinstance(raw[key], str) and raw[key]):
+            raise ConfigError(f"{where}.tenants.{key}: expected a non-empty string, got {raw[key]!r}")
+    if "schemas" not in raw:
+        raise ConfigError(f'{where}.tenants.schemas: required (a glob over schema names, e.g. "tenant_*")')
+    if any(ch in raw["schemas"] for ch in "[]"):
+        raise ConfigError(f"{where}.tenants.schemas: only * and ? wildcards are supported")
+    folder = raw.get("folder", "tenant")
+    if (
+        folder.startswith(("_", "."))
+        or "/" in folder
+        or folder
+        in (
+            "views",
+            "materialized_views",
+            "functions",
+            "types",
+            "sequences",
+            "other",
+        )
+    ):
+        raise ConfigError(f"{where}.tenants.folder: {folder!r} would share a name with the tool's own files")
+    return TenantSpec(raw["schemas"], raw.get("template"), folder)
+
+
+def _with_tenants(schemas: list[str], tenants: TenantSpec | None) -> list[str]:
+    """The tenant schemas are dumped too: their pattern joins `schemas` (unless that is every schema)."""
+    if tenants is None or schemas == ["*"] or tenants.schemas in schemas:
+        return schemas
+    return [*schemas, tenants.schemas]
+
+
 def _host(path: Path, base: Path, name: str, raw: dict[str, Any]) -> HostConfig:
     where = f"{path}: hosts.{name}"
     for key in ("ssh", "database"):
@@ -309,6 +350,7 @@ def _host(path: Path, base: Path, name: str, raw: dict[str, Any]) -> HostConfig:
             parse_pattern(pattern)
         except ValueError as exc:
             raise ConfigError(f"{where}.redact: {exc}") from None
+    tenants = _tenants(where, raw.get("tenants"))
     if raw.get("via", "ssh") not in VIA_MODES:
         raise ConfigError(f"{where}.via: expected ssh or tunnel, got {raw['via']!r}")
     if raw.get("sslmode") is not None and raw["sslmode"] not in SSL_MODES:
@@ -340,7 +382,8 @@ def _host(path: Path, base: Path, name: str, raw: dict[str, Any]) -> HostConfig:
         db_host=raw.get("db_host") or "",
         db_port=raw.get("db_port", 5432),
         password_env=raw.get("password_env"),
-        schemas=list(raw.get("schemas", ["public"])),
+        schemas=_with_tenants(list(raw.get("schemas", ["public"])), tenants),
+        tenants=tenants,
         exclude=list(raw.get("exclude", [])),
         pg_bin=raw.get("pg_bin"),
         command_prefix=raw.get("command_prefix") or None,

@@ -139,6 +139,7 @@ class RefreshAnswer(TypedDict):
     references_only: list[str]
     files_written: list[str]
     files_removed: list[str]
+    tenants: dict[str, Any] | None
     guide_written: str | None
     changed: bool
     commit: str | None

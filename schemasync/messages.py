@@ -5,6 +5,7 @@ from __future__ import annotations
 from .changes import Change, compare_files, summary_tokens
 from .split import kind_word
 from .store import MARKS, NEW, ORPHANED, UPDATED, Plan, Record
+from .tenants import message_part
 
 BODY_LIMIT = 300  # lines: git takes the message as one argument
 
@@ -63,7 +64,10 @@ def commit_message(environment: str, plan: Plan, limit: int = 100) -> str:
         subject = f"schemas({environment}): {' '.join(counts)} tables"
         if others:
             subject += f", {others} other objects"
-    body = body_lines(plan)
+    tenants = message_part(plan.tenants, plan.tenants_before)
+    if tenants and not (tables or others):
+        subject = f"schemas({environment}): {tenants}"
+    body = body_lines(plan) + ([tenants] if tenants else [])
     return subject + ("\n\n" + cap_lines(body) + "\n" if body else "\n")
 
 

@@ -23,6 +23,7 @@ from .relations import header_lines, table_details
 from .remote_script import batches_function, build_script, plan_batches
 from .split import SplitResult, render_piece, split_dump
 from .store import NEW, ORPHANED, UPDATED, NewFile, Plan
+from .tenants import TENANTS_FILE, fold, render_tenants
 
 
 @dataclass
@@ -67,6 +68,8 @@ class ListResult:
     next_offset: int | None = None
     live: int = 0  # tables on the server
     filtered: bool = False  # by schema, pattern, group or tag
+    tenant_schemas: int = 0  # schemas matching `tenants:` on the server now (their tables are not rows)
+    tenants: dict | None = None  # the tenants as the last refresh found them (the manifest)
 
 
 def _fetch(
@@ -207,6 +210,15 @@ def plan_refresh(
         stray = [nf.file for nf in produced if nf.file != target]
         if stray:
             raise SplitError(f"--table {table}: the dump also held {stray[:5]}; nothing written")
+    tenancy = None
+    if host.tenants is not None:
+        if table is not None and any(host.tenants.matches(nf.schema) for nf in produced):
+            raise ConfigError(
+                f"{host.name}: --table {table}: a table of a tenant schema; refresh the whole host",
+                hint="tenant schemas are compared with each other, so they are refreshed together",
+            )
+        if table is None:
+            produced, tenancy = fold(produced, host.tenants)
     store.read_more(previous, host.output, [nf.file for nf in produced])
     in_clear = earlier_copies(redacted, previous.contents)
     dumped_by = out.info.get("pg_dump", "")
@@ -218,6 +230,8 @@ def plan_refresh(
         database=discovery.database,
         partial=table is not None,
         versions=versions if out.dump is not None or table is None else None,
+        tenants=tenancy.to_data() if tenancy else None,
+        extra_own={TENANTS_FILE: render_tenants(tenancy.to_data(), host.name)} if tenancy else None,
     )
     stale_notes = (
         [] if table is not None else notes.stale({t.key: {c.name for c in t.column_defs} for t in discovery.tables})
@@ -284,6 +298,7 @@ class CheckResult:
     seconds: float
     differences: list[Difference] = field(default_factory=list)  # what changed in each changed file
     stale_notes: list[str] = field(default_factory=list)
+    tenants: dict | None = None  # the tenant schemas as the database has them now
 
 
 def notes_for(config: Config, host: HostConfig) -> Notes:
@@ -348,6 +363,7 @@ def _check_result(host: HostConfig, res: RefreshResult, started: float) -> Check
         seconds=time.monotonic() - started,
         differences=differences,
         stale_notes=res.stale_notes,
+        tenants=plan.tenants,
     )
 
 
@@ -395,13 +411,19 @@ def list_tables(config: Config, host_name: str | None, want: ListFilter | None =
     seen = set()
     rules = rules_for(host.redact)  # a comment read from the catalog may hold what the files redact
     comments = {t.key: redact_text(t.comment, rules, "")[0] if t.comment else None for t in discovery.tables}
+    tenant_schemas: set[str] = set()
     for t in discovery.tables:
+        if host.tenants is not None and host.tenants.matches(t.schema):
+            tenant_schemas.add(t.schema)  # summarised: their tables are written once, as the template's
+            continue
         file = table_file(t.schema, t.name)
         seen.add(file)
         exists = (host.output / file).is_file()
         status = "current" if exists else "new"
         tables.append(ListedTable(t.schema, t.name, file, status, t.columns, list(t.primary_key)))
     for rec in previous.records.values():
+        if host.tenants is not None and host.tenants.matches(rec.schema):
+            continue  # the template's files: the tenants' summary stands for them
         if rec.kind == "table" and rec.file not in seen and previous.exists(rec.file):
             pk = list((rec.details or {}).get("primary_key", []))
             tables.append(ListedTable(rec.schema or "", rec.name, rec.file, ORPHANED, rec.columns, pk))
@@ -432,4 +454,6 @@ def list_tables(config: Config, host_name: str | None, want: ListFilter | None =
         next_offset=more,
         live=sum(1 for t in tables if t.status != ORPHANED),
         filtered=any(x is not None for x in (want.schema, want.pattern, want.group, want.tag)),
+        tenant_schemas=len(tenant_schemas),
+        tenants=previous.tenants,
     )

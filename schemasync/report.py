@@ -50,6 +50,7 @@ def refresh_data(res: RefreshResult) -> dict[str, Any]:
         "references_only": plan.references_only,
         "files_written": sorted(plan.writes),
         "files_removed": plan.removed,
+        "tenants": tenants_data(plan.tenants),
         "guide_written": str(res.guide_written) if res.guide_written else None,
         "changed": plan.changed,
         "commit": res.commit,
@@ -80,6 +81,27 @@ def redacted_text(res: RefreshResult) -> list[str]:
             f"  warning: {file} held a secret in the clear before this refresh; if it was committed, "
             "rotate the secret, then purge it from git history (README: Security)"
         )
+    return lines
+
+
+def tenants_data(tenants: dict | None) -> dict[str, Any] | None:
+    """The tenant schemas in a refresh's, check's or list's answer: count, template, deviants."""
+    if not tenants:
+        return None
+    keys = ("schemas", "template", "folder", "count", "same", "deviants")
+    return {k: tenants[k] for k in keys}
+
+
+def tenants_text(tenants: dict | None) -> list[str]:
+    if not tenants:
+        return []
+    deviants = tenants["deviants"]
+    lines = [
+        f"  tenants: {tenants['count']} schemas match {tenants['schemas']}: {tenants['same']} same as "
+        f"{tenants['template']}, {len(deviants)} differ (see _tenants.md)"
+    ]
+    for schema, tokens in list(tenants["tokens"].items())[:TEXT_LIMIT]:
+        lines.append(f"    ~ {schema}: {', '.join(tokens[:6])}{' ...' if len(tokens) > 6 else ''}")
     return lines
 
 
@@ -116,6 +138,7 @@ def refresh_text(res: RefreshResult, verbose: bool = False) -> str:
         lines.append(f"  schema-notes.yaml has notes for what does not exist: {', '.join(res.stale_notes[:10])}")
     if res.excluded:
         lines.append(f"  excluded by config: {len(res.excluded)} tables")
+    lines += tenants_text(plan.tenants)
     if not plan.changed:
         lines.append(f"  no changes; nothing written in {host.output}")
     else:
@@ -162,6 +185,11 @@ def list_data(res: ListResult) -> dict[str, Any]:
             }
             for t in res.tables
         ],
+        **(
+            {"tenants": {"schemas_now": res.tenant_schemas, "last_refresh": tenants_data(res.tenants)}}
+            if res.host.tenants is not None
+            else {}
+        ),
     }
 
 
@@ -175,6 +203,11 @@ def list_text(res: ListResult) -> str:
         lines.append(f"  {marks[t.status]} {display_name(t.schema, t.name)}{cols}{note}")
     if res.next_offset is not None:
         lines.append(f"  ... {res.total - res.next_offset} more: --offset {res.next_offset}")
+    if res.host.tenants is not None:
+        lines.append(
+            f"  tenant schemas ({res.host.tenants.schemas}) on the server: {res.tenant_schemas}; as last refreshed:"
+        )
+        lines += tenants_text(res.tenants) or ["    not refreshed yet"]
     lines.append("  ✓ has a file · + no file yet (refresh to add) · ⚠ file kept, table gone")
     return "\n".join(lines)
 
@@ -202,6 +235,7 @@ def check_data(res: CheckResult) -> dict[str, Any]:
             for d in res.differences
         ],
         "stale_notes": res.stale_notes,
+        "tenants": tenants_data(res.tenants),
         "seconds": round(res.seconds, 3),
     }
 
@@ -234,8 +268,9 @@ def check_text(res: CheckResult, verbose: bool = False) -> str:
         if res.stale_notes
         else ""
     )
+    tenants = "".join("\n" + line for line in tenants_text(res.tenants))
     if not res.stale:
-        return f"{res.host.label}: the files in {res.host.output} match database {res.database}{notes}"
+        return f"{res.host.label}: the files in {res.host.output} match database {res.database}{tenants}{notes}"
     lines = [f"{res.host.label}: the files in {res.host.output} are stale against database {res.database}"]
     names = [f"  + {n}" for n in res.added] + [f"  ~ {n}" for n in res.changed] + [f"  ⚠ {n}" for n in res.gone]
     lines += _names(names + [f"  ~ {n}" for n in res.objects], verbose)
@@ -244,6 +279,7 @@ def check_text(res: CheckResult, verbose: bool = False) -> str:
         lines += [f"    {c.between('the files', 'the database')}" for c in d.changes]
         if verbose:
             lines += ["      " + line for line in d.diff.rstrip("\n").splitlines()]
+    lines += tenants_text(res.tenants)
     lines.append(f"  run: inv schemas.refresh --host {res.host.name}")
     return "\n".join(lines) + notes
 

@@ -30,6 +30,7 @@ MANIFEST = "_manifest.json"
 INDEX = "_index.md"
 TABLE_LIST = "_table_list.txt"
 OWN_FILES = (MANIFEST, INDEX, TABLE_LIST, ERD)  # and the pages the manifest lists (`pages`)
+OWN_PAGES = ("_tenants.md",)  # written by some runs only (tenants.py); listed in `pages` when written
 # Bumped when the layout of the files above changes, so an upgrade rewrites them once.
 # 3: per-row statuses are only current/orphaned (the run's changes are listed once, in
 # `last_change`), and each record carries the sha of the definition written.
@@ -99,6 +100,8 @@ class Plan:
     overwritten: list[str] = field(default_factory=list)  # edited by hand and changed in the database
     references_only: list[str] = field(default_factory=list)  # only the `-- Referenced by` header changed
     removed: list[str] = field(default_factory=list)  # pages of ours no longer needed: deleted
+    tenants: dict | None = None  # the tenant schemas' picture (tenants.py), and the last refresh's
+    tenants_before: dict | None = None
     before: dict[str, str] = field(default_factory=dict)  # updated files: their previous text (check shows the diff)
 
     @property
@@ -143,6 +146,7 @@ class Previous:
     format: int | None = None  # the manifest's format; None when there was none
     versions: dict = field(default_factory=dict)  # {"server": 15, "pg_dump": 15} of the last refresh
     pages: list[str] = field(default_factory=list)  # index and diagram pages the last refresh wrote
+    tenants: dict | None = None  # the manifest's `tenants`
 
     def tables_present(self) -> int:
         """Table files the manifest lists that are still on disk."""
@@ -162,10 +166,14 @@ def plan_changes(
     partial: bool,
     now: datetime | None = None,
     versions: dict | None = None,
+    tenants: dict | None = None,
+    extra_own: dict[str, str] | None = None,
 ) -> Plan:
     """Statuses and the files to write. Pure.
 
     partial: only some tables were dumped (--table): the others keep their records as they were.
+    tenants: the tenant schemas' summary for the manifest; extra_own: more files of ours
+    (`_tenants.md`), deleted like pages when a later run no longer writes them.
     """
     records: dict[str, Record] = {}
     writes: dict[str, str] = {}
@@ -207,6 +215,9 @@ def plan_changes(
     own_missing = own_missing or previous.format != FORMAT
     versions = versions if versions is not None else previous.versions
     own_missing = own_missing or (versions != previous.versions and not partial)  # an upgrade: say so
+    if partial:
+        tenants = previous.tenants
+    own_missing = own_missing or tenants != previous.tenants  # a tenant drifted, or came back in line
     changed = bool(writes) or bool(newly_orphaned) or forgotten or own_missing
     produced_files = frozenset(nf.file for nf in produced)
     extra = {
@@ -214,6 +225,8 @@ def plan_changes(
         "overwritten": overwritten,
         "references_only": references_only,
         "before": before_text,
+        "tenants": tenants,
+        "tenants_before": previous.tenants,
     }
     if not changed:
         return Plan(ordered, {}, False, produced_files, partial, newly_orphaned, **extra)
@@ -227,14 +240,17 @@ def plan_changes(
         return plan
     stamp = (now or datetime.now(timezone.utc)).strftime("%Y-%m-%d %H:%M UTC")
     own = {TABLE_LIST: render_table_list(ordered), **render_index_pages(ordered, environment, database, stamp, news)}
+    if partial:  # --table: the other files of ours stay as they are
+        extra_own = {f: previous.contents.get(f) or "" for f in previous.pages if "/" not in f}
+    own.update(extra_own or {})
     erd_pages = [p for p in previous.pages if p.startswith(ERD_PAGES + "/")]
     erd_kept = not (own_missing or _erd_inputs(ordered) != _erd_inputs(list(previous.records.values())))
     if not erd_kept:  # only when what it draws changed: it is the costly one
         drawn = render_erd_pages(ordered, environment)
         own.update(drawn)
         erd_pages = [p for p in drawn if p != ERD]
-    pages = sorted({*(p for p in own if p.startswith(INDEX_PAGES + "/")), *erd_pages})
-    own[MANIFEST] = render_manifest(ordered, environment, database, news, news_objects, versions, pages)
+    pages = sorted({*(p for p in own if p.startswith(INDEX_PAGES + "/")), *erd_pages, *(extra_own or {})})
+    own[MANIFEST] = render_manifest(ordered, environment, database, news, news_objects, versions, pages, tenants)
     # only what differs: adding a column leaves the table list and the diagram as they were
     writes.update({f: text for f, text in own.items() if previous.contents.get(f) != text})
     plan.removed = [p for p in previous.pages if p not in pages and previous.exists(p)]
@@ -268,6 +284,7 @@ def render_manifest(
     news_objects: dict[str, list[str]] | None = None,
     versions: dict | None = None,
     pages: list[str] | None = None,
+    tenants: dict | None = None,
 ) -> str:
     """One file a line: readable, diff-friendly, and fast (the C encoder; `indent=` would not use it).
     Rows change only when their file does; what the last refresh changed is one `last_change` line."""
@@ -292,6 +309,8 @@ def render_manifest(
             "postgres": versions or {},
             # the index and diagram pages of a big reference: ours, so a refresh may delete them
             **({"pages": pages} if pages else {}),
+            # schema-per-tenant: how many tenants, the template, and what differs in the others
+            **({"tenants": tenants} if tenants else {}),
         },
         ensure_ascii=False,
         sort_keys=True,
@@ -476,7 +495,8 @@ class Manifest(NamedTuple):
     format: int | None
     records: list[Record]
     versions: dict  # PostgreSQL majors of the server and pg_dump
-    pages: list[str]  # index and diagram pages
+    pages: list[str]  # index and diagram pages, `_tenants.md`
+    tenants: dict | None = None
 
 
 def parse_manifest(text: str, path: Path) -> Manifest:
@@ -485,7 +505,7 @@ def parse_manifest(text: str, path: Path) -> Manifest:
         doc = json.loads(text)
         pages = [str(p) for p in doc.get("pages") or []]
         records = [Record(**item) for item in doc["files"]]
-        return Manifest(doc.get("format"), records, doc.get("postgres") or {}, pages)
+        return Manifest(doc.get("format"), records, doc.get("postgres") or {}, pages, doc.get("tenants"))
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise LocalError(
             f"{path}: unreadable ({exc})", hint="restore it from git, or remove it to start afresh"
@@ -496,13 +516,13 @@ def read_previous(outdir: Path, candidate_files: list[str]) -> Previous:
     prev = Previous()
     manifest = _read(outdir / MANIFEST)
     if manifest is not None:
-        prev.format, records, prev.versions, prev.pages = parse_manifest(manifest, outdir / MANIFEST)
+        prev.format, records, prev.versions, prev.pages, prev.tenants = parse_manifest(manifest, outdir / MANIFEST)
         for rec in records:
             _check_inside(outdir, rec.file)
             prev.records[rec.file] = rec
         for page in prev.pages:
             _check_inside(outdir, page)
-            if not page.startswith((INDEX_PAGES + "/", ERD_PAGES + "/")):
+            if not page.startswith((INDEX_PAGES + "/", ERD_PAGES + "/")) and page not in OWN_PAGES:
                 raise LocalError(f"{outdir / MANIFEST}: refusing page {page!r}: not an index or diagram page")
     # Contents only where they are compared (this run's files and ours); for the other records,
     # whether they exist is enough, and one walk of the directory tells.

@@ -1,0 +1,216 @@
+"""Schema-per-tenant: many schemas of one shape, written once, and the few that differ said. Pure.
+
+With `tenants: {schemas: "tenant_*", template: tenant_0001}` in hosts.yaml, the files of every
+matching schema are compared with each other with the schema name taken out (PostgreSQL's lexer
+finds the identifiers; no text is guessed at). The template's files (the `template:` schema, else
+one of the most common shape) are written once under `tenant/`; every other tenant is counted as
+the same, or listed with what differs, in the words `diff` uses.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+from collections import Counter
+from dataclasses import dataclass, replace
+
+from pglast.parser import ParseError, scan
+
+from .changes import Change, compare_files
+from .names import escape_controls, name_part
+from .store import NewFile, definition
+
+TENANTS_FILE = "_tenants.md"
+PLACEHOLDER = "tenant"  # what a tenant's own schema name becomes, for comparing
+SHOWN = 50  # deviants named in a commit message or listed in full in _tenants.md before "and N more"
+
+
+@dataclass(frozen=True)
+class TenantSpec:
+    schemas: str  # a glob over schema names
+    template: str | None = None  # None: a tenant of the most common shape
+    folder: str = "tenant"
+
+    def matches(self, schema: str | None) -> bool:
+        return schema is not None and fnmatch.fnmatchcase(schema, self.schemas)
+
+
+def rename_schema(text: str, old: str, new: str) -> str:
+    """`old.x` written as `new.x` wherever `old` is an identifier that qualifies a name (quoted or
+    not), found with PostgreSQL's lexer; string constants, comments and other names are untouched."""
+    if old not in text:
+        return text
+    data = text.encode("utf-8")  # the lexer's offsets count bytes
+    try:
+        tokens = scan(text)
+    except ParseError:
+        return text
+    out, last = [], 0
+    for i, tok in enumerate(tokens):
+        # an identifier followed by "." (a qualified name), or the name after SCHEMA
+        dot_follows = i + 1 < len(tokens) and tokens[i + 1].name == "ASCII_46"
+        qualifies = dot_follows or (i > 0 and tokens[i - 1].name == "SCHEMA")
+        if tok.name != "IDENT" or not qualifies:
+            continue
+        raw = data[tok.start : tok.end + 1].decode("utf-8")
+        name = raw[1:-1].replace('""', '"') if raw.startswith('"') else raw.lower()
+        if name == old:
+            out.append(data[last : tok.start].decode("utf-8"))
+            out.append(_ident(new))
+            last = tok.end + 1
+    out.append(data[last:].decode("utf-8"))
+    return "".join(out)
+
+
+def _ident(name: str) -> str:
+    from .names import quote_ident
+
+    return quote_ident(name)
+
+
+@dataclass
+class Tenancy:
+    """What the tenant schemas looked like in this run (the manifest's `tenants`)."""
+
+    spec: TenantSpec
+    template: str | None
+    count: int
+    deviants: dict[str, list[Change]]  # schema -> what differs from the template
+
+    def to_data(self) -> dict:
+        return {
+            "schemas": self.spec.schemas,
+            "template": self.template,
+            "folder": self.spec.folder,
+            "count": self.count,
+            "same": self.count - len(self.deviants) - (1 if self.template else 0),
+            "deviants": {
+                schema: [c.between(self.template or "the template", schema) for c in changes]
+                for schema, changes in sorted(self.deviants.items())
+            },
+            "tokens": {schema: _tokens(changes) for schema, changes in sorted(self.deviants.items())},
+        }
+
+
+def _tokens(changes: list[Change]) -> list[str]:
+    """`-column plan_tier` (the tenant lacks what the template has), `+index x`, `~column a type`."""
+    out = []
+    for c in changes:
+        mark = "+" if c.added else "-" if c.removed else "~"
+        detail = f" {c.field.replace('_', ' ')}" if c.field and c.field != "definition" else ""
+        out.append(f"{mark}{c.what} {c.name or c.table}{detail}")
+    return list(dict.fromkeys(out))
+
+
+def fold(produced: list[NewFile], spec: TenantSpec) -> tuple[list[NewFile], Tenancy]:
+    """The files of the tenant schemas replaced by the template's, under `spec.folder`."""
+    kept: list[NewFile] = []
+    by_tenant: dict[str, dict[tuple[str, str], NewFile]] = {}
+    for nf in produced:
+        tenant = _tenant_of(nf, spec)
+        if tenant is None:
+            kept.append(nf)
+        else:  # its schema's own object (CREATE SCHEMA, its comment) is one more file of the shape
+            key = (nf.kind, "schema" if nf.schema is None else nf.name)
+            by_tenant.setdefault(tenant, {})[key] = nf
+    if not by_tenant:
+        return produced, Tenancy(spec, None, 0, {})
+    normal = {
+        schema: {key: definition(rename_schema(nf.content, schema, PLACEHOLDER)) for key, nf in files.items()}
+        for schema, files in by_tenant.items()
+    }
+    shapes = {schema: _shape(files) for schema, files in normal.items()}
+    template = spec.template if spec.template in by_tenant else None
+    if template is None:  # the most common shape; of its tenants, the first by name
+        common, _ = Counter(shapes.values()).most_common(1)[0]
+        template = min(s for s, shape in shapes.items() if shape == common)
+    deviants = {
+        schema: _differences(normal[template], files, template, schema)
+        for schema, files in normal.items()
+        if schema != template and shapes[schema] != shapes[template]
+    }
+    deviants = {s: c for s, c in deviants.items() if c}  # laid out differently, saying the same
+    note = (
+        f"-- Tenant template: every schema matching {escape_controls(spec.schemas)} has these objects; "
+        f"written once, from {escape_controls(template)} (the others, and how they differ: {TENANTS_FILE})\n"
+    )
+    for (kind, name), nf in sorted(by_tenant[template].items()):
+        folder = "" if kind == "table" else f"{kind}."
+        file = f"{name_part(spec.folder)}/{folder}{name_part(name)}.sql"
+        kept.append(replace(nf, file=file, content=_with_header_line(nf.content, note)))
+    return kept, Tenancy(spec, template, len(by_tenant), deviants)
+
+
+def _tenant_of(nf: NewFile, spec: TenantSpec) -> str | None:
+    if spec.matches(nf.schema):
+        return nf.schema
+    if nf.kind == "other" and nf.schema is None and nf.name.startswith("schema ") and spec.matches(nf.name[7:]):
+        return nf.name[7:]
+    return None
+
+
+def _shape(files: dict[tuple[str, str], str]) -> frozenset:
+    return frozenset((key, hashlib.sha256(text.encode()).hexdigest()) for key, text in files.items())
+
+
+def _differences(
+    template: dict[tuple[str, str], str], tenant: dict[tuple[str, str], str], template_name: str, schema: str
+) -> list[Change]:
+    """What the tenant has differently from the template: template first, as `diff a b` reads."""
+    out: list[Change] = []
+    for key in sorted(set(template) | set(tenant)):
+        kind, name = key
+        what = "table" if kind == "table" else kind.rstrip("s").replace("_", " ")
+        if key not in tenant:
+            out.append(Change(name, what, name, None, a=name, b=None))
+        elif key not in template:
+            out.append(Change(name, what, name, None, a=None, b=name))
+        elif template[key] != tenant[key]:
+            out += compare_files(kind, PLACEHOLDER, name, name, template[key], tenant[key])
+    return out
+
+
+def _with_header_line(content: str, line: str) -> str:
+    """The note after the file's header lines (a header line: it never changes the definition)."""
+    lines = content.splitlines(keepends=True)
+    i = 0
+    while i < len(lines) and lines[i].startswith("-- ") and i < 3:
+        i += 1
+    return "".join([*lines[:i], line, *lines[i:]])
+
+
+def render_tenants(data: dict, environment: str) -> str:
+    """`_tenants.md`: how many tenants have the template's shape, and what differs in the others."""
+    deviants = data["deviants"]
+    out = [
+        f"# Tenant schemas: {escape_controls(environment)}\n\n",
+        "<!-- Generated by schemasync; a refresh rewrites this file. -->\n\n",
+        f"**{data['count']}** schemas match `{escape_controls(data['schemas'])}`. Their objects are written once, "
+        f"from the template `{escape_controls(data['template'] or '-')}`, in "
+        f"[{data['folder']}/]({name_part(data['folder'])}/).\n\n",
+        f"- same as the template: **{data['same']}**\n",
+        f"- different: **{len(deviants)}**\n",
+    ]
+    if deviants:
+        out.append("\n## Tenants that differ from the template\n\n")
+        for schema, changes in deviants.items():
+            out.append(f"### `{escape_controls(schema)}`\n\n")
+            out += [f"- {escape_controls(c)}\n" for c in changes]
+            out.append("\n")
+    return "".join(out)
+
+
+def message_part(now: dict | None, before: dict | None) -> str:
+    """`tenants: 997 same, ~tenant_0042(-column plan_tier)` when the tenants' picture changed."""
+    if not now or now == before:
+        return ""
+    old = (before or {}).get("tokens", {})
+    drifted = [
+        f"~{schema}({', '.join(tokens[:3])}{', ...' if len(tokens) > 3 else ''})"
+        for schema, tokens in now["tokens"].items()
+        if old.get(schema) != tokens
+    ]
+    mended = [f"={schema}" for schema in old if schema not in now["tokens"]]
+    shown = drifted + mended
+    more = f" and {len(shown) - SHOWN} more" if len(shown) > SHOWN else ""
+    return f"tenants: {now['same']} same" + (", " + " ".join(shown[:SHOWN]) + more if shown else "")

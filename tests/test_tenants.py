@@ -1,0 +1,96 @@
+"""Schema-per-tenant: 200 tenant schemas, three of which deviate in different ways. The shape is
+written once, the deviants are named with what differs, the rest of the database as always."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from schemasync.tenants import PLACEHOLDER, rename_schema
+
+from .conftest import Workspace
+
+TENANTS = """
+CREATE TABLE plans (id int PRIMARY KEY, name text NOT NULL);
+DO $$
+DECLARE s text;
+BEGIN
+  FOR i IN 1..200 LOOP
+    s := 'tenant_' || lpad(i::text, 3, '0');
+    EXECUTE format('CREATE SCHEMA %I', s);
+    EXECUTE format('CREATE TABLE %I.accounts (id int PRIMARY KEY, email text NOT NULL, plan_tier text, '
+                   'plan_id int REFERENCES public.plans)', s);
+    EXECUTE format('CREATE TABLE %I.orders (id bigint PRIMARY KEY, account_id int NOT NULL '
+                   'REFERENCES %I.accounts, total numeric(10,2) DEFAULT 0)', s, s);
+    EXECUTE format('CREATE INDEX orders_account_idx ON %I.orders (account_id)', s);
+  END LOOP;
+END $$;
+-- three tenants whose migrations went differently
+ALTER TABLE tenant_042.accounts ADD COLUMN legacy_flag boolean;
+CREATE INDEX orders_total_idx ON tenant_107.orders (total);
+DROP TABLE tenant_173.orders;
+"""
+
+
+@pytest.fixture
+def tenanted(workspace: Workspace, tmp_path: Path) -> Workspace:
+    name = f"tenants_{tmp_path.name[-8:].replace('-', '_')}"
+    workspace.sandbox.create_database(name, TENANTS)
+    workspace.add_host("saas", name, tenants={"schemas": "tenant_*"})
+    return workspace
+
+
+def test_tenants_are_written_once_and_the_deviants_named(tenanted: Workspace) -> None:
+    ws = tenanted
+    run = ws.inv("schemas.refresh", "--host", "saas", "--json")
+    assert run.code == 0, run.err
+    out = ws.out("saas")
+    files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert len(files) <= 20, files  # 200 tenants: not 400 table files
+    assert {"tenant/accounts.sql", "tenant/orders.sql", "plans.sql", "_tenants.md"} <= set(files)
+    assert not [f for f in files if "tenant_0" in f or "tenant_1" in f]
+    accounts = (out / "tenant" / "accounts.sql").read_text()
+    assert "CREATE TABLE tenant_001.accounts" in accounts and "Tenant template" in accounts
+
+    tenants = json.loads((out / "_manifest.json").read_text())["tenants"]
+    assert (tenants["count"], tenants["same"], tenants["template"]) == (200, 196, "tenant_001")
+    assert set(tenants["deviants"]) == {"tenant_042", "tenant_107", "tenant_173"}
+    assert tenants["deviants"]["tenant_042"] == ["accounts: column legacy_flag only in tenant_042"]
+    assert tenants["deviants"]["tenant_107"] == ["orders: index orders_total_idx only in tenant_107"]
+    assert tenants["deviants"]["tenant_173"] == ["table orders only in tenant_001"]
+    assert run.json["tenants"]["deviants"] == tenants["deviants"]
+    page = (out / "_tenants.md").read_text()
+    assert "**200** schemas" in page and "same as the template: **196**" in page and "`tenant_107`" in page
+    subject = ws.git("log", "-1", "--format=%s")
+    assert "tenants: 196 same" in subject or "tenants" in ws.git("log", "-1", "--format=%b")
+
+    # nothing changed: nothing written
+    again = ws.inv("schemas.refresh", "--host", "saas", "--json")
+    assert again.code == 0 and again.json["changed"] is False
+
+    # one tenant is mended, another drifts: the commit says so in a few words, check first
+    ws.sandbox.psql("ALTER TABLE tenant_042.accounts DROP COLUMN legacy_flag;", database=run.json["database"])
+    ws.sandbox.psql("ALTER TABLE tenant_150.accounts DROP COLUMN email;", database=run.json["database"])
+    check = ws.inv("schemas.check", "--host", "saas", "--json")
+    assert check.code == 1 and set(check.json["tenants"]["deviants"]) == {"tenant_107", "tenant_150", "tenant_173"}
+    fixed = ws.inv("schemas.refresh", "--host", "saas", "--json")
+    assert fixed.code == 0 and fixed.json["changed"] is True and fixed.json["added"] == []
+    subject = ws.git("log", "-1", "--format=%s").strip()
+    assert subject == "schemas(saas): tenants: 196 same, ~tenant_150(-column email) =tenant_042", subject
+
+    listed = ws.inv("schemas.list", "--host", "saas", "--json").json
+    assert listed["tenants"]["schemas_now"] == 200 and [t["name"] for t in listed["tables"]] == ["plans"]
+
+
+def test_rename_schema_touches_identifiers_only() -> None:
+    text = (
+        "CREATE SCHEMA \"tenant_7\";\nCREATE TABLE tenant_7.t (a int DEFAULT 1, b text DEFAULT 'tenant_7.x');\n"
+        "ALTER TABLE ONLY tenant_7.t ADD CONSTRAINT f FOREIGN KEY (a) REFERENCES tenant_7x.u(id); -- tenant_7.t\n"
+    )
+    got = rename_schema(text, "tenant_7", PLACEHOLDER)
+    assert got == (
+        "CREATE SCHEMA tenant;\nCREATE TABLE tenant.t (a int DEFAULT 1, b text DEFAULT 'tenant_7.x');\n"
+        "ALTER TABLE ONLY tenant.t ADD CONSTRAINT f FOREIGN KEY (a) REFERENCES tenant_7x.u(id); -- tenant_7.t\n"
+    )
