@@ -4,6 +4,7 @@
 #   ./dev.sh test    set everything up and run the test suite (extra args go to pytest)
 #   ./dev.sh bench   run the benchmark (bench/)
 #   ./dev.sh bench-context --musicbrainz DIR   what the agents' answers cost on MusicBrainz
+#   ./dev.sh bench-fleet   tenants and several databases per host, against the floor
 #   ./dev.sh stop    stop the demo's sandbox servers
 #   ./dev.sh doctor  check the system packages only, and say what is missing
 set -eu
@@ -64,7 +65,8 @@ case "$cmd" in
            .venv/bin/python -c 'import matplotlib' 2>/dev/null || .venv/bin/python -m pip install -q -e '.[bench]'
            exec .venv/bin/python -m bench "$@" ;;
     bench-context) check_system; setup_venv; exec .venv/bin/python -m bench.context "$@" ;;
+    bench-fleet) check_system; setup_venv; exec .venv/bin/python -m bench.fleet "$@" ;;
     stop)  exec .venv/bin/python -m schemasync.sandbox stop ;;
     doctor) check_system; echo "system packages: all present" ;;
-    *)     sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    *)     sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -101,5 +101,6 @@ def test_report_data_shapes() -> None:
         "objects": ["views/v"],
         "differences": [],
         "stale_notes": [],
+        "tenants": None,
         "seconds": 0.5,
     }
