@@ -35,9 +35,15 @@ class TenantSpec:
         return schema is not None and fnmatch.fnmatchcase(schema, self.schemas)
 
 
+# casts whose string constant names a catalog object, schema-qualified: nextval('s.seq'::regclass)
+_REG_TYPES = {"regclass", "regproc", "regprocedure", "regtype", "regoper", "regoperator", "regconfig", "regcollation"}
+
+
 def rename_schema(text: str, old: str, new: str) -> str:
     """`old.x` written as `new.x` wherever `old` is an identifier that qualifies a name (quoted or
-    not), found with PostgreSQL's lexer; string constants, comments and other names are untouched."""
+    not), or names the schema itself (`CREATE SCHEMA old`), or qualifies the name inside an object
+    reference literal (`nextval('old.seq'::regclass)`); found with PostgreSQL's lexer. Other string
+    constants, comments and names are untouched."""
     if old not in text:
         return text
     data = text.encode("utf-8")  # the lexer's offsets count bytes
@@ -46,18 +52,31 @@ def rename_schema(text: str, old: str, new: str) -> str:
     except ParseError:
         return text
     out, last = [], 0
+
+    def put(start: int, end: int, replacement: str) -> None:
+        nonlocal last
+        out.append(data[last:start].decode("utf-8"))
+        out.append(replacement)
+        last = end + 1
+
     for i, tok in enumerate(tokens):
-        # an identifier followed by "." (a qualified name), or the name after SCHEMA
-        dot_follows = i + 1 < len(tokens) and tokens[i + 1].name == "ASCII_46"
-        qualifies = dot_follows or (i > 0 and tokens[i - 1].name == "SCHEMA")
-        if tok.name != "IDENT" or not qualifies:
-            continue
         raw = data[tok.start : tok.end + 1].decode("utf-8")
-        name = raw[1:-1].replace('""', '"') if raw.startswith('"') else raw.lower()
-        if name == old:
-            out.append(data[last : tok.start].decode("utf-8"))
-            out.append(_ident(new))
-            last = tok.end + 1
+        after = tokens[i + 1].name if i + 1 < len(tokens) else ""
+        if tok.name == "IDENT" and (after == "ASCII_46" or (i > 0 and tokens[i - 1].name == "SCHEMA")):
+            name = raw[1:-1].replace('""', '"') if raw.startswith('"') else raw.lower()
+            if name == old:
+                put(tok.start, tok.end, _ident(new))
+        elif (
+            tok.name == "SCONST"
+            and after == "TYPECAST"
+            and i + 2 < len(tokens)
+            and data[tokens[i + 2].start : tokens[i + 2].end + 1].decode("utf-8").lower() in _REG_TYPES
+            and raw.startswith("'")
+        ):
+            inner = raw[1:-1].replace("''", "'")
+            renamed = rename_schema(inner, old, new)
+            if renamed != inner:
+                put(tok.start, tok.end, "'" + renamed.replace("'", "''") + "'")
     out.append(data[last:].decode("utf-8"))
     return "".join(out)
 

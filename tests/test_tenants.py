@@ -20,7 +20,7 @@ BEGIN
   FOR i IN 1..200 LOOP
     s := 'tenant_' || lpad(i::text, 3, '0');
     EXECUTE format('CREATE SCHEMA %I', s);
-    EXECUTE format('CREATE TABLE %I.accounts (id int PRIMARY KEY, email text NOT NULL, plan_tier text, '
+    EXECUTE format('CREATE TABLE %I.accounts (id serial PRIMARY KEY, email text NOT NULL, plan_tier text, '
                    'plan_id int REFERENCES public.plans)', s);
     EXECUTE format('CREATE TABLE %I.orders (id bigint PRIMARY KEY, account_id int NOT NULL '
                    'REFERENCES %I.accounts, total numeric(10,2) DEFAULT 0)', s, s);
@@ -88,9 +88,11 @@ def test_rename_schema_touches_identifiers_only() -> None:
     text = (
         "CREATE SCHEMA \"tenant_7\";\nCREATE TABLE tenant_7.t (a int DEFAULT 1, b text DEFAULT 'tenant_7.x');\n"
         "ALTER TABLE ONLY tenant_7.t ADD CONSTRAINT f FOREIGN KEY (a) REFERENCES tenant_7x.u(id); -- tenant_7.t\n"
+        "ALTER TABLE ONLY tenant_7.t ALTER COLUMN a SET DEFAULT nextval('tenant_7.t_a_seq'::regclass);\n"
     )
     got = rename_schema(text, "tenant_7", PLACEHOLDER)
     assert got == (
         "CREATE SCHEMA tenant;\nCREATE TABLE tenant.t (a int DEFAULT 1, b text DEFAULT 'tenant_7.x');\n"
         "ALTER TABLE ONLY tenant.t ADD CONSTRAINT f FOREIGN KEY (a) REFERENCES tenant_7x.u(id); -- tenant_7.t\n"
+        "ALTER TABLE ONLY tenant.t ALTER COLUMN a SET DEFAULT nextval('tenant.t_a_seq'::regclass);\n"
     )
