@@ -39,45 +39,70 @@ class TenantSpec:
 _REG_TYPES = {"regclass", "regproc", "regprocedure", "regtype", "regoper", "regoperator", "regconfig", "regcollation"}
 
 
+_COMMENTS = {"SQL_COMMENT", "C_COMMENT"}  # the lexer reports comments as tokens too
+
+
 def rename_schema(text: str, old: str, new: str) -> str:
     """`old.x` written as `new.x` wherever `old` is an identifier that qualifies a name (quoted or
     not), or names the schema itself (`CREATE SCHEMA old`), or qualifies the name inside an object
     reference literal (`nextval('old.seq'::regclass)`); found with PostgreSQL's lexer. Other string
     constants, comments and names are untouched."""
-    if old not in text:
+    return _renamed(text, old, new, tokens_only=False)
+
+
+def shape_key(text: str, schema: str) -> str:
+    """A file's statements as PostgreSQL's lexer reads them, the schema's own name taken out:
+    comments (pg_dump's `-- Name: ...; Schema: tenant_0042` lines among them) and layout do not
+    count; everything else, function bodies included, does."""
+    return _renamed(text, schema, PLACEHOLDER, tokens_only=True)
+
+
+def _renamed(text: str, old: str, new: str, tokens_only: bool) -> str:
+    if old not in text and not tokens_only:
         return text
-    data = text.encode("utf-8")  # the lexer's offsets count bytes
     try:
         tokens = scan(text)
     except ParseError:
         return text
-    out, last = [], 0
 
-    def put(start: int, end: int, replacement: str) -> None:
-        nonlocal last
-        out.append(data[last:start].decode("utf-8"))
-        out.append(replacement)
-        last = end + 1
+    def piece(start: int, end: int) -> str:  # the lexer's offsets count characters
+        return text[start : end + 1]
 
+    out: list[str] = []
+    last = 0
+    count = len(tokens)
     for i, tok in enumerate(tokens):
-        raw = data[tok.start : tok.end + 1].decode("utf-8")
-        after = tokens[i + 1].name if i + 1 < len(tokens) else ""
-        if tok.name == "IDENT" and (after == "ASCII_46" or (i > 0 and tokens[i - 1].name == "SCHEMA")):
-            name = raw[1:-1].replace('""', '"') if raw.startswith('"') else raw.lower()
-            if name == old:
-                put(tok.start, tok.end, _ident(new))
-        elif (
-            tok.name == "SCONST"
-            and after == "TYPECAST"
-            and i + 2 < len(tokens)
-            and data[tokens[i + 2].start : tokens[i + 2].end + 1].decode("utf-8").lower() in _REG_TYPES
-            and raw.startswith("'")
-        ):
-            inner = raw[1:-1].replace("''", "'")
-            renamed = rename_schema(inner, old, new)
-            if renamed != inner:
-                put(tok.start, tok.end, "'" + renamed.replace("'", "''") + "'")
-    out.append(data[last:].decode("utf-8"))
+        kind = tok.name
+        if kind in _COMMENTS:
+            continue
+        raw = piece(tok.start, tok.end)
+        replacement = raw
+        if old in raw:  # cheap: most tokens cannot be the schema's name
+            after = tokens[i + 1].name if i + 1 < count else ""
+            if kind == "IDENT" and (after == "ASCII_46" or (i > 0 and tokens[i - 1].name == "SCHEMA")):
+                name = raw[1:-1].replace('""', '"') if raw.startswith('"') else raw.lower()
+                if name == old:
+                    replacement = _ident(new)
+            elif (
+                kind == "SCONST"
+                and after == "TYPECAST"
+                and raw.startswith("'")
+                and i + 2 < count
+                and piece(tokens[i + 2].start, tokens[i + 2].end).lower() in _REG_TYPES
+            ):
+                inner = raw[1:-1].replace("''", "'")
+                renamed = _renamed(inner, old, new, tokens_only=False)
+                if renamed != inner:
+                    replacement = "'" + renamed.replace("'", "''") + "'"
+        if tokens_only:
+            out.append(replacement)
+        elif replacement is not raw:
+            out.append(text[last : tok.start])
+            out.append(replacement)
+            last = tok.end + 1
+    if tokens_only:
+        return " ".join(out)
+    out.append(text[last:])
     return "".join(out)
 
 
@@ -134,18 +159,17 @@ def fold(produced: list[NewFile], spec: TenantSpec) -> tuple[list[NewFile], Tena
             by_tenant.setdefault(tenant, {})[key] = nf
     if not by_tenant:
         return produced, Tenancy(spec, None, 0, {})
-    normal = {
-        schema: {key: definition(rename_schema(nf.content, schema, PLACEHOLDER)) for key, nf in files.items()}
-        for schema, files in by_tenant.items()
+    keys = {
+        schema: {key: shape_key(nf.content, schema) for key, nf in files.items()} for schema, files in by_tenant.items()
     }
-    shapes = {schema: _shape(files) for schema, files in normal.items()}
+    shapes = {schema: _shape(files) for schema, files in keys.items()}
     template = spec.template if spec.template in by_tenant else None
     if template is None:  # the most common shape; of its tenants, the first by name
         common, _ = Counter(shapes.values()).most_common(1)[0]
         template = min(s for s, shape in shapes.items() if shape == common)
     deviants = {
-        schema: _differences(normal[template], files, template, schema)
-        for schema, files in normal.items()
+        schema: _differences(_texts(by_tenant[template], template), _texts(files, schema))
+        for schema, files in by_tenant.items()
         if schema != template and shapes[schema] != shapes[template]
     }
     deviants = {s: c for s, c in deviants.items() if c}  # laid out differently, saying the same
@@ -172,9 +196,12 @@ def _shape(files: dict[tuple[str, str], str]) -> frozenset:
     return frozenset((key, hashlib.sha256(text.encode()).hexdigest()) for key, text in files.items())
 
 
-def _differences(
-    template: dict[tuple[str, str], str], tenant: dict[tuple[str, str], str], template_name: str, schema: str
-) -> list[Change]:
+def _texts(files: dict[tuple[str, str], NewFile], schema: str) -> dict[tuple[str, str], str]:
+    """A tenant's definitions with its schema's name taken out, for the words of a difference."""
+    return {key: definition(rename_schema(nf.content, schema, PLACEHOLDER)) for key, nf in files.items()}
+
+
+def _differences(template: dict[tuple[str, str], str], tenant: dict[tuple[str, str], str]) -> list[Change]:
     """What the tenant has differently from the template: template first, as `diff a b` reads."""
     out: list[Change] = []
     for key in sorted(set(template) | set(tenant)):

@@ -84,6 +84,13 @@ def test_tenants_are_written_once_and_the_deviants_named(tenanted: Workspace) ->
     assert listed["tenants"]["schemas_now"] == 200 and [t["name"] for t in listed["tables"]] == ["plans"]
 
 
+def test_rename_schema_handles_quoted_and_non_ascii_names() -> None:
+    text = "CREATE TABLE \"Tenant é\".t (a text DEFAULT 'é', b int DEFAULT nextval('\"Tenant é\".s'::regclass));"
+    assert rename_schema(text, "Tenant é", PLACEHOLDER) == (
+        "CREATE TABLE tenant.t (a text DEFAULT 'é', b int DEFAULT nextval('tenant.s'::regclass));"
+    )
+
+
 def test_rename_schema_touches_identifiers_only() -> None:
     text = (
         "CREATE SCHEMA \"tenant_7\";\nCREATE TABLE tenant_7.t (a int DEFAULT 1, b text DEFAULT 'tenant_7.x');\n"
