@@ -77,6 +77,8 @@ def qualified_name(schema: str, name: str) -> str:
 
 
 def escape_controls(text: str) -> str:
+    if text.isprintable():  # nearly always: one C call instead of one per character
+        return text
     return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in text)
 
 
