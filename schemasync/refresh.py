@@ -23,7 +23,7 @@ from .relations import header_lines, table_details
 from .remote_script import batches_function, build_script, plan_batches
 from .split import SplitResult, render_piece, split_dump
 from .store import NEW, ORPHANED, UPDATED, NewFile, Plan
-from .tenants import TENANTS_FILE, fold, render_tenants
+from .tenants import TENANTS_FILE, explain, fold, render_tenants
 
 
 @dataclass
@@ -184,9 +184,25 @@ def plan_refresh(
         )
     result = SplitResult({}) if out.dump is None else split_dump(batched or out.dump, discovery)
     out.dump = batched = None  # the pieces hold what is needed; the whole dump can go
-    redacted = redact_pieces(result.pieces.values(), rules_for(host.redact))  # before anything is rendered
+    pieces = list(result.pieces.values())
+    tenancy = None
+    if host.tenants is not None:
+        if table is not None and any(host.tenants.matches(p.schema) for p in pieces):
+            raise ConfigError(
+                f"{host.name}: --table {table}: a table of a tenant schema; refresh the whole host",
+                hint="tenant schemas are compared with each other, so they are refreshed together",
+            )
+        if table is None:  # before redaction and rendering: the other tenants cost only a comparison
+            pieces, tenancy = fold(pieces, host.tenants)
+    rules = rules_for(host.redact)
+    redacted = redact_pieces(pieces, rules)  # before anything is rendered
+    if tenancy is not None:
+        # the deviants' pieces are not written, but what differs in them is said: redacted too
+        others = [p for schema, files in tenancy.pieces.items() if schema != tenancy.template for p in files.values()]
+        redact_pieces(others, rules)
+        explain(tenancy)
     produced = []
-    for p in result.pieces.values():
+    for p in pieces:
         d = details.get(p.table.key) if p.table else None
         produced.append(
             NewFile(
@@ -198,27 +214,19 @@ def plan_refresh(
                     p,
                     discovery.database,
                     host.name,
-                    header_lines(d) + notes.header_lines(p.schema, p.name) if p.table else [],
+                    (header_lines(d) + notes.header_lines(p.schema, p.name) if p.table else [])
+                    + ([tenancy.note] if tenancy is not None and p.path in tenancy.written else []),
                 ),
                 columns=p.table.columns if p.table else None,
                 details=d,
             )
         )
-    del result  # the rendered texts are all that is needed of the pieces from here on
+    del result, pieces  # the rendered texts are all that is needed of the pieces from here on
     if table is not None:
         target = table_file(*discovery.matches[0])
         stray = [nf.file for nf in produced if nf.file != target]
         if stray:
             raise SplitError(f"--table {table}: the dump also held {stray[:5]}; nothing written")
-    tenancy = None
-    if host.tenants is not None:
-        if table is not None and any(host.tenants.matches(nf.schema) for nf in produced):
-            raise ConfigError(
-                f"{host.name}: --table {table}: a table of a tenant schema; refresh the whole host",
-                hint="tenant schemas are compared with each other, so they are refreshed together",
-            )
-        if table is None:
-            produced, tenancy = fold(produced, host.tenants)
     store.read_more(previous, host.output, [nf.file for nf in produced])
     in_clear = earlier_copies(redacted, previous.contents)
     dumped_by = out.info.get("pg_dump", "")

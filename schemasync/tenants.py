@@ -12,13 +12,13 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from pglast.parser import ParseError, scan
 
 from .changes import Change, compare_files
 from .names import escape_controls, name_part
-from .store import NewFile, definition
+from .split import Piece
 
 TENANTS_FILE = "_tenants.md"
 PLACEHOLDER = "tenant"  # what a tenant's own schema name becomes, for comparing
@@ -120,6 +120,9 @@ class Tenancy:
     template: str | None
     count: int
     deviants: dict[str, list[Change]]  # schema -> what differs from the template
+    pieces: dict[str, dict[tuple[str, str], Piece]] = field(default_factory=dict)  # template's, deviants'
+    written: set[str] = field(default_factory=set)  # the template's files, under the folder
+    note: str = ""  # the header line of the template's files
 
     def to_data(self) -> dict:
         return {
@@ -146,49 +149,69 @@ def _tokens(changes: list[Change]) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def fold(produced: list[NewFile], spec: TenantSpec) -> tuple[list[NewFile], Tenancy]:
-    """The files of the tenant schemas replaced by the template's, under `spec.folder`."""
-    kept: list[NewFile] = []
-    by_tenant: dict[str, dict[tuple[str, str], NewFile]] = {}
-    for nf in produced:
-        tenant = _tenant_of(nf, spec)
+def fold(pieces: list[Piece], spec: TenantSpec) -> tuple[list[Piece], Tenancy]:
+    """The split dump with the tenant schemas' pieces replaced by the template's, under
+    `spec.folder`; done before redaction and rendering, so the other tenants cost only a
+    comparison. `explain()` says what differs in the deviants once they are redacted."""
+    kept: list[Piece] = []
+    by_tenant: dict[str, dict[tuple[str, str], Piece]] = {}
+    for piece in pieces:
+        tenant = _tenant_of(piece.kind, piece.schema, piece.name, spec)
         if tenant is None:
-            kept.append(nf)
+            kept.append(piece)
         else:  # its schema's own object (CREATE SCHEMA, its comment) is one more file of the shape
-            key = (nf.kind, "schema" if nf.schema is None else nf.name)
-            by_tenant.setdefault(tenant, {})[key] = nf
+            key = (piece.kind, "schema" if piece.schema is None else piece.name)
+            by_tenant.setdefault(tenant, {})[key] = piece
     if not by_tenant:
-        return produced, Tenancy(spec, None, 0, {})
-    keys = {
-        schema: {key: shape_key(nf.content, schema) for key, nf in files.items()} for schema, files in by_tenant.items()
+        return pieces, Tenancy(spec, None, 0, {})
+    shapes = {
+        schema: _shape({key: shape_key(piece_text(p), schema) for key, p in files.items()})
+        for schema, files in by_tenant.items()
     }
-    shapes = {schema: _shape(files) for schema, files in keys.items()}
     template = spec.template if spec.template in by_tenant else None
     if template is None:  # the most common shape; of its tenants, the first by name
         common, _ = Counter(shapes.values()).most_common(1)[0]
         template = min(s for s, shape in shapes.items() if shape == common)
-    deviants = {
-        schema: _differences(_texts(by_tenant[template], template), _texts(files, schema))
-        for schema, files in by_tenant.items()
-        if schema != template and shapes[schema] != shapes[template]
-    }
-    deviants = {s: c for s, c in deviants.items() if c}  # laid out differently, saying the same
-    note = (
+    tenancy = Tenancy(spec, template, len(by_tenant), {})
+    tenancy.pieces = {template: by_tenant[template]}
+    tenancy.pieces.update({s: files for s, files in by_tenant.items() if shapes[s] != shapes[template]})
+    tenancy.note = (
         f"-- Tenant template: every schema matching {escape_controls(spec.schemas)} has these objects; "
         f"written once, from {escape_controls(template)} (the others, and how they differ: {TENANTS_FILE})\n"
     )
-    for (kind, name), nf in sorted(by_tenant[template].items()):
+    for (kind, name), piece in sorted(by_tenant[template].items()):
         folder = "" if kind == "table" else f"{kind}."
-        file = f"{name_part(spec.folder)}/{folder}{name_part(name)}.sql"
-        kept.append(replace(nf, file=file, content=_with_header_line(nf.content, note)))
-    return kept, Tenancy(spec, template, len(by_tenant), deviants)
+        path = f"{name_part(spec.folder)}/{folder}{name_part(name)}.sql"
+        tenancy.written.add(path)
+        kept.append(replace(piece, path=path))
+    return kept, tenancy
 
 
-def _tenant_of(nf: NewFile, spec: TenantSpec) -> str | None:
-    if spec.matches(nf.schema):
-        return nf.schema
-    if nf.kind == "other" and nf.schema is None and nf.name.startswith("schema ") and spec.matches(nf.name[7:]):
-        return nf.name[7:]
+def explain(tenancy: Tenancy) -> None:
+    """What each deviant has differently from the template (their pieces redacted by now)."""
+    template = tenancy.template
+    if template is None:
+        return
+    base = _texts(tenancy.pieces[template], template)
+    for schema, files in tenancy.pieces.items():
+        if schema != template:
+            changes = _differences(base, _texts(files, schema))
+            if changes:  # else laid out differently, saying the same
+                tenancy.deviants[schema] = changes
+
+
+def piece_text(piece: Piece) -> str:
+    """A piece's statements as its file holds them, without the header."""
+    return "".join(
+        "".join(f"SET {k} = {v};\n" for k, v in entry.settings) + entry.body + "\n" for entry in piece.entries
+    )
+
+
+def _tenant_of(kind: str, schema: str | None, name: str, spec: TenantSpec) -> str | None:
+    if spec.matches(schema):
+        return schema
+    if kind == "other" and schema is None and name.startswith("schema ") and spec.matches(name[7:]):
+        return name[7:]
     return None
 
 
@@ -196,9 +219,9 @@ def _shape(files: dict[tuple[str, str], str]) -> frozenset:
     return frozenset((key, hashlib.sha256(text.encode()).hexdigest()) for key, text in files.items())
 
 
-def _texts(files: dict[tuple[str, str], NewFile], schema: str) -> dict[tuple[str, str], str]:
+def _texts(files: dict[tuple[str, str], Piece], schema: str) -> dict[tuple[str, str], str]:
     """A tenant's definitions with its schema's name taken out, for the words of a difference."""
-    return {key: definition(rename_schema(nf.content, schema, PLACEHOLDER)) for key, nf in files.items()}
+    return {key: rename_schema(piece_text(p), schema, PLACEHOLDER) for key, p in files.items()}
 
 
 def _differences(template: dict[tuple[str, str], str], tenant: dict[tuple[str, str], str]) -> list[Change]:
@@ -214,15 +237,6 @@ def _differences(template: dict[tuple[str, str], str], tenant: dict[tuple[str, s
         elif template[key] != tenant[key]:
             out += compare_files(kind, PLACEHOLDER, name, name, template[key], tenant[key])
     return out
-
-
-def _with_header_line(content: str, line: str) -> str:
-    """The note after the file's header lines (a header line: it never changes the definition)."""
-    lines = content.splitlines(keepends=True)
-    i = 0
-    while i < len(lines) and lines[i].startswith("-- ") and i < 3:
-        i += 1
-    return "".join([*lines[:i], line, *lines[i:]])
 
 
 def render_tenants(data: dict, environment: str) -> str:

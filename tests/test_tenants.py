@@ -30,6 +30,7 @@ END $$;
 -- three tenants whose migrations went differently
 ALTER TABLE tenant_042.accounts ADD COLUMN legacy_flag boolean;
 CREATE INDEX orders_total_idx ON tenant_107.orders (total);
+ALTER TABLE tenant_107.accounts ALTER COLUMN email SET DEFAULT 'host=db password=hunter2';
 DROP TABLE tenant_173.orders;
 """
 
@@ -58,7 +59,11 @@ def test_tenants_are_written_once_and_the_deviants_named(tenanted: Workspace) ->
     assert (tenants["count"], tenants["same"], tenants["template"]) == (200, 196, "tenant_001")
     assert set(tenants["deviants"]) == {"tenant_042", "tenant_107", "tenant_173"}
     assert tenants["deviants"]["tenant_042"] == ["accounts: column legacy_flag only in tenant_042"]
-    assert tenants["deviants"]["tenant_107"] == ["orders: index orders_total_idx only in tenant_107"]
+    assert tenants["deviants"]["tenant_107"][1] == "orders: index orders_total_idx only in tenant_107"
+    # what differs in a tenant that is not written is redacted like any file
+    assert "accounts.email: default" in tenants["deviants"]["tenant_107"][0]
+    assert "hunter2" not in (out / "_manifest.json").read_text() + (out / "_tenants.md").read_text()
+    assert "hunter2" not in run.out
     assert tenants["deviants"]["tenant_173"] == ["table orders only in tenant_001"]
     assert run.json["tenants"]["deviants"] == tenants["deviants"]
     page = (out / "_tenants.md").read_text()
