@@ -1,8 +1,8 @@
 """Schema-per-tenant: many schemas of one shape, written once, and the few that differ said. Pure.
 
 With `tenants: {schemas: "tenant_*", template: tenant_0001}` in hosts.yaml, the files of every
-matching schema are compared with each other with the schema name taken out (PostgreSQL's lexer
-finds the identifiers; no text is guessed at). The template's files (the `template:` schema, else
+matching schema are compared with each other with each tenant's own name taken out (`quick_key`;
+PostgreSQL's lexer where the name is part of a longer word, and to say what differs). The template's files (the `template:` schema, else
 one of the most common shape) are written once under `tenant/`; every other tenant is counted as
 the same, or listed with what differs, in the words `diff` uses.
 """
@@ -55,6 +55,27 @@ def shape_key(text: str, schema: str) -> str:
     comments (pg_dump's `-- Name: ...; Schema: tenant_0042` lines among them) and layout do not
     count; everything else, function bodies included, does."""
     return _renamed(text, schema, PLACEHOLDER, tokens_only=True)
+
+
+def quick_key(text: str, schema: str) -> str:
+    """What the tenants are compared by: the text with the schema's own name, wherever it stands as
+    a whole word (qualifying names, in pg_dump's `-- Name: ...; Schema: tenant_0042` lines, in a
+    comment that names the tenant), replaced by one mark. Two tenants that differ only in where
+    each names itself are the same shape; any other difference, a reference to another tenant's
+    schema included, is a difference. Where the name also occurs inside a longer word, the lexer
+    decides (`shape_key`). Plain string operations: a 20,000-table dump is compared in well under
+    a second, where the lexer takes seconds."""
+    at = text.find(schema)
+    while at != -1:
+        end = at + len(schema)
+        if (at and _word_char(text[at - 1])) or (end < len(text) and _word_char(text[end])):
+            return shape_key(text, schema)
+        at = text.find(schema, end)
+    return text.replace(schema, "\x00")  # no SQL text holds a NUL
+
+
+def _word_char(ch: str) -> bool:
+    return ch.isalnum() or ch in "_$"
 
 
 def _renamed(text: str, old: str, new: str, tokens_only: bool) -> str:
@@ -165,7 +186,7 @@ def fold(pieces: list[Piece], spec: TenantSpec) -> tuple[list[Piece], Tenancy]:
     if not by_tenant:
         return pieces, Tenancy(spec, None, 0, {})
     shapes = {
-        schema: _shape({key: shape_key(piece_text(p), schema) for key, p in files.items()})
+        schema: _shape({key: quick_key(piece_text(p), schema) for key, p in files.items()})
         for schema, files in by_tenant.items()
     }
     template = spec.template if spec.template in by_tenant else None

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from schemasync.tenants import PLACEHOLDER, rename_schema
+from schemasync.tenants import PLACEHOLDER, rename_schema, shape_key
 
 from .conftest import Workspace
 
@@ -108,3 +108,20 @@ def test_rename_schema_touches_identifiers_only() -> None:
         "ALTER TABLE ONLY tenant.t ADD CONSTRAINT f FOREIGN KEY (a) REFERENCES tenant_7x.u(id); -- tenant_7.t\n"
         "ALTER TABLE ONLY tenant.t ALTER COLUMN a SET DEFAULT nextval('tenant.t_a_seq'::regclass);\n"
     )
+
+
+def test_the_quick_comparison_takes_out_only_the_tenants_own_name() -> None:
+    from schemasync.tenants import quick_key
+
+    def table(schema: str, ref: str) -> str:
+        return (
+            f"-- Name: t; Type: TABLE; Schema: {schema}; Owner: -\n"
+            f"CREATE TABLE {schema}.t (a int REFERENCES {ref}.u(id));\nCOMMENT ON TABLE {schema}.t IS 'of {schema}';\n"
+        )
+
+    assert quick_key(table("t_1", "t_1"), "t_1") == quick_key(table("t_2", "t_2"), "t_2")
+    # a reference into another tenant's schema is a difference
+    assert quick_key(table("t_1", "t_9"), "t_1") != quick_key(table("t_2", "t_2"), "t_2")
+    # the name inside a longer word: the lexer decides, and renames only the identifier
+    assert quick_key(table("t_1", "t_10"), "t_1") == shape_key(table("t_1", "t_10"), "t_1")
+    assert "t_10" in quick_key(table("t_1", "t_10"), "t_1")
