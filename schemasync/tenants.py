@@ -2,9 +2,10 @@
 
 With `tenants: {schemas: "tenant_*", template: tenant_0001}` in hosts.yaml, the files of every
 matching schema are compared with each other with each tenant's own name taken out (`quick_key`;
-PostgreSQL's lexer where the name is part of a longer word, and to say what differs). The template's files (the `template:` schema, else
-one of the most common shape) are written once under `tenant/`; every other tenant is counted as
-the same, or listed with what differs, in the words `diff` uses.
+PostgreSQL's lexer where the name is part of a longer word, and to say what differs). The
+template's files (the `template:` schema, else one of the most common shape) are written once
+under `tenant/`; every other tenant is counted as the same, or listed with what differs, in the
+words `diff` uses.
 """
 
 from __future__ import annotations
