@@ -3,6 +3,7 @@
 -- pg_dump will print to the relation that owns it, and builds pg_dump's selection arguments.
 -- __PARAMS__ is replaced by schemasync with a quoted jsonb literal:
 --   {"mode": "full"|"table"|"list", "all_schemas": bool, "schemas": [regex], "exclude": [regex],
+--    "dump_words": null or pg_dump -n patterns equivalent to "schemas" (globs pg_dump reads alike),
 --    "table": "name or schema.name"}
 -- Output, one value: line 1 "dump <major>" or "nodump <major>"; line 2 the JSON for schemasync;
 -- then pg_dump's selection arguments, each shell-quoted, for `eval set --`.
@@ -120,7 +121,16 @@ dump_args AS (
     FROM (SELECT s.nspname, unnest(ARRAY['-n', '"' || replace(s.nspname, '"', '""') || '"']) AS arg,
                  generate_series(1, 2) AS i
           FROM schemas s, params
-          WHERE params.p ->> 'mode' = 'full' AND NOT (params.p ->> 'all_schemas')::boolean) x
+          WHERE params.p ->> 'mode' = 'full' AND NOT (params.p ->> 'all_schemas')::boolean
+            AND jsonb_typeof(params.p -> 'dump_words') IS DISTINCT FROM 'array') x
+    UNION ALL
+    -- globs schemasync found safe to hand to pg_dump as its own patterns, in the order given
+    SELECT 1, lpad(w.n::text, 8, '0'), '', x.i, x.arg
+    FROM params,
+         jsonb_array_elements_text(CASE WHEN jsonb_typeof(params.p -> 'dump_words') = 'array'
+                                        THEN params.p -> 'dump_words' END) WITH ORDINALITY AS w(word, n),
+         LATERAL (SELECT unnest(ARRAY['-n', w.word]) AS arg, generate_series(1, 2) AS i) x
+    WHERE params.p ->> 'mode' = 'full' AND jsonb_typeof(params.p -> 'dump_words') = 'array'
     UNION ALL
     SELECT 2, x.nspname, x.relname, x.i, x.arg
     FROM (SELECT r.nspname, r.relname,

@@ -51,6 +51,7 @@ def sql_literal(text: str) -> str:
 def discovery_sql(host: HostConfig, mode: Mode, table: str | None = None) -> str:
     params = {
         "mode": mode,
+        "dump_words": pattern_words(host),  # `-n` words that select what `schemas` selects
         "all_schemas": host.schemas == ["*"],
         "schemas": [glob_to_regex(s) for s in host.schemas],
         "exclude": [glob_to_regex(x) for x in host.exclude],
@@ -149,9 +150,32 @@ def early_selection(host: HostConfig, mode: Mode, table: str | None = None) -> l
         return None
     if host.schemas == ["*"]:
         return []
+    words = pattern_words(host)
+    if words is not None:
+        return [arg for word in words for arg in ("-n", word)]
     if len(exact) != len(set(host.schemas)):
         return None
     return [arg for s in exact for arg in ("-n", dump_pattern(s))]
+
+
+_SAFE_GLOB = re.compile(r"[a-z0-9_*?]+")
+
+
+def pattern_words(host: HostConfig) -> list[str] | None:
+    """pg_dump's own `-n` patterns for a selection with globs (`tenant_*`), so that its dump can
+    start before discovery has listed the schemas; discovery then writes the same words. Only
+    where pg_dump's pattern means what the glob means: lower case, `_`, digits, `*` and `?`, and
+    never able to match a system schema. None: name the schemas one by one, as discovery finds them."""
+    globs = [s for s in host.schemas if any(ch in s for ch in "*?")]
+    if not globs or host.schemas == ["*"]:
+        return None
+    for glob in globs:
+        prefix = re.split(r"[*?]", glob, maxsplit=1)[0]
+        system = any(sys.startswith(prefix) or prefix.startswith(sys) for sys in ("pg_", "information_schema"))
+        if not _SAFE_GLOB.fullmatch(glob) or system:
+            return None
+    exact = sorted({s for s in host.schemas if s not in globs})
+    return [dump_pattern(s) for s in exact] + list(dict.fromkeys(globs))
 
 
 def selection_words(args: list[str]) -> str:

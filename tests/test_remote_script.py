@@ -84,7 +84,11 @@ def test_early_selection_guesses() -> None:
     assert early_selection(host(schemas=["app"]), "table", "Users") == ["-t", '"app"."Users"']
     assert early_selection(host(schemas=["a", "b"]), "table", "t") is None  # no good guess
     assert early_selection(host(schemas=["b", "a"]), "full") == ["-n", '"a"', "-n", '"b"']
-    assert early_selection(host(schemas=["app_*"]), "full") is None
+    # globs pg_dump reads alike go to it as its own patterns, exact names first
+    assert early_selection(host(schemas=["app_*"]), "full") == ["-n", "app_*"]
+    assert early_selection(host(schemas=["tenant_*", "public"]), "full") == ["-n", '"public"', "-n", "tenant_*"]
+    assert early_selection(host(schemas=["p*"]), "full") is None  # could match pg_catalog
+    assert early_selection(host(schemas=["App_*"]), "full") is None  # pg_dump folds unquoted case
     assert early_selection(host(schemas=["*"], exclude=["tmp_*"]), "full") is None
     assert early_selection(host(schemas=["*"]), "list") is None
     assert early_selection(host(command_prefix="sudo -u postgres"), "full") is None

@@ -125,3 +125,17 @@ def test_the_quick_comparison_takes_out_only_the_tenants_own_name() -> None:
     # the name inside a longer word: the lexer decides, and renames only the identifier
     assert quick_key(table("t_1", "t_10"), "t_1") == shape_key(table("t_1", "t_10"), "t_1")
     assert "t_10" in quick_key(table("t_1", "t_10"), "t_1")
+
+
+def test_a_tenant_pattern_lets_pg_dump_start_before_discovery_ends(tenanted: Workspace) -> None:
+    """pg_dump gets `-n tenant_*` at once (the early dump), and discovery writes the very same
+    selection, so the script keeps that dump instead of dumping again."""
+    from schemasync.config import load_config
+    from schemasync.remote_script import discovery_sql, early_selection, selection_words
+
+    host = load_config(str(tenanted.path / "hosts.yaml")).host("saas")
+    database = tenanted.hosts["saas"]["database"]
+    out = tenanted.sandbox.psql(discovery_sql(host, "full"), database=database)
+    early = early_selection(host, "full")
+    assert early == ["-n", '"public"', "-n", "tenant_*"]
+    assert out.strip().split("\n")[-1] == selection_words(early)
