@@ -103,3 +103,30 @@ def test_nothing_runs_on_the_bastion(workspace: Workspace, database: str) -> Non
         session.close(conn)
     assert "session" not in kinds and kinds.count("direct-tcpip") >= 2  # psql, then pg_dump
     assert out.dump is not None and "CREATE TABLE public.users" in out.dump
+
+
+def test_several_databases_through_one_tunnel(workspace: Workspace, database: str, tmp_path: Path) -> None:
+    """A managed server with several databases: one forwarded connection, the same one run."""
+    sb = workspace.sandbox
+    role = tunnel_role(sb, f"tunnel_{os.getpid()}_c")
+    second = f"{database}_second"
+    sb.psql(f'CREATE DATABASE "{second}" TEMPLATE "{database}";')
+    try:
+        workspace.add_host(
+            "managed",
+            [database, second],
+            via="tunnel",
+            db_host="127.0.0.1",
+            db_port=sb.pg_port,
+            db_user=role,
+            password_env="SCHEMASYNC_TEST_DB_PASSWORD",
+        )
+        run = workspace.inv(
+            "schemas.refresh", "--host", "managed", "--json", env={"SCHEMASYNC_TEST_DB_PASSWORD": PASSWORD}
+        )
+        assert run.code == 0, run.err
+        assert sorted(row["host"] for row in run.json["environments"]) == [f"managed/{database}", f"managed/{second}"]
+        for name in (database, second):
+            assert (workspace.out("managed") / name / "users.sql").is_file()
+    finally:
+        sb.psql(f'DROP DATABASE IF EXISTS "{second}" WITH (FORCE);', check=False)
