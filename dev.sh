@@ -5,6 +5,7 @@
 #   ./dev.sh bench   run the benchmark (bench/)
 #   ./dev.sh bench-context --musicbrainz DIR   what the agents' answers cost on MusicBrainz
 #   ./dev.sh bench-fleet   tenants and several databases per host, against the floor
+#   ./dev.sh bench-rtt     round trips of each command on a link with 50 ms of round-trip time
 #   ./dev.sh stop    stop the demo's sandbox servers
 #   ./dev.sh doctor  check the system packages only, and say what is missing
 set -eu
@@ -66,7 +67,8 @@ case "$cmd" in
            exec .venv/bin/python -m bench "$@" ;;
     bench-context) check_system; setup_venv; exec .venv/bin/python -m bench.context "$@" ;;
     bench-fleet) check_system; setup_venv; exec .venv/bin/python -m bench.fleet "$@" ;;
+    bench-rtt) check_system; setup_venv; exec .venv/bin/python -m bench.roundtrips "$@" ;;
     stop)  exec .venv/bin/python -m schemasync.sandbox stop ;;
     doctor) check_system; echo "system packages: all present" ;;
-    *)     sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    *)     sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -12,7 +12,6 @@ import base64
 import contextlib
 import gzip
 import hashlib
-import io
 import json
 import logging
 import os
@@ -304,6 +303,7 @@ class _SSHRun:
         chan.settimeout(self.host.command_timeout)
         chan.exec_command(REMOTE_COMMAND)
         chan.sendall(script.encode("utf-8"))
+        self.puller.start()
 
     def lines(self) -> Iterator[str]:
         assert self.chan is not None
@@ -640,25 +640,62 @@ def _notices(stderr: str) -> list[str]:
 
 
 class _Puller:
-    """The run's files over one SFTP session, opened on first use (each session costs round trips)."""
+    """The run's files over one SFTP session. The session is opened in the background as soon as
+    the remote step starts, so its round trips (channel, subsystem, version) overlap the server's
+    work instead of following it."""
+
+    CHUNK = 1 << 20
 
     def __init__(self, conn: Connection, host: HostConfig, watchdog: _Watchdog) -> None:
         self.conn, self.host, self.watchdog = conn, host, watchdog
         self.sftp: paramiko.SFTPClient | None = None
+        self.error: BaseException | None = None
+        self.opening: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self.opening is None:
+            self.opening = threading.Thread(target=self._open, name="schemasync-sftp", daemon=True)
+            self.opening.start()
+
+    def _open(self) -> None:
+        try:
+            sftp = self.conn.client.open_sftp()
+            sftp.get_channel().settimeout(self.host.command_timeout)
+            self.sftp = sftp
+        except BaseException as exc:  # raised where the file is wanted
+            self.error = exc
 
     def get(self, path: str, size: int) -> bytes:
-        if self.sftp is None:
-            self.sftp = self.conn.client.open_sftp()
-            self.sftp.get_channel().settimeout(self.host.command_timeout)
-        buf = io.BytesIO()
-        # prefetch: one pipelined transfer instead of a round trip per 32 KB block
-        self.sftp.getfo(path, buf, callback=self.watchdog.kick, prefetch=True)
-        data = buf.getvalue()
+        self.start()
+        assert self.opening is not None
+        self.opening.join()
+        if self.error is not None:
+            raise self.error
+        assert self.sftp is not None
+        # the size is known from the protocol line: no stat; prefetch pipelines the reads
+        remote = self.sftp.open(path, "rb")
+        try:
+            remote.prefetch(size)
+            parts, got = [], 0
+            while got < size:
+                part = remote.read(min(self.CHUNK, size - got))
+                if not part:
+                    break
+                parts.append(part)
+                got += len(part)
+                self.watchdog.kick()
+        finally:
+            # paramiko's own asynchronous close (what its destructor does): no round trip waited for
+            with contextlib.suppress(Exception):
+                remote._close(async_=True)
+        data = b"".join(parts)
         if len(data) != size:
             raise SSHError(f"{self.host.name}: transfer incomplete ({len(data)} of {size} bytes); connection lost")
         return data
 
     def close(self) -> None:
+        if self.opening is not None:
+            self.opening.join(self.host.connect_timeout)
         if self.sftp is not None:
             with contextlib.suppress(Exception):  # the connection may be gone already
                 self.sftp.close()
