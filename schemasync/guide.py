@@ -59,6 +59,7 @@ def render_guide(config: Config) -> str:
             "- `<env>/_index.md`: every table with its status, column count, primary key, foreign keys in and "
             "out, and comment (past 300 tables it links pages under `_index/`). `_erd.md`: diagrams (past 40, "
             "pages under `_erd/`). `_table_list.txt`: one table a line. `_manifest.json`: all of it for programs.\n",
+            *_layout_extras(config),
             "\nIn `_index.md` each table is ✓ current or ⚠ orphaned (the table is gone; its file is kept); ",
             "its top lists what the last refresh changed (+ new, ~ updated, ⚠ newly orphaned). Team notes ",
             "(`schema-notes.yaml`) appear as `-- Note:` lines in the table files.\n",
@@ -72,6 +73,26 @@ def render_guide(config: Config) -> str:
             "`inv schemas.diff <env> <env>`: what changed and when, and how environments differ, from git.\n",
         ]
     )
+
+
+def _layout_extras(config: Config) -> list[str]:
+    """Lines for the layouts only some hosts have: several databases, tenant schemas."""
+    out = []
+    several = [h.name for h in config.hosts.values() if h.several]
+    if several:
+        names = ", ".join(f"`{n}`" for n in several)
+        out.append(
+            f"- {names}: several databases, one folder each (`<env>/<database>/`, laid out as above); "
+            "commands take `--database <database>` (or the host `<env>/<database>`).\n"
+        )
+    tenants = [h for h in config.hosts.values() if h.tenants is not None]
+    for h in tenants:
+        out.append(
+            f"- `{h.name}`: the schemas matching `{h.tenants.schemas}` are tenants of one shape, written once "
+            f"under `{h.tenants.folder}/`; `_tenants.md` says how many there are and what differs in the "
+            "ones that are not the same.\n"
+        )
+    return out
 
 
 def agent_guide(config: Config) -> str:
@@ -92,7 +113,7 @@ def agent_guide(config: Config) -> str:
         "- What changed and when, from git: `inv schemas.history <table> --column <c> --json`, "
         "`inv schemas.changes --since <commit|date> --json`; environments: `inv schemas.diff dev prod --json`.\n"
         "- Refresh after a migration: `inv schemas.refresh --host <env>` (commits only the schema files).\n"
-        "- Never edit these files by hand; a refresh overwrites them.\n"
+        "- Never edit these files by hand; a refresh overwrites them.\n" + "".join(_layout_extras(config))
     )
 
 

@@ -81,6 +81,7 @@ def test_several_databases_in_one_run_and_one_commit(several: tuple[Workspace, F
     assert [m["table"] for m in search.json["matches"]] == ["events"]
     listed = ws.inv("schemas.list", "--database", f"{prefix}_shard_1", "--json")
     assert {t["name"] for t in listed.json["tables"]} == {"events", "shard_1_only"}
+    assert "`dev`: several databases, one folder each" in ws.inv("schemas.agent-guide").out
     ambiguous = ws.inv("schemas.show", "accounts", "--json")
     assert ambiguous.code == 2 and "--database" in ambiguous.json["error"]
     assert f"{prefix}_app" in ambiguous.json["hints"][0]

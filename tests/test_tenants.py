@@ -85,6 +85,8 @@ def test_tenants_are_written_once_and_the_deviants_named(tenanted: Workspace) ->
     subject = ws.git("log", "-1", "--format=%s").strip()
     assert subject == "schemas(saas): tenants: 196 same, ~tenant_150(-column email) =tenant_042", subject
 
+    guide = ws.inv("schemas.agent-guide").out
+    assert "`tenant_*` are tenants of one shape, written once under `tenant/`" in guide and "_tenants.md" in guide
     listed = ws.inv("schemas.list", "--host", "saas", "--json").json
     assert listed["tenants"]["schemas_now"] == 200 and [t["name"] for t in listed["tables"]] == ["plans"]
 
