@@ -751,6 +751,11 @@ def _remote_failure(host: HostConfig, conn: Connection, status: int | None, stde
             f"{where}: pg_dump waited {host.lock_wait_timeout}s for a table lock and gave up{detail}",
             hint="another session holds an exclusive lock (a migration?); retry, or raise lock_wait_timeout",
         )
+    if status == RemoteExit.LOCK_TABLE_FULL:  # only reaches here for one database of several
+        return DatabaseError(
+            f"{where}: too many tables to lock in one pg_dump (max_locks_per_transaction){detail}",
+            hint="give this database a host entry of its own: there the dump is retried in batches",
+        )
     if status == 127:
         return SSHError(f"{where}: the server has no `sh` on its PATH{detail}")
     return SSHError(f"{where}: the remote step failed (exit {status}){detail}")
