@@ -28,6 +28,7 @@ import yaml
 
 from schemasync.sandbox import Sandbox
 
+from .latency import LatencyProxy
 from .schema import schema_sql
 
 REPO = Path(__file__).resolve().parent.parent
@@ -145,11 +146,9 @@ class Fleet:
         self.record("tenants_unchanged", seconds)
 
     def _databases_cold(self) -> None:
-        from tests.faultproxy import FaultProxy  # counts the TCP connections to sshd
-
         self.counter += 1
         repo = self.repo(f"dbs_{self.counter}")
-        proxy = FaultProxy(self.sb.ssh_port, after=10**15)
+        proxy = LatencyProxy(self.sb.ssh_port, one_way=0.0)  # no delay: it counts the TCP connections
         config = yaml.safe_load((repo / "hosts.yaml").read_text())
         known = (self.sb.ssh_dir / "host_ed25519.pub").read_text().split()
         (repo / "known").write_text(f"[127.0.0.1]:{proxy.port} {known[0]} {known[1]}\n")
