@@ -103,3 +103,17 @@ def test_hosts_need_output_directories_of_their_own(tmp_path: Path) -> None:
     p = write(tmp_path, "hosts:\n  a: {ssh: a, database: d, output: out}\n  b: {ssh: b, database: d, output: out/b}\n")
     with pytest.raises(ConfigError, match=r"inside hosts\.a's output"):
         load_config(str(p))
+
+
+def test_the_example_hosts_file_and_its_commented_hosts_are_valid(tmp_path: Path) -> None:
+    """The README sends people to hosts.yaml: what it shows, commented out or not, must load."""
+    import re
+
+    example = (Path(__file__).resolve().parent.parent / "hosts.yaml").read_text()
+    assert sorted(load_config(str(write(tmp_path, example))).hosts) == ["dev", "prod", "staging"]
+    uncommented = re.sub(r"(?m)^  # (\w+):$", r"  \1:", example)
+    uncommented = re.sub(r"(?m)^  #   ", "    ", uncommented)
+    hosts = load_config(str(write(tmp_path, uncommented))).hosts
+    assert hosts["shards"].several and hosts["shards"].databases == ("app", "shard_*")
+    assert hosts["saas"].tenants is not None and hosts["saas"].tenants.template == "tenant_0001"
+    assert hosts["managed"].via == "tunnel" and hosts["managed"].sslmode == "verify-full"
