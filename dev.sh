@@ -6,6 +6,7 @@
 #   ./dev.sh bench-context --musicbrainz DIR   what the agents' answers cost on MusicBrainz
 #   ./dev.sh bench-fleet   tenants and several databases per host, against the floor
 #   ./dev.sh bench-rtt     round trips of each command on a link with 50 ms of round-trip time
+#   ./dev.sh bench-memory  peak memory of a cold refresh: largest process, and the whole local tree
 #   ./dev.sh stop    stop the demo's sandbox servers
 #   ./dev.sh doctor  check the system packages only, and say what is missing
 set -eu
@@ -68,7 +69,8 @@ case "$cmd" in
     bench-context) check_system; setup_venv; exec .venv/bin/python -m bench.context "$@" ;;
     bench-fleet) check_system; setup_venv; exec .venv/bin/python -m bench.fleet "$@" ;;
     bench-rtt) check_system; setup_venv; exec .venv/bin/python -m bench.roundtrips "$@" ;;
+    bench-memory) check_system; setup_venv; exec .venv/bin/python -m bench.memory "$@" ;;
     stop)  exec .venv/bin/python -m schemasync.sandbox stop ;;
     doctor) check_system; echo "system packages: all present" ;;
-    *)     sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    *)     sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
