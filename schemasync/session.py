@@ -309,8 +309,12 @@ class _SSHRun:
         assert self.chan is not None
         return _lines(self.chan, self.watchdog)
 
-    def get(self, path: str, size: int) -> bytes:
-        return self.puller.get(path, size)
+    def get(self, path: str, size: int, then_end_input: bool = False) -> bytes:
+        """The file; with then_end_input, our input ends as soon as the file is open: the script
+        removes its directory and exits while the file is read (the open handle still reads it),
+        instead of after."""
+        end = self.chan.shutdown_write if then_end_input and self.chan is not None else None
+        return self.puller.get(path, size, end)
 
     def finish(self) -> int:
         """End our input (the script then removes its directory) and wait for its exit status."""
@@ -419,7 +423,7 @@ class _LocalRun:
             self.watchdog.kick()
             yield raw.decode("utf-8", "replace").rstrip("\n")
 
-    def get(self, path: str, size: int) -> bytes:
+    def get(self, path: str, size: int, then_end_input: bool = False) -> bytes:
         data = Path(path).read_bytes()
         self.watchdog.kick()
         if len(data) != size:
@@ -506,8 +510,8 @@ def run_remote(
                 if status == 0:
                     raise SSHError(f"{host.name}: the remote step ended without sending its results")
                 raise _remote_failure(host, conn, status, run.stderr())
-            payload = run.get(result[2], result[1])
-            status = run.finish()  # the script removes its directory and exits
+            payload = run.get(result[2], result[1], then_end_input=True)
+            status = run.finish()  # the script has removed its directory and exits
             if status != 0:
                 raise _remote_failure(host, conn, status, run.stderr())
             return RemoteOutput(
@@ -665,7 +669,7 @@ class _Puller:
         except BaseException as exc:  # raised where the file is wanted
             self.error = exc
 
-    def get(self, path: str, size: int) -> bytes:
+    def get(self, path: str, size: int, opened: Callable[[], object] | None = None) -> bytes:
         self.start()
         assert self.opening is not None
         self.opening.join()
@@ -676,6 +680,8 @@ class _Puller:
         remote = self.sftp.open(path, "rb")
         try:
             remote.prefetch(size)
+            if opened is not None:
+                opened()
             parts, got = [], 0
             while got < size:
                 part = remote.read(min(self.CHUNK, size - got))
