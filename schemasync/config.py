@@ -101,6 +101,13 @@ class HostConfig:
             one_of_several=True,
         )
 
+    def database_folders(self) -> list[Path]:
+        """The folders of the databases refreshed so far (a host with several): those with a manifest."""
+        try:
+            return sorted(p.parent for p in self.output.glob("*/_manifest.json"))
+        except OSError:
+            return []
+
     @property
     def label(self) -> str:
         """`dev`, or `dev/app` for one database of several."""
@@ -178,10 +185,7 @@ class Config:
 
 def _folders_hint(host: HostConfig) -> str:
     """The databases refreshed so far: folders with a manifest."""
-    try:
-        found = sorted(p.parent.name for p in host.output.glob("*/_manifest.json"))
-    except OSError:
-        found = []
+    found = [folder.name for folder in host.database_folders()]
     if not found:
         return "refresh the host first: inv schemas.refresh --host " + host.name
     return "databases refreshed so far: " + ", ".join(found)

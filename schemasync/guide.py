@@ -37,7 +37,7 @@ def render_guide(config: Config) -> str:
         # a link only where there is something to open: an environment never refreshed has no index yet
         files = f"[{rel}/]({rel}/_index.md)" if (h.output / INDEX).is_file() else "not refreshed yet"
         if h.several:  # a folder per database
-            found = sorted(p.parent.name for p in h.output.glob(f"*/{INDEX}"))
+            found = [folder.name for folder in h.database_folders()]
             files = ", ".join(f"[{rel}/{d}/]({rel}/{d}/{INDEX})" for d in found) or "not refreshed yet"
         rows.append(f"| `{h.name}`{default} | `{h.database}` | `{h.ssh}` | {files} |\n")
     return "".join(

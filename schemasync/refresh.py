@@ -231,6 +231,7 @@ def plan_refresh(
     in_clear = earlier_copies(redacted, previous.contents)
     dumped_by = out.info.get("pg_dump", "")
     versions = {"server": discovery.server_version // 10000, "pg_dump": int(dumped_by) if dumped_by.isdigit() else None}
+    tenants = tenancy.to_data() if tenancy else None
     plan = store.plan_changes(
         previous,
         produced,
@@ -238,8 +239,8 @@ def plan_refresh(
         database=discovery.database,
         partial=table is not None,
         versions=versions if out.dump is not None or table is None else None,
-        tenants=tenancy.to_data() if tenancy else None,
-        extra_own={TENANTS_FILE: render_tenants(tenancy.to_data(), host.name)} if tenancy else None,
+        tenants=tenants,
+        extra_own={TENANTS_FILE: render_tenants(tenants, host.name)} if tenants else None,
     )
     stale_notes = (
         [] if table is not None else notes.stale({t.key: {c.name for c in t.column_defs} for t in discovery.tables})

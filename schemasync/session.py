@@ -465,6 +465,43 @@ def _runner(conn: Connection, host: HostConfig) -> _SSHRun | _LocalRun:
     return _LocalRun(conn, host) if host.via == "tunnel" else _SSHRun(conn, host)
 
 
+class _FileGone(SSHError):
+    """Discovery's file could not be fetched: the script may have ended meanwhile (a failed
+    pg_dump), and then its exit status says why."""
+
+
+@dataclass
+class _Said:
+    """What the remote step has said of one database so far: META, DISCOVERY (fetched at once,
+    while pg_dump runs) and INFO lines. Shared by the one-database and several-database runs."""
+
+    meta_line: str | None = None
+    meta: dict | None = None
+    info: dict[str, str] = field(default_factory=dict)
+    fetched: int = 0  # bytes fetched over SFTP
+
+    def take(self, line: str, run: _SSHRun | _LocalRun, on_discovery: Callable[[dict], None] | None = None) -> bool:
+        """Note the line if it is one of those; False if it is not."""
+        if line.startswith(META):
+            self.meta_line = line[len(META) :]
+        elif line.startswith(DISCOVERY):
+            fmt, size, path = file_line(line, DISCOVERY)
+            try:
+                payload = run.get(path, size)
+            except (OSError, SSHError) as exc:
+                raise _FileGone(f"{run.host.name}: fetching {path}: {exc}") from exc
+            self.fetched += len(payload)
+            self.meta = _json(_decode(payload, fmt))
+            if on_discovery is not None:
+                on_discovery(self.meta)
+        elif line.startswith(INFO):
+            key, _, value = line[len(INFO) :].partition(" ")
+            self.info[key] = value
+        else:
+            return False
+        return True
+
+
 def run_remote(
     conn: Connection, host: HostConfig, script: str, on_discovery: Callable[[dict], None] | None = None
 ) -> RemoteOutput:
@@ -477,30 +514,17 @@ def run_remote(
     try:
         with run.errors():
             run.start(script)
-            meta_line: str | None = None
-            meta: dict | None = None
-            fetched = 0
+            said = _Said()
             result: tuple[str, int, str] | None = None
-            info: dict[str, str] = {}
             for line in run.lines():
-                if line.startswith(META):
-                    meta_line = line[len(META) :]
-                elif line.startswith(DISCOVERY):
-                    fmt, size, path = file_line(line, DISCOVERY)
-                    try:
-                        payload = run.get(path, size)
-                    except (OSError, SSHError):
-                        break  # the script ended meanwhile (a failed pg_dump): its exit status says why
-                    fetched += len(payload)
-                    meta = _json(_decode(payload, fmt))
-                    if on_discovery is not None:
-                        on_discovery(meta)
-                elif line.startswith(INFO):
-                    key, _, value = line[len(INFO) :].partition(" ")
-                    info[key] = value
-                elif line.startswith(RESULT):
+                if line.startswith(RESULT):
                     result = file_line(line, RESULT)
                     break
+                try:
+                    said.take(line, run, on_discovery)
+                except _FileGone:
+                    break  # the script ended meanwhile (a failed pg_dump): its exit status says why
+            meta_line, meta = said.meta_line, said.meta
             if result is None or meta is None:
                 status = run.finish()
                 if meta_line is not None and status in (0, RemoteExit.NOTHING_TO_DUMP):
@@ -518,9 +542,9 @@ def run_remote(
                 meta=meta,
                 dump=_decode(payload, result[0]),
                 status=0,
-                transferred=fetched + len(payload),
+                transferred=said.fetched + len(payload),
                 notices=_notices(run.stderr()),
-                info=info,
+                info=said.info,
             )
     finally:
         run.close()
@@ -545,9 +569,7 @@ def run_remote_several(conn: Connection, host: HostConfig, script: str) -> Sever
             run_.start(script)
             run: SeveralOutput | None = None
             current: str | None = None
-            meta: dict[str, dict] = {}
-            info: dict[str, dict[str, str]] = {}
-            fetched: dict[str, int] = {}
+            said: dict[str, _Said] = {}
             done = False
             for line in run_.lines():
                 if line.startswith(DATABASES):
@@ -555,34 +577,25 @@ def run_remote_several(conn: Connection, host: HostConfig, script: str) -> Sever
                     run = SeveralOutput([str(n) for n in names])
                 elif line.startswith(DATABASE) and run is not None:
                     current = run.databases[int(line[len(DATABASE) :]) - 1]
-                    meta[current], info[current], fetched[current] = {}, {}, 0
-                elif current is None or run is None:
+                    said[current] = _Said()
+                elif current is None or run is None or said[current].take(line, run_):
                     continue
-                elif line.startswith(META):
-                    meta[current] = _json(line[len(META) :])
-                elif line.startswith(DISCOVERY):
-                    fmt, size, path = file_line(line, DISCOVERY)
-                    payload = run_.get(path, size)
-                    fetched[current] += len(payload)
-                    meta[current] = _json(_decode(payload, fmt))
-                elif line.startswith(INFO):
-                    key, _, value = line[len(INFO) :].partition(" ")
-                    info[current][key] = value
                 elif line.startswith(RESULT):
                     fmt, size, path = file_line(line, RESULT)
                     payload = run_.get(path, size)
                     run.outputs[current] = RemoteOutput(
-                        meta=meta[current],
+                        meta=said[current].meta or {},
                         dump=_decode(payload, fmt),
                         status=0,
-                        transferred=fetched[current] + len(payload),
-                        info=info[current],
+                        transferred=said[current].fetched + len(payload),
+                        info=said[current].info,
                     )
                 elif line.startswith(FAILED):
                     k, status, message = [*line[len(FAILED) :].split(" ", 2), ""][:3]
                     name = run.databases[int(k) - 1]
-                    if int(status) == RemoteExit.NOTHING_TO_DUMP and meta.get(name):
-                        run.outputs[name] = RemoteOutput(meta=meta[name], dump=None, status=int(status))
+                    meta_line = said[name].meta_line if name in said else None
+                    if int(status) == RemoteExit.NOTHING_TO_DUMP and meta_line:
+                        run.outputs[name] = RemoteOutput(meta=_json(meta_line), dump=None, status=int(status))
                     else:
                         text = "\n".join(part for part in message.split("\x1f") if part.strip())
                         run.failures[name] = _remote_failure(host.for_database(name), conn, int(status), text)

@@ -30,7 +30,8 @@ MANIFEST = "_manifest.json"
 INDEX = "_index.md"
 TABLE_LIST = "_table_list.txt"
 OWN_FILES = (MANIFEST, INDEX, TABLE_LIST, ERD)  # and the pages the manifest lists (`pages`)
-OWN_PAGES = ("_tenants.md",)  # written by some runs only (tenants.py); listed in `pages` when written
+TENANTS = "_tenants.md"  # hosts with tenant schemas (tenants.py)
+OWN_PAGES = (TENANTS,)  # written by some runs only; listed in `pages` when written
 # Bumped when the layout of the files above changes, so an upgrade rewrites them once.
 # 3: per-row statuses are only current/orphaned (the run's changes are listed once, in
 # `last_change`), and each record carries the sha of the definition written.

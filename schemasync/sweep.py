@@ -142,12 +142,12 @@ def _several(outcome: Outcome, pub: Publication, repo: Path | None, notes: Notes
             part.seconds += fetched
         outcome.parts.append(part)
     listed = {outcome.host.for_database(name).output for name in run.databases}
-    for manifest in sorted(outcome.host.output.glob("*/_manifest.json")):
-        if manifest.parent not in listed:  # refreshed before, not on the server's list now
-            gone = Outcome(replace(outcome.host.for_database(manifest.parent.name), output=manifest.parent))
+    for folder in outcome.host.database_folders():
+        if folder not in listed:  # refreshed before, not on the server's list now
+            gone = Outcome(replace(outcome.host.for_database(folder.name), output=folder))
             gone.error = DatabaseError(
-                f"{outcome.host.name}/{manifest.parent.name}: not on the server's list any more (dropped, no "
-                f"longer matched by `database:`, or no CONNECT privilege); its folder {manifest.parent} is kept",
+                f"{outcome.host.name}/{folder.name}: not on the server's list any more (dropped, no "
+                f"longer matched by `database:`, or no CONNECT privilege); its folder {folder} is kept",
                 hint="remove the folder once you no longer need it",
             )
             outcome.parts.append(gone)

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field, replace
 from pglast.parser import ParseError, scan
 
 from .changes import Change, compare_files
-from .names import escape_controls, name_part
+from .names import escape_controls, name_part, quote_ident
 from .split import Piece
+from .store import TENANTS as TENANTS_FILE
 
-TENANTS_FILE = "_tenants.md"
 PLACEHOLDER = "tenant"  # what a tenant's own schema name becomes, for comparing
 SHOWN = 50  # deviants named in a commit message or listed in full in _tenants.md before "and N more"
 
@@ -104,7 +104,7 @@ def _renamed(text: str, old: str, new: str, tokens_only: bool) -> str:
             if kind == "IDENT" and (after == "ASCII_46" or (i > 0 and tokens[i - 1].name == "SCHEMA")):
                 name = raw[1:-1].replace('""', '"') if raw.startswith('"') else raw.lower()
                 if name == old:
-                    replacement = _ident(new)
+                    replacement = quote_ident(new)
             elif (
                 kind == "SCONST"
                 and after == "TYPECAST"
@@ -126,12 +126,6 @@ def _renamed(text: str, old: str, new: str, tokens_only: bool) -> str:
         return " ".join(out)
     out.append(text[last:])
     return "".join(out)
-
-
-def _ident(name: str) -> str:
-    from .names import quote_ident
-
-    return quote_ident(name)
 
 
 @dataclass
