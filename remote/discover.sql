@@ -17,6 +17,13 @@ SET LOCAL lock_timeout = '30s';
 -- (Per-row lookups are written as scalar subqueries on catalog indexes, which this leaves alone.)
 SET LOCAL enable_nestloop = off;
 SET LOCAL jit = off;  -- compiling this query would take longer than running it
+-- Catalogs some supported servers lack join the fingerprint of everything else where they exist.
+SELECT to_regclass('pg_catalog.pg_publication_namespace') IS NOT NULL AS ss_has_pubns \gset
+\if :ss_has_pubns
+\set fp_more 'UNION ALL SELECT ''b'' || oid || '':'' || xmin FROM pg_publication_namespace'
+\else
+\set fp_more ''
+\endif
 WITH RECURSIVE
 params AS (SELECT __PARAMS__::jsonb AS p),
 schemas AS (
@@ -115,6 +122,141 @@ sub AS (
     UNION ALL
     SELECT 'pg_attrdef'::regclass::oid, a.oid, a.adrelid FROM pg_attrdef a WHERE a.adrelid IN (SELECT oid FROM sel)
 ),
+-- Fingerprints (only when asked): per file owner, a hash of the catalog rows its file is made
+-- of, and one hash of everything else a dump may print. schemasync compares them with the last
+-- refresh's and dumps only what changed. A row's xmin changes with every update of it; pg_class is
+-- hashed by content instead (VACUUM, ANALYZE, TRUNCATE and REFRESH rewrite its sizes and files).
+fp_rel AS (
+    SELECT s.oid, s.owner FROM sel s, params WHERE (params.p ->> 'fingerprints')::boolean
+),
+fp_obj(classid, oid, owner) AS (  -- every catalog object in a file owner's file
+    SELECT 'pg_class'::regclass::oid, oid, owner FROM fp_rel
+    UNION ALL
+    SELECT s.classid, s.oid, r.owner FROM sub s JOIN fp_rel r ON r.oid = s.relid
+    UNION ALL
+    SELECT 'pg_rewrite'::regclass::oid, w.oid, r.owner FROM pg_rewrite w JOIN fp_rel r ON r.oid = w.ev_class
+    WHERE w.rulename = '_RETURN'
+),
+fp_tok(owner, tok) AS (
+    SELECT r.owner, 'c' || c.oid || ':' || md5((to_jsonb(c) - ARRAY['relpages', 'reltuples', 'relallvisible',
+               'relallfrozen', 'relfrozenxid', 'relminmxid', 'relfilenode', 'relhasindex', 'relhasrules',
+               'relhastriggers', 'relhassubclass', 'reltoastrelid', 'relowner'])::text)
+           -- the TOAST table is rebuilt with a new OID by REFRESH, but its options are the table's
+           || ':' || coalesce((SELECT t.reloptions::text FROM pg_class t WHERE t.oid = c.reltoastrelid), '')
+    FROM pg_class c JOIN fp_rel r ON r.oid = c.oid
+    UNION ALL
+    SELECT r.owner, 'a' || a.attnum || ':' || a.attrelid || ':' || a.xmin FROM pg_attribute a JOIN fp_rel r ON r.oid = a.attrelid
+    WHERE a.attnum > 0
+    UNION ALL
+    SELECT r.owner, 'd' || x.oid || ':' || x.xmin FROM pg_attrdef x JOIN fp_rel r ON r.oid = x.adrelid
+    UNION ALL
+    SELECT r.owner, 'k' || x.oid || ':' || x.xmin FROM pg_constraint x JOIN fp_rel r ON r.oid = x.conrelid
+    UNION ALL  -- a foreign key into the table: its file's `Referenced by` line
+    SELECT r.owner, 'f' || x.oid || ':' || x.xmin FROM pg_constraint x JOIN fp_rel r ON r.oid = x.confrelid
+    UNION ALL
+    SELECT r.owner, 't' || x.oid || ':' || x.xmin FROM pg_trigger x JOIN fp_rel r ON r.oid = x.tgrelid
+    WHERE NOT x.tgisinternal
+    UNION ALL
+    SELECT r.owner, 'p' || x.oid || ':' || x.xmin FROM pg_policy x JOIN fp_rel r ON r.oid = x.polrelid
+    UNION ALL
+    SELECT r.owner, 'w' || x.oid || ':' || x.xmin FROM pg_rewrite x JOIN fp_rel r ON r.oid = x.ev_class
+    UNION ALL
+    SELECT r.owner, 'i' || x.indexrelid || ':' || x.xmin FROM pg_index x JOIN fp_rel r ON r.oid = x.indexrelid
+    UNION ALL
+    SELECT r.owner, 'h' || x.inhrelid || ':' || x.inhparent || ':' || x.xmin FROM pg_inherits x JOIN fp_rel r ON r.oid = x.inhrelid
+    UNION ALL
+    SELECT r.owner, 'H' || x.inhrelid || ':' || x.inhparent || ':' || x.xmin FROM pg_inherits x JOIN fp_rel r ON r.oid = x.inhparent
+    UNION ALL
+    SELECT r.owner, 's' || x.seqrelid || ':' || x.xmin FROM pg_sequence x JOIN fp_rel r ON r.oid = x.seqrelid
+    UNION ALL
+    SELECT r.owner, 'P' || x.partrelid || ':' || x.xmin FROM pg_partitioned_table x JOIN fp_rel r ON r.oid = x.partrelid
+    UNION ALL
+    SELECT r.owner, 'F' || x.ftrelid || ':' || x.xmin FROM pg_foreign_table x JOIN fp_rel r ON r.oid = x.ftrelid
+    UNION ALL  -- comments on the table, its columns, indexes, constraints, triggers, policies, rules
+    SELECT o.owner, 'C' || x.classoid || ':' || x.objoid || ':' || x.objsubid || ':' || x.xmin
+    FROM pg_description x JOIN fp_obj o ON o.classid = x.classoid AND o.oid = x.objoid
+    UNION ALL  -- OWNED BY, and what the file's statements name: a relation or column renamed elsewhere
+    SELECT o.owner, 'D' || x.classid || ':' || x.objid || ':' || x.objsubid || ':' || x.refclassid || ':'
+                    || x.refobjid || ':' || x.refobjsubid || ':' || x.deptype::text || ':'
+                    || coalesce((SELECT rc.relnamespace || '.' || rc.relname FROM pg_class rc
+                                 WHERE x.refclassid = 'pg_class'::regclass AND rc.oid = x.refobjid), '')
+                    || ':' || coalesce((SELECT ra.attname FROM pg_attribute ra
+                                        WHERE x.refclassid = 'pg_class'::regclass AND ra.attrelid = x.refobjid
+                                          AND ra.attnum = x.refobjsubid AND x.refobjsubid <> 0), '')
+    FROM pg_depend x JOIN fp_obj o ON o.classid = x.classid AND o.oid = x.objid
+),
+fp_owner AS (
+    SELECT owner, md5(string_agg(tok, ',' ORDER BY tok)) AS fp FROM fp_tok GROUP BY owner
+),
+-- Everything else a dump may print or name: any change here means a whole dump. Objects made by
+-- initdb's scripts (12000 and up) count too: the public schema, plpgsql.
+fp_else(tok) AS (
+    SELECT 'n' || oid || ':' || xmin FROM pg_namespace WHERE oid >= 12000
+    UNION ALL  -- the names of the roles this database's objects name (GRANT, policies, mappings)
+    SELECT DISTINCT 'r' || a.oid || ':' || a.rolname FROM pg_shdepend d JOIN pg_roles a ON a.oid = d.refobjid
+    WHERE d.refclassid = 'pg_authid'::regclass
+      AND d.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+    UNION ALL SELECT 'r' || oid || ':' || rolname FROM pg_roles WHERE oid = 10  -- pinned: no pg_shdepend rows
+    UNION ALL SELECT 'T' || oid || ':' || spcname FROM pg_tablespace
+    UNION ALL SELECT 'x' || oid || ':' || xmin FROM pg_proc WHERE oid >= 12000
+    UNION ALL SELECT 'g' || aggfnoid::oid || ':' || xmin FROM pg_aggregate WHERE aggfnoid::oid >= 12000
+    UNION ALL  -- types, but not a table's row type or an array type, which follow their owners
+    SELECT 'y' || t.oid || ':' || t.xmin FROM pg_type t
+    WHERE t.oid >= 12000
+      AND NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = t.typrelid AND c.relkind <> 'c')
+      AND NOT EXISTS (SELECT 1 FROM pg_type e WHERE e.typarray = t.oid)
+    UNION ALL SELECT 'e' || oid || ':' || xmin FROM pg_enum
+    UNION ALL SELECT 'R' || rngtypid || ':' || xmin FROM pg_range WHERE rngtypid >= 12000
+    UNION ALL SELECT 'k' || oid || ':' || xmin FROM pg_constraint WHERE conrelid = 0
+    UNION ALL  -- composite types
+    SELECT 'c' || c.oid || ':' || md5((to_jsonb(c) - ARRAY['relpages', 'reltuples', 'relallvisible', 'relallfrozen',
+           'relfrozenxid', 'relminmxid', 'relfilenode'])::text) FROM pg_class c WHERE c.relkind = 'c' AND c.oid >= 12000
+    UNION ALL
+    SELECT 'a' || a.attrelid || ':' || a.attnum || ':' || a.xmin FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+    WHERE c.relkind = 'c' AND c.oid >= 12000
+    UNION ALL SELECT 'o' || oid || ':' || xmin FROM pg_collation WHERE oid >= 12000
+    UNION ALL SELECT 'O' || oid || ':' || xmin FROM pg_operator WHERE oid >= 12000
+    UNION ALL SELECT 'l' || oid || ':' || xmin FROM pg_opclass WHERE oid >= 12000
+    UNION ALL SELECT 'L' || oid || ':' || xmin FROM pg_opfamily WHERE oid >= 12000
+    UNION ALL SELECT 'm' || oid || ':' || xmin FROM pg_amop WHERE oid >= 12000
+    UNION ALL SELECT 'M' || oid || ':' || xmin FROM pg_amproc WHERE oid >= 12000
+    UNION ALL SELECT 'A' || oid || ':' || xmin FROM pg_am WHERE oid >= 12000
+    UNION ALL SELECT 'z' || oid || ':' || xmin FROM pg_cast WHERE oid >= 12000
+    UNION ALL SELECT 'v' || oid || ':' || xmin FROM pg_conversion WHERE oid >= 12000
+    UNION ALL SELECT 'E' || oid || ':' || xmin FROM pg_extension
+    UNION ALL SELECT 'G' || oid || ':' || xmin FROM pg_language WHERE oid >= 12000
+    UNION ALL SELECT 'X' || oid || ':' || xmin FROM pg_transform
+    UNION ALL SELECT 'j' || oid || ':' || xmin FROM pg_ts_config WHERE oid >= 12000
+    UNION ALL SELECT 'J' || mapcfg || ':' || maptokentype || ':' || mapseqno || ':' || xmin FROM pg_ts_config_map
+    WHERE mapcfg >= 12000
+    UNION ALL SELECT 'q' || oid || ':' || xmin FROM pg_ts_dict WHERE oid >= 12000
+    UNION ALL SELECT 'Q' || oid || ':' || xmin FROM pg_ts_parser WHERE oid >= 12000
+    UNION ALL SELECT 'u' || oid || ':' || xmin FROM pg_ts_template WHERE oid >= 12000
+    UNION ALL SELECT 'w' || oid || ':' || xmin FROM pg_foreign_data_wrapper
+    UNION ALL SELECT 'W' || oid || ':' || xmin FROM pg_foreign_server
+    UNION ALL SELECT 'U' || umid || ':' || srvid || ':' || umuser || ':' || coalesce(umoptions::text, '')
+    FROM pg_user_mappings  -- the catalog itself is for superusers
+    UNION ALL SELECT 'b' || oid || ':' || xmin FROM pg_publication
+    UNION ALL SELECT 'B' || oid || ':' || xmin FROM pg_publication_rel
+    UNION ALL SELECT 'V' || oid || ':' || xmin FROM pg_event_trigger
+    UNION ALL SELECT 'Z' || oid || ':' || xmin FROM pg_default_acl
+    UNION ALL SELECT 'S' || oid || ':' || xmin FROM pg_statistic_ext
+    UNION ALL SELECT 'Y' || oid || ':' || xmin FROM pg_largeobject_metadata
+    UNION ALL SELECT 'I' || classoid || ':' || objoid || ':' || objsubid || ':' || privtype::text || ':' || xmin
+    FROM pg_init_privs WHERE objoid >= 12000
+    UNION ALL SELECT 'N' || classoid || ':' || objoid || ':' || objsubid || ':' || xmin FROM pg_seclabel
+    UNION ALL  -- extension membership (ALTER EXTENSION ADD), DEPENDS ON EXTENSION
+    SELECT 'K' || classid || ':' || objid || ':' || objsubid || ':' || refobjid || ':' || deptype::text || ':' || xmin
+    FROM pg_depend WHERE deptype IN ('e', 'x')
+    UNION ALL  -- comments on everything that is not a relation's or one of its parts'
+    SELECT 'cm' || x.classoid || ':' || x.objoid || ':' || x.objsubid || ':' || x.xmin FROM pg_description x
+    WHERE x.objoid >= 12000
+      AND x.classoid NOT IN ('pg_class'::regclass, 'pg_attrdef'::regclass, 'pg_trigger'::regclass,
+                             'pg_policy'::regclass, 'pg_rewrite'::regclass)
+      AND NOT (x.classoid = 'pg_constraint'::regclass
+               AND EXISTS (SELECT 1 FROM pg_constraint k WHERE k.oid = x.objoid AND k.conrelid <> 0))
+    :fp_more
+),
 -- pg_dump's selection: exact, quoted names (pg_dump's pattern syntax: "" is a literal quote)
 dump_args AS (
     SELECT 1 AS ord, x.nspname AS k1, '' AS k2, x.i, x.arg
@@ -208,6 +350,11 @@ meta AS (
                                                ORDER BY s.classid, s.oid), '[]') FROM sub s),
         'excluded', (SELECT coalesce(json_agg(json_build_array(t.nspname, t.relname) ORDER BY t.nspname, t.relname), '[]')
                      FROM roots t WHERE t.oid IN (SELECT oid FROM excluded)),
+        'fingerprints', (SELECT CASE WHEN (params.p ->> 'fingerprints')::boolean THEN json_build_object(
+                             'objects', (SELECT coalesce(json_agg(json_build_array(f.owner::bigint, f.fp)
+                                                                  ORDER BY f.owner), '[]') FROM fp_owner f),
+                             'global', (SELECT md5(string_agg(tok, ',' ORDER BY tok)) FROM fp_else)) END
+                         FROM params),
         'matches', (SELECT coalesce(json_agg(json_build_array(t.nspname, t.relname) ORDER BY t.nspname, t.relname), '[]')
                     FROM roots t WHERE t.oid IN (SELECT oid FROM target))
     ) AS doc

@@ -9,7 +9,12 @@
 #   SCHEMASYNC META <json>                           list mode, or nothing to dump
 #   SCHEMASYNC DISCOVERY <gzip|plain> <bytes> <path> discovery's JSON, to fetch over SFTP while
 #                                                    pg_dump runs (schemasync prepares meanwhile)
+#   SCHEMASYNC ASK                                   incremental (SS_ASK set): schemasync answers
+#                                                    on stdin with one line: none, full, or
+#                                                    "part <pg_dump -t arguments, shell-quoted>"
 #   SCHEMASYNC INFO pg_dump <major>                  the pg_dump major that wrote the dump
+#   SCHEMASYNC INFO pg_dump_version <version>        its whole version (spaces as _), before ASK
+#                                                    (after an answer of none, the script ends here)
 #   SCHEMASYNC RESULT <gzip|plain> <bytes> <path>    the dump, to fetch over SFTP
 # A host with several databases (ss_write_databases_sql defined) prints instead:
 #   SCHEMASYNC DATABASES <json array>                the databases, in order
@@ -201,6 +206,7 @@ ss_main() {
     ss_database
     kill "$ss_hb" 2>/dev/null; ss_hb=""
     printf 'SCHEMASYNC INFO pg_dump %s\n' "${ss_dump_major:-unknown}"  # recorded in the manifest
+    [ -n "$ss_packed" ] || exit 0  # incremental, and nothing changed: no dump
     printf 'SCHEMASYNC RESULT %s\n' "$ss_packed"
     # Wait until schemasync has the file (it closes our input), or the connection is gone.
     cat > /dev/null
@@ -291,6 +297,32 @@ ss_database() {  # discovery and pg_dump of PGDATABASE into $ss_dir; the packed 
     fi
     if [ "${ss_dump_major:-0}" -lt "$ss_server_major" ]; then
         ss_fail "$SS_EXIT_NO_PG_DUMP" "pg_dump $ss_pg_dump is version ${ss_dump_major:-unknown}, older than the server ($ss_server_major); set pg_bin to the server's bin directory"
+    fi
+    # the whole version: a minor release may print a dump differently (incremental.py keeps it)
+    printf 'SCHEMASYNC INFO pg_dump_version %s\n' \
+        "$(ss_run "$ss_pg_dump" --version 2>/dev/null | sed -n 's/^pg_dump (PostgreSQL) //p' | tr ' ' '_')"
+
+    if [ -n "${SS_ASK+x}" ] && [ -z "$ss_early" ]; then
+        # Incremental: schemasync compares discovery's fingerprints with the last refresh's and
+        # answers on our input: nothing to dump, the whole selection, or these relations.
+        printf 'SCHEMASYNC ASK\n'
+
+        IFS= read -r ss_answer || ss_fail "$SS_EXIT_PG_DUMP" "schemasync did not say what to dump"
+        case $ss_answer in
+            none)
+                ss_packed=""
+                rm -f "$ss_dir/pgpass" "$ss_dir/discovery" "$ss_dir/meta.json" "$ss_dir/args"
+                return 0 ;;
+            "part "*)
+                : > "$ss_dir/dump.sql"
+                eval "set -- ${ss_answer#part }"
+                ss_dump "$@"
+                ss_pack result "$ss_dir/dump.sql"
+                rm -f "$ss_dir/pgpass" "$ss_dir/dump.sql" "$ss_dir/discovery" "$ss_dir/meta.json" "$ss_dir/args"
+                return 0 ;;
+            full) ;;
+            *) ss_fail "$SS_EXIT_PG_DUMP" "unexpected answer from schemasync" ;;
+        esac
     fi
 
     ss_early_ok=""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .changes import Change, compare_files, summary_tokens
 from .split import kind_word
-from .store import MARKS, NEW, ORPHANED, UPDATED, Plan, Record
+from .store import MANIFEST, MARKS, NEW, ORPHANED, UPDATED, Plan, Record
 from .tenants import message_part
 
 BODY_LIMIT = 300  # lines: git takes the message as one argument
@@ -58,6 +58,8 @@ def commit_message(environment: str, plan: Plan, limit: int = 100) -> str:
             tokens.append(f"restore {len(plan.restored)} file{'s' if len(plan.restored) != 1 else ''} edited by hand")
         elif plan.references_only:
             tokens.append("headers (references, notes)")
+        elif list(plan.writes) == [MANIFEST]:
+            tokens.append("catalog fingerprints (the files did not change)")
     subject = f"schemas({environment}): " + (" ".join(tokens) or "index")
     if len(subject) > limit:
         counts = [f"{MARKS[s]}{n}" for s in (NEW, UPDATED, ORPHANED) if (n := len(plan.announced(s, "table")))]

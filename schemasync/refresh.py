@@ -5,10 +5,10 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import gitops, session, store
+from . import __version__, gitops, incremental, session, store
 from .changes import Change, compare_files
 from .config import Config, HostConfig
 from .diff import text_diff
@@ -44,6 +44,8 @@ class RefreshResult:
     redacted: list[Finding] = field(default_factory=list)  # secrets removed from the files
     in_clear: list[str] = field(default_factory=list)  # files whose version on disk held one
     stale_notes: list[str] = field(default_factory=list)  # schema-notes.yaml entries for what does not exist
+    dumped: str = "full"  # full, part (incremental: the changed relations), none (nothing changed), table
+    dumped_why: str | None = None  # incremental: why a whole dump, or what was dumped
 
 
 @dataclass
@@ -77,14 +79,16 @@ def _fetch(
     mode: str,
     table: str | None = None,
     on_discovery: Callable[[dict], None] | None = None,
+    ask: Callable[[dict, str], str] | None = None,
 ) -> tuple[session.RemoteOutput, list[str] | None]:
-    """Run the remote step on one connection; returns its output and, for a batched run, the dumps."""
+    """Run the remote step on one connection; returns its output and, for a batched run, the dumps.
+    ask: incremental; it says what to dump once discovery is in."""
     password = host.password()
     conn = session.connect(host)
     try:
         try:
-            script = build_script(host, mode, table, password)  # type: ignore[arg-type]
-            return session.run_remote(conn, host, script, on_discovery), None
+            script = build_script(host, mode, table, password, ask=ask is not None)  # type: ignore[arg-type]
+            return session.run_remote(conn, host, script, on_discovery, ask), None
         except session.LockTableFull as full:
             if table is not None:
                 raise
@@ -114,14 +118,16 @@ class _Early:
     """What can be done with discovery's document while the server is still dumping: the
     catalog details, and reading the files this run will compare."""
 
-    def __init__(self, host: HostConfig, table: str | None, notes: Notes) -> None:
-        self.host, self.table, self.notes = host, table, notes
+    def __init__(self, host: HostConfig, table: str | None, notes: Notes, previous: store.Previous) -> None:
+        self.host, self.table, self.notes, self.previous = host, table, notes, previous
         self.discovery: Discovery | None = None
         self.details: dict = {}
-        self.previous: store.Previous | None = None
+        self.fingerprints: dict | None = None  # as discovery computed them (incremental.py)
+        self.read_files = True  # an incremental run reads only what it compares
 
     def __call__(self, meta: dict) -> None:
         discovery = Discovery.from_dict(meta)
+        self.fingerprints = meta.get("fingerprints")
         meta.clear()  # the parsed JSON is several times the size of what Discovery keeps
         if self.table is not None:
             files = [table_file(*discovery.matches[0])] if discovery.matches else []
@@ -139,8 +145,92 @@ class _Early:
                     d["column_comments"] = {c: redact_text(t, rules, "")[0] for c, t in d["column_comments"].items()}
         for t in discovery.tables:  # the team's notes stand beside the database's comments
             add_notes(self.details[t.key], self.notes, t.schema, t.name)
-        self.previous = store.read_previous(self.host.output, files)
+        if self.read_files:
+            store.read_more(self.previous, self.host.output, files)
         self.discovery = discovery
+
+
+def _intact_object(previous: store.Previous, rec: store.Record, database: str, environment: str) -> bool:
+    """A file that is not a relation's (a function, a type, ...) is as the last refresh wrote it."""
+    header = incremental.expected_header(rec.kind, rec.schema, rec.name, database, environment, [])
+    return incremental.is_intact(previous.contents.get(rec.file), header, rec.sha)
+
+
+def _why_whole(host: HostConfig, notes: Notes, previous: store.Previous, full: bool, several: bool) -> str | None:
+    """Why this refresh dumps everything without comparing fingerprints; None: it compares. What
+    can be known before connecting is decided here: the server then dumps while discovery runs."""
+    if full:
+        return "--full"
+    if several:
+        return "a host with several databases is dumped whole"
+    if host.tenants is not None:
+        return "tenant schemas are compared with each other, so they are dumped together"
+    if not previous.fingerprints or previous.format != store.FORMAT:
+        return "no fingerprints from an earlier refresh"
+    if previous.fingerprints.get("local") != _local_key(host, notes):
+        return incremental.LOCAL_CHANGED
+    return None
+
+
+def _local_key(host: HostConfig, notes: Notes) -> str:
+    """What this tool's own inputs are (its format and version, the host's selection and
+    settings, the team's notes): the files may change when they do, the database unchanged."""
+    return incremental.local_key(
+        store.FORMAT,
+        __version__,
+        host.name,
+        host.database,
+        host.schemas,
+        host.exclude,
+        host.privileges,
+        host.redact,
+        host.tenants,
+        notes,
+    )
+
+
+class _Ask:
+    """The incremental decision, made when the script asks: discovery's fingerprints against the
+    manifest's, and the files on disk against what the manifest says was written."""
+
+    def __init__(self, host: HostConfig, notes: Notes, early: _Early) -> None:
+        self.host, self.notes, self.early = host, notes, early
+        self.local = _local_key(host, notes)
+        self.now: incremental.Fingerprints | None = None
+        self.decision: incremental.Decision | None = None
+
+    def __call__(self, _meta: dict, pg_dump_version: str) -> str:
+        early = self.early
+        discovery, previous = early.discovery, early.previous
+        assert discovery is not None
+        now = incremental.fingerprints({"fingerprints": early.fingerprints}, discovery, pg_dump_version, self.local)
+        if now is None:
+            self.decision = incremental.Decision(incremental.FULL, "the server computed no fingerprints")
+            return self.decision.answer(discovery)
+        self.now = now
+        kept = {f: incremental.Kept(r.fp, r.details, r.sha, r.status != ORPHANED) for f, r in previous.records.items()}
+        details = {table_file(*key): d for key, d in early.details.items()}
+        store.read_more(previous, self.host.output, [f for f in now.objects if f in previous.records])
+        intact = set()
+        for file, rel in now.owners.items():
+            rec = previous.records.get(file)
+            text = previous.contents.get(file)
+            if rec is None or text is None:
+                continue
+            kind = "table" if file in details else incremental.file_of(rel).split("/", 1)[0]
+            extra = []
+            if kind == "table":
+                extra = header_lines(details[file]) + self.notes.header_lines(rel.schema, rel.name)
+            header = incremental.expected_header(kind, rel.schema, rel.name, discovery.database, self.host.name, extra)
+            if incremental.is_intact(text, header, rec.sha):
+                intact.add(file)
+        # the other files (functions, types, ...) cannot be dumped one by one: a hand edit to one
+        # of them, or one removed, means a whole dump
+        others = [r for f, r in previous.records.items() if r.status != ORPHANED and f not in now.owners]
+        store.read_more(previous, self.host.output, [r.file for r in others])
+        edited = [r.file for r in others if not _intact_object(previous, r, discovery.database, self.host.name)]
+        self.decision = incremental.decide(discovery, now, previous.fingerprints, kept, details, intact, edited)
+        return self.decision.answer(discovery)
 
 
 def fetch_several(host: HostConfig) -> session.SeveralOutput:
@@ -160,21 +250,33 @@ def plan_refresh(
     allow_empty: bool = False,
     notes: Notes | None = None,
     fetched: tuple[session.RemoteOutput, list[str] | None] | None = None,
+    full: bool = False,
 ) -> RefreshResult:
     """Dump, split and compare with the files: everything but writing. The caller holds the lock.
-    `fetched`: the remote output already in hand (one database of a host with several)."""
+    `fetched`: the remote output already in hand (one database of a host with several).
+    Incremental unless `full`, when the manifest has fingerprints to compare (incremental.py)."""
     started = time.monotonic()
     notes = notes or Notes()
-    early = _Early(host, table, notes)
+    previous = store.read_previous(host.output, [])
+    early = _Early(host, table, notes, previous)
+    ask = None
+    why_whole = _why_whole(host, notes, previous, full, fetched is not None) if table is None else None
+    if why_whole is None and table is None:
+        early.read_files = False
+        ask = _Ask(host, notes, early)
     if fetched is None:
-        out, batched = _fetch(host, "table" if table else "full", table, on_discovery=early)
+        out, batched = _fetch(host, "table" if table else "full", table, on_discovery=early, ask=ask)
     else:
         out, batched = fetched
     if early.discovery is None:  # nothing to dump: discovery came on its own, at the end
         early(out.meta)
-    discovery, details, previous = early.discovery, early.details, early.previous
-    assert discovery is not None and previous is not None
-    if out.dump is None:
+    discovery, details = early.discovery, early.details
+    assert discovery is not None
+    decision = ask.decision if ask is not None and out.answer is not None else None
+    if decision is not None and decision.kind == incremental.FULL and not early.read_files:
+        store.read_more(previous, host.output, [table_file(t.schema, t.name) for t in discovery.tables])
+    kept = decision is not None and decision.kind != incremental.FULL  # the rest vouched for by fingerprints
+    if out.dump is None and decision is None:
         _explain_nothing_to_dump(host, discovery, table, previous)
     if table is None and not discovery.tables and previous.tables_present() and not allow_empty:
         raise DatabaseError(
@@ -182,7 +284,10 @@ def plan_refresh(
             f"but {host.output} documents {previous.tables_present()}; refusing to mark them all orphaned",
             hint="check database/schemas in hosts.yaml; if the tables really are gone, use --allow-empty",
         )
-    result = SplitResult({}) if out.dump is None else split_dump(batched or out.dump, discovery)
+    expected = discovery
+    if decision is not None and decision.kind == incremental.PART:  # the dump holds only these tables
+        expected = replace(discovery, tables=[t for t in discovery.tables if table_file(*t.key) in decision.files])
+    result = SplitResult({}) if out.dump is None else split_dump(batched or out.dump, expected)
     out.dump = batched = None  # the pieces hold what is needed; the whole dump can go
     pieces = list(result.pieces.values())
     tenancy = None
@@ -232,15 +337,22 @@ def plan_refresh(
     dumped_by = out.info.get("pg_dump", "")
     versions = {"server": discovery.server_version // 10000, "pg_dump": int(dumped_by) if dumped_by.isdigit() else None}
     tenants = tenancy.to_data() if tenancy else None
+    now = ask.now if ask is not None else None
+    if now is None and table is None and early.fingerprints:
+        version = out.info.get("pg_dump_version", "")
+        local = _local_key(host, notes)
+        now = incremental.fingerprints({"fingerprints": early.fingerprints}, discovery, version, local)
     plan = store.plan_changes(
         previous,
         produced,
         environment=host.name,
         database=discovery.database,
         partial=table is not None,
+        incremental=kept,
         versions=versions if out.dump is not None or table is None else None,
         tenants=tenants,
         extra_own={TENANTS_FILE: render_tenants(tenants, host.name)} if tenants else None,
+        fingerprints=(now.stamp, now.objects) if now is not None else None,
     )
     stale_notes = (
         [] if table is not None else notes.stale({t.key: {c.name for c in t.column_defs} for t in discovery.tables})
@@ -258,6 +370,8 @@ def plan_refresh(
         redacted=redacted,
         in_clear=in_clear,
         seconds=time.monotonic() - started,
+        dumped=decision.kind if decision is not None else ("table" if table else incremental.FULL),
+        dumped_why=decision.reason if decision is not None else why_whole,
     )
 
 
@@ -268,13 +382,14 @@ def refresh(
     table: str | None = None,
     commit: bool = True,
     allow_empty: bool = False,
+    full: bool = False,
 ) -> RefreshResult:
     started = time.monotonic()
     host = config.host(host_name)
     host.password()  # a missing variable is a configuration error, found before connecting
     repo = gitops.require_repo(host.output) if commit else None
     with store.lock_outputs([host.output]):
-        res = plan_refresh(host, table=table, allow_empty=allow_empty, notes=notes_for(config, host))
+        res = plan_refresh(host, table=table, allow_empty=allow_empty, notes=notes_for(config, host), full=full)
         res.committing = repo is not None
         if res.plan.changed:
             with Publication(commit) as pub:
@@ -308,6 +423,8 @@ class CheckResult:
     differences: list[Difference] = field(default_factory=list)  # what changed in each changed file
     stale_notes: list[str] = field(default_factory=list)
     tenants: dict | None = None  # the tenant schemas as the database has them now
+    dumped: str = "full"  # as RefreshResult.dumped: full, part, none
+    dumped_why: str | None = None
 
 
 def notes_for(config: Config, host: HostConfig) -> Notes:
@@ -315,15 +432,16 @@ def notes_for(config: Config, host: HostConfig) -> Notes:
     return load_notes(config.path.resolve().parent, host.name)
 
 
-def check(config: Config, host_name: str | None) -> CheckResult | list[CheckResult | CheckFailure]:
-    """Dump as refresh does, compare with the files, write nothing. A host with several databases:
+def check(config: Config, host_name: str | None, full: bool = False) -> CheckResult | list[CheckResult | CheckFailure]:
+    """Dump as refresh does, compare with the files, write nothing: the fingerprints first, then
+    a dump of what they say changed (a whole dump with `full`). A host with several databases:
     one remote run, and one result per database (or why it failed)."""
     started = time.monotonic()
     host = config.host(host_name, whole=True)
     host.password()
     with store.lock_outputs([host.output]):
         if not host.several:
-            return _check_result(host, plan_refresh(host, notes=notes_for(config, host)), started)
+            return _check_result(host, plan_refresh(host, notes=notes_for(config, host), full=full), started)
         run = fetch_several(host)
         results: list[CheckResult | CheckFailure] = []
         for name in run.databases:
@@ -373,6 +491,8 @@ def _check_result(host: HostConfig, res: RefreshResult, started: float) -> Check
         differences=differences,
         stale_notes=res.stale_notes,
         tenants=plan.tenants,
+        dumped=res.dumped,
+        dumped_why=res.dumped_why,
     )
 
 

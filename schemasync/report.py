@@ -60,6 +60,8 @@ def refresh_data(res: RefreshResult) -> dict[str, Any]:
         "redacted": redacted_data(res),
         "secret_in_previous_version": res.in_clear,
         "stale_notes": res.stale_notes,
+        "dumped": res.dumped,
+        "dumped_why": res.dumped_why,
     }
 
 
@@ -237,6 +239,8 @@ def check_data(res: CheckResult) -> dict[str, Any]:
         "stale_notes": res.stale_notes,
         "tenants": tenants_data(res.tenants),
         "seconds": round(res.seconds, 3),
+        "dumped": res.dumped,
+        "dumped_why": res.dumped_why,
     }
 
 

@@ -51,6 +51,7 @@ class RemoteExit(IntEnum):
 # Lines the remote step prints on stdout ("." is a heartbeat).
 META, DISCOVERY, RESULT = "SCHEMASYNC META ", "SCHEMASYNC DISCOVERY ", "SCHEMASYNC RESULT "
 INFO = "SCHEMASYNC INFO "
+ASK = "SCHEMASYNC ASK "  # incremental: the script waits for one line saying what to dump
 # A host with several databases: the list, then each one's lines after DATABASE <k>.
 DATABASES, DATABASE = "SCHEMASYNC DATABASES ", "SCHEMASYNC DATABASE "
 FAILED, END = "SCHEMASYNC FAILED ", "SCHEMASYNC END"
@@ -241,6 +242,7 @@ class RemoteOutput:
     transferred: int = 0  # bytes fetched over SFTP
     notices: list[str] = field(default_factory=list)  # what the server said on stderr on success
     info: dict[str, str] = field(default_factory=dict)  # SCHEMASYNC INFO lines: {"pg_dump": "15"}
+    answer: str | None = None  # incremental: what the script was told to dump (none, full, part ...)
 
 
 class _Watchdog:
@@ -315,6 +317,10 @@ class _SSHRun:
         instead of after."""
         end = self.chan.shutdown_write if then_end_input and self.chan is not None else None
         return self.puller.get(path, size, end)
+
+    def send(self, line: str) -> None:
+        assert self.chan is not None
+        self.chan.sendall((line + "\n").encode("utf-8"))
 
     def finish(self) -> int:
         """End our input (the script then removes its directory) and wait for its exit status."""
@@ -430,6 +436,11 @@ class _LocalRun:
             raise SSHError(f"{self.host.name}: {path}: {len(data)} bytes, expected {size}")
         return data
 
+    def send(self, line: str) -> None:
+        assert self.proc is not None and self.proc.stdin is not None
+        self.proc.stdin.write((line + "\n").encode("utf-8"))
+        self.proc.stdin.flush()
+
     def finish(self) -> int:
         assert self.proc is not None and self.proc.stdin is not None
         with contextlib.suppress(OSError):
@@ -503,28 +514,51 @@ class _Said:
 
 
 def run_remote(
-    conn: Connection, host: HostConfig, script: str, on_discovery: Callable[[dict], None] | None = None
+    conn: Connection,
+    host: HostConfig,
+    script: str,
+    on_discovery: Callable[[dict], None] | None = None,
+    ask: Callable[[dict, str], str] | None = None,
 ) -> RemoteOutput:
     """Run the remote step, fetch its files, let the server remove its temp dir.
 
     Discovery's document arrives while pg_dump still runs: `on_discovery` gets it then, so the
     caller can prepare (read the old files) instead of waiting. With `via: tunnel` the same step
-    runs here, against the database port forwarded through the SSH connection."""
+    runs here, against the database port forwarded through the SSH connection. An incremental
+    script (built with ask=True) asks what to dump: `ask(discovery, pg_dump version)` answers."""
     run = _runner(conn, host)
     try:
         with run.errors():
             run.start(script)
             said = _Said()
             result: tuple[str, int, str] | None = None
+            answer: str | None = None
             for line in run.lines():
                 if line.startswith(RESULT):
                     result = file_line(line, RESULT)
                     break
+                if line.rstrip() == ASK.rstrip() and ask is not None and said.meta is not None:
+                    answer = ask(said.meta, said.info.get("pg_dump_version", ""))
+                    run.send(answer)
+                    continue
                 try:
                     said.take(line, run, on_discovery)
                 except _FileGone:
                     break  # the script ended meanwhile (a failed pg_dump): its exit status says why
             meta_line, meta = said.meta_line, said.meta
+            if result is None and answer == "none" and meta is not None:
+                status = run.finish()
+                if status != 0:
+                    raise _remote_failure(host, conn, status, run.stderr())
+                return RemoteOutput(
+                    meta=meta,
+                    dump=None,
+                    status=0,
+                    transferred=said.fetched,
+                    notices=_notices(run.stderr()),
+                    info=said.info,
+                    answer=answer,
+                )
             if result is None or meta is None:
                 status = run.finish()
                 if meta_line is not None and status in (0, RemoteExit.NOTHING_TO_DUMP):
@@ -545,6 +579,7 @@ def run_remote(
                 transferred=said.fetched + len(payload),
                 notices=_notices(run.stderr()),
                 info=said.info,
+                answer=answer,
             )
     finally:
         run.close()

@@ -53,6 +53,7 @@ class Record:
     columns: int | None = None
     details: dict | None = None  # tables: column_defs, primary_key, comment, foreign_keys, referenced_by
     sha: str | None = None  # of the definition this tool wrote: tells a hand edit from a database change
+    fp: str | None = None  # the catalog fingerprint it was dumped at (incremental.py); relations only
 
     @property
     def label(self) -> str:
@@ -148,6 +149,8 @@ class Previous:
     versions: dict = field(default_factory=dict)  # {"server": 15, "pg_dump": 15} of the last refresh
     pages: list[str] = field(default_factory=list)  # index and diagram pages the last refresh wrote
     tenants: dict | None = None  # the manifest's `tenants`
+    fingerprints: dict | None = None  # the manifest's `fingerprints`: what its records' fp are valid for
+    last_change: dict | None = None
 
     def tables_present(self) -> int:
         """Table files the manifest lists that are still on disk."""
@@ -169,10 +172,15 @@ def plan_changes(
     versions: dict | None = None,
     tenants: dict | None = None,
     extra_own: dict[str, str] | None = None,
+    fingerprints: tuple[dict, dict[str, str]] | None = None,
+    incremental: bool = False,
 ) -> Plan:
     """Statuses and the files to write. Pure.
 
-    partial: only some tables were dumped (--table): the others keep their records as they were.
+    partial: only some tables were dumped (--table, or an incremental refresh): the others keep
+    their records as they were.
+    fingerprints: the catalog's (stamp, file -> fp) as this run found them (incremental.py).
+    incremental: only what changed was dumped; the fingerprints vouch for the rest, kept as it is.
     tenants: the tenant schemas' summary for the manifest; extra_own: more files of ours
     (`_tenants.md`), deleted like pages when a later run no longer writes them.
     """
@@ -202,11 +210,15 @@ def plan_changes(
             writes[nf.file] = nf.content
         if status == NEW:
             writes[nf.file] = nf.content
-        records[nf.file] = Record(nf.kind, nf.schema, nf.name, nf.file, status, nf.columns, nf.details, sha)
+        if fingerprints:
+            fp = fingerprints[1].get(nf.file)
+        else:  # --table: the fingerprint the file was last written at holds while the file does
+            fp = before.fp if before is not None and status == CURRENT and nf.file not in writes else None
+        records[nf.file] = Record(nf.kind, nf.schema, nf.name, nf.file, status, nf.columns, nf.details, sha, fp)
     for file, rec in previous.records.items():
         if file in records or not previous.exists(file):
             continue  # refreshed now, or its file was removed by hand: forget it
-        records[file] = rec if partial else replace(rec, status=ORPHANED)
+        records[file] = rec if partial or incremental else replace(rec, status=ORPHANED)
     ordered = sorted(records.values(), key=_sort_key)
     newly_orphaned = frozenset(
         r.file for r in ordered if r.status == ORPHANED and previous.records.get(r.file, r).status != ORPHANED
@@ -219,7 +231,11 @@ def plan_changes(
     if partial:
         tenants = previous.tenants
     own_missing = own_missing or tenants != previous.tenants  # a tenant drifted, or came back in line
-    changed = bool(writes) or bool(newly_orphaned) or forgotten or own_missing
+    valid_for = fingerprints[0] if fingerprints else (previous.fingerprints if partial else None)
+    refingerprinted = valid_for != previous.fingerprints or any(
+        previous.records.get(f) is None or previous.records[f].fp != r.fp for f, r in records.items()
+    )
+    changed = bool(writes) or bool(newly_orphaned) or forgotten or own_missing or refingerprinted
     produced_files = frozenset(nf.file for nf in produced)
     extra = {
         "restored": restored,
@@ -237,7 +253,22 @@ def plan_changes(
         status: [f"{r.kind}/{r.label}" for r in plan.announced(status, "object")] for status in (NEW, UPDATED, ORPHANED)
     }
     if not any(news.values()) and not any(news_objects.values()) and not forgotten and not own_missing:
-        # only files put back or headers refreshed: the index and the manifest stay as they are
+        # only files put back or headers refreshed: the index stays as it was; the manifest too,
+        # unless the catalog changed in ways the files do not show (an index rebuilt, a grant
+        # given and taken back): then its fingerprints do, and its last change stays
+        if refingerprinted:
+            text = render_manifest(
+                ordered,
+                environment,
+                database,
+                versions=versions,
+                pages=previous.pages,
+                tenants=tenants,
+                fingerprints=valid_for,
+                last_change=previous.last_change,
+            )
+            if previous.contents.get(MANIFEST) != text:
+                writes[MANIFEST] = text
         return plan
     stamp = (now or datetime.now(timezone.utc)).strftime("%Y-%m-%d %H:%M UTC")
     own = {TABLE_LIST: render_table_list(ordered), **render_index_pages(ordered, environment, database, stamp, news)}
@@ -251,7 +282,9 @@ def plan_changes(
         own.update(drawn)
         erd_pages = [p for p in drawn if p != ERD]
     pages = sorted({*(p for p in own if p.startswith(INDEX_PAGES + "/")), *erd_pages, *(extra_own or {})})
-    own[MANIFEST] = render_manifest(ordered, environment, database, news, news_objects, versions, pages, tenants)
+    own[MANIFEST] = render_manifest(
+        ordered, environment, database, news, news_objects, versions, pages, tenants, fingerprints=valid_for
+    )
     # only what differs: adding a column leaves the table list and the diagram as they were
     writes.update({f: text for f, text in own.items() if previous.contents.get(f) != text})
     plan.removed = [p for p in previous.pages if p not in pages and previous.exists(p)]
@@ -286,11 +319,13 @@ def render_manifest(
     versions: dict | None = None,
     pages: list[str] | None = None,
     tenants: dict | None = None,
+    fingerprints: dict | None = None,
+    last_change: dict | None = None,
 ) -> str:
     """One file a line: readable, diff-friendly, and fast (the C encoder; `indent=` would not use it).
     Rows change only when their file does; what the last refresh changed is one `last_change` line."""
     news, news_objects = news or {}, news_objects or {}
-    last_change = {
+    last_change = last_change or {
         "added": news.get(NEW, []),
         "updated": news.get(UPDATED, []),
         "orphaned": news.get(ORPHANED, []),
@@ -312,16 +347,22 @@ def render_manifest(
             **({"pages": pages} if pages else {}),
             # schema-per-tenant: how many tenants, the template, and what differs in the others
             **({"tenants": tenants} if tenants else {}),
+            # what the records' catalog fingerprints are valid for (incremental.py)
+            **({"fingerprints": fingerprints} if fingerprints else {}),
         },
         ensure_ascii=False,
         sort_keys=True,
     )
     change = json.dumps(last_change, ensure_ascii=False, sort_keys=True)
-    lines = [
-        json.dumps({**r.__dict__, "status": stable_status(r.status)}, ensure_ascii=False, sort_keys=True)
-        for r in records
-    ]
+    lines = [json.dumps(_record_data(r), ensure_ascii=False, sort_keys=True) for r in records]
     return head[:-1] + ',\n"last_change": ' + change + ',\n"files": [\n' + ",\n".join(lines) + "\n]}\n"
+
+
+def _record_data(r: Record) -> dict:
+    data = {**r.__dict__, "status": stable_status(r.status)}
+    if data["fp"] is None:
+        del data["fp"]  # objects that are not relations have none
+    return data
 
 
 def render_table_list(records: list[Record]) -> str:
@@ -498,6 +539,8 @@ class Manifest(NamedTuple):
     versions: dict  # PostgreSQL majors of the server and pg_dump
     pages: list[str]  # index and diagram pages, `_tenants.md`
     tenants: dict | None = None
+    fingerprints: dict | None = None
+    last_change: dict | None = None
 
 
 def parse_manifest(text: str, path: Path) -> Manifest:
@@ -506,7 +549,15 @@ def parse_manifest(text: str, path: Path) -> Manifest:
         doc = json.loads(text)
         pages = [str(p) for p in doc.get("pages") or []]
         records = [Record(**item) for item in doc["files"]]
-        return Manifest(doc.get("format"), records, doc.get("postgres") or {}, pages, doc.get("tenants"))
+        return Manifest(
+            doc.get("format"),
+            records,
+            doc.get("postgres") or {},
+            pages,
+            doc.get("tenants"),
+            doc.get("fingerprints"),
+            doc.get("last_change"),
+        )
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise LocalError(
             f"{path}: unreadable ({exc})", hint="restore it from git, or remove it to start afresh"
@@ -517,7 +568,9 @@ def read_previous(outdir: Path, candidate_files: list[str]) -> Previous:
     prev = Previous()
     manifest = _read(outdir / MANIFEST)
     if manifest is not None:
-        prev.format, records, prev.versions, prev.pages, prev.tenants = parse_manifest(manifest, outdir / MANIFEST)
+        prev.format, records, prev.versions, prev.pages, prev.tenants, prev.fingerprints, prev.last_change = (
+            parse_manifest(manifest, outdir / MANIFEST)
+        )
         for rec in records:
             _check_inside(outdir, rec.file)
             prev.records[rec.file] = rec

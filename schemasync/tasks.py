@@ -20,6 +20,7 @@ HELP = {
     "json": "print exactly one JSON document on stdout (errors too)",
     "verbose": "list every changed name (by default a long list is summarised)",
     "allow_empty": "accept a database with no tables even though table files exist (marks them orphaned)",
+    "full": "dump the whole schema, not only what the catalog fingerprints say changed since the last refresh",
     "database": "one database of a host whose `database:` names several (a list or a pattern)",
     "hosts_file": "path of hosts.yaml (default: $SCHEMASYNC_HOSTS, else hosts.yaml here or in a parent directory)",
 }
@@ -97,7 +98,7 @@ def _config(c: Any, hosts_file: str | None) -> Any:
 
 @task(
     auto_shortflags=False,
-    help=_help("host", "database", "table", "no_commit", "json", "verbose", "allow_empty", "hosts_file"),
+    help=_help("host", "database", "table", "no_commit", "json", "verbose", "allow_empty", "full", "hosts_file"),
 )
 def refresh(
     c,
@@ -108,6 +109,7 @@ def refresh(
     json=False,
     verbose=False,
     allow_empty=False,
+    full=False,
     hosts_file=None,
 ):
     """Dump the schema over SSH and update the per-table files, then commit them."""
@@ -123,7 +125,9 @@ def refresh(
             if table:
                 raise ConfigError(f"--table: {target.name} has several databases; choose one with --database")
             return run_sweep(cfg, [target], commit=not no_commit)
-        return run_refresh(cfg, _on(host, database), table=table, commit=not no_commit, allow_empty=allow_empty)
+        return run_refresh(
+            cfg, _on(host, database), table=table, commit=not no_commit, allow_empty=allow_empty, full=full
+        )
 
     def one(r: Any) -> bool:
         return isinstance(r, RefreshResult)
@@ -244,11 +248,12 @@ def diff(c, first, second, text=False, json=False, hosts_file=None):
         "database",
         "json",
         "verbose",
+        "full",
         "hosts_file",
         strict_notes="exit 1 also when schema-notes.yaml names what does not exist",
     ),
 )
-def check(c, host=None, database=None, json=False, verbose=False, strict_notes=False, hosts_file=None):
+def check(c, host=None, database=None, json=False, verbose=False, strict_notes=False, full=False, hosts_file=None):
     """CI mode: dump the live schema and compare it with the files; writes nothing. Exit 1 when stale."""
     from . import report
     from .refresh import CheckResult
@@ -262,7 +267,7 @@ def check(c, host=None, database=None, json=False, verbose=False, strict_notes=F
 
     _run(
         json,
-        lambda: run_check(_config(c, hosts_file), _on(host, database)),
+        lambda: run_check(_config(c, hosts_file), _on(host, database), full=full),
         lambda r: report.check_text(r, verbose) if isinstance(r, CheckResult) else report.checks_text(r, verbose),
         lambda r: report.check_data(r) if isinstance(r, CheckResult) else report.checks_data(r),
         code,

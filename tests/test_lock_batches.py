@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -66,9 +67,12 @@ def test_too_many_tables_for_one_dump_are_dumped_in_batches(
 
     def files(name: str) -> dict[str, bytes]:
         root = workspace.path / name
-        return {
+        got = {
             str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file() and p.name != "_index.md"
         }
+        # the catalog fingerprints are each cluster's own (OIDs, transaction ids): not compared
+        got["_manifest.json"] = re.sub(rb'"fingerprints": \{[^}]*\}, |, "fp": "[0-9a-f]+"', b"", got["_manifest.json"])
+        return got
 
     one, two = files("one"), files("two")
     assert len(one) > TABLES

@@ -103,4 +103,6 @@ def test_report_data_shapes() -> None:
         "stale_notes": [],
         "tenants": None,
         "seconds": 0.5,
+        "dumped": "full",
+        "dumped_why": None,
     }

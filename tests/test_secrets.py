@@ -99,8 +99,11 @@ def test_no_secret_reaches_files_commits_output_or_mcp(workspace: Workspace, sec
     assert "postgresql://repl:<redacted>@primary.internal/app?sslmode=require" in uri
 
     # a second refresh finds the same secrets and changes nothing: the marker is stable
-    again = workspace.inv("schemas.refresh", "--host", "dev", "--json")
+    again = workspace.inv("schemas.refresh", "--host", "dev", "--full", "--json")
     assert again.code == 0 and again.json["changed"] is False and len(again.json["redacted"]) == 12
+    # incremental: nothing changed, nothing dumped, nothing to redact
+    quick = workspace.inv("schemas.refresh", "--host", "dev", "--json")
+    assert quick.code == 0 and quick.json["dumped"] == "none" and quick.json["changed"] is False
 
     # everything else an agent or a person sees
     outputs = [
