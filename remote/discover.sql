@@ -9,6 +9,14 @@
 -- then pg_dump's selection arguments, each shell-quoted, for `eval set --`.
 \set ON_ERROR_STOP 1
 SET standard_conforming_strings = on;
+\if :{?ss_mode}
+\else
+\set ss_mode ''
+\endif
+\if :{?ss_owners}
+\else
+\set ss_owners '[]'
+\endif
 BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY;
 SET LOCAL statement_timeout = '300s';
 SET LOCAL lock_timeout = '30s';
@@ -25,7 +33,14 @@ SELECT to_regclass('pg_catalog.pg_publication_namespace') IS NOT NULL AS ss_has_
 \set fp_more ''
 \endif
 WITH RECURSIVE
-params AS (SELECT __PARAMS__::jsonb AS p),
+-- The script may override the mode (psql variables ss_mode, ss_owners): an incremental run first asks for
+-- fingerprints only, then for the file owners schemasync names (or everything).
+params AS (
+    SELECT __PARAMS__::jsonb
+           || CASE WHEN :'ss_mode' = '' THEN '{}'::jsonb
+                   ELSE jsonb_build_object('mode', :'ss_mode', 'fingerprints', :'ss_mode' = 'fingerprints') END
+           || jsonb_build_object('owners', :'ss_owners'::jsonb) AS p
+),
 schemas AS (
     SELECT n.oid, n.nspname
     FROM pg_namespace n, params
@@ -92,6 +107,9 @@ chosen AS (  -- the file owners that are part of this run
     SELECT o.owner AS oid FROM owners o, params
     WHERE CASE WHEN params.p ->> 'mode' = 'table'
                THEN o.owner IN (SELECT oid FROM target) AND (SELECT count(*) FROM target) = 1
+               WHEN params.p ->> 'mode' = 'owners'
+               THEN o.owner IN (SELECT w::oid FROM jsonb_array_elements_text(params.p -> 'owners') w)
+                    AND o.owner NOT IN (SELECT oid FROM excluded)
                ELSE o.owner NOT IN (SELECT oid FROM excluded) END
     GROUP BY o.owner
 ),
@@ -138,11 +156,12 @@ fp_obj(classid, oid, owner) AS (  -- every catalog object in a file owner's file
     WHERE w.rulename = '_RETURN'
 ),
 fp_tok(owner, tok) AS (
-    SELECT r.owner, 'c' || c.oid || ':' || md5((to_jsonb(c) - ARRAY['relpages', 'reltuples', 'relallvisible',
-               'relallfrozen', 'relfrozenxid', 'relminmxid', 'relfilenode', 'relhasindex', 'relhasrules',
-               'relhastriggers', 'relhassubclass', 'reltoastrelid', 'relowner'])::text)
-           -- the TOAST table is rebuilt with a new OID by REFRESH, but its options are the table's
-           || ':' || coalesce((SELECT t.reloptions::text FROM pg_class t WHERE t.oid = c.reltoastrelid), '')
+    SELECT r.owner, 'c' || c.oid || ':' || md5(ROW(c.relname, c.relnamespace, c.reltype, c.reloftype, c.relam,
+               c.reltablespace, c.relpersistence, c.relkind, c.relnatts, c.relchecks, c.relrowsecurity,
+               c.relforcerowsecurity, c.relispopulated, c.relreplident, c.relispartition, c.relacl, c.reloptions,
+               c.relpartbound,
+               -- the TOAST table is rebuilt with a new OID by REFRESH, but its options are the table's
+               (SELECT t.reloptions FROM pg_class t WHERE t.oid = c.reltoastrelid))::text)
     FROM pg_class c JOIN fp_rel r ON r.oid = c.oid
     UNION ALL
     SELECT r.owner, 'a' || a.attnum || ':' || a.attrelid || ':' || a.xmin FROM pg_attribute a JOIN fp_rel r ON r.oid = a.attrelid
@@ -151,8 +170,15 @@ fp_tok(owner, tok) AS (
     SELECT r.owner, 'd' || x.oid || ':' || x.xmin FROM pg_attrdef x JOIN fp_rel r ON r.oid = x.adrelid
     UNION ALL
     SELECT r.owner, 'k' || x.oid || ':' || x.xmin FROM pg_constraint x JOIN fp_rel r ON r.oid = x.conrelid
-    UNION ALL  -- a foreign key into the table: its file's `Referenced by` line
-    SELECT r.owner, 'f' || x.oid || ':' || x.xmin FROM pg_constraint x JOIN fp_rel r ON r.oid = x.confrelid
+    UNION ALL  -- a foreign key into the table: its file's `Referenced by` line names the columns
+    SELECT r.owner, 'f' || x.oid || ':' || x.xmin || ':'
+                    || (SELECT string_agg(a.attname, ',' ORDER BY a.attnum) FROM pg_attribute a
+                        WHERE a.attrelid = x.conrelid AND a.attnum = ANY (x.conkey))
+    FROM pg_constraint x JOIN fp_rel r ON r.oid = x.confrelid
+    UNION ALL  -- what uses the table (views, SQL functions): the manifest lists them
+    SELECT r.owner, 'u' || x.classid || ':' || x.objid || ':' || x.refobjsubid || ':' || x.xmin
+    FROM pg_depend x JOIN fp_rel r ON r.oid = x.refobjid
+    WHERE x.refclassid = 'pg_class'::regclass AND x.classid IN ('pg_rewrite'::regclass, 'pg_proc'::regclass)
     UNION ALL
     SELECT r.owner, 't' || x.oid || ':' || x.xmin FROM pg_trigger x JOIN fp_rel r ON r.oid = x.tgrelid
     WHERE NOT x.tgisinternal
@@ -175,18 +201,49 @@ fp_tok(owner, tok) AS (
     UNION ALL  -- comments on the table, its columns, indexes, constraints, triggers, policies, rules
     SELECT o.owner, 'C' || x.classoid || ':' || x.objoid || ':' || x.objsubid || ':' || x.xmin
     FROM pg_description x JOIN fp_obj o ON o.classid = x.classoid AND o.oid = x.objoid
-    UNION ALL  -- OWNED BY, and what the file's statements name: a relation or column renamed elsewhere
-    SELECT o.owner, 'D' || x.classid || ':' || x.objid || ':' || x.objsubid || ':' || x.refclassid || ':'
-                    || x.refobjid || ':' || x.refobjsubid || ':' || x.deptype::text || ':'
-                    || coalesce((SELECT rc.relnamespace || '.' || rc.relname FROM pg_class rc
-                                 WHERE x.refclassid = 'pg_class'::regclass AND rc.oid = x.refobjid), '')
-                    || ':' || coalesce((SELECT ra.attname FROM pg_attribute ra
-                                        WHERE x.refclassid = 'pg_class'::regclass AND ra.attrelid = x.refobjid
-                                          AND ra.attnum = x.refobjsubid AND x.refobjsubid <> 0), '')
-    FROM pg_depend x JOIN fp_obj o ON o.classid = x.classid AND o.oid = x.objid
+    UNION ALL  -- the other relations and columns the file's statements name, as they are named now
+    SELECT o.owner, 'D' || x.classid || ':' || x.objid || ':' || x.refobjid || ':' || x.refobjsubid || ':'
+                    || x.deptype::text || ':' || rc.relnamespace || '.' || rc.relname || ':' || coalesce(ra.attname, '')
+    FROM pg_depend x
+    JOIN fp_obj o ON o.classid = x.classid AND o.oid = x.objid
+    JOIN pg_class rc ON rc.oid = x.refobjid
+    LEFT JOIN fp_rel same ON same.oid = x.refobjid AND same.owner = o.owner
+    LEFT JOIN pg_attribute ra ON ra.attrelid = x.refobjid AND ra.attnum = x.refobjsubid AND x.refobjsubid <> 0
+    WHERE x.refclassid = 'pg_class'::regclass AND same.oid IS NULL
 ),
 fp_owner AS (
-    SELECT owner, md5(string_agg(tok, ',' ORDER BY tok)) AS fp FROM fp_tok GROUP BY owner
+    SELECT f.owner, r.nspname, r.relname, r.relkind, f.fp
+    FROM (SELECT owner, md5(string_agg(tok, ',' ORDER BY tok)) AS fp FROM fp_tok GROUP BY owner) f
+    JOIN rel r ON r.oid = f.owner
+),
+-- The quick check: every catalog row a dump may depend on, database-wide, by identity and xmin,
+-- summed. Equal to the last refresh's: nothing changed, and nothing more is asked. (VACUUM and
+-- ANALYZE update pg_class in place, keeping xmin; anything else that differs costs only the
+-- fingerprints query.)
+quick(n, h) AS (
+    SELECT count(*), sum(hashtext(classoid || ':' || objoid || ':' || objsubid || ':' || xmin)) FROM pg_description
+    UNION ALL SELECT count(*), sum(hashtext(oid || ':' || xmin)) FROM pg_class WHERE relpersistence <> 't'
+    UNION ALL SELECT count(*), sum(hashtext(attrelid || ':' || attnum || ':' || xmin)) FROM pg_attribute
+    UNION ALL SELECT count(*), sum(hashtext(oid || ':' || xmin)) FROM pg_attrdef
+    UNION ALL SELECT count(*), sum(hashtext(oid || ':' || xmin)) FROM pg_constraint
+    UNION ALL SELECT count(*), sum(hashtext(indexrelid || ':' || xmin)) FROM pg_index
+    UNION ALL SELECT count(*), sum(hashtext(oid || ':' || xmin)) FROM pg_trigger
+    UNION ALL SELECT count(*), sum(hashtext(oid || ':' || xmin)) FROM pg_policy
+    UNION ALL SELECT count(*), sum(hashtext(oid || ':' || xmin)) FROM pg_rewrite
+    UNION ALL SELECT count(*), sum(hashtext(classid || ':' || objid || ':' || objsubid || ':' || refobjid || ':'
+                                            || refobjsubid || ':' || xmin)) FROM pg_depend
+    UNION ALL SELECT count(*), sum(hashtext(inhrelid || ':' || inhparent || ':' || xmin)) FROM pg_inherits
+    UNION ALL SELECT count(*), sum(hashtext(seqrelid || ':' || xmin)) FROM pg_sequence
+    UNION ALL SELECT count(*), sum(hashtext(partrelid || ':' || xmin)) FROM pg_partitioned_table
+    UNION ALL SELECT count(*), sum(hashtext(ftrelid || ':' || xmin)) FROM pg_foreign_table
+    UNION ALL SELECT count(*), sum(hashtext(tok)) FROM fp_else
+),
+fp_doc AS (
+    SELECT json_build_object(
+        'objects', (SELECT coalesce(json_agg(json_build_array(f.owner::bigint, f.nspname, f.relname, f.relkind, f.fp)
+                                             ORDER BY f.owner), '[]') FROM fp_owner f),
+        'global', (SELECT md5(string_agg(tok, ',' ORDER BY tok)) FROM fp_else),
+        'quick', (SELECT sum(n) || ':' || sum(h) FROM quick)) AS doc
 ),
 -- Everything else a dump may print or name: any change here means a whole dump. Objects made by
 -- initdb's scripts (12000 and up) count too: the public schema, plpgsql.
@@ -209,8 +266,7 @@ fp_else(tok) AS (
     UNION ALL SELECT 'R' || rngtypid || ':' || xmin FROM pg_range WHERE rngtypid >= 12000
     UNION ALL SELECT 'k' || oid || ':' || xmin FROM pg_constraint WHERE conrelid = 0
     UNION ALL  -- composite types
-    SELECT 'c' || c.oid || ':' || md5((to_jsonb(c) - ARRAY['relpages', 'reltuples', 'relallvisible', 'relallfrozen',
-           'relfrozenxid', 'relminmxid', 'relfilenode'])::text) FROM pg_class c WHERE c.relkind = 'c' AND c.oid >= 12000
+    SELECT 'c' || c.oid || ':' || c.xmin FROM pg_class c WHERE c.relkind = 'c' AND c.oid >= 12000
     UNION ALL
     SELECT 'a' || a.attrelid || ':' || a.attnum || ':' || a.xmin FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
     WHERE c.relkind = 'c' AND c.oid >= 12000
@@ -276,12 +332,13 @@ dump_args AS (
     UNION ALL
     SELECT 2, x.nspname, x.relname, x.i, x.arg
     FROM (SELECT r.nspname, r.relname,
-                 unnest(ARRAY[CASE WHEN params.p ->> 'mode' = 'table' THEN '-t' ELSE '-T' END,
+                 unnest(ARRAY[CASE WHEN params.p ->> 'mode' IN ('table', 'owners') THEN '-t' ELSE '-T' END,
                               '"' || replace(r.nspname, '"', '""') || '"."' || replace(r.relname, '"', '""') || '"']) AS arg,
                  generate_series(1, 2) AS i
           FROM rel r JOIN owners o ON o.oid = r.oid, params
-          WHERE r.relkind IN ('r', 'p', 'f')
-            AND CASE WHEN params.p ->> 'mode' = 'table' THEN o.owner IN (SELECT oid FROM chosen)
+          WHERE (r.relkind IN ('r', 'p', 'f')  -- a view's or sequence's own file: it alone
+                 OR (params.p ->> 'mode' = 'owners' AND r.relkind IN ('v', 'm', 'S') AND o.owner = r.oid))
+            AND CASE WHEN params.p ->> 'mode' IN ('table', 'owners') THEN o.owner IN (SELECT oid FROM chosen)
                      ELSE o.owner IN (SELECT oid FROM excluded) END) x
 ),
 meta AS (
@@ -350,24 +407,35 @@ meta AS (
                                                ORDER BY s.classid, s.oid), '[]') FROM sub s),
         'excluded', (SELECT coalesce(json_agg(json_build_array(t.nspname, t.relname) ORDER BY t.nspname, t.relname), '[]')
                      FROM roots t WHERE t.oid IN (SELECT oid FROM excluded)),
-        'fingerprints', (SELECT CASE WHEN (params.p ->> 'fingerprints')::boolean THEN json_build_object(
-                             'objects', (SELECT coalesce(json_agg(json_build_array(f.owner::bigint, f.fp)
-                                                                  ORDER BY f.owner), '[]') FROM fp_owner f),
-                             'global', (SELECT md5(string_agg(tok, ',' ORDER BY tok)) FROM fp_else)) END
+        'fingerprints', (SELECT CASE WHEN (params.p ->> 'fingerprints')::boolean THEN (SELECT doc FROM fp_doc) END
                          FROM params),
         'matches', (SELECT coalesce(json_agg(json_build_array(t.nspname, t.relname) ORDER BY t.nspname, t.relname), '[]')
                     FROM roots t WHERE t.oid IN (SELECT oid FROM target))
     ) AS doc
 )
 SELECT CASE
+           WHEN params.p ->> 'mode' IN ('quick', 'fingerprints') THEN params.p ->> 'mode'
            WHEN params.p ->> 'mode' = 'list' THEN 'nodump'
+           WHEN params.p ->> 'mode' = 'owners' AND (SELECT count(*) FROM chosen) = 0 THEN 'nodump'
            WHEN params.p ->> 'mode' = 'table' AND (SELECT count(*) FROM chosen) = 0 THEN 'nodump'
            WHEN params.p ->> 'mode' = 'full' AND NOT (params.p ->> 'all_schemas')::boolean
                 AND NOT EXISTS (SELECT 1 FROM schemas) THEN 'nodump'
            ELSE 'dump' END
        || ' ' || (current_setting('server_version_num')::int / 10000)::text || E'\n'
-       || (SELECT doc::jsonb::text FROM meta) || E'\n'
-       || coalesce((SELECT string_agg('''' || replace(arg, '''', '''"''"''') || '''', ' ' ORDER BY ord, k1, k2, i)
-                    FROM dump_args), '')
+       -- fingerprints only: what an incremental run compares first, and nothing else
+       || CASE WHEN params.p ->> 'mode' = 'quick'
+               THEN (SELECT json_build_object('version', current_setting('server_version_num')::int,
+                                              'database', current_database(), 'user', current_user,
+                                              'tables', '[]'::json, 'relations', '[]'::json, 'subobjects', '[]'::json,
+                                              'quick', (SELECT sum(n) || ':' || sum(h) FROM quick))::text)
+               WHEN params.p ->> 'mode' = 'fingerprints'
+               THEN (SELECT json_build_object('version', current_setting('server_version_num')::int,
+                                              'database', current_database(), 'user', current_user,
+                                              'tables', '[]'::json, 'relations', '[]'::json, 'subobjects', '[]'::json,
+                                              'fingerprints', (SELECT doc FROM fp_doc))::text)
+               ELSE (SELECT doc::jsonb::text FROM meta) END || E'\n'
+       || CASE WHEN params.p ->> 'mode' IN ('quick', 'fingerprints') THEN '' ELSE
+          coalesce((SELECT string_agg('''' || replace(arg, '''', '''"''"''') || '''', ' ' ORDER BY ord, k1, k2, i)
+                    FROM dump_args), '') END
 FROM params;
 COMMIT;

@@ -9,9 +9,11 @@
 #   SCHEMASYNC META <json>                           list mode, or nothing to dump
 #   SCHEMASYNC DISCOVERY <gzip|plain> <bytes> <path> discovery's JSON, to fetch over SFTP while
 #                                                    pg_dump runs (schemasync prepares meanwhile)
-#   SCHEMASYNC ASK                                   incremental (SS_ASK set): schemasync answers
-#                                                    on stdin with one line: none, full, or
-#                                                    "part <pg_dump -t arguments, shell-quoted>"
+#   SCHEMASYNC QUICK <json>                          incremental (SS_ASK set): the quick check, then
+#   SCHEMASYNC ASK                                   schemasync answers on stdin with one line: none,
+#                                                    more, full, or "part <file owner OIDs>"; after
+#   SCHEMASYNC FINGERPRINTS <gzip|plain> <bytes> <path>  more: the fingerprints, and ASK again. The
+#                                                    discovery and dump of full or part follow as usual
 #   SCHEMASYNC INFO pg_dump <major>                  the pg_dump major that wrote the dump
 #   SCHEMASYNC INFO pg_dump_version <version>        its whole version (spaces as _), before ASK
 #                                                    (after an answer of none, the script ends here)
@@ -163,9 +165,43 @@ ss_pack() {  # ss_pack name file: a copy to fetch, gzipped when gzip is there; s
     ss_packed="$ss_packed $(wc -c < "$ss_dir/$1" | tr -d ' ') $ss_dir/$1"
 }
 
-ss_discover() {  # the one read-only discovery query; -w: never prompt for a password; -X: no ~/.psqlrc
-    ss_run "$ss_psql" -X -w -q -A -t -v ON_ERROR_STOP=1 -f - \
+ss_discover() {  # ss_discover [mode owners]: the read-only discovery query; -w: never prompt for a
+    # password; -X: no ~/.psqlrc. mode and owners override the run's (incremental.py asks for them).
+    ss_run "$ss_psql" -X -w -q -A -t -v ON_ERROR_STOP=1 -v ss_mode="${1:-}" -v ss_owners="${2:-[]}" -f - \
         < "$ss_dir/discover.sql" > "$ss_dir/discovery" 2> "$ss_dir/psql.err"
+}
+
+ss_ask() {  # schemasync's answer, one line on our input
+    printf 'SCHEMASYNC ASK\n'
+    IFS= read -r ss_answer || ss_fail "$SS_EXIT_PG_DUMP" "schemasync did not say what to dump"
+}
+
+ss_discovery_failed() {
+    cat "$ss_dir/psql.err" >&2
+    ss_fail "$SS_EXIT_DISCOVERY" "discovery query failed (psql)"
+}
+
+ss_choose_pg_dump() {  # the server's pg_dump, new enough for it (ss_pg_dump, ss_dump_major)
+    ss_find ss_pg_dump pg_dump
+    ss_dump_major=$(ss_major "$ss_pg_dump")
+    if [ -z "$SS_PG_BIN$SS_PREFIX" ] && [ "${ss_dump_major:-0}" -lt "$ss_server_major" ]; then
+        # pg_dump refuses a newer server: look for the server's own version's binaries.
+        for ss_cand in "/usr/lib/postgresql/$ss_server_major/bin" "/usr/pgsql-$ss_server_major/bin" \
+                "/usr/local/pgsql-$ss_server_major/bin" "/opt/postgresql/$ss_server_major/bin" "$(dirname "$ss_psql")" \
+                "${SS_MORE_BIN:-/nonexistent}"; do
+            if [ -x "$ss_cand/pg_dump" ] && [ "$(ss_major "$ss_cand/pg_dump")" -ge "$ss_server_major" ] 2>/dev/null; then
+                ss_pg_dump=$ss_cand/pg_dump
+                ss_dump_major=$(ss_major "$ss_pg_dump")
+                break
+            fi
+        done
+    fi
+    if [ "${ss_dump_major:-0}" -lt "$ss_server_major" ]; then
+        ss_fail "$SS_EXIT_NO_PG_DUMP" "pg_dump $ss_pg_dump is version ${ss_dump_major:-unknown}, older than the server ($ss_server_major); set pg_bin to the server's bin directory"
+    fi
+    # the whole version: a minor release may print a dump differently (incremental.py keeps it)
+    printf 'SCHEMASYNC INFO pg_dump_version %s\n' \
+        "$(ss_run "$ss_pg_dump" --version 2>/dev/null | sed -n 's/^pg_dump (PostgreSQL) //p' | tr ' ' '_')"
 }
 
 ss_boundary() {  # separates the dumps of a batched run
@@ -194,6 +230,12 @@ ss_main() {
     ss_write_sql "$ss_dir/discover.sql"
     ss_early=""
     if [ -n "${SS_EARLY+x}" ] && [ -z "$SS_PREFIX" ] && ss_path=$(ss_which pg_dump); then
+        # The quick check before the early dump starts: if discovery's is the same, nothing
+        # changed in between, and its fingerprints hold for the dump (incremental.py keeps them).
+        if ss_discover quick '[]'; then
+            printf 'SCHEMASYNC INFO quick_before %s\n' \
+                "$(sed -n 2p "$ss_dir/discovery" | sed -n 's/.*"quick" *: *"\([0-9:-]*\)".*/\1/p')"
+        fi
         # schemasync's guess at the selection (exact schema names, or the --table): dump while
         # discovery runs. Used only if discovery's selection is the same; otherwise, and on any
         # failure here, the ordinary dump below runs and reports.
@@ -254,19 +296,46 @@ ss_several() {  # a host with several databases: list them, then each one's disc
 }
 
 ss_database() {  # discovery and pg_dump of PGDATABASE into $ss_dir; the packed dump in ss_packed
-    if ! ss_discover; then
+    ss_mode="" ss_owners="[]" ss_pg_dump=""
+    if [ -n "${SS_ASK+x}" ]; then
+        # Incremental: the quick check, then if asked the fingerprints. schemasync compares them
+        # with the last refresh's and answers on our input: nothing to dump, more (the
+        # fingerprints), everything, or these file owners (OIDs).
+        ss_discover quick '[]' || ss_discovery_failed
+        read -r ss_flag ss_server_major < "$ss_dir/discovery"
+        printf 'SCHEMASYNC QUICK %s\n' "$(sed -n 2p "$ss_dir/discovery")"
+        ss_choose_pg_dump
+        ss_ask
+        if [ "$ss_answer" = more ]; then
+            ss_discover fingerprints '[]' || ss_discovery_failed
+            sed -n 2p "$ss_dir/discovery" > "$ss_dir/meta.json"
+            ss_pack fingerprints.out "$ss_dir/meta.json"
+            printf 'SCHEMASYNC FINGERPRINTS %s\n' "$ss_packed"
+            ss_ask
+        fi
+        case $ss_answer in
+            none)
+                ss_packed=""
+                rm -f "$ss_dir/pgpass" "$ss_dir/discovery" "$ss_dir/meta.json"
+                return 0 ;;
+            full) ss_mode=full ;;
+            "part "*[!0-9\ ]*) ss_fail "$SS_EXIT_PG_DUMP" "unexpected answer from schemasync" ;;
+            "part "*)
+                ss_mode=owners
+                ss_owners="[$(printf '%s\n' "${ss_answer#part }" | tr -s ' ' ',')]" ;;
+            *) ss_fail "$SS_EXIT_PG_DUMP" "unexpected answer from schemasync" ;;
+        esac
+    fi
+    if ! ss_discover "$ss_mode" "$ss_owners"; then
         if [ -n "$ss_early" ] && grep -q 'out of shared memory' "$ss_dir/psql.err"; then
             # The early pg_dump filled the server's lock table before discovery got its own few
             # locks: stop it and ask again; the ordinary dump (or batches) follows discovery.
             kill "$ss_early" 2>/dev/null
             wait "$ss_early" 2>/dev/null
             ss_early=""
-            ss_discover && ss_second_ok=1
+            ss_discover "$ss_mode" "$ss_owners" && ss_second_ok=1
         fi
-        if [ -z "${ss_second_ok:-}" ]; then
-            cat "$ss_dir/psql.err" >&2
-            ss_fail "$SS_EXIT_DISCOVERY" "discovery query failed (psql)"
-        fi
+        [ -n "${ss_second_ok:-}" ] || ss_discovery_failed
     fi
     read -r ss_flag ss_server_major < "$ss_dir/discovery"
     sed -n 2p "$ss_dir/discovery" > "$ss_dir/meta.json"
@@ -280,50 +349,7 @@ ss_database() {  # discovery and pg_dump of PGDATABASE into $ss_dir; the packed 
     fi
     ss_pack discovery.out "$ss_dir/meta.json"
     printf 'SCHEMASYNC DISCOVERY %s\n' "$ss_packed"
-
-    ss_find ss_pg_dump pg_dump
-    ss_dump_major=$(ss_major "$ss_pg_dump")
-    if [ -z "$SS_PG_BIN$SS_PREFIX" ] && [ "${ss_dump_major:-0}" -lt "$ss_server_major" ]; then
-        # pg_dump refuses a newer server: look for the server's own version's binaries.
-        for ss_cand in "/usr/lib/postgresql/$ss_server_major/bin" "/usr/pgsql-$ss_server_major/bin" \
-                "/usr/local/pgsql-$ss_server_major/bin" "/opt/postgresql/$ss_server_major/bin" "$(dirname "$ss_psql")" \
-                "${SS_MORE_BIN:-/nonexistent}"; do
-            if [ -x "$ss_cand/pg_dump" ] && [ "$(ss_major "$ss_cand/pg_dump")" -ge "$ss_server_major" ] 2>/dev/null; then
-                ss_pg_dump=$ss_cand/pg_dump
-                ss_dump_major=$(ss_major "$ss_pg_dump")
-                break
-            fi
-        done
-    fi
-    if [ "${ss_dump_major:-0}" -lt "$ss_server_major" ]; then
-        ss_fail "$SS_EXIT_NO_PG_DUMP" "pg_dump $ss_pg_dump is version ${ss_dump_major:-unknown}, older than the server ($ss_server_major); set pg_bin to the server's bin directory"
-    fi
-    # the whole version: a minor release may print a dump differently (incremental.py keeps it)
-    printf 'SCHEMASYNC INFO pg_dump_version %s\n' \
-        "$(ss_run "$ss_pg_dump" --version 2>/dev/null | sed -n 's/^pg_dump (PostgreSQL) //p' | tr ' ' '_')"
-
-    if [ -n "${SS_ASK+x}" ] && [ -z "$ss_early" ]; then
-        # Incremental: schemasync compares discovery's fingerprints with the last refresh's and
-        # answers on our input: nothing to dump, the whole selection, or these relations.
-        printf 'SCHEMASYNC ASK\n'
-
-        IFS= read -r ss_answer || ss_fail "$SS_EXIT_PG_DUMP" "schemasync did not say what to dump"
-        case $ss_answer in
-            none)
-                ss_packed=""
-                rm -f "$ss_dir/pgpass" "$ss_dir/discovery" "$ss_dir/meta.json" "$ss_dir/args"
-                return 0 ;;
-            "part "*)
-                : > "$ss_dir/dump.sql"
-                eval "set -- ${ss_answer#part }"
-                ss_dump "$@"
-                ss_pack result "$ss_dir/dump.sql"
-                rm -f "$ss_dir/pgpass" "$ss_dir/dump.sql" "$ss_dir/discovery" "$ss_dir/meta.json" "$ss_dir/args"
-                return 0 ;;
-            full) ;;
-            *) ss_fail "$SS_EXIT_PG_DUMP" "unexpected answer from schemasync" ;;
-        esac
-    fi
+    [ -n "$ss_pg_dump" ] || ss_choose_pg_dump
 
     ss_early_ok=""
     if [ -n "$ss_early" ]; then
@@ -331,6 +357,8 @@ ss_database() {  # discovery and pg_dump of PGDATABASE into $ss_dir; the packed 
         if [ "$ss_path" = "$ss_pg_dump" ] && [ "$(cat "$ss_dir/args")" = "$SS_EARLY" ]; then
             if wait "$ss_early"; then
                 ss_early_ok=1
+                # its snapshot may be older than discovery's: schemasync keeps no fingerprints
+                printf 'SCHEMASYNC INFO early used\n'
             elif grep -q -e 'could not obtain lock' -e 'canceling statement due to statement timeout' \
                     -e 'out of shared memory' "$ss_dir/dump.err" 2>/dev/null; then
                 ss_early=""

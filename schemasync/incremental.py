@@ -6,25 +6,24 @@ rows that file is made of, and hashes everything else a dump may print (function
 schemas, extensions, roles' names, ...) as one. The manifest keeps them. The next refresh
 compares: nothing differs, and nothing is dumped; some relations differ, and only they are dumped
 (`pg_dump -t`), giving the files a whole dump would give; anything else, and it is a whole dump.
-The decision is this module's, from discovery's document and the manifest; the server only
-answers it.
+The decision is this module's, from the fingerprints (the server's first answer) and the
+manifest; the server then dumps what it is told.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import shlex
 from dataclasses import dataclass, field
 
-from .discovery import TABLE_KINDS, Discovery, Relation
+from .discovery import TABLE_KINDS, Relation
 from .names import object_file, table_file
 from .split import FOLDERS, KIND_BY_RELKIND, Piece, render_piece
 from .store import content_sha, definition
 
-# More relations to dump than this and one whole dump is as quick: pg_dump looks up each -t
-# pattern with a query of its own.
-MAX_PATTERNS = 100
+# More file owners than this, and one whole dump is as quick: pg_dump looks up each -t pattern
+# with a query of its own.
+MAX_OWNERS = 100
 FULL, NONE, PART = "full", "none", "part"
 LOCAL_CHANGED = "schemasync, hosts.yaml or schema-notes.yaml changed"
 
@@ -45,18 +44,21 @@ class Fingerprints:
     owners: dict[str, Relation] = field(default_factory=dict)  # file -> the relation that owns it
 
 
-def fingerprints(meta: dict, discovery: Discovery, pg_dump: str, local: str) -> Fingerprints | None:
-    """From discovery's document; None when the server did not compute them."""
-    fp = meta.get("fingerprints")
-    if not fp:
+def fingerprints(
+    doc: dict | None, server_version: int, pg_dump: str, local: str, quick: str | None = None
+) -> Fingerprints | None:
+    """From discovery's `fingerprints` document; None when the server did not compute them."""
+    if not doc:
         return None
     objects, owners = {}, {}
-    for oid, digest in fp["objects"]:
-        rel = discovery.relations.get(int(oid))
-        if rel is not None:
-            objects[file_of(rel)] = digest
-            owners[file_of(rel)] = rel
-    stamp = {"global": fp["global"], "server": discovery.server_version, "pg_dump": pg_dump, "local": local}
+    for oid, schema, name, relkind, digest in doc["objects"]:
+        rel = Relation(int(oid), schema, name, relkind, int(oid))
+        objects[file_of(rel)] = digest
+        owners[file_of(rel)] = rel
+    stamp = {"global": doc["global"], "server": server_version, "pg_dump": pg_dump, "local": local}
+    quick = quick if quick is not None else doc.get("quick")
+    if quick is not None:
+        stamp["quick"] = quick  # the database-wide check the next refresh makes first
     return Fingerprints(objects, stamp, owners)
 
 
@@ -71,30 +73,17 @@ def local_key(*parts: object) -> str:
 class Decision:
     kind: str  # full, none or part
     reason: str  # why a whole dump, or what is dumped
-    files: set[str] = field(default_factory=set)  # part: the files dumped
-    owners: list[Relation] = field(default_factory=list)  # part: their relations
+    owners: list[Relation] = field(default_factory=list)  # part: the file owners to dump
 
-    def answer(self, discovery: Discovery) -> str:
-        """The line the remote step reads: `none`, `full`, or `part` and pg_dump's -t arguments."""
+    @property
+    def files(self) -> set[str]:
+        return {file_of(r) for r in self.owners}
+
+    def answer(self) -> str:
+        """The line the remote step reads: `none`, `full`, or `part` and the file owners' OIDs."""
         if self.kind != PART:
             return self.kind
-        words = []
-        for owner in self.owners:
-            for rel in relations_of(discovery, owner):
-                words += ["-t", _pattern(rel)]
-        return "part " + " ".join(shlex.quote(w) for w in words)
-
-
-def relations_of(discovery: Discovery, owner: Relation) -> list[Relation]:
-    """What `pg_dump -t` must name for a file: a table and its partitions (their indexes and
-    owned sequences come with them), or the view or sequence itself."""
-    if owner.relkind not in TABLE_KINDS:
-        return [owner]
-    return [r for r in discovery.by_owner(owner.oid) if r.relkind in TABLE_KINDS]
-
-
-def _pattern(rel: Relation) -> str:
-    return '"' + rel.schema.replace('"', '""') + '"."' + rel.name.replace('"', '""') + '"'
+        return "part " + " ".join(str(r.oid) for r in self.owners)
 
 
 @dataclass(frozen=True)
@@ -102,22 +91,31 @@ class Kept:
     """A file from the last refresh, as the decision needs it."""
 
     fp: str | None
-    details: dict | None
-    sha: str | None  # of its definition, as written
     live: bool  # not orphaned
 
 
+def quick_says_unchanged(before_stamp: dict | None, now_stamp: dict) -> bool:
+    """The quick check, the versions and this tool's inputs all as at the last refresh."""
+    keys = ("quick", "server", "pg_dump", "local")
+    return (
+        bool(before_stamp)
+        and before_stamp.get("quick") is not None
+        and all(
+            before_stamp.get(k) == now_stamp.get(k)
+            for k in keys  # type: ignore[union-attr]
+        )
+    )
+
+
 def decide(
-    discovery: Discovery,
     now: Fingerprints,
     before_stamp: dict | None,
     before: dict[str, Kept],
-    details: dict[str, dict | None],
     intact: set[str],
     edited: list[str] = (),  # type: ignore[assignment]
 ) -> Decision:
-    """What to dump. `before`: the last refresh's files; `details`: this discovery's details by
-    file (for tables; None for views and sequences); `intact`: files on disk exactly as written."""
+    """What to dump. `before`: the last refresh's files; `intact`: relation files on disk exactly as
+    written; `edited`: other files (functions, types, ...) that are not: they cannot be dumped alone."""
     if not before_stamp:
         return Decision(FULL, "no fingerprints from an earlier refresh")
     for key, why in (
@@ -137,17 +135,12 @@ def decide(
     gone = sorted(live_before - set(now.objects))
     if gone:
         return Decision(FULL, f"{len(gone)} gone: {', '.join(gone[:3])}")
-    changed = set()
-    for file, digest in now.objects.items():
-        kept = before[file]
-        if kept.fp != digest or kept.details != details.get(file) or file not in intact:
-            changed.add(file)
+    changed = sorted(f for f, digest in now.objects.items() if before[f].fp != digest or f not in intact)
     if not changed:
         return Decision(NONE, "nothing changed")
-    owners = sorted((now.owners[f] for f in changed), key=lambda r: (r.schema, r.name))
-    if sum(len(relations_of(discovery, r)) for r in owners) > MAX_PATTERNS:
+    if len(changed) > MAX_OWNERS:
         return Decision(FULL, f"{len(changed)} changed: one whole dump is as quick")
-    return Decision(PART, f"{len(changed)} changed", changed, owners)
+    return Decision(PART, f"{len(changed)} changed", [now.owners[f] for f in changed])
 
 
 def _relational(file: str) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import __version__, gitops, incremental, session, store
@@ -150,26 +150,28 @@ class _Early:
         self.discovery = discovery
 
 
-def _intact_object(previous: store.Previous, rec: store.Record, database: str, environment: str) -> bool:
-    """A file that is not a relation's (a function, a type, ...) is as the last refresh wrote it."""
-    header = incremental.expected_header(rec.kind, rec.schema, rec.name, database, environment, [])
-    return incremental.is_intact(previous.contents.get(rec.file), header, rec.sha)
-
-
-def _why_whole(host: HostConfig, notes: Notes, previous: store.Previous, full: bool, several: bool) -> str | None:
+def _why_whole(host: HostConfig, notes: Notes, previous: store.Previous, several: bool) -> str | None:
     """Why this refresh dumps everything without comparing fingerprints; None: it compares. What
     can be known before connecting is decided here: the server then dumps while discovery runs."""
-    if full:
-        return "--full"
     if several:
         return "a host with several databases is dumped whole"
     if host.tenants is not None:
         return "tenant schemas are compared with each other, so they are dumped together"
-    if not previous.fingerprints or previous.format != store.FORMAT:
-        return "no fingerprints from an earlier refresh"
-    if previous.fingerprints.get("local") != _local_key(host, notes):
+    if previous.format is None:
+        return "a first refresh"  # the server dumps while discovery runs
+    if previous.format != store.FORMAT:
+        return "the manifest's format changed"
+    if previous.fingerprints and previous.fingerprints.get("local") != _local_key(host, notes):
         return incremental.LOCAL_CHANGED
+    # no fingerprints yet (the first refresh dumped while discovery ran, so its fingerprints might
+    # be newer than its dump): this one takes them first, then dumps everything
     return None
+
+
+def _fingerprints_hold(info: dict[str, str], doc: dict) -> bool:
+    """A dump that started before discovery is described by discovery's fingerprints only if
+    nothing changed in between: the quick check taken before it started says so."""
+    return info.get("early") != "used" or info.get("quick_before") == doc.get("quick")
 
 
 def _local_key(host: HostConfig, notes: Notes) -> str:
@@ -190,47 +192,62 @@ def _local_key(host: HostConfig, notes: Notes) -> str:
 
 
 class _Ask:
-    """The incremental decision, made when the script asks: discovery's fingerprints against the
+    """The incremental decision, made when the script asks: the fingerprints against the
     manifest's, and the files on disk against what the manifest says was written."""
 
-    def __init__(self, host: HostConfig, notes: Notes, early: _Early) -> None:
-        self.host, self.notes, self.early = host, notes, early
-        self.local = _local_key(host, notes)
+    def __init__(self, host: HostConfig, notes: Notes, previous: store.Previous, full: bool = False) -> None:
+        self.host, self.notes, self.previous, self.full = host, notes, previous, full
         self.now: incremental.Fingerprints | None = None
         self.decision: incremental.Decision | None = None
+        self.quick: str | None = None
+        self.intact: set[str] = set()  # files exactly as the last refresh wrote them
+        self.edited: list[str] = []  # files that are not, and are not a relation's
 
-    def __call__(self, _meta: dict, pg_dump_version: str) -> str:
-        early = self.early
-        discovery, previous = early.discovery, early.previous
-        assert discovery is not None
-        now = incremental.fingerprints({"fingerprints": early.fingerprints}, discovery, pg_dump_version, self.local)
+    def __call__(self, doc: dict, pg_dump_version: str) -> str:
+        previous = self.previous
+        local = _local_key(self.host, self.notes)
+        if "fingerprints" not in doc:  # the quick check comes first
+            self.quick = doc.get("quick")
+            self._check_files(doc.get("database", ""))
+            records = previous.records.values()
+            stamp = {"quick": self.quick, "server": int(doc["version"]), "pg_dump": pg_dump_version, "local": local}
+            all_intact = not self.edited and all(r.file in self.intact for r in records if r.status != ORPHANED)
+            if not self.full and all_intact and incremental.quick_says_unchanged(previous.fingerprints, stamp):
+                kept = {r.file: r.fp for r in records if r.fp}
+                self.now = incremental.Fingerprints(kept, dict(previous.fingerprints or {}))
+                self.decision = incremental.Decision(incremental.NONE, "nothing changed (the quick check)")
+                return self.decision.answer()
+            return "more"
+        now = incremental.fingerprints(doc.get("fingerprints"), int(doc["version"]), pg_dump_version, local, self.quick)
         if now is None:
             self.decision = incremental.Decision(incremental.FULL, "the server computed no fingerprints")
-            return self.decision.answer(discovery)
+            return self.decision.answer()
         self.now = now
-        kept = {f: incremental.Kept(r.fp, r.details, r.sha, r.status != ORPHANED) for f, r in previous.records.items()}
-        details = {table_file(*key): d for key, d in early.details.items()}
-        store.read_more(previous, self.host.output, [f for f in now.objects if f in previous.records])
-        intact = set()
-        for file, rel in now.owners.items():
-            rec = previous.records.get(file)
-            text = previous.contents.get(file)
-            if rec is None or text is None:
+        if self.full:  # --full: the fingerprints, then everything
+            self.decision = incremental.Decision(incremental.FULL, "--full")
+            return self.decision.answer()
+        kept = {f: incremental.Kept(r.fp, r.status != ORPHANED) for f, r in previous.records.items()}
+        # a relation's file edited by hand or removed is dumped again; another one (a function's,
+        # a type's: they cannot be dumped one by one) means a whole dump
+        edited = [f for f in self.edited if f not in now.owners]
+        self.decision = incremental.decide(now, previous.fingerprints, kept, self.intact, edited)
+        return self.decision.answer()
+
+    def _check_files(self, database: str) -> None:
+        """Which of our files are exactly as the last refresh wrote them."""
+        previous, records = self.previous, self.previous.records
+        store.read_more(previous, self.host.output, [f for f, r in records.items() if r.status != ORPHANED])
+        for file, rec in records.items():
+            if rec.status == ORPHANED:
                 continue
-            kind = "table" if file in details else incremental.file_of(rel).split("/", 1)[0]
             extra = []
-            if kind == "table":
-                extra = header_lines(details[file]) + self.notes.header_lines(rel.schema, rel.name)
-            header = incremental.expected_header(kind, rel.schema, rel.name, discovery.database, self.host.name, extra)
-            if incremental.is_intact(text, header, rec.sha):
-                intact.add(file)
-        # the other files (functions, types, ...) cannot be dumped one by one: a hand edit to one
-        # of them, or one removed, means a whole dump
-        others = [r for f, r in previous.records.items() if r.status != ORPHANED and f not in now.owners]
-        store.read_more(previous, self.host.output, [r.file for r in others])
-        edited = [r.file for r in others if not _intact_object(previous, r, discovery.database, self.host.name)]
-        self.decision = incremental.decide(discovery, now, previous.fingerprints, kept, details, intact, edited)
-        return self.decision.answer(discovery)
+            if rec.kind == "table":
+                extra = header_lines(rec.details) + self.notes.header_lines(rec.schema, rec.name)
+            header = incremental.expected_header(rec.kind, rec.schema, rec.name, database, self.host.name, extra)
+            if incremental.is_intact(previous.contents.get(file), header, rec.sha):
+                self.intact.add(file)
+            else:
+                self.edited.append(file)
 
 
 def fetch_several(host: HostConfig) -> session.SeveralOutput:
@@ -260,10 +277,9 @@ def plan_refresh(
     previous = store.read_previous(host.output, [])
     early = _Early(host, table, notes, previous)
     ask = None
-    why_whole = _why_whole(host, notes, previous, full, fetched is not None) if table is None else None
+    why_whole = _why_whole(host, notes, previous, fetched is not None) if table is None else None
     if why_whole is None and table is None:
-        early.read_files = False
-        ask = _Ask(host, notes, early)
+        ask = _Ask(host, notes, previous, full)
     if fetched is None:
         out, batched = _fetch(host, "table" if table else "full", table, on_discovery=early, ask=ask)
     else:
@@ -273,21 +289,18 @@ def plan_refresh(
     discovery, details = early.discovery, early.details
     assert discovery is not None
     decision = ask.decision if ask is not None and out.answer is not None else None
-    if decision is not None and decision.kind == incremental.FULL and not early.read_files:
-        store.read_more(previous, host.output, [table_file(t.schema, t.name) for t in discovery.tables])
-    kept = decision is not None and decision.kind != incremental.FULL  # the rest vouched for by fingerprints
+    # incremental: only the changed file owners were discovered and dumped; the fingerprints
+    # vouch for the rest, kept as they are
+    kept = decision is not None and decision.kind != incremental.FULL
     if out.dump is None and decision is None:
         _explain_nothing_to_dump(host, discovery, table, previous)
-    if table is None and not discovery.tables and previous.tables_present() and not allow_empty:
+    if table is None and not kept and not discovery.tables and previous.tables_present() and not allow_empty:
         raise DatabaseError(
             f"{host.name}: the server reports no tables in {host.database!r} (schemas {host.schemas}), "
             f"but {host.output} documents {previous.tables_present()}; refusing to mark them all orphaned",
             hint="check database/schemas in hosts.yaml; if the tables really are gone, use --allow-empty",
         )
-    expected = discovery
-    if decision is not None and decision.kind == incremental.PART:  # the dump holds only these tables
-        expected = replace(discovery, tables=[t for t in discovery.tables if table_file(*t.key) in decision.files])
-    result = SplitResult({}) if out.dump is None else split_dump(batched or out.dump, expected)
+    result = SplitResult({}) if out.dump is None else split_dump(batched or out.dump, discovery)
     out.dump = batched = None  # the pieces hold what is needed; the whole dump can go
     pieces = list(result.pieces.values())
     tenancy = None
@@ -332,16 +345,19 @@ def plan_refresh(
         stray = [nf.file for nf in produced if nf.file != target]
         if stray:
             raise SplitError(f"--table {table}: the dump also held {stray[:5]}; nothing written")
+    if decision is not None and decision.kind == incremental.PART:
+        stray = [nf.file for nf in produced if nf.file not in decision.files]
+        if stray:
+            raise SplitError(f"the dump of the changed relations also held {stray[:5]}; nothing written")
     store.read_more(previous, host.output, [nf.file for nf in produced])
     in_clear = earlier_copies(redacted, previous.contents)
     dumped_by = out.info.get("pg_dump", "")
     versions = {"server": discovery.server_version // 10000, "pg_dump": int(dumped_by) if dumped_by.isdigit() else None}
     tenants = tenancy.to_data() if tenancy else None
     now = ask.now if ask is not None else None
-    if now is None and table is None and early.fingerprints:
+    if now is None and table is None and early.fingerprints and _fingerprints_hold(out.info, early.fingerprints):
         version = out.info.get("pg_dump_version", "")
-        local = _local_key(host, notes)
-        now = incremental.fingerprints({"fingerprints": early.fingerprints}, discovery, version, local)
+        now = incremental.fingerprints(early.fingerprints, discovery.server_version, version, _local_key(host, notes))
     plan = store.plan_changes(
         previous,
         produced,
@@ -354,14 +370,16 @@ def plan_refresh(
         extra_own={TENANTS_FILE: render_tenants(tenants, host.name)} if tenants else None,
         fingerprints=(now.stamp, now.objects) if now is not None else None,
     )
-    stale_notes = (
-        [] if table is not None else notes.stale({t.key: {c.name for c in t.column_defs} for t in discovery.tables})
-    )
+    live = [r for r in plan.records if r.kind == "table" and r.status != ORPHANED]
+    columns = {t.key: {c.name for c in t.column_defs} for t in discovery.tables}
+    if kept:  # the tables not discovered this time: as the manifest has them
+        columns = {(r.schema or "", r.name): {c[0] for c in (r.details or {})["column_defs"]} for r in live}
+    stale_notes = [] if table is not None else notes.stale(columns)
     return RefreshResult(
         host=host,
         stale_notes=stale_notes,
         database=discovery.database,
-        tables_found=len(discovery.tables),
+        tables_found=len(live) if kept else len(discovery.tables),
         plan=plan,
         table=table,
         transferred=out.transferred,
@@ -486,7 +504,7 @@ def _check_result(host: HostConfig, res: RefreshResult, started: float) -> Check
         changed=[r.label for r in plan.announced(UPDATED, "table")],
         gone=[r.label for r in plan.announced(ORPHANED, "table")],
         objects=objects,
-        stale=plan.changed,
+        stale=plan.changed and not plan.fingerprints_only,
         seconds=time.monotonic() - started,
         differences=differences,
         stale_notes=res.stale_notes,

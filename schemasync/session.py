@@ -51,7 +51,9 @@ class RemoteExit(IntEnum):
 # Lines the remote step prints on stdout ("." is a heartbeat).
 META, DISCOVERY, RESULT = "SCHEMASYNC META ", "SCHEMASYNC DISCOVERY ", "SCHEMASYNC RESULT "
 INFO = "SCHEMASYNC INFO "
-ASK = "SCHEMASYNC ASK "  # incremental: the script waits for one line saying what to dump
+QUICK = "SCHEMASYNC QUICK "  # incremental: the quick check, first
+FINGERPRINTS = "SCHEMASYNC FINGERPRINTS "  # then, if asked for, the fingerprints
+ASK = "SCHEMASYNC ASK"  # then the script waits for one line saying what to dump
 # A host with several databases: the list, then each one's lines after DATABASE <k>.
 DATABASES, DATABASE = "SCHEMASYNC DATABASES ", "SCHEMASYNC DATABASE "
 FAILED, END = "SCHEMASYNC FAILED ", "SCHEMASYNC END"
@@ -488,6 +490,8 @@ class _Said:
 
     meta_line: str | None = None
     meta: dict | None = None
+    quick: dict | None = None  # incremental: the quick check
+    fingerprints: dict | None = None  # and the fingerprints, if asked for
     info: dict[str, str] = field(default_factory=dict)
     fetched: int = 0  # bytes fetched over SFTP
 
@@ -495,13 +499,19 @@ class _Said:
         """Note the line if it is one of those; False if it is not."""
         if line.startswith(META):
             self.meta_line = line[len(META) :]
-        elif line.startswith(DISCOVERY):
-            fmt, size, path = file_line(line, DISCOVERY)
+        elif line.startswith(QUICK):
+            self.quick = _json(line[len(QUICK) :])
+        elif line.startswith((DISCOVERY, FINGERPRINTS)):
+            prefix = DISCOVERY if line.startswith(DISCOVERY) else FINGERPRINTS
+            fmt, size, path = file_line(line, prefix)
             try:
                 payload = run.get(path, size)
             except (OSError, SSHError) as exc:
                 raise _FileGone(f"{run.host.name}: fetching {path}: {exc}") from exc
             self.fetched += len(payload)
+            if prefix == FINGERPRINTS:
+                self.fingerprints = _json(_decode(payload, fmt))
+                return True
             self.meta = _json(_decode(payload, fmt))
             if on_discovery is not None:
                 on_discovery(self.meta)
@@ -537,8 +547,8 @@ def run_remote(
                 if line.startswith(RESULT):
                     result = file_line(line, RESULT)
                     break
-                if line.rstrip() == ASK.rstrip() and ask is not None and said.meta is not None:
-                    answer = ask(said.meta, said.info.get("pg_dump_version", ""))
+                if line == ASK and ask is not None and (said.quick or said.fingerprints) is not None:
+                    answer = ask(said.fingerprints or said.quick, said.info.get("pg_dump_version", ""))  # type: ignore[arg-type]
                     run.send(answer)
                     continue
                 try:
@@ -546,12 +556,12 @@ def run_remote(
                 except _FileGone:
                     break  # the script ended meanwhile (a failed pg_dump): its exit status says why
             meta_line, meta = said.meta_line, said.meta
-            if result is None and answer == "none" and meta is not None:
+            if result is None and answer == "none" and (said.quick or said.fingerprints) is not None:
                 status = run.finish()
                 if status != 0:
                     raise _remote_failure(host, conn, status, run.stderr())
                 return RemoteOutput(
-                    meta=meta,
+                    meta=said.fingerprints or said.quick,  # type: ignore[arg-type]
                     dump=None,
                     status=0,
                     transferred=said.fetched,

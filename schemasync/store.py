@@ -105,6 +105,7 @@ class Plan:
     tenants: dict | None = None  # the tenant schemas' picture (tenants.py), and the last refresh's
     tenants_before: dict | None = None
     before: dict[str, str] = field(default_factory=dict)  # updated files: their previous text (check shows the diff)
+    fingerprints_only: bool = False  # only the manifest's catalog fingerprints changed: no file is stale
 
     @property
     def run_records(self) -> list[Record]:
@@ -269,6 +270,7 @@ def plan_changes(
             )
             if previous.contents.get(MANIFEST) != text:
                 writes[MANIFEST] = text
+            plan.fingerprints_only = list(writes) == [MANIFEST]
         return plan
     stamp = (now or datetime.now(timezone.utc)).strftime("%Y-%m-%d %H:%M UTC")
     own = {TABLE_LIST: render_table_list(ordered), **render_index_pages(ordered, environment, database, stamp, news)}
