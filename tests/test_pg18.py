@@ -16,18 +16,6 @@ from schemasync.sandbox import Sandbox
 
 from .conftest import Workspace
 
-PG18_ONLY = """
-CREATE TABLE bookings (
-    id integer CONSTRAINT bookings_id_required NOT NULL,
-    room integer NOT NULL,
-    nights integer,
-    price numeric GENERATED ALWAYS AS (nights * 100) VIRTUAL,
-    CONSTRAINT bookings_nights_check CHECK (nights > 0) NOT ENFORCED
-);
-CREATE TABLE rooms (id integer PRIMARY KEY);
-ALTER TABLE bookings ADD CONSTRAINT bookings_room_fk FOREIGN KEY (room) REFERENCES rooms(id) NOT ENFORCED;
-"""
-
 
 def add_pg18_host(ws: Workspace, pg18: Sandbox, name: str, database: str, **extra: object) -> None:
     assert pg18.bindir is not None
