@@ -65,8 +65,8 @@ class Bench:
             print(f"database of {n} tables built in {time.perf_counter() - t:.1f}s", flush=True)
         self.warm = {n: self.repo(f"warm_{n}", [n]) for n in self.sizes + ([self.big] if self.big else [])}
         for n in self.warm:
-            # not measured: the state "unchanged" starts from. Twice: the first refresh's dump
-            # starts before its discovery, so it keeps no fingerprints; the second takes them.
+            # not measured: the state "unchanged" starts from. Twice: the first refresh keeps its
+            # fingerprints only if nothing changed while its dump started; the second surely has them.
             self.refresh(self.warm[n], f"b{n}")
             self.refresh(self.warm[n], f"b{n}")
         self.before_code = None
