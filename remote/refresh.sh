@@ -232,7 +232,7 @@ ss_main() {
     if [ -n "${SS_EARLY+x}" ] && [ -z "$SS_PREFIX" ] && ss_path=$(ss_which pg_dump); then
         # The quick check before the early dump starts: if discovery's is the same, nothing
         # changed in between, and its fingerprints hold for the dump (incremental.py keeps them).
-        if ss_discover quick '[]'; then
+        if [ "$SS_MODE" = full ] && ss_discover quick '[]'; then
             printf 'SCHEMASYNC INFO quick_before %s\n' \
                 "$(sed -n 2p "$ss_dir/discovery" | sed -n 's/.*"quick" *: *"\([0-9:-]*\)".*/\1/p')"
         fi
