@@ -80,16 +80,12 @@ class Discovery:
             index.setdefault(rel.owner, []).append(rel)
         return index
 
-    def by_owner(self, oid: int) -> list[Relation]:
-        """The relations whose statements go to the file of the relation `oid`, by name."""
-        return self._by_owner.get(oid, [])
-
     def owned_sequences(self, table: Table) -> list[Relation]:
-        return [r for r in self.by_owner(table.oid) if r.relkind == "S"]
+        return [r for r in self._by_owner.get(table.oid, []) if r.relkind == "S"]
 
     def members(self, table: Table) -> list[Relation]:
         """The table and its partitions: what pg_dump must lock for it."""
-        return [r for r in self.by_owner(table.oid) if r.relkind in TABLE_KINDS]
+        return [r for r in self._by_owner.get(table.oid, []) if r.relkind in TABLE_KINDS]
 
     @classmethod
     def from_json(cls, text: str) -> Discovery:

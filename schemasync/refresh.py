@@ -123,7 +123,6 @@ class _Early:
         self.discovery: Discovery | None = None
         self.details: dict = {}
         self.fingerprints: dict | None = None  # as discovery computed them (incremental.py)
-        self.read_files = True  # an incremental run reads only what it compares
 
     def __call__(self, meta: dict) -> None:
         discovery = Discovery.from_dict(meta)
@@ -145,8 +144,7 @@ class _Early:
                     d["column_comments"] = {c: redact_text(t, rules, "")[0] for c, t in d["column_comments"].items()}
         for t in discovery.tables:  # the team's notes stand beside the database's comments
             add_notes(self.details[t.key], self.notes, t.schema, t.name)
-        if self.read_files:
-            store.read_more(self.previous, self.host.output, files)
+        store.read_more(self.previous, self.host.output, files)
         self.discovery = discovery
 
 
