@@ -6,6 +6,7 @@
 #   ./dev.sh bench-context --musicbrainz DIR   what the agents' answers cost on MusicBrainz
 #   ./dev.sh bench-fleet   tenants and several databases per host, against the floor
 #   ./dev.sh bench-rtt     round trips of each command on a link with 50 ms of round-trip time
+#   ./dev.sh bench-sweep   a sweep against its environments refreshed alone (CPU-bound, 50 ms RTT, 30 envs)
 #   ./dev.sh bench-memory  peak memory of a cold refresh: largest process, and the whole local tree
 #   ./dev.sh stop    stop the demo's sandbox servers
 #   ./dev.sh doctor  check the system packages only, and say what is missing
@@ -70,6 +71,7 @@ case "$cmd" in
     bench-fleet) check_system; setup_venv; exec .venv/bin/python -m bench.fleet "$@" ;;
     bench-rtt) check_system; setup_venv; exec .venv/bin/python -m bench.roundtrips "$@" ;;
     bench-memory) check_system; setup_venv; exec .venv/bin/python -m bench.memory "$@" ;;
+    bench-sweep) check_system; setup_venv; exec .venv/bin/python -m bench.sweep "$@" ;;
     stop)  exec .venv/bin/python -m schemasync.sandbox stop ;;
     doctor) check_system; echo "system packages: all present" ;;
     *)     sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;

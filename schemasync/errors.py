@@ -24,6 +24,10 @@ class SchemasyncError(Exception):
         if code is not None:
             self.code = code
 
+    def __reduce__(self) -> tuple:
+        # a sweep plans each environment in a process of its own: its errors cross back pickled
+        return (type(self), (self.message, self.hint, self.code))
+
     def __str__(self) -> str:
         return self.message + (f"\n  hint: {self.hint}" if self.hint else "")
 

@@ -25,13 +25,16 @@ class LiveStatus:
 
     def __enter__(self) -> LiveStatus:
         self.started = time.monotonic()
-        if self.live:
-            self.thread.start()
         return self
+
+    def begin(self) -> None:
+        """The live line's thread; the sweep calls this once its worker processes are forked."""
+        if self.live and not self.thread.is_alive():
+            self.thread.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop.set()
-        if self.live:
+        if self.thread.is_alive():
             self.thread.join()
             self._clear()
 

@@ -67,6 +67,9 @@ class LockTableFull(DatabaseError):
         super().__init__(message)
         self.meta = meta
 
+    def __reduce__(self) -> tuple:
+        return (type(self), (self.message, self.meta))
+
 
 class UnknownHostKeyError(paramiko.SSHException):
     def __init__(self, hostname: str, key: paramiko.PKey) -> None:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import sys
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -19,6 +23,7 @@ from .refresh import RefreshResult, fetch_several, notes_for, plan_refresh
 from .session import RemoteOutput
 
 DRIFT_FILE = "_drift.md"
+Fetched = tuple[RemoteOutput, list[str] | None]  # a database of a host with several: its output in hand
 
 
 @dataclass
@@ -68,7 +73,10 @@ def sweep(
     commit: bool = True,
     reference: str | None = None,
     on_done: Callable[[Outcome], None] | None = None,
+    on_start: Callable[[], None] | None = None,
 ) -> SweepResult:
+    """on_start: called once the worker processes exist (a progress thread started before them
+    would make forking them unsafe)."""
     started = time.monotonic()
     if workers < 1:
         raise ConfigError("--workers must be at least 1")
@@ -85,10 +93,17 @@ def sweep(
     result = SweepResult([Outcome(host) for host in hosts], reference=reference)
     drift_dir = _common_parent([h.output for h in hosts]) if reference else None
     lock_dirs = [h.output for h in hosts] + ([drift_dir] if drift_dir else [])
-    with store.lock_outputs(lock_dirs), Publication(commit) as pub:
-        with ThreadPoolExecutor(max_workers=min(workers, len(hosts))) as pool:
+    width = min(workers, len(hosts))
+    with store.lock_outputs(lock_dirs), Publication(commit) as pub, _Planners(width) as planners:
+        if on_start:
+            on_start()
+        # a thread per environment at a time: it waits on the network or on its planner process,
+        # then writes that environment's files while the others go on
+        with ThreadPoolExecutor(max_workers=width) as pool:
             futures = {
-                pool.submit(_several if o.host.several else _one, o, pub, repos.get(o.host.name), notes[o.host.name]): o
+                pool.submit(
+                    _several if o.host.several else _one, o, pub, repos.get(o.host.name), notes[o.host.name], planners
+                ): o
                 for o in result.outcomes
             }
             for future in as_completed(futures):
@@ -118,7 +133,53 @@ def sweep(
     return result
 
 
-def _several(outcome: Outcome, pub: Publication, repo: Path | None, notes: Notes) -> None:
+class _Planners:
+    """Each environment's refresh up to its plan (SSH, split, render, compare) in a process of its
+    own, so environments use every core: in threads they take turns on one GIL, and a large dump's
+    decryption and split keep it busy. Writing and committing stay in this process (one commit).
+
+    On Linux the workers are forked, all at once, before any other thread exists (forking a
+    process with threads can copy a held lock); elsewhere, or if threads already run, spawned."""
+
+    def __init__(self, width: int) -> None:
+        self.pool: ProcessPoolExecutor | None = None
+        self.method: str | None = None  # how the workers were started
+        if width < 2:
+            return  # one environment at a time: no process to start
+        safe_fork = sys.platform == "linux" and threading.active_count() == 1
+        self.method = "fork" if safe_fork else "spawn"
+        context = multiprocessing.get_context(self.method)
+        self.pool = ProcessPoolExecutor(width, mp_context=context)
+        if safe_fork:
+            self.pool.submit(int).result()  # forks every worker now, from this one thread
+
+    def __enter__(self) -> _Planners:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+
+    def plan(self, host: HostConfig, notes: Notes, fetched: Fetched | None) -> RefreshResult:
+        if self.pool is None:
+            return plan_refresh(host, notes=notes, fetched=fetched)
+        try:
+            return self.pool.submit(_plan_in_worker, host, notes, fetched).result()
+        except BrokenProcessPool:
+            raise SchemasyncError(f"{host.name}: the worker process refreshing it ended unexpectedly") from None
+
+
+def _plan_in_worker(host: HostConfig, notes: Notes, fetched: Fetched | None) -> RefreshResult:
+    """plan_refresh in a worker; what it raises must cross back pickled, as a SchemasyncError."""
+    try:
+        return plan_refresh(host, notes=notes, fetched=fetched)
+    except SchemasyncError:
+        raise
+    except Exception as exc:
+        raise SchemasyncError(f"{host.name}: unexpected {type(exc).__name__}: {exc}") from None
+
+
+def _several(outcome: Outcome, pub: Publication, repo: Path | None, notes: Notes, planners: _Planners) -> None:
     """A host with several databases: one remote run lists and dumps them all; then each one is
     planned and written like an environment of its own, its failure isolated."""
     started = time.monotonic()
@@ -138,7 +199,7 @@ def _several(outcome: Outcome, pub: Publication, repo: Path | None, notes: Notes
             part.error = run.failures[name]
             part.seconds = fetched
         else:
-            _one(part, pub, repo, notes, (run.outputs[name], None))
+            _one(part, pub, repo, notes, planners, (run.outputs[name], None))
             part.seconds += fetched
         outcome.parts.append(part)
     listed = {outcome.host.for_database(name).output for name in run.databases}
@@ -164,11 +225,12 @@ def _one(
     pub: Publication,
     repo: Path | None,
     notes: Notes,
-    fetched: tuple[RemoteOutput, list[str] | None] | None = None,
+    planners: _Planners,
+    fetched: Fetched | None = None,
 ) -> None:
     started = time.monotonic()
     try:
-        res = plan_refresh(outcome.host, notes=notes, fetched=fetched)
+        res = planners.plan(outcome.host, notes, fetched)
         if res.plan.changed:
             pub.write(outcome.host.output, repo, res.plan.writes, res.plan.removed)
             outcome.wrote = True

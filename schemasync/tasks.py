@@ -212,7 +212,15 @@ def sweep(c, hosts=None, workers=4, reference=None, no_commit=False, json=False,
         except ValueError:
             raise ConfigError(f"--workers: expected a whole number, got {workers!r}") from None
         with LiveStatus(selected, progress) as live:
-            return run_sweep(cfg, selected, workers=count, commit=not no_commit, reference=reference, on_done=live.done)
+            return run_sweep(
+                cfg,
+                selected,
+                workers=count,
+                commit=not no_commit,
+                reference=reference,
+                on_done=live.done,
+                on_start=live.begin,
+            )
 
     _run(json, job, report.sweep_text, report.sweep_data, lambda r: r.exit_code)
 

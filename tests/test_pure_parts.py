@@ -106,3 +106,18 @@ def test_report_data_shapes() -> None:
         "dumped": "full",
         "dumped_why": None,
     }
+
+
+def test_errors_cross_a_process_boundary_whole() -> None:
+    """A sweep plans environments in worker processes: their errors come back pickled, with the
+    hint and the exit code the user sees."""
+    import pickle
+
+    from schemasync.errors import SchemasyncError, SSHError
+    from schemasync.session import LockTableFull
+
+    for error in (SSHError("prod: connection refused", hint="is sshd running?"), SchemasyncError("x", code=4)):
+        back = pickle.loads(pickle.dumps(error))
+        assert type(back) is type(error) and str(back) == str(error) and back.code == error.code
+    full = pickle.loads(pickle.dumps(LockTableFull("too many locks", {"tables": [1]})))
+    assert isinstance(full, LockTableFull) and full.meta == {"tables": [1]} and full.code == 4

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,7 +12,7 @@ import pytest
 
 from schemasync.sandbox import LOOPBACK, Sandbox
 
-from .conftest import Workspace
+from .conftest import REPO, Workspace
 from .faultproxy import FaultProxy
 
 DRIFT = {
@@ -177,3 +179,36 @@ def test_sweep_usage_errors(workspace: Workspace, envs, tmp_path: Path) -> None:
     run = workspace.inv("schemas.sweep", "--hosts", "dev,prod", "--no-commit", "--json")
     assert run.code == 0 and [e["host"] for e in run.json["environments"]] == ["dev", "prod"]
     assert workspace.commits() == 0
+
+
+def test_a_sweep_started_beside_other_threads_spawns_its_workers(workspace: Workspace, envs, tmp_path: Path) -> None:
+    """Forking a process that runs threads can copy a held lock: with a thread running (an MCP
+    server, a progress line), the sweep spawns its planner processes instead, and the result is
+    the same as the CLI's."""
+    import threading
+
+    from schemasync.config import load_config
+    from schemasync.sweep import _Planners, select_hosts, sweep
+
+    # a process with one thread (a fresh one: this one's other tests may have left threads) forks
+    probe = "from schemasync.sweep import _Planners\nwith _Planners(2) as p:\n    print(p.method)"
+    alone = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, check=True)
+    assert alone.stdout.strip() == ("fork" if sys.platform == "linux" else "spawn")
+    configure(workspace, envs, tmp_path)
+    config = load_config(str(workspace.path / "hosts.yaml"))
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait, daemon=True)
+    other.start()
+    try:
+        with _Planners(2) as beside:
+            assert beside.method == "spawn"
+        result = sweep(config, select_hosts(config, "dev,staging"), workers=2)
+    finally:
+        stop.set()
+    assert [o.ok for o in result.outcomes] == [True, True], [o.error for o in result.outcomes]
+    assert result.commit is not None and workspace.commits() == 1
+    assert (workspace.out("dev") / "site_photos.sql").exists() and not (
+        workspace.out("staging") / "site_photos.sql"
+    ).exists()
+    by_host = {o.host.name: o.result for o in result.outcomes}
+    assert by_host["dev"] is not None and by_host["dev"].tables_found == 16
