@@ -203,17 +203,21 @@ fp_tok(owner, tok) AS (
     FROM pg_description x JOIN fp_obj o ON o.classid = x.classoid AND o.oid = x.objoid
     UNION ALL  -- the other relations and columns the file's statements name, as they are named now
     SELECT o.owner, 'D' || x.classid || ':' || x.objid || ':' || x.refobjid || ':' || x.refobjsubid || ':'
-                    || x.deptype::text || ':' || rc.relnamespace || '.' || rc.relname || ':' || coalesce(ra.attname, '')
+                    || x.deptype::text || ':' || rc.relnamespace || '.' || rc.relname || ':'
+                    || CASE WHEN x.refobjsubid <> 0  -- looked up one by one: a join would hash all of pg_attribute
+                            THEN coalesce((SELECT ra.attname FROM pg_attribute ra
+                                           WHERE ra.attrelid = x.refobjid AND ra.attnum = x.refobjsubid), '')
+                            ELSE '' END
     FROM pg_depend x
     JOIN fp_obj o ON o.classid = x.classid AND o.oid = x.objid
     JOIN pg_class rc ON rc.oid = x.refobjid
     LEFT JOIN fp_rel same ON same.oid = x.refobjid AND same.owner = o.owner
-    LEFT JOIN pg_attribute ra ON ra.attrelid = x.refobjid AND ra.attnum = x.refobjsubid AND x.refobjsubid <> 0
     WHERE x.refclassid = 'pg_class'::regclass AND same.oid IS NULL
 ),
 fp_owner AS (
     SELECT f.owner, r.nspname, r.relname, r.relkind, f.fp
-    FROM (SELECT owner, md5(string_agg(tok, ',' ORDER BY tok)) AS fp FROM fp_tok GROUP BY owner) f
+    -- a sum of 64-bit hashes: the same for the same tokens in any order, so no sort is needed
+    FROM (SELECT owner, sum(hashtextextended(tok, 0))::text AS fp FROM fp_tok GROUP BY owner) f
     JOIN rel r ON r.oid = f.owner
 ),
 -- The quick check: every catalog row a dump may depend on, database-wide, by identity and xmin,
@@ -221,29 +225,38 @@ fp_owner AS (
 -- ANALYZE update pg_class in place, keeping xmin; anything else that differs costs only the
 -- fingerprints query.)
 quick(n, h) AS (
-    SELECT count(*), sum(hashtext(classoid || ':' || objoid || ':' || objsubid || ':' || xmin)) FROM pg_description
-    UNION ALL SELECT count(*), sum(hashtext(oid || ':' || xmin)) FROM pg_class WHERE relpersistence <> 't'
-    UNION ALL SELECT count(*), sum(hashtext(attrelid || ':' || attnum || ':' || xmin)) FROM pg_attribute
-    UNION ALL SELECT count(*), sum(hashtext(oid || ':' || xmin)) FROM pg_attrdef
-    UNION ALL SELECT count(*), sum(hashtext(oid || ':' || xmin)) FROM pg_constraint
-    UNION ALL SELECT count(*), sum(hashtext(indexrelid || ':' || xmin)) FROM pg_index
-    UNION ALL SELECT count(*), sum(hashtext(oid || ':' || xmin)) FROM pg_trigger
-    UNION ALL SELECT count(*), sum(hashtext(oid || ':' || xmin)) FROM pg_policy
-    UNION ALL SELECT count(*), sum(hashtext(oid || ':' || xmin)) FROM pg_rewrite
-    UNION ALL SELECT count(*), sum(hashtext(classid || ':' || objid || ':' || objsubid || ':' || refobjid || ':'
-                                            || refobjsubid || ':' || xmin)) FROM pg_depend
-    UNION ALL SELECT count(*), sum(hashtext(inhrelid || ':' || inhparent || ':' || xmin)) FROM pg_inherits
-    UNION ALL SELECT count(*), sum(hashtext(seqrelid || ':' || xmin)) FROM pg_sequence
-    UNION ALL SELECT count(*), sum(hashtext(partrelid || ':' || xmin)) FROM pg_partitioned_table
-    UNION ALL SELECT count(*), sum(hashtext(ftrelid || ':' || xmin)) FROM pg_foreign_table
+    -- integers hashed, each row's xmin the seed (a text key per row costs twice as much): a row
+    -- inserted, updated or deleted changes its table's sum
+    SELECT count(*), sum(hashint8extended((objoid::int8 << 24) # (classoid::int8 << 8) # objsubid, xmin::text::int8))
+    FROM pg_description
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_class WHERE relpersistence <> 't'
+    UNION ALL
+    SELECT count(*), sum(hashint8extended((attrelid::int8 << 16) # attnum, xmin::text::int8)) FROM pg_attribute
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_attrdef
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_constraint
+    UNION ALL SELECT count(*), sum(hashint8extended(indexrelid::int8, xmin::text::int8)) FROM pg_index
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_trigger
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_policy
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_rewrite
+    UNION ALL
+    SELECT count(*), sum(hashint8extended((objid::int8 << 32) # refobjid::int8 # (classid::int8 << 20)
+                                          # (objsubid::int8 << 10) # refobjsubid, xmin::text::int8))
+    FROM pg_depend
+    UNION ALL SELECT count(*), sum(hashint8extended((inhrelid::int8 << 32) # inhparent::int8, xmin::text::int8))
+    FROM pg_inherits
+    UNION ALL SELECT count(*), sum(hashint8extended(seqrelid::int8, xmin::text::int8)) FROM pg_sequence
+    UNION ALL SELECT count(*), sum(hashint8extended(partrelid::int8, xmin::text::int8)) FROM pg_partitioned_table
+    UNION ALL SELECT count(*), sum(hashint8extended(ftrelid::int8, xmin::text::int8)) FROM pg_foreign_table
     UNION ALL SELECT count(*), sum(hashtext(tok)) FROM fp_else
 ),
 fp_doc AS (
     SELECT json_build_object(
         'objects', (SELECT coalesce(json_agg(json_build_array(f.owner::bigint, f.nspname, f.relname, f.relkind, f.fp)
                                              ORDER BY f.owner), '[]') FROM fp_owner f),
-        'global', (SELECT md5(string_agg(tok, ',' ORDER BY tok)) FROM fp_else),
-        'quick', (SELECT sum(n) || ':' || sum(h) FROM quick)) AS doc
+        'global', (SELECT sum(hashtextextended(tok, 0))::text FROM fp_else),
+        -- an incremental run has it already, from its first step
+        'quick', (SELECT CASE WHEN params.p ->> 'mode' <> 'fingerprints' THEN (SELECT sum(n) || ':' || sum(h) FROM quick)
+                         END FROM params)) AS doc
 ),
 -- Everything else a dump may print or name: any change here means a whole dump. Objects made by
 -- initdb's scripts (12000 and up) count too: the public schema, plpgsql.

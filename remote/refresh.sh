@@ -126,8 +126,8 @@ ss_run() {  # ss_run program args...: directly, or through SS_PREFIX with the se
     fi
 }
 
-ss_major() {  # major version of a pg_dump binary, e.g. 15
-    ss_run "$1" --version 2>/dev/null | sed -n 's/^pg_dump (PostgreSQL) \([0-9][0-9]*\).*/\1/p'
+ss_version() {  # the whole version of a pg_dump binary, spaces as _: 15.18_(Debian_15.18-0+deb12u1)
+    ss_run "$1" --version 2>/dev/null | sed -n 's/^pg_dump (PostgreSQL) //p' | tr ' ' '_'
 }
 
 ss_dump() {  # one pg_dump of the selection in "$@", appended to dump.sql
@@ -182,16 +182,21 @@ ss_discovery_failed() {
 }
 
 ss_choose_pg_dump() {  # the server's pg_dump, new enough for it (ss_pg_dump, ss_dump_major)
+    # one `pg_dump --version` per candidate: through a prefix (sudo, docker exec) each one costs
     ss_find ss_pg_dump pg_dump
-    ss_dump_major=$(ss_major "$ss_pg_dump")
+    ss_dump_version=$(ss_version "$ss_pg_dump")
+    ss_dump_major=${ss_dump_version%%[!0-9]*}
     if [ -z "$SS_PG_BIN$SS_PREFIX" ] && [ "${ss_dump_major:-0}" -lt "$ss_server_major" ]; then
         # pg_dump refuses a newer server: look for the server's own version's binaries.
         for ss_cand in "/usr/lib/postgresql/$ss_server_major/bin" "/usr/pgsql-$ss_server_major/bin" \
                 "/usr/local/pgsql-$ss_server_major/bin" "/opt/postgresql/$ss_server_major/bin" "$(dirname "$ss_psql")" \
                 "${SS_MORE_BIN:-/nonexistent}"; do
-            if [ -x "$ss_cand/pg_dump" ] && [ "$(ss_major "$ss_cand/pg_dump")" -ge "$ss_server_major" ] 2>/dev/null; then
+            [ -x "$ss_cand/pg_dump" ] || continue
+            ss_cand_version=$(ss_version "$ss_cand/pg_dump")
+            if [ "${ss_cand_version%%[!0-9]*}" -ge "$ss_server_major" ] 2>/dev/null; then
                 ss_pg_dump=$ss_cand/pg_dump
-                ss_dump_major=$(ss_major "$ss_pg_dump")
+                ss_dump_version=$ss_cand_version
+                ss_dump_major=${ss_dump_version%%[!0-9]*}
                 break
             fi
         done
@@ -200,8 +205,7 @@ ss_choose_pg_dump() {  # the server's pg_dump, new enough for it (ss_pg_dump, ss
         ss_fail "$SS_EXIT_NO_PG_DUMP" "pg_dump $ss_pg_dump is version ${ss_dump_major:-unknown}, older than the server ($ss_server_major); set pg_bin to the server's bin directory"
     fi
     # the whole version: a minor release may print a dump differently (incremental.py keeps it)
-    printf 'SCHEMASYNC INFO pg_dump_version %s\n' \
-        "$(ss_run "$ss_pg_dump" --version 2>/dev/null | sed -n 's/^pg_dump (PostgreSQL) //p' | tr ' ' '_')"
+    printf 'SCHEMASYNC INFO pg_dump_version %s\n' "$ss_dump_version"
 }
 
 ss_boundary() {  # separates the dumps of a batched run

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from . import __version__, gitops, incremental, session, store
 from .changes import Change, compare_files
@@ -24,6 +27,30 @@ from .remote_script import batches_function, build_script, plan_batches
 from .split import SplitResult, render_piece, split_dump
 from .store import NEW, ORPHANED, UPDATED, NewFile, Plan
 from .tenants import TENANTS_FILE, explain, fold, render_tenants
+
+T = TypeVar("T")
+
+
+class _Background(Generic[T]):
+    """One call in a thread of its own: a run reads its files while it waits on the network."""
+
+    def __init__(self, call: Callable[[], T]) -> None:
+        self._value: T | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(call,), daemon=True)
+        self._thread.start()
+
+    def _run(self, call: Callable[[], T]) -> None:
+        try:
+            self._value = call()
+        except BaseException as exc:  # handed to whoever asks for the result
+            self._error = exc
+
+    def result(self) -> T:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value  # type: ignore[return-value]
 
 
 @dataclass
@@ -80,11 +107,13 @@ def _fetch(
     table: str | None = None,
     on_discovery: Callable[[dict], None] | None = None,
     ask: Callable[[dict, str], str] | None = None,
+    connecting: _Background[session.Connection] | None = None,
 ) -> tuple[session.RemoteOutput, list[str] | None]:
     """Run the remote step on one connection; returns its output and, for a batched run, the dumps.
-    ask: incremental; it says what to dump once discovery is in."""
+    ask: incremental; it says what to dump once discovery is in. connecting: the connection, being
+    opened while the caller read its files."""
     password = host.password()
-    conn = session.connect(host)
+    conn = connecting.result() if connecting is not None else session.connect(host)
     try:
         try:
             script = build_script(host, mode, table, password, ask=ask is not None)  # type: ignore[arg-type]
@@ -200,13 +229,20 @@ class _Ask:
         self.quick: str | None = None
         self.intact: set[str] = set()  # files exactly as the last refresh wrote them
         self.edited: list[str] = []  # files that are not, and are not a relation's
+        # read while the server runs its quick check; the header names the database, as the
+        # server will (checked again if it names another)
+        self.checked_for = host.database
+        self.checking = _Background(lambda: self._check_files(host.database))
 
     def __call__(self, doc: dict, pg_dump_version: str) -> str:
         previous = self.previous
         local = _local_key(self.host, self.notes)
         if "fingerprints" not in doc:  # the quick check comes first
             self.quick = doc.get("quick")
-            self._check_files(doc.get("database", ""))
+            self.checking.result()
+            if doc.get("database", "") != self.checked_for:
+                self.intact, self.edited = set(), []
+                self._check_files(doc.get("database", ""))
             records = previous.records.values()
             stamp = {"quick": self.quick, "server": int(doc["version"]), "pg_dump": pg_dump_version, "local": local}
             all_intact = not self.edited and all(r.file in self.intact for r in records if r.status != ORPHANED)
@@ -272,14 +308,24 @@ def plan_refresh(
     Incremental unless `full`, when the manifest has fingerprints to compare (incremental.py)."""
     started = time.monotonic()
     notes = notes or Notes()
-    previous = store.read_previous(host.output, [])
-    early = _Early(host, table, notes, previous)
-    ask = None
-    why_whole = _why_whole(host, notes, previous, fetched is not None) if table is None else None
-    if why_whole is None and table is None:
-        ask = _Ask(host, notes, previous, full)
+    # the SSH handshake and the reading of the manifest overlap
+    connecting = _Background(lambda: session.connect(host)) if fetched is None else None
+    try:
+        previous = store.read_previous(host.output, [])
+        early = _Early(host, table, notes, previous)
+        ask = None
+        why_whole = _why_whole(host, notes, previous, fetched is not None) if table is None else None
+        if why_whole is None and table is None:
+            ask = _Ask(host, notes, previous, full)
+    except BaseException:
+        if connecting is not None:
+            with contextlib.suppress(Exception):
+                session.close(connecting.result())
+        raise
     if fetched is None:
-        out, batched = _fetch(host, "table" if table else "full", table, on_discovery=early, ask=ask)
+        out, batched = _fetch(
+            host, "table" if table else "full", table, on_discovery=early, ask=ask, connecting=connecting
+        )
     else:
         out, batched = fetched
     if early.discovery is None:  # nothing to dump: discovery came on its own, at the end

@@ -305,11 +305,17 @@ class _SSHRun:
     def errors(self) -> contextlib.AbstractContextManager[None]:
         return _remote_errors(self.host, self.conn, self.watchdog)
 
-    def start(self, script: str) -> None:
+    def start(self, script: str, pull: bool = True) -> None:
+        """pull: open the SFTP session now, while the server works (an incremental run opens it
+        only once it asks for a file: an unchanged database needs none)."""
         chan = self.chan = self.conn.transport.open_session(timeout=self.host.connect_timeout)
         chan.settimeout(self.host.command_timeout)
         chan.exec_command(REMOTE_COMMAND)
         chan.sendall(script.encode("utf-8"))
+        if pull:
+            self.puller.start()
+
+    def will_pull(self) -> None:
         self.puller.start()
 
     def lines(self) -> Iterator[str]:
@@ -406,7 +412,7 @@ class _LocalRun:
     def errors(self) -> contextlib.AbstractContextManager[None]:
         return _remote_errors(self.host, self.conn, self.watchdog)
 
-    def start(self, script: str) -> None:
+    def start(self, script: str, pull: bool = True) -> None:
         target = self.host.db_host or "localhost"
         self.forward = _Forward(self.conn.transport, (target, self.host.db_port), self.host.connect_timeout)
         env = {k: os.environ[k] for k in ("PATH", "HOME", "TMPDIR", "LANG") if k in os.environ}
@@ -440,6 +446,9 @@ class _LocalRun:
         if len(data) != size:
             raise SSHError(f"{self.host.name}: {path}: {len(data)} bytes, expected {size}")
         return data
+
+    def will_pull(self) -> None:
+        pass  # its files are local
 
     def send(self, line: str) -> None:
         assert self.proc is not None and self.proc.stdin is not None
@@ -542,7 +551,7 @@ def run_remote(
     run = _runner(conn, host)
     try:
         with run.errors():
-            run.start(script)
+            run.start(script, pull=ask is None)
             said = _Said()
             result: tuple[str, int, str] | None = None
             answer: str | None = None
@@ -553,6 +562,8 @@ def run_remote(
                 if line == ASK and ask is not None and (said.quick or said.fingerprints) is not None:
                     answer = ask(said.fingerprints or said.quick, said.info.get("pg_dump_version", ""))  # type: ignore[arg-type]
                     run.send(answer)
+                    if answer != "none":
+                        run.will_pull()
                     continue
                 try:
                     said.take(line, run, on_discovery)
