@@ -14,6 +14,7 @@ import json
 import os
 import secrets
 import shutil
+import stat
 import time
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager, suppress
@@ -682,15 +683,22 @@ class Transaction:
             for i, (rel, content) in enumerate(sorted(files.items())):
                 _check_inside(self.outdir, rel)
                 tmp = self.staging / f"{i}.new"
-                with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-                    fh.write(content)
+                with open(tmp, "wb") as fh:  # bytes as they are: no newline translation
+                    fh.write(content.encode("utf-8"))
                 staged.append((rel, tmp, i))
+            ready: set[Path] = set()  # folders known to exist (a cold refresh writes thousands of files)
             for rel, tmp, i in staged:
                 target = self.outdir / rel
-                self._mkdir(target.parent)
+                if target.parent not in ready:
+                    self._mkdir(target.parent)
+                    ready.add(target.parent)
                 backup: Path | None = None
-                if target.exists() or target.is_symlink():
-                    if target.is_dir() and not target.is_symlink():
+                try:
+                    mode: int | None = os.lstat(target).st_mode  # anything there, a dangling link too
+                except FileNotFoundError:
+                    mode = None
+                if mode is not None:
+                    if stat.S_ISDIR(mode):
                         raise LocalError(f"{target}: is a directory; refusing to replace it")
                     backup = self.staging / f"{i}.old"
                     os.rename(target, backup)
