@@ -238,7 +238,8 @@ class Bench:
         # the table, its index page (5,000 tables are listed on pages), the manifest; and the
         # summary, unless it already named t00001 as updated within the same minute
         written = set(data["files_written"]) - {"_index.md"}
-        assert written == {"t00001.sql", "_index/public.md", "_manifest.json"}, data
+        paged = (Path(data["output"]) / "_index").is_dir()  # large schemas list their tables on pages
+        assert written == {"t00001.sql", "_manifest.json"} | ({"_index/public.md"} if paged else set()), data
         self.record(f"one_changed_{n}", seconds, rss)
         if self.before_code is not None:  # unmeasured: the other version catches up, so its next run is unchanged
             self.refresh(self.warm_before[n], f"b{n}", code=self.before_code)
