@@ -29,8 +29,10 @@ SET LOCAL jit = off;  -- compiling this query would take longer than running it
 SELECT to_regclass('pg_catalog.pg_publication_namespace') IS NOT NULL AS ss_has_pubns \gset
 \if :ss_has_pubns
 \set fp_more 'UNION ALL SELECT ''b'' || oid || '':'' || xmin FROM pg_publication_namespace'
+\set quick_more 'UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_publication_namespace'
 \else
 \set fp_more ''
+\set quick_more ''
 \endif
 WITH RECURSIVE
 -- The script may override the mode (psql variables ss_mode, ss_owners): an incremental run first asks for
@@ -247,8 +249,51 @@ quick(n, h) AS (
     UNION ALL SELECT count(*), sum(hashint8extended(seqrelid::int8, xmin::text::int8)) FROM pg_sequence
     UNION ALL SELECT count(*), sum(hashint8extended(partrelid::int8, xmin::text::int8)) FROM pg_partitioned_table
     UNION ALL SELECT count(*), sum(hashint8extended(ftrelid::int8, xmin::text::int8)) FROM pg_foreign_table
-    UNION ALL SELECT count(*), sum(hashtext(tok)) FROM fp_else
+    -- everything else fp_else hashes, the same way: any change there is seen here
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_namespace
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_proc
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_type
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_enum
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_collation
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_operator
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_opclass
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_opfamily
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_amop
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_amproc
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_am
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_cast
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_conversion
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_extension
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_language
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_transform
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_ts_config
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_ts_dict
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_ts_parser
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_ts_template
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_foreign_data_wrapper
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_foreign_server
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_publication
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_publication_rel
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_event_trigger
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_default_acl
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_statistic_ext
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_largeobject_metadata
+    UNION ALL SELECT count(*), sum(hashint8extended(aggfnoid::oid::int8, xmin::text::int8)) FROM pg_aggregate
+    UNION ALL SELECT count(*), sum(hashint8extended(rngtypid::int8, xmin::text::int8)) FROM pg_range
+    UNION ALL SELECT count(*), sum(hashint8extended((mapcfg::int8 << 24) # (maptokentype::int8 << 12) # mapseqno,
+                                                    xmin::text::int8)) FROM pg_ts_config_map
+    UNION ALL SELECT count(*), sum(hashint8extended((objoid::int8 << 24) # (classoid::int8 << 8) # objsubid, xmin::text::int8))
+    FROM pg_init_privs
+    UNION ALL SELECT count(*), sum(hashint8extended((objoid::int8 << 24) # (classoid::int8 << 8) # objsubid, xmin::text::int8))
+    FROM pg_seclabel
+    -- names only (the catalogs behind these views are for superusers): a role or tablespace renamed
+    UNION ALL SELECT count(*), sum(hashtextextended(oid || ':' || rolname, 0)) FROM pg_roles
+    UNION ALL SELECT count(*), sum(hashtextextended(oid || ':' || spcname, 0)) FROM pg_tablespace
+    UNION ALL SELECT count(*), sum(hashtextextended(umid || ':' || srvid || ':' || umuser || ':' || coalesce(umoptions::text, ''), 0))
+    FROM pg_user_mappings
+    :quick_more
 ),
+
 fp_doc AS (
     SELECT json_build_object(
         'objects', (SELECT coalesce(json_agg(json_build_array(f.owner::bigint, f.nspname, f.relname, f.relkind, f.fp)

@@ -15,8 +15,6 @@ import hashlib
 from collections import Counter
 from dataclasses import dataclass, field, replace
 
-from pglast.parser import ParseError, scan
-
 from .changes import Change, compare_files
 from .names import escape_controls, name_part, quote_ident
 from .split import Piece
@@ -82,6 +80,8 @@ def _word_char(ch: str) -> bool:
 def _renamed(text: str, old: str, new: str, tokens_only: bool) -> str:
     if old not in text and not tokens_only:
         return text
+    from pglast.parser import ParseError, scan  # here: every command imports this module, few lex
+
     try:
         tokens = scan(text)
     except ParseError:
