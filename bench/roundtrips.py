@@ -36,10 +36,12 @@ class RoundTrips:
         self.root = Path(tempfile.mkdtemp(prefix="schemasync-rtt-"))
         os.chmod(self.root, 0o755)
         self.times: dict[str, list[float]] = {}
+        self.changes = 0
 
     def start(self) -> None:
         self.sb = Sandbox(self.root / "sandbox").start()
-        self.sb.create_database("rtt", schema_sql(self.tables))
+        for name in ("far", "near"):  # one database each: a change made for one leaves the other unchanged
+            self.sb.create_database(f"rtt_{name}", schema_sql(self.tables))
         self.proxies = {"far": LatencyProxy(self.sb.ssh_port, ONE_WAY), "near": LatencyProxy(self.sb.ssh_port, 0.0)}
         key = (self.sb.ssh_dir / "host_ed25519.pub").read_text().split()
         known = self.root / "known_hosts"
@@ -58,7 +60,9 @@ class RoundTrips:
         for k, v in (("user.email", "bench@example.com"), ("user.name", "bench")):
             subprocess.run(["git", "-C", str(self.repo), "config", k, v], check=True)
         hosts = {
-            name: self.sb.hosts_entry("rtt", ssh=name, ssh_config=str(self.ssh_config), output=f"docs/schemas/{name}")
+            name: self.sb.hosts_entry(
+                f"rtt_{name}", ssh=name, ssh_config=str(self.ssh_config), output=f"docs/schemas/{name}"
+            )
             for name in self.proxies
         }
         (self.repo / "hosts.yaml").write_text(yaml.safe_dump({"hosts": hosts}))
@@ -76,10 +80,16 @@ class RoundTrips:
             raise RuntimeError(f"{' '.join(args)}: exit {proc.returncode}\n{proc.stderr.decode()[-2000:]}")
         return elapsed
 
+    def _changed(self, name: str) -> float:
+        """A refresh after one table changed: the quick check, the fingerprints, then that table."""
+        self.changes += 1
+        self.sb.psql(f"ALTER TABLE t00001 ADD COLUMN rtt_{self.changes} integer;", database=f"rtt_{name}")
+        return self.inv("schemas.refresh", "--host", name)
+
     def floor(self, name: str) -> float:
         sb = self.sb
         cmd = ["ssh", "-F", str(self.ssh_config), name]
-        cmd.append(f"pg_dump --schema-only -h {sb.pg_socket_dir} -p {sb.pg_port} -U postgres rtt")
+        cmd.append(f"pg_dump --schema-only -h {sb.pg_socket_dir} -p {sb.pg_port} -U postgres rtt_{name}")
         started = time.perf_counter()
         subprocess.run(cmd, stdout=subprocess.DEVNULL, check=True)
         return time.perf_counter() - started
@@ -90,6 +100,8 @@ class RoundTrips:
             jobs += [
                 (f"floor_{name}", lambda n=name: self.floor(n)),
                 (f"refresh_{name}", lambda n=name: self.inv("schemas.refresh", "--host", n)),
+                (f"changed_{name}", lambda n=name: self._changed(n)),
+                (f"full_{name}", lambda n=name: self.inv("schemas.refresh", "--host", n, "--full")),
                 (f"table_{name}", lambda n=name: self.inv("schemas.refresh", "--host", n, "--table", "t00002")),
                 (f"list_{name}", lambda n=name: self.inv("schemas.list", "--host", n)),
                 (f"check_{name}", lambda n=name: self.inv("schemas.check", "--host", n)),
@@ -125,7 +137,7 @@ def main(argv: list[str]) -> int:
     rows = {}
     print(f"\n| {args.tables} tables, {rtt * 1000:.0f} ms RTT | near | far | round trips | × ssh floor (far) |")
     print("|---|--:|--:|--:|--:|")
-    for what in ("floor", "refresh", "table", "list", "check"):
+    for what in ("floor", "refresh", "changed", "full", "table", "list", "check"):
         near, far = med[f"{what}_near"], med[f"{what}_far"]
         trips = (far - near) / rtt
         ratio = far / med["floor_far"]

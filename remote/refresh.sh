@@ -307,9 +307,15 @@ ss_database() {  # discovery and pg_dump of PGDATABASE into $ss_dir; the packed 
         # fingerprints), everything, or these file owners (OIDs).
         ss_discover quick '[]' || ss_discovery_failed
         read -r ss_flag ss_server_major < "$ss_dir/discovery"
-        printf 'SCHEMASYNC QUICK %s\n' "$(sed -n 2p "$ss_dir/discovery")"
+        ss_quick_doc=$(sed -n 2p "$ss_dir/discovery")
+        printf 'SCHEMASYNC QUICK %s\n' "$ss_quick_doc"
         ss_choose_pg_dump
-        ss_ask
+        ss_quick=$(printf '%s\n' "$ss_quick_doc" | sed -n 's/.*"quick" *: *"\([0-9:-]*\)".*/\1/p')
+        if [ -n "${SS_QUICK_EXPECT:-}" ] && [ "$ss_quick" != "$SS_QUICK_EXPECT" ]; then
+            ss_answer=more  # not the last refresh's: schemasync would ask for the fingerprints
+        else
+            ss_ask
+        fi
         if [ "$ss_answer" = more ]; then
             ss_discover fingerprints '[]' || ss_discovery_failed
             sed -n 2p "$ss_dir/discovery" > "$ss_dir/meta.json"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import secrets
 import threading
 import time
@@ -106,7 +107,7 @@ def _fetch(
     mode: str,
     table: str | None = None,
     on_discovery: Callable[[dict], None] | None = None,
-    ask: Callable[[dict, str], str] | None = None,
+    ask: _Ask | None = None,
     connecting: _Background[session.Connection] | None = None,
 ) -> tuple[session.RemoteOutput, list[str] | None]:
     """Run the remote step on one connection; returns its output and, for a batched run, the dumps.
@@ -116,7 +117,8 @@ def _fetch(
     conn = connecting.result() if connecting is not None else session.connect(host)
     try:
         try:
-            script = build_script(host, mode, table, password, ask=ask is not None)  # type: ignore[arg-type]
+            expect = ask.expected_quick if ask is not None else None
+            script = build_script(host, mode, table, password, ask=ask is not None, expect_quick=expect)  # type: ignore[arg-type]
             return session.run_remote(conn, host, script, on_discovery, ask), None
         except session.LockTableFull as full:
             if table is not None:
@@ -222,8 +224,8 @@ class _Ask:
     """The incremental decision, made when the script asks: the fingerprints against the
     manifest's, and the files on disk against what the manifest says was written."""
 
-    def __init__(self, host: HostConfig, notes: Notes, previous: store.Previous, full: bool = False) -> None:
-        self.host, self.notes, self.previous, self.full = host, notes, previous, full
+    def __init__(self, host: HostConfig, notes: Notes, previous: store.Previous) -> None:
+        self.host, self.notes, self.previous = host, notes, previous
         self.now: incremental.Fingerprints | None = None
         self.decision: incremental.Decision | None = None
         self.quick: str | None = None
@@ -234,19 +236,29 @@ class _Ask:
         self.checked_for = host.database
         self.checking = _Background(lambda: self._check_files(host.database))
 
-    def __call__(self, doc: dict, pg_dump_version: str) -> str:
+    @property
+    def expected_quick(self) -> str | None:
+        """The last refresh's quick check: a server that finds another sends its fingerprints
+        without asking (one round trip fewer)."""
+        quick = (self.previous.fingerprints or {}).get("quick")
+        return quick if isinstance(quick, str) and re.fullmatch(r"-?[0-9]+:-?[0-9]+", quick) else None
+
+    def __call__(self, quick_doc: dict, doc: dict | None, pg_dump_version: str) -> str:
+        """quick_doc: the quick check; doc: the fingerprints, once the server sent them."""
         previous = self.previous
         local = _local_key(self.host, self.notes)
-        if "fingerprints" not in doc:  # the quick check comes first
-            self.quick = doc.get("quick")
+        if self.quick is None:  # the files are checked by now
+            self.quick = quick_doc.get("quick")
             self.checking.result()
-            if doc.get("database", "") != self.checked_for:
+            if quick_doc.get("database", "") != self.checked_for:
                 self.intact, self.edited = set(), []
-                self._check_files(doc.get("database", ""))
+                self._check_files(quick_doc.get("database", ""))
+        if doc is None:  # the quick check alone: equal, and the files as written, is enough
+            doc = quick_doc
             records = previous.records.values()
             stamp = {"quick": self.quick, "server": int(doc["version"]), "pg_dump": pg_dump_version, "local": local}
             all_intact = not self.edited and all(r.file in self.intact for r in records if r.status != ORPHANED)
-            if not self.full and all_intact and incremental.quick_says_unchanged(previous.fingerprints, stamp):
+            if all_intact and incremental.quick_says_unchanged(previous.fingerprints, stamp):
                 kept = {r.file: r.fp for r in records if r.fp}
                 self.now = incremental.Fingerprints(kept, dict(previous.fingerprints or {}))
                 self.decision = incremental.Decision(incremental.NONE, "nothing changed (the quick check)")
@@ -257,9 +269,6 @@ class _Ask:
             self.decision = incremental.Decision(incremental.FULL, "the server computed no fingerprints")
             return self.decision.answer()
         self.now = now
-        if self.full:  # --full: the fingerprints, then everything
-            self.decision = incremental.Decision(incremental.FULL, "--full")
-            return self.decision.answer()
         kept = {f: incremental.Kept(r.fp, r.status != ORPHANED) for f, r in previous.records.items()}
         # a relation's file edited by hand or removed is dumped again; another one (a function's,
         # a type's: they cannot be dumped one by one) means a whole dump
@@ -315,8 +324,11 @@ def plan_refresh(
         early = _Early(host, table, notes, previous)
         ask = None
         why_whole = _why_whole(host, notes, previous, fetched is not None) if table is None else None
+        if why_whole is None and table is None and full:
+            # as a first refresh does: the dump starts at once, discovery takes the fingerprints
+            why_whole = "--full"
         if why_whole is None and table is None:
-            ask = _Ask(host, notes, previous, full)
+            ask = _Ask(host, notes, previous)
     except BaseException:
         if connecting is not None:
             with contextlib.suppress(Exception):

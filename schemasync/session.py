@@ -305,17 +305,11 @@ class _SSHRun:
     def errors(self) -> contextlib.AbstractContextManager[None]:
         return _remote_errors(self.host, self.conn, self.watchdog)
 
-    def start(self, script: str, pull: bool = True) -> None:
-        """pull: open the SFTP session now, while the server works (an incremental run opens it
-        only once it asks for a file: an unchanged database needs none)."""
+    def start(self, script: str) -> None:
         chan = self.chan = self.conn.transport.open_session(timeout=self.host.connect_timeout)
         chan.settimeout(self.host.command_timeout)
         chan.exec_command(REMOTE_COMMAND)
         chan.sendall(script.encode("utf-8"))
-        if pull:
-            self.puller.start()
-
-    def will_pull(self) -> None:
         self.puller.start()
 
     def lines(self) -> Iterator[str]:
@@ -412,7 +406,7 @@ class _LocalRun:
     def errors(self) -> contextlib.AbstractContextManager[None]:
         return _remote_errors(self.host, self.conn, self.watchdog)
 
-    def start(self, script: str, pull: bool = True) -> None:
+    def start(self, script: str) -> None:
         target = self.host.db_host or "localhost"
         self.forward = _Forward(self.conn.transport, (target, self.host.db_port), self.host.connect_timeout)
         env = {k: os.environ[k] for k in ("PATH", "HOME", "TMPDIR", "LANG") if k in os.environ}
@@ -446,9 +440,6 @@ class _LocalRun:
         if len(data) != size:
             raise SSHError(f"{self.host.name}: {path}: {len(data)} bytes, expected {size}")
         return data
-
-    def will_pull(self) -> None:
-        pass  # its files are local
 
     def send(self, line: str) -> None:
         assert self.proc is not None and self.proc.stdin is not None
@@ -540,18 +531,19 @@ def run_remote(
     host: HostConfig,
     script: str,
     on_discovery: Callable[[dict], None] | None = None,
-    ask: Callable[[dict, str], str] | None = None,
+    ask: Callable[[dict, dict | None, str], str] | None = None,
 ) -> RemoteOutput:
     """Run the remote step, fetch its files, let the server remove its temp dir.
 
     Discovery's document arrives while pg_dump still runs: `on_discovery` gets it then, so the
     caller can prepare (read the old files) instead of waiting. With `via: tunnel` the same step
     runs here, against the database port forwarded through the SSH connection. An incremental
-    script (built with ask=True) asks what to dump: `ask(discovery, pg_dump version)` answers."""
+    script (built with ask=True) asks what to dump: `ask(quick check, fingerprints or None, pg_dump
+    version)` answers."""
     run = _runner(conn, host)
     try:
         with run.errors():
-            run.start(script, pull=ask is None)
+            run.start(script)
             said = _Said()
             result: tuple[str, int, str] | None = None
             answer: str | None = None
@@ -559,11 +551,9 @@ def run_remote(
                 if line.startswith(RESULT):
                     result = file_line(line, RESULT)
                     break
-                if line == ASK and ask is not None and (said.quick or said.fingerprints) is not None:
-                    answer = ask(said.fingerprints or said.quick, said.info.get("pg_dump_version", ""))  # type: ignore[arg-type]
+                if line == ASK and ask is not None and said.quick is not None:
+                    answer = ask(said.quick, said.fingerprints, said.info.get("pg_dump_version", ""))
                     run.send(answer)
-                    if answer != "none":
-                        run.will_pull()
                     continue
                 try:
                     said.take(line, run, on_discovery)
@@ -727,6 +717,7 @@ class _Puller:
         self.sftp: paramiko.SFTPClient | None = None
         self.error: BaseException | None = None
         self.opening: threading.Thread | None = None
+        self.used = False  # a file was asked for
 
     def start(self) -> None:
         if self.opening is None:
@@ -742,6 +733,7 @@ class _Puller:
             self.error = exc
 
     def get(self, path: str, size: int, opened: Callable[[], object] | None = None) -> bytes:
+        self.used = True
         self.start()
         assert self.opening is not None
         self.opening.join()
@@ -772,8 +764,10 @@ class _Puller:
         return data
 
     def close(self) -> None:
-        if self.opening is not None:
+        if self.opening is not None and self.used:
             self.opening.join(self.host.connect_timeout)
+        # never used (an unchanged database needs no file): not waited for; closing the
+        # connection ends its opening
         if self.sftp is not None:
             with contextlib.suppress(Exception):  # the connection may be gone already
                 self.sftp.close()

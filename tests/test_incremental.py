@@ -243,6 +243,9 @@ def test_full_flag_forces_a_whole_dump(workspace: Workspace, database: str, flag
     run = workspace.inv("schemas.refresh", "--host", "dev", "--json")
     assert run.code == 0 and run.json["dumped"] == "none"
     run = workspace.inv("schemas.refresh", "--host", "dev", flag, "--json")
-    assert run.code == 0 and run.json["dumped"] == "full", run.out
+    assert run.code == 0 and run.json["dumped"] == "full" and run.json["dumped_why"] == "--full", run.out
+    # the whole dump took the fingerprints too (as a first refresh does): the next one compares
+    run = workspace.inv("schemas.refresh", "--host", "dev", "--json")
+    assert run.code == 0 and run.json["dumped"] == "none", run.out
     run = workspace.inv("schemas.check", "--host", "dev", flag, "--json")
     assert run.code == 0 and run.json["dumped"] == "full", run.out
