@@ -74,5 +74,5 @@ case "$cmd" in
     bench-sweep) check_system; setup_venv; exec .venv/bin/python -m bench.sweep "$@" ;;
     stop)  exec .venv/bin/python -m schemasync.sandbox stop ;;
     doctor) check_system; echo "system packages: all present" ;;
-    *)     sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    *)     sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
