@@ -25,6 +25,7 @@ import yaml
 from schemasync.sandbox import Sandbox, pg_bindir
 
 from .measure_cpu import busy_seconds
+from .rounds import checkout, run_rotated, run_rounds
 from .schema import schema_sql
 
 REPO = Path(__file__).resolve().parent.parent
@@ -72,12 +73,7 @@ class Bench:
         self.before_code = None
         if self.before:
             # the other version's code, run by the same Python and dependencies
-            self.before_code = self.root / "before"
-            self.before_code.mkdir()
-            archive = subprocess.run(["git", "-C", str(REPO), "archive", self.before], capture_output=True, check=True)
-            subprocess.run(["tar", "-x", "-C", str(self.before_code)], input=archive.stdout, check=True)
-            # the sh and SQL it sends live in ./remote, installed as schemasync.remote: its own copy
-            shutil.copytree(self.before_code / "remote", self.before_code / "schemasync" / "remote")
+            self.before_code = checkout(self.before, self.root / "before")
             self.warm_before = {n: self.repo(f"warm_before_{n}", [n]) for n in self.sizes}
             for n in self.sizes:
                 self.refresh(self.warm_before[n], f"b{n}", code=self.before_code)
@@ -200,11 +196,7 @@ class Bench:
             jobs += [
                 (f"old_loop_{n}", lambda n=n: self.record(f"old_loop_{n}", self.old_loop(n))) for n in self.loop_sizes
             ]
-        shift = r % len(jobs)
-        for name, job in jobs[shift:] + jobs[:shift]:
-            t = time.perf_counter()
-            job()
-            print(f"  round {r + 1}: {name} {time.perf_counter() - t:.2f}s", flush=True)
+        run_rotated(jobs, r)
 
     def _cold(self, n: int, code: Path | None = None) -> None:
         self.counter += 1
@@ -402,12 +394,7 @@ def main(argv: list[str]) -> int:
     loops = [int(s) for s in args.loop_sizes.split(",") if s]
     started = datetime.now(timezone.utc)
     bench = Bench(sizes, args.runs, loops, args.big or None, args.before)
-    try:
-        bench.start()
-        for r in range(args.runs):
-            bench.round(r)
-    finally:
-        bench.stop()
+    run_rounds(bench, args.runs)
     data = report(bench, started)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

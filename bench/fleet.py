@@ -29,6 +29,7 @@ import yaml
 from schemasync.sandbox import Sandbox
 
 from .latency import LatencyProxy
+from .rounds import run_rotated, run_rounds
 from .schema import schema_sql
 
 REPO = Path(__file__).resolve().parent.parent
@@ -179,11 +180,7 @@ class Fleet:
             ("databases_floor", self._databases_floor),
             ("databases_cold", self._databases_cold),
         ]
-        shift = r % len(jobs)
-        for name, job in jobs[shift:] + jobs[:shift]:
-            t = time.perf_counter()
-            job()
-            print(f"  round {r + 1}: {name} {time.perf_counter() - t:.2f}s", flush=True)
+        run_rotated(jobs, r)
 
     def stop(self) -> None:
         if hasattr(self, "sb"):
@@ -201,12 +198,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "fleet.json")
     args = parser.parse_args(argv)
     fleet = Fleet(args.tenants, args.tables, args.databases, args.db_tables, args.runs)
-    try:
-        fleet.start()
-        for r in range(args.runs):
-            fleet.round(r)
-    finally:
-        fleet.stop()
+    run_rounds(fleet, args.runs)
     med = {k: statistics.median(v) for k, v in fleet.times.items()}
     rows = [
         ("tenants_cold", "tenants_floor", f"cold refresh, {args.tenants} tenants × {args.tables} tables + public"),

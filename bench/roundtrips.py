@@ -24,6 +24,7 @@ import yaml
 from schemasync.sandbox import Sandbox
 
 from .latency import LatencyProxy
+from .rounds import run_rounds
 from .schema import schema_sql
 
 REPO = Path(__file__).resolve().parent.parent
@@ -126,12 +127,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "roundtrips.json")
     args = parser.parse_args(argv)
     bench = RoundTrips(args.tables)
-    try:
-        bench.start()
-        for r in range(args.runs):
-            bench.round(r)
-    finally:
-        bench.stop()
+    run_rounds(bench, args.runs)
     med = {k: statistics.median(v) for k, v in bench.times.items()}
     rtt = 2 * ONE_WAY
     rows = {}

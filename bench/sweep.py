@@ -31,6 +31,7 @@ from schemasync.sandbox import Sandbox
 
 from .latency import LatencyProxy
 from .measure_cpu import busy_seconds
+from .rounds import checkout, run_rotated, run_rounds
 from .schema import schema_sql
 
 REPO = Path(__file__).resolve().parent.parent
@@ -73,11 +74,7 @@ class SweepBench:
         )
         self.before_code = None
         if self.before:  # the other version's code, run by the same Python and dependencies
-            self.before_code = self.root / "before"
-            self.before_code.mkdir()
-            archive = subprocess.run(["git", "-C", str(REPO), "archive", self.before], capture_output=True, check=True)
-            subprocess.run(["tar", "-x", "-C", str(self.before_code)], input=archive.stdout, check=True)
-            shutil.copytree(self.before_code / "remote", self.before_code / "schemasync" / "remote")
+            self.before_code = checkout(self.before, self.root / "before")
 
     def repo(self, case: str) -> Path:
         self.counter += 1
@@ -130,11 +127,7 @@ class SweepBench:
             jobs += [(f"{case}_alone", lambda c=case: self.alone(c)), (f"{case}_sweep", lambda c=case: self.sweep(c))]
             if self.before_code is not None:
                 jobs.append((f"{case}_sweep_before", lambda c=case: self.sweep(c, self.before_code)))
-        shift = r % len(jobs)
-        for name, job in jobs[shift:] + jobs[:shift]:
-            t = time.perf_counter()
-            job()
-            print(f"  round {r + 1}: {name} {time.perf_counter() - t:.2f}s", flush=True)
+        run_rotated(jobs, r)
 
     def stop(self) -> None:
         if hasattr(self, "proxy"):
@@ -181,12 +174,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "sweep.json")
     args = parser.parse_args(argv)
     bench = SweepBench(args.runs, args.before)
-    try:
-        bench.start()
-        for r in range(args.runs):
-            bench.round(r)
-    finally:
-        bench.stop()
+    run_rounds(bench, args.runs)
     data = report(bench)
     labels = {
         "a": "(a) 3 × 1,000 tables, CPU-bound",
