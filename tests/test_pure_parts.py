@@ -121,3 +121,19 @@ def test_errors_cross_a_process_boundary_whole() -> None:
         assert type(back) is type(error) and str(back) == str(error) and back.code == error.code
     full = pickle.loads(pickle.dumps(LockTableFull("too many locks", {"tables": [1]})))
     assert isinstance(full, LockTableFull) and full.meta == {"tables": [1]} and full.code == 4
+
+
+def test_intact_files_are_recognised_as_definition_says() -> None:
+    """The quick path cuts the header off by its length; it must agree with definition() on any
+    header, odd line breaks included, or an unchanged database would be dumped (or worse)."""
+    from schemasync.incremental import is_intact
+    from schemasync.store import content_sha, definition
+
+    headers = ["-- Environment: dev\n-- Database: db", "-- a\u2028b\n-- c", "-- x\nnot a comment", "-- only"]
+    bodies = ["--\n-- Name: t\n--\n\nCREATE TABLE t ();\n", "--\nCREATE TABLE x ();\n\n"]
+    for header in headers:
+        for body in bodies:
+            text = header + "\n" + body
+            assert is_intact(text, header, content_sha(definition(text)))
+            assert not is_intact(text, header, content_sha(body + "x"))
+            assert not is_intact(text.replace("TABLE", "VIEW"), header, content_sha(definition(text)))
