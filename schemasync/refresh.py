@@ -17,7 +17,7 @@ from .changes import Change, compare_files
 from .config import Config, HostConfig
 from .diff import text_diff
 from .discovery import Discovery
-from .errors import ConfigError, DatabaseError, LocalError, SchemasyncError, SplitError
+from .errors import ConfigError, DatabaseError, SchemasyncError, SplitError
 from .messages import commit_message
 from .names import close_names, name_matcher, table_file
 from .notes import Notes, add_notes, load_notes
@@ -109,18 +109,17 @@ def _fetch(
     on_discovery: Callable[[dict], None] | None = None,
     ask: _Ask | None = None,
     connecting: _Background[session.Connection] | None = None,
-    started: Callable[[], object] | None = None,
 ) -> tuple[session.RemoteOutput, list[str] | None]:
     """Run the remote step on one connection; returns its output and, for a batched run, the dumps.
     ask: incremental; it says what to dump once discovery is in. connecting: the connection, being
-    opened meanwhile. started: called once the server is at work (the caller reads its files)."""
+    opened while the caller read its files."""
     password = host.password()
     conn = connecting.result() if connecting is not None else session.connect(host)
     try:
         try:
             expect = ask.expected_quick if ask is not None else None
             script = build_script(host, mode, table, password, ask=ask is not None, expect_quick=expect)  # type: ignore[arg-type]
-            return session.run_remote(conn, host, script, on_discovery, ask, started), None
+            return session.run_remote(conn, host, script, on_discovery, ask), None
         except session.LockTableFull as full:
             if table is not None:
                 raise
@@ -131,7 +130,7 @@ def _fetch(
                 batches = plan_batches(discovery, host, size)
                 script = build_script(host, mode, None, password, batches=batches_function(batches, boundary))  # type: ignore[arg-type]
                 try:
-                    out = session.run_remote(conn, host, script, on_discovery, started=started)
+                    out = session.run_remote(conn, host, script, on_discovery)
                 except session.LockTableFull:
                     if size == 1:
                         raise
@@ -150,9 +149,8 @@ class _Early:
     """What can be done with discovery's document while the server is still dumping: the
     catalog details, and reading the files this run will compare."""
 
-    def __init__(self, host: HostConfig, table: str | None, notes: Notes) -> None:
-        self.host, self.table, self.notes = host, table, notes
-        self.previous = store.Previous()  # read once the server is at work
+    def __init__(self, host: HostConfig, table: str | None, notes: Notes, previous: store.Previous) -> None:
+        self.host, self.table, self.notes, self.previous = host, table, notes, previous
         self.discovery: Discovery | None = None
         self.details: dict = {}
         self.fingerprints: dict | None = None  # as discovery computed them (incremental.py)
@@ -181,7 +179,7 @@ class _Early:
         self.discovery = discovery
 
 
-def _why_whole(host: HostConfig, notes: Notes, previous: store.Head, several: bool) -> str | None:
+def _why_whole(host: HostConfig, notes: Notes, previous: store.Previous, several: bool) -> str | None:
     """Why this refresh dumps everything without comparing fingerprints; None: it compares. What
     can be known before connecting is decided here: the server then dumps while discovery runs."""
     if several:
@@ -226,28 +224,23 @@ class _Ask:
     """The incremental decision, made when the script asks: the fingerprints against the
     manifest's, and the files on disk against what the manifest says was written."""
 
-    def __init__(self, host: HostConfig, notes: Notes, head: store.Head) -> None:
-        self.host, self.notes, self.head = host, notes, head
-        self.previous = store.Previous()  # read once the server is at work: begin()
+    def __init__(self, host: HostConfig, notes: Notes, previous: store.Previous) -> None:
+        self.host, self.notes, self.previous = host, notes, previous
         self.now: incremental.Fingerprints | None = None
         self.decision: incremental.Decision | None = None
         self.quick: str | None = None
         self.intact: set[str] = set()  # files exactly as the last refresh wrote them
         self.edited: list[str] = []  # files that are not, and are not a relation's
+        # read while the server runs its quick check; the header names the database, as the
+        # server will (checked again if it names another)
         self.checked_for = host.database
-        self.checking: _Background[None] | None = None
-
-    def begin(self, previous: store.Previous) -> None:
-        """The files are checked while the server runs its quick check; the header names the
-        database, as the server will (checked again if it names another)."""
-        self.previous = previous
-        self.checking = _Background(lambda: self._check_files(self.host.database))
+        self.checking = _Background(lambda: self._check_files(host.database))
 
     @property
     def expected_quick(self) -> str | None:
         """The last refresh's quick check: a server that finds another sends its fingerprints
         without asking (one round trip fewer)."""
-        quick = (self.head.fingerprints or {}).get("quick")
+        quick = (self.previous.fingerprints or {}).get("quick")
         return quick if isinstance(quick, str) and re.fullmatch(r"-?[0-9]+:-?[0-9]+", quick) else None
 
     def __call__(self, quick_doc: dict, doc: dict | None, pg_dump_version: str) -> str:
@@ -256,7 +249,6 @@ class _Ask:
         local = _local_key(self.host, self.notes)
         if self.quick is None:  # the files are checked by now
             self.quick = quick_doc.get("quick")
-            assert self.checking is not None, "begin() comes first"
             self.checking.result()
             if quick_doc.get("database", "") != self.checked_for:
                 self.intact, self.edited = set(), []
@@ -328,54 +320,26 @@ def plan_refresh(
     # the SSH handshake and the reading of the manifest overlap
     connecting = _Background(lambda: session.connect(host)) if fetched is None else None
     try:
-        # how to start is decided from the manifest's head; its records are read once the server
-        # is at work (a large manifest takes longer to parse than the handshake)
-        head = store.read_head(host.output)
-        early = _Early(host, table, notes)
+        previous = store.read_previous(host.output, [])
+        early = _Early(host, table, notes, previous)
         ask = None
-        why_whole = _why_whole(host, notes, head, fetched is not None) if table is None else None
+        why_whole = _why_whole(host, notes, previous, fetched is not None) if table is None else None
         if why_whole is None and table is None and full:
             # as a first refresh does: the dump starts at once, discovery takes the fingerprints
             why_whole = "--full"
         if why_whole is None and table is None:
-            ask = _Ask(host, notes, head)
+            ask = _Ask(host, notes, previous)
     except BaseException:
         if connecting is not None:
             with contextlib.suppress(Exception):
                 session.close(connecting.result())
         raise
-
-    read: list[store.Previous] = []
-
-    def read_files() -> store.Previous:
-        """Once: the manifest's records and our pages, while the server works."""
-        if not read:
-            previous = store.read_previous(host.output, [])
-            if (previous.format, previous.fingerprints) != head:
-                raise LocalError(
-                    f"{host.output / store.MANIFEST}: its first line and its records disagree, or it changed "
-                    "during the run; nothing was written",
-                    hint="restore it from git, or remove it to start afresh",
-                )
-            early.previous = previous
-            if ask is not None:
-                ask.begin(previous)
-            read.append(previous)
-        return read[0]
-
     if fetched is None:
         out, batched = _fetch(
-            host,
-            "table" if table else "full",
-            table,
-            on_discovery=early,
-            ask=ask,
-            connecting=connecting,
-            started=read_files,
+            host, "table" if table else "full", table, on_discovery=early, ask=ask, connecting=connecting
         )
     else:
         out, batched = fetched
-    previous = read_files()
     if early.discovery is None:  # nothing to dump: discovery came on its own, at the end
         early(out.meta)
     discovery, details = early.discovery, early.details

@@ -532,7 +532,6 @@ def run_remote(
     script: str,
     on_discovery: Callable[[dict], None] | None = None,
     ask: Callable[[dict, dict | None, str], str] | None = None,
-    started: Callable[[], object] | None = None,
 ) -> RemoteOutput:
     """Run the remote step, fetch its files, let the server remove its temp dir.
 
@@ -540,14 +539,11 @@ def run_remote(
     caller can prepare (read the old files) instead of waiting. With `via: tunnel` the same step
     runs here, against the database port forwarded through the SSH connection. An incremental
     script (built with ask=True) asks what to dump: `ask(quick check, fingerprints or None, pg_dump
-    version)` answers. `started` is called once the script is on its way: the caller's reading
-    overlaps the server's work."""
+    version)` answers."""
     run = _runner(conn, host)
     try:
         with run.errors():
             run.start(script)
-            if started is not None:
-                started()
             said = _Said()
             result: tuple[str, int, str] | None = None
             answer: str | None = None

@@ -567,35 +567,6 @@ def parse_manifest(text: str, path: Path) -> Manifest:
         ) from None
 
 
-class Head(NamedTuple):
-    """What decides how a refresh starts: the manifest's format and fingerprints."""
-
-    format: int | None
-    fingerprints: dict | None
-
-
-def read_head(outdir: Path) -> Head:
-    """The manifest's format and fingerprints without parsing its records (20,000 tables' worth
-    take a third of a second): `render_manifest` writes them on the first line, alone. A first
-    line that is not that, and the whole manifest is parsed (and its errors reported) as usual."""
-    path = outdir / MANIFEST
-    text = _read(path)
-    if text is None:
-        return Head(None, None)
-    first, newline, _ = text.partition("\n")
-    if newline and first.startswith("{") and first.endswith(","):
-        try:
-            doc = json.loads(first[:-1] + "}")
-        except ValueError:
-            doc = None
-        if isinstance(doc, dict) and isinstance(doc.get("format"), int):
-            fingerprints = doc.get("fingerprints")
-            if isinstance(fingerprints, (dict, type(None))):
-                return Head(doc["format"], fingerprints)
-    manifest = parse_manifest(text, path)
-    return Head(manifest.format, manifest.fingerprints)
-
-
 def read_previous(outdir: Path, candidate_files: list[str]) -> Previous:
     prev = Previous()
     manifest = _read(outdir / MANIFEST)

@@ -199,20 +199,3 @@ def test_pages_the_manifest_names_must_be_ours(tmp_path: Path) -> None:
     (tmp_path / "_manifest.json").write_text(store.render_manifest(recs, "dev", "db", pages=["users.sql"]))
     with pytest.raises(LocalError, match="refusing page"):
         store.read_previous(tmp_path, [])
-
-
-def test_the_manifest_head_is_read_without_its_records(tmp_path: Path) -> None:
-    """How a refresh starts is decided from the head alone; it must say what the whole file says."""
-    assert store.read_head(tmp_path) == (None, None)  # no manifest: a first refresh
-    recs = [Record("table", "public", f"t{i}", f"t{i}.sql", "current", 3, sha="0123") for i in range(50)]
-    fps = {"global": "1", "local": "ab", "pg_dump": "15.18", "quick": "10:-20", "server": 150018}
-    for fingerprints in (fps, None):
-        (tmp_path / "_manifest.json").write_text(store.render_manifest(recs, "dev", "db", fingerprints=fingerprints))
-        full = store.parse_manifest((tmp_path / "_manifest.json").read_text(), tmp_path / "_manifest.json")
-        assert store.read_head(tmp_path) == (full.format, full.fingerprints) == (store.FORMAT, fingerprints)
-    # not laid out as schemasync writes it (one line, another tool): the whole file decides
-    (tmp_path / "_manifest.json").write_text('{"files": [], "format": 2, "fingerprints": {"quick": "1:2"}}\n')
-    assert store.read_head(tmp_path) == (2, {"quick": "1:2"})
-    (tmp_path / "_manifest.json").write_text('{"files": [\n')
-    with pytest.raises(LocalError, match="unreadable"):
-        store.read_head(tmp_path)
