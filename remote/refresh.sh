@@ -171,6 +171,10 @@ ss_discover() {  # ss_discover [mode owners]: the read-only discovery query; -w:
         < "$ss_dir/discover.sql" > "$ss_dir/discovery" 2> "$ss_dir/psql.err"
 }
 
+ss_quick() {  # the quick check's value in the document discovery just wrote
+    sed -n 2p "$ss_dir/discovery" | sed -n 's/.*"quick" *: *"\([0-9:-]*\)".*/\1/p'
+}
+
 ss_ask() {  # schemasync's answer, one line on our input
     printf 'SCHEMASYNC ASK\n'
     IFS= read -r ss_answer || ss_fail "$SS_EXIT_PG_DUMP" "schemasync did not say what to dump"
@@ -237,8 +241,7 @@ ss_main() {
         # The quick check before the early dump starts: if discovery's is the same, nothing
         # changed in between, and its fingerprints hold for the dump (incremental.py keeps them).
         if [ "$SS_MODE" = full ] && ss_discover quick '[]'; then
-            printf 'SCHEMASYNC INFO quick_before %s\n' \
-                "$(sed -n 2p "$ss_dir/discovery" | sed -n 's/.*"quick" *: *"\([0-9:-]*\)".*/\1/p')"
+            printf 'SCHEMASYNC INFO quick_before %s\n' "$(ss_quick)"
         fi
         # schemasync's guess at the selection (exact schema names, or the --table): dump while
         # discovery runs. Used only if discovery's selection is the same; otherwise, and on any
@@ -307,11 +310,9 @@ ss_database() {  # discovery and pg_dump of PGDATABASE into $ss_dir; the packed 
         # fingerprints), everything, or these file owners (OIDs).
         ss_discover quick '[]' || ss_discovery_failed
         read -r ss_flag ss_server_major < "$ss_dir/discovery"
-        ss_quick_doc=$(sed -n 2p "$ss_dir/discovery")
-        printf 'SCHEMASYNC QUICK %s\n' "$ss_quick_doc"
+        printf 'SCHEMASYNC QUICK %s\n' "$(sed -n 2p "$ss_dir/discovery")"
         ss_choose_pg_dump
-        ss_quick=$(printf '%s\n' "$ss_quick_doc" | sed -n 's/.*"quick" *: *"\([0-9:-]*\)".*/\1/p')
-        if [ -n "${SS_QUICK_EXPECT:-}" ] && [ "$ss_quick" != "$SS_QUICK_EXPECT" ]; then
+        if [ -n "${SS_QUICK_EXPECT:-}" ] && [ "$(ss_quick)" != "$SS_QUICK_EXPECT" ]; then
             ss_answer=more  # not the last refresh's: schemasync would ask for the fingerprints
         else
             ss_ask
@@ -367,7 +368,8 @@ ss_database() {  # discovery and pg_dump of PGDATABASE into $ss_dir; the packed 
         if [ "$ss_path" = "$ss_pg_dump" ] && [ "$(cat "$ss_dir/args")" = "$SS_EARLY" ]; then
             if wait "$ss_early"; then
                 ss_early_ok=1
-                # its snapshot may be older than discovery's: schemasync keeps no fingerprints
+                # its snapshot may be older than discovery's: schemasync keeps discovery's
+                # fingerprints only if the quick check taken before it started is the same
                 printf 'SCHEMASYNC INFO early used\n'
             elif grep -q -e 'could not obtain lock' -e 'canceling statement due to statement timeout' \
                     -e 'out of shared memory' "$ss_dir/dump.err" 2>/dev/null; then

@@ -96,15 +96,9 @@ class Kept:
 
 def quick_says_unchanged(before_stamp: dict | None, now_stamp: dict) -> bool:
     """The quick check, the versions and this tool's inputs all as at the last refresh."""
-    keys = ("quick", "server", "pg_dump", "local")
-    return (
-        bool(before_stamp)
-        and before_stamp.get("quick") is not None
-        and all(
-            before_stamp.get(k) == now_stamp.get(k)
-            for k in keys  # type: ignore[union-attr]
-        )
-    )
+    if not before_stamp or before_stamp.get("quick") is None:
+        return False
+    return all(before_stamp.get(k) == now_stamp.get(k) for k in ("quick", "server", "pg_dump", "local"))
 
 
 def decide(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import re
 import secrets
 import threading
 import time
@@ -179,7 +178,7 @@ class _Early:
         self.discovery = discovery
 
 
-def _why_whole(host: HostConfig, notes: Notes, previous: store.Previous, several: bool) -> str | None:
+def _why_whole(host: HostConfig, local: str, previous: store.Previous, several: bool) -> str | None:
     """Why this refresh dumps everything without comparing fingerprints; None: it compares. What
     can be known before connecting is decided here: the server then dumps while discovery runs."""
     if several:
@@ -190,7 +189,7 @@ def _why_whole(host: HostConfig, notes: Notes, previous: store.Previous, several
         return "a first refresh"  # the server dumps while discovery runs
     if previous.format != store.FORMAT:
         return "the manifest's format changed"
-    if previous.fingerprints and previous.fingerprints.get("local") != _local_key(host, notes):
+    if previous.fingerprints and previous.fingerprints.get("local") != local:
         return incremental.LOCAL_CHANGED
     # no fingerprints yet (the first refresh dumped while discovery ran, so its fingerprints might
     # be newer than its dump): this one takes them first, then dumps everything
@@ -224,8 +223,8 @@ class _Ask:
     """The incremental decision, made when the script asks: the fingerprints against the
     manifest's, and the files on disk against what the manifest says was written."""
 
-    def __init__(self, host: HostConfig, notes: Notes, previous: store.Previous) -> None:
-        self.host, self.notes, self.previous = host, notes, previous
+    def __init__(self, host: HostConfig, notes: Notes, previous: store.Previous, local: str) -> None:
+        self.host, self.notes, self.previous, self.local = host, notes, previous, local
         self.now: incremental.Fingerprints | None = None
         self.decision: incremental.Decision | None = None
         self.quick: str | None = None
@@ -239,14 +238,13 @@ class _Ask:
     @property
     def expected_quick(self) -> str | None:
         """The last refresh's quick check: a server that finds another sends its fingerprints
-        without asking (one round trip fewer)."""
+        without asking (one round trip fewer). build_script checks its form."""
         quick = (self.previous.fingerprints or {}).get("quick")
-        return quick if isinstance(quick, str) and re.fullmatch(r"-?[0-9]+:-?[0-9]+", quick) else None
+        return quick if isinstance(quick, str) else None
 
     def __call__(self, quick_doc: dict, doc: dict | None, pg_dump_version: str) -> str:
         """quick_doc: the quick check; doc: the fingerprints, once the server sent them."""
-        previous = self.previous
-        local = _local_key(self.host, self.notes)
+        previous, local = self.previous, self.local
         if self.quick is None:  # the files are checked by now
             self.quick = quick_doc.get("quick")
             self.checking.result()
@@ -254,9 +252,13 @@ class _Ask:
                 self.intact, self.edited = set(), []
                 self._check_files(quick_doc.get("database", ""))
         if doc is None:  # the quick check alone: equal, and the files as written, is enough
-            doc = quick_doc
             records = previous.records.values()
-            stamp = {"quick": self.quick, "server": int(doc["version"]), "pg_dump": pg_dump_version, "local": local}
+            stamp = {
+                "quick": self.quick,
+                "server": int(quick_doc["version"]),
+                "pg_dump": pg_dump_version,
+                "local": local,
+            }
             all_intact = not self.edited and all(r.file in self.intact for r in records if r.status != ORPHANED)
             if all_intact and incremental.quick_says_unchanged(previous.fingerprints, stamp):
                 kept = {r.file: r.fp for r in records if r.fp}
@@ -323,12 +325,13 @@ def plan_refresh(
         previous = store.read_previous(host.output, [])
         early = _Early(host, table, notes, previous)
         ask = None
-        why_whole = _why_whole(host, notes, previous, fetched is not None) if table is None else None
+        local = _local_key(host, notes)
+        why_whole = _why_whole(host, local, previous, fetched is not None) if table is None else None
         if why_whole is None and table is None and full:
             # as a first refresh does: the dump starts at once, discovery takes the fingerprints
             why_whole = "--full"
         if why_whole is None and table is None:
-            ask = _Ask(host, notes, previous)
+            ask = _Ask(host, notes, previous, local)
     except BaseException:
         if connecting is not None:
             with contextlib.suppress(Exception):
@@ -413,7 +416,7 @@ def plan_refresh(
     now = ask.now if ask is not None else None
     if now is None and table is None and early.fingerprints and _fingerprints_hold(out.info, early.fingerprints):
         version = out.info.get("pg_dump_version", "")
-        now = incremental.fingerprints(early.fingerprints, discovery.server_version, version, _local_key(host, notes))
+        now = incremental.fingerprints(early.fingerprints, discovery.server_version, version, local)
     plan = store.plan_changes(
         previous,
         produced,

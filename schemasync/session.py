@@ -560,7 +560,7 @@ def run_remote(
                 except _FileGone:
                     break  # the script ended meanwhile (a failed pg_dump): its exit status says why
             meta_line, meta = said.meta_line, said.meta
-            if result is None and answer == "none" and (said.quick or said.fingerprints) is not None:
+            if result is None and answer == "none" and said.quick is not None:
                 status = run.finish()
                 if status != 0:
                     raise _remote_failure(host, conn, status, run.stderr())
