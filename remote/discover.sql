@@ -34,6 +34,95 @@ SELECT to_regclass('pg_catalog.pg_publication_namespace') IS NOT NULL AS ss_has_
 \set fp_more ''
 \set quick_more ''
 \endif
+-- The quick check: every catalog row a dump may depend on, database-wide, by identity and xmin,
+-- summed. Equal to the last refresh's: nothing changed, and nothing more is asked. (VACUUM and
+-- ANALYZE update pg_class in place, keeping xmin; anything else that differs costs only the
+-- fingerprints query.)
+-- A statement of its own, run only where its value is used: the first step of an incremental
+-- run (which ends here, without planning the discovery query below), and the fingerprints a
+-- whole refresh keeps for the next one.
+SELECT :'ss_mode' = 'quick' AS ss_quick_only,
+       :'ss_mode' = 'quick' OR (:'ss_mode' = '' AND (__PARAMS__::jsonb ->> 'fingerprints')::boolean) AS ss_want_quick \gset
+\set ss_quick ''
+\if :ss_want_quick
+SELECT sum(n) || ':' || sum(h) AS ss_quick
+FROM (
+    -- integers hashed, each row's xmin the seed (a text key per row costs twice as much): a row
+    -- inserted, updated or deleted changes its table's sum
+    SELECT count(*), sum(hashint8extended((objoid::int8 << 24) # (classoid::int8 << 8) # objsubid, xmin::text::int8))
+    FROM pg_description
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_class WHERE relpersistence <> 't'
+    UNION ALL
+    SELECT count(*), sum(hashint8extended((attrelid::int8 << 16) # attnum, xmin::text::int8)) FROM pg_attribute
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_attrdef
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_constraint
+    UNION ALL SELECT count(*), sum(hashint8extended(indexrelid::int8, xmin::text::int8)) FROM pg_index
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_trigger
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_policy
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_rewrite
+    UNION ALL
+    SELECT count(*), sum(hashint8extended((objid::int8 << 32) # refobjid::int8 # (classid::int8 << 20)
+                                          # (objsubid::int8 << 10) # refobjsubid, xmin::text::int8))
+    FROM pg_depend
+    UNION ALL SELECT count(*), sum(hashint8extended((inhrelid::int8 << 32) # inhparent::int8, xmin::text::int8))
+    FROM pg_inherits
+    UNION ALL SELECT count(*), sum(hashint8extended(seqrelid::int8, xmin::text::int8)) FROM pg_sequence
+    UNION ALL SELECT count(*), sum(hashint8extended(partrelid::int8, xmin::text::int8)) FROM pg_partitioned_table
+    UNION ALL SELECT count(*), sum(hashint8extended(ftrelid::int8, xmin::text::int8)) FROM pg_foreign_table
+    -- everything else fp_else hashes, the same way: any change there is seen here
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_namespace
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_proc
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_type
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_enum
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_collation
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_operator
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_opclass
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_opfamily
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_amop
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_amproc
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_am
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_cast
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_conversion
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_extension
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_language
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_transform
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_ts_config
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_ts_dict
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_ts_parser
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_ts_template
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_foreign_data_wrapper
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_foreign_server
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_publication
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_publication_rel
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_event_trigger
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_default_acl
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_statistic_ext
+    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_largeobject_metadata
+    UNION ALL SELECT count(*), sum(hashint8extended(aggfnoid::oid::int8, xmin::text::int8)) FROM pg_aggregate
+    UNION ALL SELECT count(*), sum(hashint8extended(rngtypid::int8, xmin::text::int8)) FROM pg_range
+    UNION ALL SELECT count(*), sum(hashint8extended((mapcfg::int8 << 24) # (maptokentype::int8 << 12) # mapseqno,
+                                                    xmin::text::int8)) FROM pg_ts_config_map
+    UNION ALL SELECT count(*), sum(hashint8extended((objoid::int8 << 24) # (classoid::int8 << 8) # objsubid, xmin::text::int8))
+    FROM pg_init_privs
+    UNION ALL SELECT count(*), sum(hashint8extended((objoid::int8 << 24) # (classoid::int8 << 8) # objsubid, xmin::text::int8))
+    FROM pg_seclabel
+    -- names only (the catalogs behind these views are for superusers): a role or tablespace renamed
+    UNION ALL SELECT count(*), sum(hashtextextended(oid || ':' || rolname, 0)) FROM pg_roles
+    UNION ALL SELECT count(*), sum(hashtextextended(oid || ':' || spcname, 0)) FROM pg_tablespace
+    UNION ALL SELECT count(*), sum(hashtextextended(umid || ':' || srvid || ':' || umuser || ':' || coalesce(umoptions::text, ''), 0))
+    FROM pg_user_mappings
+    :quick_more
+) AS quick(n, h) \gset
+\endif
+\if :ss_quick_only
+SELECT 'quick ' || (current_setting('server_version_num')::int / 10000)::text || E'\n'
+       || json_build_object('version', current_setting('server_version_num')::int,
+                            'database', current_database(), 'user', current_user,
+                            'tables', '[]'::json, 'relations', '[]'::json, 'subobjects', '[]'::json,
+                            'quick', :'ss_quick')::text || E'\n';
+COMMIT;
+\quit
+\endif
 WITH RECURSIVE
 -- The script may override the mode (psql variables ss_mode, ss_owners): an incremental run first asks for
 -- fingerprints only, then for the file owners schemasync names (or everything).
@@ -222,77 +311,6 @@ fp_owner AS (
     FROM (SELECT owner, sum(hashtextextended(tok, 0))::text AS fp FROM fp_tok GROUP BY owner) f
     JOIN rel r ON r.oid = f.owner
 ),
--- The quick check: every catalog row a dump may depend on, database-wide, by identity and xmin,
--- summed. Equal to the last refresh's: nothing changed, and nothing more is asked. (VACUUM and
--- ANALYZE update pg_class in place, keeping xmin; anything else that differs costs only the
--- fingerprints query.)
-quick(n, h) AS (
-    -- integers hashed, each row's xmin the seed (a text key per row costs twice as much): a row
-    -- inserted, updated or deleted changes its table's sum
-    SELECT count(*), sum(hashint8extended((objoid::int8 << 24) # (classoid::int8 << 8) # objsubid, xmin::text::int8))
-    FROM pg_description
-    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_class WHERE relpersistence <> 't'
-    UNION ALL
-    SELECT count(*), sum(hashint8extended((attrelid::int8 << 16) # attnum, xmin::text::int8)) FROM pg_attribute
-    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_attrdef
-    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_constraint
-    UNION ALL SELECT count(*), sum(hashint8extended(indexrelid::int8, xmin::text::int8)) FROM pg_index
-    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_trigger
-    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_policy
-    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_rewrite
-    UNION ALL
-    SELECT count(*), sum(hashint8extended((objid::int8 << 32) # refobjid::int8 # (classid::int8 << 20)
-                                          # (objsubid::int8 << 10) # refobjsubid, xmin::text::int8))
-    FROM pg_depend
-    UNION ALL SELECT count(*), sum(hashint8extended((inhrelid::int8 << 32) # inhparent::int8, xmin::text::int8))
-    FROM pg_inherits
-    UNION ALL SELECT count(*), sum(hashint8extended(seqrelid::int8, xmin::text::int8)) FROM pg_sequence
-    UNION ALL SELECT count(*), sum(hashint8extended(partrelid::int8, xmin::text::int8)) FROM pg_partitioned_table
-    UNION ALL SELECT count(*), sum(hashint8extended(ftrelid::int8, xmin::text::int8)) FROM pg_foreign_table
-    -- everything else fp_else hashes, the same way: any change there is seen here
-    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_namespace
-    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_proc
-    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_type
-    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_enum
-    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_collation
-    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_operator
-    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_opclass
-    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_opfamily
-    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_amop
-    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_amproc
-    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_am
-    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_cast
-    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_conversion
-    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_extension
-    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_language
-    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_transform
-    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_ts_config
-    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_ts_dict
-    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_ts_parser
-    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_ts_template
-    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_foreign_data_wrapper
-    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_foreign_server
-    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_publication
-    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_publication_rel
-    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_event_trigger
-    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_default_acl
-    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_statistic_ext
-    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_largeobject_metadata
-    UNION ALL SELECT count(*), sum(hashint8extended(aggfnoid::oid::int8, xmin::text::int8)) FROM pg_aggregate
-    UNION ALL SELECT count(*), sum(hashint8extended(rngtypid::int8, xmin::text::int8)) FROM pg_range
-    UNION ALL SELECT count(*), sum(hashint8extended((mapcfg::int8 << 24) # (maptokentype::int8 << 12) # mapseqno,
-                                                    xmin::text::int8)) FROM pg_ts_config_map
-    UNION ALL SELECT count(*), sum(hashint8extended((objoid::int8 << 24) # (classoid::int8 << 8) # objsubid, xmin::text::int8))
-    FROM pg_init_privs
-    UNION ALL SELECT count(*), sum(hashint8extended((objoid::int8 << 24) # (classoid::int8 << 8) # objsubid, xmin::text::int8))
-    FROM pg_seclabel
-    -- names only (the catalogs behind these views are for superusers): a role or tablespace renamed
-    UNION ALL SELECT count(*), sum(hashtextextended(oid || ':' || rolname, 0)) FROM pg_roles
-    UNION ALL SELECT count(*), sum(hashtextextended(oid || ':' || spcname, 0)) FROM pg_tablespace
-    UNION ALL SELECT count(*), sum(hashtextextended(umid || ':' || srvid || ':' || umuser || ':' || coalesce(umoptions::text, ''), 0))
-    FROM pg_user_mappings
-    :quick_more
-),
 
 fp_doc AS (
     SELECT json_build_object(
@@ -300,7 +318,7 @@ fp_doc AS (
                                              ORDER BY f.owner), '[]') FROM fp_owner f),
         'global', (SELECT sum(hashtextextended(tok, 0))::text FROM fp_else),
         -- an incremental run has it already, from its first step
-        'quick', (SELECT CASE WHEN params.p ->> 'mode' <> 'fingerprints' THEN (SELECT sum(n) || ':' || sum(h) FROM quick)
+        'quick', (SELECT CASE WHEN params.p ->> 'mode' <> 'fingerprints' THEN nullif(:'ss_quick', '')
                          END FROM params)) AS doc
 ),
 -- Everything else a dump may print or name: any change here means a whole dump. Objects made by
@@ -472,7 +490,7 @@ meta AS (
     ) AS doc
 )
 SELECT CASE
-           WHEN params.p ->> 'mode' IN ('quick', 'fingerprints') THEN params.p ->> 'mode'
+           WHEN params.p ->> 'mode' = 'fingerprints' THEN params.p ->> 'mode'
            WHEN params.p ->> 'mode' = 'list' THEN 'nodump'
            WHEN params.p ->> 'mode' = 'owners' AND (SELECT count(*) FROM chosen) = 0 THEN 'nodump'
            WHEN params.p ->> 'mode' = 'table' AND (SELECT count(*) FROM chosen) = 0 THEN 'nodump'
@@ -481,18 +499,13 @@ SELECT CASE
            ELSE 'dump' END
        || ' ' || (current_setting('server_version_num')::int / 10000)::text || E'\n'
        -- fingerprints only: what an incremental run compares first, and nothing else
-       || CASE WHEN params.p ->> 'mode' = 'quick'
-               THEN (SELECT json_build_object('version', current_setting('server_version_num')::int,
-                                              'database', current_database(), 'user', current_user,
-                                              'tables', '[]'::json, 'relations', '[]'::json, 'subobjects', '[]'::json,
-                                              'quick', (SELECT sum(n) || ':' || sum(h) FROM quick))::text)
-               WHEN params.p ->> 'mode' = 'fingerprints'
+       || CASE WHEN params.p ->> 'mode' = 'fingerprints'
                THEN (SELECT json_build_object('version', current_setting('server_version_num')::int,
                                               'database', current_database(), 'user', current_user,
                                               'tables', '[]'::json, 'relations', '[]'::json, 'subobjects', '[]'::json,
                                               'fingerprints', (SELECT doc FROM fp_doc))::text)
                ELSE (SELECT doc::jsonb::text FROM meta) END || E'\n'
-       || CASE WHEN params.p ->> 'mode' IN ('quick', 'fingerprints') THEN '' ELSE
+       || CASE WHEN params.p ->> 'mode' = 'fingerprints' THEN '' ELSE
           coalesce((SELECT string_agg('''' || replace(arg, '''', '''"''"''') || '''', ' ' ORDER BY ord, k1, k2, i)
                     FROM dump_args), '') END
 FROM params;

@@ -185,10 +185,23 @@ ss_discovery_failed() {
     ss_fail "$SS_EXIT_DISCOVERY" "discovery query failed (psql)"
 }
 
+ss_version_start() {  # the first candidate's version, asked while the catalog is queried
+    (ss_find ss_pg_dump pg_dump) >/dev/null 2>&1 || return 0  # missing: said when it is needed
+    ss_find ss_pg_dump pg_dump
+    ss_version "$ss_pg_dump" > "$ss_dir/pg_dump.version" &
+    ss_version_pid=$!
+}
+
 ss_choose_pg_dump() {  # the server's pg_dump, new enough for it (ss_pg_dump, ss_dump_major)
     # one `pg_dump --version` per candidate: through a prefix (sudo, docker exec) each one costs
-    ss_find ss_pg_dump pg_dump
-    ss_dump_version=$(ss_version "$ss_pg_dump")
+    if [ -n "$ss_version_pid" ]; then
+        wait "$ss_version_pid"
+        ss_dump_version=$(cat "$ss_dir/pg_dump.version")
+    else
+        ss_find ss_pg_dump pg_dump
+        ss_dump_version=$(ss_version "$ss_pg_dump")
+    fi
+    ss_version_pid="" ss_chosen=1
     ss_dump_major=${ss_dump_version%%[!0-9]*}
     if [ -z "$SS_PG_BIN$SS_PREFIX" ] && [ "${ss_dump_major:-0}" -lt "$ss_server_major" ]; then
         # pg_dump refuses a newer server: look for the server's own version's binaries.
@@ -303,7 +316,8 @@ ss_several() {  # a host with several databases: list them, then each one's disc
 }
 
 ss_database() {  # discovery and pg_dump of PGDATABASE into $ss_dir; the packed dump in ss_packed
-    ss_mode="" ss_owners="[]" ss_pg_dump=""
+    ss_mode="" ss_owners="[]" ss_pg_dump="" ss_version_pid="" ss_chosen=""
+    [ "$SS_MODE" = list ] || ss_version_start
     if [ -n "${SS_ASK+x}" ]; then
         # Incremental: the quick check, then if asked the fingerprints. schemasync compares them
         # with the last refresh's and answers on our input: nothing to dump, more (the
@@ -360,7 +374,7 @@ ss_database() {  # discovery and pg_dump of PGDATABASE into $ss_dir; the packed 
     fi
     ss_pack discovery.out "$ss_dir/meta.json"
     printf 'SCHEMASYNC DISCOVERY %s\n' "$ss_packed"
-    [ -n "$ss_pg_dump" ] || ss_choose_pg_dump
+    [ -n "$ss_chosen" ] || ss_choose_pg_dump
 
     ss_early_ok=""
     if [ -n "$ss_early" ]; then

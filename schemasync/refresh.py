@@ -101,24 +101,62 @@ class ListResult:
     tenants: dict | None = None  # the tenants as the last refresh found them (the manifest)
 
 
+class _Starting:
+    """Connect, then send the remote step, in a thread of its own. The caller reads its files
+    once the handshake is done, not during it (reading holds the GIL, and each step of the
+    handshake would wait for it), while the first channel opens and the script goes out."""
+
+    def __init__(self, host: HostConfig, script: str) -> None:
+        self.host, self.script = host, script
+        self.connected = threading.Event()
+        self._background = _Background(self._start)
+
+    def _start(self) -> tuple[session.Connection, session.Run]:
+        try:
+            conn = session.connect(self.host)
+        finally:
+            self.connected.set()
+        try:
+            return conn, session.start_remote(conn, self.host, self.script)
+        except BaseException:
+            session.close(conn)
+            raise
+
+    def result(self) -> tuple[session.Connection, session.Run]:
+        return self._background.result()
+
+    def abandon(self) -> None:
+        with contextlib.suppress(Exception):
+            conn, run = self.result()
+            run.close()
+            session.close(conn)
+
+
 def _fetch(
     host: HostConfig,
     mode: str,
     table: str | None = None,
     on_discovery: Callable[[dict], None] | None = None,
     ask: _Ask | None = None,
-    connecting: _Background[session.Connection] | None = None,
+    starting: _Starting | None = None,
 ) -> tuple[session.RemoteOutput, list[str] | None]:
     """Run the remote step on one connection; returns its output and, for a batched run, the dumps.
-    ask: incremental; it says what to dump once discovery is in. connecting: the connection, being
-    opened while the caller read its files."""
+    ask: incremental; it says what to dump once discovery is in. starting: the connection and
+    the remote step, started while the caller read its files (else they start here)."""
     password = host.password()
-    conn = connecting.result() if connecting is not None else session.connect(host)
+    run: session.Run | None = None
+    if starting is not None:
+        conn, run = starting.result()
+    else:
+        conn = session.connect(host)
     try:
         try:
-            expect = ask.expected_quick if ask is not None else None
-            script = build_script(host, mode, table, password, ask=ask is not None, expect_quick=expect)  # type: ignore[arg-type]
-            return session.run_remote(conn, host, script, on_discovery, ask), None
+            if run is None:
+                script = build_script(host, mode, table, password)  # type: ignore[arg-type]
+                run = session.start_remote(conn, host, script)
+            if ask is not None:
+                ask.begin()  # now that the script is sent (and not while it is)
+            return session.run_remote(run, on_discovery, ask), None
         except session.LockTableFull as full:
             if table is not None:
                 raise
@@ -129,7 +167,7 @@ def _fetch(
                 batches = plan_batches(discovery, host, size)
                 script = build_script(host, mode, None, password, batches=batches_function(batches, boundary))  # type: ignore[arg-type]
                 try:
-                    out = session.run_remote(conn, host, script, on_discovery)
+                    out = session.run_remote(session.start_remote(conn, host, script), on_discovery)
                 except session.LockTableFull:
                     if size == 1:
                         raise
@@ -178,18 +216,20 @@ class _Early:
         self.discovery = discovery
 
 
-def _why_whole(host: HostConfig, local: str, previous: store.Previous, several: bool) -> str | None:
+def _why_whole(host: HostConfig, local: str, head: dict, several: bool) -> str | None:
     """Why this refresh dumps everything without comparing fingerprints; None: it compares. What
-    can be known before connecting is decided here: the server then dumps while discovery runs."""
+    can be known before connecting is decided here, from the manifest's head: the server then
+    dumps while discovery runs."""
+    fingerprints = head.get("fingerprints")
     if several:
         return "a host with several databases is dumped whole"
     if host.tenants is not None:
         return "tenant schemas are compared with each other, so they are dumped together"
-    if previous.format is None:
+    if head.get("format") is None:
         return "a first refresh"  # the server dumps while discovery runs
-    if previous.format != store.FORMAT:
+    if head.get("format") != store.FORMAT:
         return "the manifest's format changed"
-    if previous.fingerprints and previous.fingerprints.get("local") != local:
+    if fingerprints and fingerprints.get("local") != local:
         return incremental.LOCAL_CHANGED
     # no fingerprints yet (the first refresh dumped while discovery ran, so its fingerprints might
     # be newer than its dump): this one takes them first, then dumps everything
@@ -230,23 +270,24 @@ class _Ask:
         self.quick: str | None = None
         self.intact: set[str] = set()  # files exactly as the last refresh wrote them
         self.edited: list[str] = []  # files that are not, and are not a relation's
-        # read while the server runs its quick check; the header names the database, as the
-        # server will (checked again if it names another)
+        # the header names the database, as the server will (checked again if it names another)
         self.checked_for = host.database
-        self.checking = _Background(lambda: self._check_files(host.database))
+        self.checking: _Background[None] | None = None
 
-    @property
-    def expected_quick(self) -> str | None:
-        """The last refresh's quick check: a server that finds another sends its fingerprints
-        without asking (one round trip fewer). build_script checks its form."""
-        quick = (self.previous.fingerprints or {}).get("quick")
-        return quick if isinstance(quick, str) else None
+    def begin(self) -> None:
+        """Check the files while the server runs its quick check. Not before the script is
+        sent: checking holds the GIL most of the time, and would slow the handshake and the
+        round trips of starting the script down."""
+        self.checking = _Background(lambda: self._check_files(self.checked_for))
 
     def __call__(self, quick_doc: dict, doc: dict | None, pg_dump_version: str) -> str:
         """quick_doc: the quick check; doc: the fingerprints, once the server sent them."""
         previous, local = self.previous, self.local
         if self.quick is None:  # the files are checked by now
             self.quick = quick_doc.get("quick")
+            if self.checking is None:
+                self.begin()
+            assert self.checking is not None
             self.checking.result()
             if quick_doc.get("database", "") != self.checked_for:
                 self.intact, self.edited = set(), []
@@ -319,28 +360,35 @@ def plan_refresh(
     Incremental unless `full`, when the manifest has fingerprints to compare (incremental.py)."""
     started = time.monotonic()
     notes = notes or Notes()
-    # the SSH handshake and the reading of the manifest overlap
-    connecting = _Background(lambda: session.connect(host)) if fetched is None else None
+    local = _local_key(host, notes)
+    head = store.manifest_head(host.output)
+    why_whole = _why_whole(host, local, head, fetched is not None) if table is None else None
+    if why_whole is None and table is None and full:
+        # as a first refresh does: the dump starts at once, discovery takes the fingerprints
+        why_whole = "--full"
+    asking = why_whole is None and table is None
+    mode = "table" if table else "full"
+    starting = None
+    if fetched is None:
+        # The handshake and the server's first step overlap the reading of the manifest and the
+        # files. The last refresh's quick check: a server that finds another sends its
+        # fingerprints without asking (one round trip fewer); build_script checks its form.
+        quick = (head.get("fingerprints") or {}).get("quick") if asking else None
+        script = build_script(
+            host, mode, table, host.password(), ask=asking, expect_quick=quick if isinstance(quick, str) else None
+        )
+        starting = _Starting(host, script)
+        starting.connected.wait()
     try:
         previous = store.read_previous(host.output, [])
         early = _Early(host, table, notes, previous)
-        ask = None
-        local = _local_key(host, notes)
-        why_whole = _why_whole(host, local, previous, fetched is not None) if table is None else None
-        if why_whole is None and table is None and full:
-            # as a first refresh does: the dump starts at once, discovery takes the fingerprints
-            why_whole = "--full"
-        if why_whole is None and table is None:
-            ask = _Ask(host, notes, previous, local)
+        ask = _Ask(host, notes, previous, local) if asking else None
     except BaseException:
-        if connecting is not None:
-            with contextlib.suppress(Exception):
-                session.close(connecting.result())
+        if starting is not None:
+            starting.abandon()
         raise
     if fetched is None:
-        out, batched = _fetch(
-            host, "table" if table else "full", table, on_discovery=early, ask=ask, connecting=connecting
-        )
+        out, batched = _fetch(host, mode, table, on_discovery=early, ask=ask, starting=starting)
     else:
         out, batched = fetched
     if early.discovery is None:  # nothing to dump: discovery came on its own, at the end
@@ -430,10 +478,12 @@ def plan_refresh(
         fingerprints=(now.stamp, now.objects) if now is not None else None,
     )
     live = [r for r in plan.records if r.kind == "table" and r.status != ORPHANED]
-    columns = {t.key: {c.name for c in t.column_defs} for t in discovery.tables}
-    if kept:  # the tables not discovered this time: as the manifest has them
-        columns = {(r.schema or "", r.name): {c[0] for c in (r.details or {})["column_defs"]} for r in live}
-    stale_notes = [] if table is not None else notes.stale(columns)
+    stale_notes = []
+    if table is None and notes.tables:  # without notes there is nothing to find stale
+        columns = {t.key: {c.name for c in t.column_defs} for t in discovery.tables}
+        if kept:  # the tables not discovered this time: as the manifest has them
+            columns = {(r.schema or "", r.name): {c[0] for c in (r.details or {})["column_defs"]} for r in live}
+        stale_notes = notes.stale(columns)
     return RefreshResult(
         host=host,
         stale_notes=stale_notes,

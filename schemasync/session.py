@@ -29,6 +29,7 @@ import paramiko
 from fabric import Config as FabricConfig
 from fabric import Connection
 
+from . import gcpause
 from .config import HostConfig
 from .errors import ConfigError, DatabaseError, SchemasyncError, SSHError
 
@@ -145,6 +146,15 @@ def _secure(conn: Connection, mode: str) -> None:
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 
+def _transport(sock: socket.socket | paramiko.Channel, **kwargs: object) -> paramiko.Transport:
+    """paramiko's Transport, on a socket that sends each SSH packet at once: with Nagle's
+    algorithm a packet that follows another waits for its acknowledgement, which the server
+    delays (the handshake took 0.07 s on loopback instead of 0.03)."""
+    if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return paramiko.Transport(sock, **kwargs)  # type: ignore[arg-type]
+
+
 def connect(host: HostConfig) -> Connection:
     """Open the one SSH connection of a run, every hop's host key verified."""
     if host.ssh_config is not None and not host.ssh_config.exists():
@@ -153,6 +163,7 @@ def connect(host: HostConfig) -> Connection:
     config.timeouts.connect = host.connect_timeout
     config.connect_kwargs.banner_timeout = host.connect_timeout
     config.connect_kwargs.auth_timeout = host.connect_timeout
+    config.connect_kwargs.transport_factory = _transport
     try:
         conn = Connection(host.ssh, config=config)
     except (ValueError, paramiko.SSHException) as exc:
@@ -526,24 +537,36 @@ class _Said:
         return True
 
 
+Run = _SSHRun | _LocalRun
+
+
+def start_remote(conn: Connection, host: HostConfig, script: str) -> Run:
+    """Send the remote step: it runs while the caller goes on; run_remote reads what it says."""
+    run = _runner(conn, host)
+    try:
+        with run.errors():
+            run.start(script)
+    except BaseException:
+        run.close()
+        raise
+    return run
+
+
 def run_remote(
-    conn: Connection,
-    host: HostConfig,
-    script: str,
+    run: Run,
     on_discovery: Callable[[dict], None] | None = None,
     ask: Callable[[dict, dict | None, str], str] | None = None,
 ) -> RemoteOutput:
-    """Run the remote step, fetch its files, let the server remove its temp dir.
+    """Read the started remote step's lines, fetch its files, let the server remove its temp dir.
 
     Discovery's document arrives while pg_dump still runs: `on_discovery` gets it then, so the
     caller can prepare (read the old files) instead of waiting. With `via: tunnel` the same step
     runs here, against the database port forwarded through the SSH connection. An incremental
     script (built with ask=True) asks what to dump: `ask(quick check, fingerprints or None, pg_dump
     version)` answers."""
-    run = _runner(conn, host)
+    conn, host = run.conn, run.host
     try:
         with run.errors():
-            run.start(script)
             said = _Said()
             result: tuple[str, int, str] | None = None
             answer: str | None = None
@@ -783,7 +806,8 @@ def _decode(payload: bytes, fmt: str) -> str:
 
 def _json(text: str) -> dict:
     try:
-        value = json.loads(text)
+        with gcpause.paused():
+            value = json.loads(text)
     except ValueError as exc:
         raise DatabaseError(f"the server's discovery output is not valid JSON: {exc}") from None
     if not isinstance(value, dict):

@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import NamedTuple
 
+from . import gcpause
 from .errors import LocalError
 from .names import display_name, escape_controls, name_part, qualified_name
 from .relations import ERD, ERD_PAGES, render_erd_pages
@@ -313,6 +314,9 @@ def stable_status(status: str) -> str:
     return ORPHANED if status == ORPHANED else CURRENT
 
 
+_CHANGE_KEY = '"last_change": '  # the manifest's second line, as render_manifest writes it
+
+
 def render_manifest(
     records: list[Record],
     environment: str,
@@ -358,7 +362,7 @@ def render_manifest(
     )
     change = json.dumps(last_change, ensure_ascii=False, sort_keys=True)
     lines = [json.dumps(_record_data(r), ensure_ascii=False, sort_keys=True) for r in records]
-    return head[:-1] + ',\n"last_change": ' + change + ',\n"files": [\n' + ",\n".join(lines) + "\n]}\n"
+    return head[:-1] + ",\n" + _CHANGE_KEY + change + ',\n"files": [\n' + ",\n".join(lines) + "\n]}\n"
 
 
 def _record_data(r: Record) -> dict:
@@ -546,12 +550,38 @@ class Manifest(NamedTuple):
     last_change: dict | None = None
 
 
+def _manifest_doc(text: str) -> dict:
+    """The manifest's JSON. The layout render_manifest writes is parsed a line at a time: a
+    refresh reads it while its SSH handshake runs in another thread, which one json.loads of
+    megabytes would stop for its whole length (it holds the GIL). Any other layout: json.loads."""
+    lines = text.split("\n")
+    body = lines[3:-2]
+    if (
+        len(lines) >= 6
+        and lines[0].startswith("{")
+        and lines[0].endswith(",")
+        and lines[1].startswith(_CHANGE_KEY)
+        and lines[1].endswith(",")
+        and lines[2] == '"files": ['
+        and lines[-2:] == ["]}", ""]
+        and all(line.endswith(",") for line in body[:-1])
+        and not body[-1].endswith(",")
+    ):
+        doc = json.loads(lines[0][:-1] + "}")
+        doc["last_change"] = json.loads(lines[1][len(_CHANGE_KEY) : -1])
+        loads = json.loads
+        doc["files"] = [loads(line[:-1]) for line in body[:-1]] + ([loads(body[-1])] if body != [""] else [])
+        return doc
+    return json.loads(text)
+
+
 def parse_manifest(text: str, path: Path) -> Manifest:
     """`_manifest.json`: the one reader of it (refresh, show, search, diff, history)."""
     try:
-        doc = json.loads(text)
+        with gcpause.paused():
+            doc = _manifest_doc(text)
+            records = [Record(**item) for item in doc["files"]]
         pages = [str(p) for p in doc.get("pages") or []]
-        records = [Record(**item) for item in doc["files"]]
         return Manifest(
             doc.get("format"),
             records,
@@ -565,6 +595,27 @@ def parse_manifest(text: str, path: Path) -> Manifest:
         raise LocalError(
             f"{path}: unreadable ({exc})", hint="restore it from git, or remove it to start afresh"
         ) from None
+
+
+def manifest_head(outdir: Path) -> dict:
+    """The manifest's first line (its format and fingerprints, not the records), what a refresh
+    needs to start the server's work while it reads the rest; {} without a manifest."""
+    path = outdir / MANIFEST
+    try:
+        with open(path, encoding="utf-8") as fh:
+            first = fh.readline()
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LocalError(f"{path}: cannot read: {exc}") from None
+    try:
+        head = json.loads(first[:-2] + "}") if first.startswith("{") and first.endswith(",\n") else None
+    except ValueError:
+        head = None
+    if isinstance(head, dict):
+        return head
+    whole = parse_manifest(_read(path) or "", path)  # not the layout render_manifest writes
+    return {"format": whole.format, "fingerprints": whole.fingerprints}
 
 
 def read_previous(outdir: Path, candidate_files: list[str]) -> Previous:

@@ -12,7 +12,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import gitops, store
+from . import gcpause, gitops, store
 from .config import Config, HostConfig
 from .diff import DiffReport, compare, read_worktree, render_drift_md
 from .errors import ConfigError, DatabaseError, LocalError, SchemasyncError
@@ -172,7 +172,8 @@ class _Planners:
 def _plan_in_worker(host: HostConfig, notes: Notes, fetched: Fetched | None) -> RefreshResult:
     """plan_refresh in a worker; what it raises must cross back pickled, as a SchemasyncError."""
     try:
-        return plan_refresh(host, notes=notes, fetched=fetched)
+        with gcpause.paused():
+            return plan_refresh(host, notes=notes, fetched=fetched)
     except SchemasyncError:
         raise
     except Exception as exc:

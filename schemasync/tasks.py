@@ -57,10 +57,12 @@ def _run(
     data: Callable[[Any], dict],
     exit_code: Callable[[Any], int] = lambda _: 0,
 ) -> None:
+    from . import gcpause
     from .report import dumps
 
     try:
-        result = job()
+        with gcpause.paused():  # a command's objects live until it ends (gcpause.py)
+            result = job()
     except SchemasyncError as exc:
         _fail(json_out, exc)
     except KeyboardInterrupt:

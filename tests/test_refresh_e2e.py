@@ -309,7 +309,8 @@ def test_discovery_arrives_while_pg_dump_is_still_running(workspace: Workspace, 
         try:
             with pytest.raises(DatabaseError, match="table lock"):
                 script = build_script(host, "full")
-                session.run_remote(conn, host, script, on_discovery=lambda m: seen.append([t[2] for t in m["tables"]]))
+                run = session.start_remote(conn, host, script)
+                session.run_remote(run, on_discovery=lambda m: seen.append([t[2] for t in m["tables"]]))
         finally:
             session.close(conn)
     assert len(seen) == 1 and "users" in seen[0] and "survey_notes" in seen[0]

@@ -98,7 +98,7 @@ def test_nothing_runs_on_the_bastion(workspace: Workspace, database: str) -> Non
     transport.open_session = lambda *a, **k: kinds.append("session") or open_session(*a, **k)
     transport.open_channel = lambda kind, *a, **k: kinds.append(kind) or open_channel(kind, *a, **k)
     try:
-        out = session.run_remote(conn, host, build_script(host, "full", None, PASSWORD))
+        out = session.run_remote(session.start_remote(conn, host, build_script(host, "full", None, PASSWORD)))
     finally:
         session.close(conn)
     assert "session" not in kinds and kinds.count("direct-tcpip") >= 2  # psql, then pg_dump
