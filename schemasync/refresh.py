@@ -23,7 +23,7 @@ from .notes import Notes, add_notes, load_notes
 from .publish import Publication
 from .redact import Finding, earlier_copies, redact_pieces, redact_text, rules_for
 from .relations import header_lines, table_details
-from .remote_script import batches_function, build_script, plan_batches
+from .remote_script import Mode, batches_function, build_script, plan_batches
 from .split import SplitResult, render_piece, split_dump
 from .store import NEW, ORPHANED, UPDATED, NewFile, Plan
 from .tenants import TENANTS_FILE, explain, fold, render_tenants
@@ -367,7 +367,7 @@ def plan_refresh(
         # as a first refresh does: the dump starts at once, discovery takes the fingerprints
         why_whole = "--full"
     asking = why_whole is None and table is None
-    mode = "table" if table else "full"
+    mode: Mode = "table" if table else "full"
     starting = None
     if fetched is None:
         # The handshake and the server's first step overlap the reading of the manifest and the
@@ -478,7 +478,7 @@ def plan_refresh(
         fingerprints=(now.stamp, now.objects) if now is not None else None,
     )
     live = [r for r in plan.records if r.kind == "table" and r.status != ORPHANED]
-    stale_notes = []
+    stale_notes: list[str] = []
     if table is None and notes.tables:  # without notes there is nothing to find stale
         columns = {t.key: {c.name for c in t.column_defs} for t in discovery.tables}
         if kept:  # the tables not discovered this time: as the manifest has them
