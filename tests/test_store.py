@@ -142,6 +142,23 @@ def test_the_manifest_parsed_a_line_at_a_time_is_what_json_reads(count: int, mon
             store.parse_manifest(broken, Path("m"))
 
 
+def test_the_manifest_head_is_its_first_line_or_else_the_whole_file(tmp_path: Path) -> None:
+    """What a refresh starts the server's work from, before reading the records."""
+    assert store.manifest_head(tmp_path) == {}  # no manifest: a first refresh
+    recs = [Record("table", "public", "a", "a.sql", "current", 3, sha="0123", fp="7")]
+    text = store.render_manifest(recs, "dev", "db", fingerprints={"quick": "1:2", "local": "k"})
+    (tmp_path / "_manifest.json").write_text(text)
+    head = store.manifest_head(tmp_path)
+    assert head["format"] == store.FORMAT and head["fingerprints"] == {"quick": "1:2", "local": "k"}
+    assert "files" not in head and head["environment"] == "dev"
+    (tmp_path / "_manifest.json").write_text(json.dumps(json.loads(text), indent=2))  # reformatted
+    head = store.manifest_head(tmp_path)
+    assert head == {"format": store.FORMAT, "fingerprints": {"quick": "1:2", "local": "k"}}
+    (tmp_path / "_manifest.json").write_text("{not json")
+    with pytest.raises(LocalError, match="unreadable"):
+        store.manifest_head(tmp_path)
+
+
 def written(p: store.Plan, before: Previous) -> Previous:
     """The directory after a run, as the next run reads it: records as the manifest stores them."""
     after = state_after(p, before)
