@@ -134,7 +134,7 @@ class _Starting:
 
 def _fetch(
     host: HostConfig,
-    mode: str,
+    mode: Mode,
     table: str | None = None,
     on_discovery: Callable[[dict], None] | None = None,
     ask: _Ask | None = None,
@@ -152,7 +152,7 @@ def _fetch(
     try:
         try:
             if run is None:
-                script = build_script(host, mode, table, password)  # type: ignore[arg-type]
+                script = build_script(host, mode, table, password)
                 run = session.start_remote(conn, host, script)
             if ask is not None:
                 ask.begin()  # now that the script is sent (and not while it is)
@@ -165,7 +165,7 @@ def _fetch(
             while True:
                 boundary = f"-- schemasync: next batch {secrets.token_hex(8)}"
                 batches = plan_batches(discovery, host, size)
-                script = build_script(host, mode, None, password, batches=batches_function(batches, boundary))  # type: ignore[arg-type]
+                script = build_script(host, mode, None, password, batches=batches_function(batches, boundary))
                 try:
                     out = session.run_remote(session.start_remote(conn, host, script), on_discovery)
                 except session.LockTableFull:
@@ -285,9 +285,7 @@ class _Ask:
         previous, local = self.previous, self.local
         if self.quick is None:  # the files are checked by now
             self.quick = quick_doc.get("quick")
-            if self.checking is None:
-                self.begin()
-            assert self.checking is not None
+            assert self.checking is not None, "_fetch begins the check once the script is sent"
             self.checking.result()
             if quick_doc.get("database", "") != self.checked_for:
                 self.intact, self.edited = set(), []

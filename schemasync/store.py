@@ -314,9 +314,6 @@ def stable_status(status: str) -> str:
     return ORPHANED if status == ORPHANED else CURRENT
 
 
-_CHANGE_KEY = '"last_change": '  # the manifest's second line, as render_manifest writes it
-
-
 def render_manifest(
     records: list[Record],
     environment: str,
@@ -362,7 +359,7 @@ def render_manifest(
     )
     change = json.dumps(last_change, ensure_ascii=False, sort_keys=True)
     lines = [json.dumps(_record_data(r), ensure_ascii=False, sort_keys=True) for r in records]
-    return head[:-1] + ",\n" + _CHANGE_KEY + change + ',\n"files": [\n' + ",\n".join(lines) + "\n]}\n"
+    return head[:-1] + ',\n"last_change": ' + change + ',\n"files": [\n' + ",\n".join(lines) + "\n]}\n"
 
 
 def _record_data(r: Record) -> dict:
@@ -550,36 +547,11 @@ class Manifest(NamedTuple):
     last_change: dict | None = None
 
 
-def _manifest_doc(text: str) -> dict:
-    """The manifest's JSON. The layout render_manifest writes is parsed a line at a time: a
-    refresh reads it while its SSH handshake runs in another thread, which one json.loads of
-    megabytes would stop for its whole length (it holds the GIL). Any other layout: json.loads."""
-    lines = text.split("\n")
-    body = lines[3:-2]
-    if (
-        len(lines) >= 6
-        and lines[0].startswith("{")
-        and lines[0].endswith(",")
-        and lines[1].startswith(_CHANGE_KEY)
-        and lines[1].endswith(",")
-        and lines[2] == '"files": ['
-        and lines[-2:] == ["]}", ""]
-        and all(line.endswith(",") for line in body[:-1])
-        and not body[-1].endswith(",")
-    ):
-        doc = json.loads(lines[0][:-1] + "}")
-        doc["last_change"] = json.loads(lines[1][len(_CHANGE_KEY) : -1])
-        loads = json.loads
-        doc["files"] = [loads(line[:-1]) for line in body[:-1]] + ([loads(body[-1])] if body != [""] else [])
-        return doc
-    return json.loads(text)
-
-
 def parse_manifest(text: str, path: Path) -> Manifest:
     """`_manifest.json`: the one reader of it (refresh, show, search, diff, history)."""
     try:
         with gcpause.paused():
-            doc = _manifest_doc(text)
+            doc = json.loads(text)
             records = [Record(**item) for item in doc["files"]]
         pages = [str(p) for p in doc.get("pages") or []]
         return Manifest(
