@@ -235,13 +235,13 @@ class PendingCommit:
                 deletes += gone
                 if not self._files_allow_plumbing(rel, texts):
                     return
-                for path, text in zip(rel, texts, strict=True):
+                stream = []  # one write: a thread that waits for the GIL after every pipe write
+                for path, text in zip(rel, texts, strict=True):  # would take seconds beside a busy one
                     data = text.encode("utf-8")
                     blobs += 1
                     marks.append((blobs, path))
-                    importer.stdin.write(b"blob\nmark :%d\ndata %d\n" % (blobs, len(data)))
-                    importer.stdin.write(data)
-                    importer.stdin.write(b"\n")
+                    stream += (b"blob\nmark :%d\ndata %d\n" % (blobs, len(data)), data, b"\n")
+                importer.stdin.write(b"".join(stream))
             message = self.queue.get()
             if message is None:
                 return  # aborted

@@ -17,7 +17,8 @@ ends the whole publication (refresh) or only that environment (sweep).
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -26,17 +27,32 @@ from .config import Config
 from .guide import guide_update
 
 
+@dataclass
+class _Ahead:
+    """Files of one output directory given to `Publication.write_ahead`."""
+
+    tx: store.Transaction
+    repo: Path | None  # the commit they were given to, if any
+    files: dict[str, str]  # relative to tx.outdir
+
+    def paths(self, which: Callable[[str, str], bool]) -> dict[Path, str]:
+        return {self.tx.outdir / rel: text for rel, text in self.files.items() if which(rel, text)}
+
+
 class Publication:
     def __init__(self, commit: bool) -> None:
         self.committing = commit
         self.lock = threading.Lock()
         self.pending: dict[Path, gitops.PendingCommit] = {}  # per repository
         self.transactions: list[store.Transaction] = []
+        self.ahead: dict[Path, _Ahead] = {}  # by output directory
 
     def __enter__(self) -> Publication:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        for ahead in self.ahead.values():  # written ahead, never written: nothing of it stays
+            ahead.tx.rollback()
         if kind is None:
             for tx in self.transactions:
                 tx.finish()
@@ -50,22 +66,44 @@ class Publication:
     def wrote(self) -> bool:
         return bool(self.transactions)
 
+    def write_ahead(self, outdir: Path, repo: Path | None, files: dict[str, str]) -> None:
+        """Files that `write` will be given (a cold refresh's new files), started while the caller
+        still plans: created in the staging folder by a process of their own, and given to git's
+        commit. `write` takes up the same texts and leaves out the rest; unused, nothing stays."""
+        if outdir in self.ahead or not files:
+            return
+        ahead = self.ahead[outdir] = _Ahead(store.Transaction(outdir), repo if self.committing else None, files)
+        ahead.tx.write_ahead(files)
+        if ahead.repo is not None:
+            with self.lock:
+                self._pending(ahead.repo).add({outdir / rel: text for rel, text in files.items()})
+
+    def _pending(self, repo: Path) -> gitops.PendingCommit:
+        """The repository's commit in the making (the caller holds the lock)."""
+        pending = self.pending.get(repo)
+        if pending is None:
+            pending = self.pending[repo] = gitops.PendingCommit(repo)
+        return pending
+
     def write(self, outdir: Path, repo: Path | None, files: dict[str, str], removed: Collection[str] = ()) -> None:
         """Write files (relative to outdir) and delete `removed` atomically; when committing, git
         builds them into the commit meanwhile. On failure nothing of this call remains, on disk or
         in the commit."""
         if not files and not removed:
             return
+        ahead = self.ahead.pop(outdir, None)
+        tx = ahead.tx if ahead is not None else store.Transaction(outdir)
         absolute = {outdir / rel: text for rel, text in files.items()}
         gone = [outdir / rel for rel in removed]
         pending = None
         if self.committing and repo is not None:
+            adding = absolute
             with self.lock:
-                pending = self.pending.get(repo)
-                if pending is None:
-                    pending = self.pending[repo] = gitops.PendingCommit(repo)
-                pending.add(absolute, gone)
-        tx = store.Transaction(outdir)
+                pending = self._pending(repo)
+                if ahead is not None and ahead.repo == repo:  # given ahead with the same text: in the commit
+                    pending.withdraw(ahead.paths(lambda rel, text: files.get(rel) != text))
+                    adding = {outdir / rel: text for rel, text in files.items() if ahead.files.get(rel) != text}
+                pending.add(adding, gone)
         try:
             tx.write(files, removed)  # rolls itself back on failure
         except BaseException:
@@ -86,6 +124,10 @@ class Publication:
 
     def commit(self, message: str) -> str | None:
         """Finish every repository's commit with this message; the last commit id (None if none)."""
+        with self.lock:
+            for ahead in self.ahead.values():  # given ahead, never written: not committed either
+                if ahead.repo is not None and ahead.repo in self.pending:
+                    self.pending[ahead.repo].withdraw(ahead.paths(lambda rel, text: True))
         commit = None
         for repo in list(self.pending):
             commit = self.pending.pop(repo).finish(message)

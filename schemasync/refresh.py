@@ -30,6 +30,10 @@ from .tenants import TENANTS_FILE, explain, fold, render_tenants
 
 T = TypeVar("T")
 
+# New files from which a refresh writes them ahead, while it plans (Publication.write_ahead):
+# fewer take less time to write than a process takes to start.
+WRITE_AHEAD_FROM = 100
+
 
 class _Background(Generic[T]):
     """One call in a thread of its own: a run reads its files while it waits on the network."""
@@ -352,9 +356,11 @@ def plan_refresh(
     notes: Notes | None = None,
     fetched: tuple[session.RemoteOutput, list[str] | None] | None = None,
     full: bool = False,
+    write_ahead: Callable[[dict[str, str]], None] | None = None,
 ) -> RefreshResult:
     """Dump, split and compare with the files: everything but writing. The caller holds the lock.
     `fetched`: the remote output already in hand (one database of a host with several).
+    `write_ahead`: given the files that do not exist yet, when there are many (Publication.write_ahead).
     Incremental unless `full`, when the manifest has fingerprints to compare (incremental.py)."""
     started = time.monotonic()
     notes = notes or Notes()
@@ -455,6 +461,10 @@ def plan_refresh(
         if stray:
             raise SplitError(f"the dump of the changed relations also held {stray[:5]}; nothing written")
     store.read_more(previous, host.output, [nf.file for nf in produced])
+    if write_ahead is not None:  # new files are written whatever the plan says about the rest
+        new = {nf.file: nf.content for nf in produced if previous.contents.get(nf.file) is None}
+        if len(new) >= WRITE_AHEAD_FROM:
+            write_ahead(new)
     in_clear = earlier_copies(redacted, previous.contents)
     dumped_by = out.info.get("pg_dump", "")
     versions = {"server": discovery.server_version // 10000, "pg_dump": int(dumped_by) if dumped_by.isdigit() else None}
@@ -513,16 +523,22 @@ def refresh(
     host = config.host(host_name)
     host.password()  # a missing variable is a configuration error, found before connecting
     repo = gitops.require_repo(host.output) if commit else None
-    with store.lock_outputs([host.output]):
-        res = plan_refresh(host, table=table, allow_empty=allow_empty, notes=notes_for(config, host), full=full)
+    with store.lock_outputs([host.output]), Publication(commit) as pub:
+        res = plan_refresh(
+            host,
+            table=table,
+            allow_empty=allow_empty,
+            notes=notes_for(config, host),
+            full=full,
+            write_ahead=lambda files: pub.write_ahead(host.output, repo, files),
+        )
         res.committing = repo is not None
         if res.plan.changed:
-            with Publication(commit) as pub:
-                pub.write(host.output, repo, res.plan.writes, res.plan.removed)
-                res.guide_written = pub.write_guide(config, repo)
-                if repo is not None:
-                    res.commit_message = commit_message(host.name, res.plan)
-                    res.commit = pub.commit(res.commit_message)
+            pub.write(host.output, repo, res.plan.writes, res.plan.removed)
+            res.guide_written = pub.write_guide(config, repo)
+            if repo is not None:
+                res.commit_message = commit_message(host.name, res.plan)
+                res.commit = pub.commit(res.commit_message)
     res.seconds = time.monotonic() - started
     return res
 

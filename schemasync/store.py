@@ -15,6 +15,8 @@ import os
 import secrets
 import shutil
 import stat
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager, suppress
@@ -690,6 +692,25 @@ def lock_outputs(outdirs: list[Path], wait: float = 5.0) -> Iterator[None]:
             os.close(fd)
 
 
+# Run by Transaction.write_ahead as `python -I -S -c`: records of "<name> <size>\n<bytes>" from the
+# batch file (argv[1]) into files of a folder (argv[2]), each created new.
+_AHEAD_WRITER = """
+import os, sys
+with open(sys.argv[1], "rb") as batch:
+    while head := batch.readline():
+        name, size = head.split()
+        with open(os.path.join(sys.argv[2], name.decode()), "xb") as fh:
+            fh.write(batch.read(int(size)))
+"""
+# Two writers, each creating in a folder of its own (in one folder they wait for each other's
+# directory lock): 5,000 files in 0.41 s instead of 0.59 s here.
+AHEAD_WRITERS = 2
+
+
+def _ahead_name(i: int) -> str:
+    return f"ahead{i % AHEAD_WRITERS}/{i}.new"
+
+
 class Transaction:
     """Writes files into place with a journal; `rollback` puts back exactly what was there."""
 
@@ -699,18 +720,78 @@ class Transaction:
         self.created_dirs: list[Path] = []
         self.journal: list[tuple[Path, Path | None]] = []  # (target, backup or None)
         self.emptied: set[Path] = set()  # folders a removal may have left empty
+        self.ahead: dict[str, str] = {}  # rel -> content, being written into staging by `writers`
+        self.writers: list[subprocess.Popen] = []
+
+    def _open_staging(self) -> None:
+        if not self.staging.is_dir():
+            self._mkdir(self.outdir)
+            self.staging.mkdir()
+
+    def write_ahead(self, files: dict[str, str]) -> None:
+        """Start creating `files` in the staging folder, in processes of their own, while the caller
+        goes on planning; `write` takes up those whose content it is given unchanged. A cold
+        refresh creates thousands of files, and the kernel's time for each is most of its
+        writing: a thread would wait for the GIL after every system call while the planning
+        holds it, processes use the other cores. Best effort: what it did not write, `write` does.
+        Once per transaction, before `write`."""
+        assert not self.ahead and not self.journal, "write_ahead: once, before write"
+        if not files:
+            return
+        try:
+            self._open_staging()
+            for rel in files:
+                _check_inside(self.outdir, rel)
+            texts = list(files.values())
+            for w in range(AHEAD_WRITERS):
+                folder = self.staging / f"ahead{w}"
+                folder.mkdir()
+                batch = self.staging / f"ahead{w}.bin"
+                with open(batch, "wb") as fh:  # the writer reads it back: no pipe to feed from here
+                    for i in range(w, len(texts), AHEAD_WRITERS):
+                        data = texts[i].encode("utf-8")
+                        fh.write(b"%d.new %d\n" % (i, len(data)))
+                        fh.write(data)
+                self.writers.append(
+                    subprocess.Popen(
+                        [sys.executable, "-I", "-S", "-c", _AHEAD_WRITER, str(batch), str(folder)],
+                        stdin=subprocess.DEVNULL,
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
+                )
+            self.ahead = dict(files)
+        except OSError:
+            self.wait_ahead(kill=True)
+            self.ahead.clear()  # `write` writes them, and says what fails
+
+    def wait_ahead(self, kill: bool = False) -> bool:
+        """Wait for the writers; whether everything given to `write_ahead` is in staging."""
+        ok = True
+        for writer in self.writers:
+            if kill:
+                writer.kill()
+            ok = writer.wait() == 0 and ok
+        self.writers.clear()
+        if not ok:
+            self.ahead.clear()
+        return bool(self.ahead)
 
     def write(self, files: dict[str, str], removed: Collection[str] = ()) -> None:
         """Put `files` in place and delete `removed` (pages of ours no longer needed), journaled."""
         try:
-            self._mkdir(self.outdir)
-            self.staging.mkdir()
+            ahead = self.ahead if self.wait_ahead() else {}
+            names = {rel: _ahead_name(i) for i, rel in enumerate(ahead)}
+            self._open_staging()
             staged = []
             for i, (rel, content) in enumerate(sorted(files.items())):
                 _check_inside(self.outdir, rel)
-                tmp = self.staging / f"{i}.new"
-                with open(tmp, "wb") as fh:  # bytes as they are: no newline translation
-                    fh.write(content.encode("utf-8"))
+                if rel in ahead and ahead[rel] == content:
+                    tmp = self.staging / names[rel]
+                else:
+                    tmp = self.staging / f"{i}.new"
+                    with open(tmp, "wb") as fh:  # bytes as they are: no newline translation
+                        fh.write(content.encode("utf-8"))
                 staged.append((rel, tmp, i))
             ready: set[Path] = set()  # folders known to exist (a cold refresh writes thousands of files)
             for rel, tmp, i in staged:
@@ -754,6 +835,7 @@ class Transaction:
             self.created_dirs.append(p)
 
     def rollback(self) -> None:
+        self.wait_ahead(kill=True)
         for target, backup in reversed(self.journal):
             if target.exists() or target.is_symlink():
                 target.unlink()

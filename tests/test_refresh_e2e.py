@@ -314,3 +314,23 @@ def test_discovery_arrives_while_pg_dump_is_still_running(workspace: Workspace, 
         finally:
             session.close(conn)
     assert len(seen) == 1 and "users" in seen[0] and "survey_notes" in seen[0]
+
+
+def test_a_first_refresh_of_many_tables_commits_exactly_what_it_writes(workspace: Workspace) -> None:
+    from schemasync.refresh import WRITE_AHEAD_FROM
+
+    count = WRITE_AHEAD_FROM + 20  # enough new files to be written ahead, while the run plans
+    workspace.sandbox.create_database(
+        "many", "\n".join(f"CREATE TABLE t{i} (id int PRIMARY KEY, v text);" for i in range(count))
+    )
+    workspace.add_host("dev", "many")
+    run = workspace.inv("schemas.refresh", "--host", "dev", "--json")
+    assert run.code == 0, run.err
+    assert len(run.json["added"]) == count
+    files = workspace.snapshot()
+    assert sum(1 for f in files if f.startswith("t") and f.endswith(".sql")) == count
+    assert not [f for f in files if ".schemasync-" in f]  # no staging left behind
+    tree = workspace.git("ls-tree", "-r", "--name-only", "HEAD", "--", "docs/schemas/dev").split()
+    assert sorted(f.removeprefix("docs/schemas/dev/") for f in tree) == sorted(files)
+    assert workspace.git("status", "--porcelain", "--", "docs") == ""  # on disk: what was committed
+    assert workspace.git("show", "HEAD:docs/schemas/dev/t7.sql").encode() == files["t7.sql"]
