@@ -146,14 +146,16 @@ def resolve_since(repo: Path, since: str) -> str | None:
 
 
 def relative_paths(root: Path, paths: list[Path]) -> list[str]:
-    """Paths relative to the work tree, resolving each directory once (not each file)."""
-    parents: dict[Path, Path] = {}
+    """Paths relative to the work tree, resolving each directory once (not each file); string
+    work per file (a cold refresh passes thousands: Path operations cost 20 µs each)."""
+    parents: dict[str, str] = {}
     rel = []
     for p in paths:
-        parent = parents.get(p.parent)
-        if parent is None:
-            parent = parents[p.parent] = p.parent.resolve().relative_to(root)
-        rel.append((parent / p.name).as_posix())
+        head, _, name = os.fspath(p).rpartition(os.sep)
+        base = parents.get(head)
+        if base is None:
+            base = parents[head] = Path(head or os.sep).resolve().relative_to(root).as_posix()
+        rel.append(name if base == "." else f"{base}/{name}")
     return rel
 
 
@@ -202,15 +204,31 @@ class PendingCommit:
         self.thread.start()
 
     def add(self, files: Mapping[Path, str], removed: Collection[Path] = ()) -> None:
-        rel = relative_paths(self.root, list(files))
-        gone = relative_paths(self.root, list(removed))
+        self._add(
+            relative_paths(self.root, list(files)), list(files.values()), relative_paths(self.root, list(removed))
+        )
+
+    def add_under(self, folder: Path, files: Mapping[str, str], removed: Collection[str] = ()) -> None:
+        """As `add`, with paths relative to `folder` ("/" between names): a cold refresh adds
+        thousands, and a Path for each costs more than the rest of adding it."""
+        prefix = self._prefix(folder)
+        self._add([prefix + rel for rel in files], list(files.values()), [prefix + rel for rel in removed])
+
+    def _prefix(self, folder: Path) -> str:
+        return relative_paths(self.root, [folder / "-"])[0][:-1]
+
+    def _add(self, rel: list[str], texts: list[str], gone: list[str]) -> None:
         self.rel += rel
         self.removed += gone
-        self.queue.put((rel, list(files.values()), gone))
+        self.queue.put((rel, texts, gone))
 
-    def withdraw(self, files: Mapping[Path, str], removed: Collection[Path] = ()) -> None:
-        """Leave out files added earlier (their write failed); their blobs stay unreferenced."""
-        gone = set(relative_paths(self.root, [*files, *removed]))
+    def withdraw_under(self, folder: Path, rel: Collection[str]) -> None:
+        """Leave out files added earlier (their write failed, or they were not written after
+        all), by paths relative to `folder`; their blobs stay unreferenced."""
+        if not rel:
+            return
+        prefix = self._prefix(folder)
+        gone = {prefix + r for r in rel}
         self.rel = [r for r in self.rel if r not in gone]
         self.removed = [r for r in self.removed if r not in gone]
         self.queue.put(_Withdraw(gone))
@@ -235,12 +253,19 @@ class PendingCommit:
                 deletes += gone
                 if not self._files_allow_plumbing(rel, texts):
                     return
-                stream = []  # one write: a thread that waits for the GIL after every pipe write
-                for path, text in zip(rel, texts, strict=True):  # would take seconds beside a busy one
+                # Written a megabyte at a time: a thread that waited for the GIL after every small
+                # pipe write would take seconds beside a busy main thread.
+                stream: list[bytes] = []
+                size = 0
+                for path, text in zip(rel, texts, strict=True):
                     data = text.encode("utf-8")
                     blobs += 1
                     marks.append((blobs, path))
                     stream += (b"blob\nmark :%d\ndata %d\n" % (blobs, len(data)), data, b"\n")
+                    size += len(data)
+                    if size > 1 << 20:
+                        importer.stdin.write(b"".join(stream))
+                        stream, size = [], 0
                 importer.stdin.write(b"".join(stream))
             message = self.queue.get()
             if message is None:

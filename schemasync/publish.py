@@ -17,7 +17,7 @@ ends the whole publication (refresh) or only that environment (sweep).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -34,9 +34,6 @@ class _Ahead:
     tx: store.Transaction
     repo: Path | None  # the commit they were given to, if any
     files: dict[str, str]  # relative to tx.outdir
-
-    def paths(self, which: Callable[[str, str], bool]) -> dict[Path, str]:
-        return {self.tx.outdir / rel: text for rel, text in self.files.items() if which(rel, text)}
 
 
 class Publication:
@@ -76,7 +73,7 @@ class Publication:
         ahead.tx.write_ahead(files)
         if ahead.repo is not None:
             with self.lock:
-                self._pending(ahead.repo).add({outdir / rel: text for rel, text in files.items()})
+                self._pending(ahead.repo).add_under(outdir, files)
 
     def _pending(self, repo: Path) -> gitops.PendingCommit:
         """The repository's commit in the making (the caller holds the lock)."""
@@ -93,23 +90,21 @@ class Publication:
             return
         ahead = self.ahead.pop(outdir, None)
         tx = ahead.tx if ahead is not None else store.Transaction(outdir)
-        absolute = {outdir / rel: text for rel, text in files.items()}
-        gone = [outdir / rel for rel in removed]
         pending = None
         if self.committing and repo is not None:
-            adding = absolute
+            adding = files
             with self.lock:
                 pending = self._pending(repo)
                 if ahead is not None and ahead.repo == repo:  # given ahead with the same text: in the commit
-                    pending.withdraw(ahead.paths(lambda rel, text: files.get(rel) != text))
-                    adding = {outdir / rel: text for rel, text in files.items() if ahead.files.get(rel) != text}
-                pending.add(adding, gone)
+                    pending.withdraw_under(outdir, [rel for rel, text in ahead.files.items() if files.get(rel) != text])
+                    adding = {rel: text for rel, text in files.items() if ahead.files.get(rel) != text}
+                pending.add_under(outdir, adding, removed)
         try:
             tx.write(files, removed)  # rolls itself back on failure
         except BaseException:
             if pending is not None:
                 with self.lock:
-                    pending.withdraw(absolute, gone)
+                    pending.withdraw_under(outdir, [*files, *removed])
             raise
         with self.lock:
             self.transactions.append(tx)
@@ -127,7 +122,7 @@ class Publication:
         with self.lock:
             for ahead in self.ahead.values():  # given ahead, never written: not committed either
                 if ahead.repo is not None and ahead.repo in self.pending:
-                    self.pending[ahead.repo].withdraw(ahead.paths(lambda rel, text: True))
+                    self.pending[ahead.repo].withdraw_under(ahead.tx.outdir, list(ahead.files))
         commit = None
         for repo in list(self.pending):
             commit = self.pending.pop(repo).finish(message)
