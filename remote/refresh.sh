@@ -9,9 +9,12 @@
 #   SCHEMASYNC META <json>                           list mode, or nothing to dump
 #   SCHEMASYNC DISCOVERY <gzip|plain> <bytes> <path> discovery's JSON, to fetch over SFTP while
 #                                                    pg_dump runs (schemasync prepares meanwhile)
+# A file of at most SS_INLINE_MAX bytes comes on stdout instead: its line ends in "-" for the path,
+# and its bytes follow the line's newline (no SFTP round trips).
 #   SCHEMASYNC QUICK <json>                          incremental (SS_ASK set): the quick check, then
 #   SCHEMASYNC ASK                                   schemasync answers on stdin with one line: none,
-#                                                    more, full, or "part <file owner OIDs>"; after
+#                                                    more, full, or "part <file owner OIDs>" and a
+#                                                    line: their guessed pg_dump selection; after
 #   SCHEMASYNC FINGERPRINTS <gzip|plain> <bytes> <path>  more: the fingerprints, and ASK again. The
 #                                                    discovery and dump of full or part follow as usual
 #   SCHEMASYNC INFO pg_dump <major>                  the pg_dump major that wrote the dump
@@ -53,6 +56,7 @@ ss_fail() {
 
 ss_dir=""
 ss_hb=""
+ss_hb_pid=""  # the heartbeat's, kept after ss_hb is cleared (ss_hold)
 ss_early=""
 ss_cleanup() {
     [ -n "$ss_early" ] && kill "$ss_early" 2>/dev/null  # never leave a pg_dump holding locks
@@ -162,7 +166,30 @@ ss_pack() {  # ss_pack name file: a copy to fetch, gzipped when gzip is there; s
         cat "$2" > "$ss_dir/$1" || ss_fail "$SS_EXIT_PG_DUMP" "writing $1 failed (disk full?)"
         ss_packed="plain"
     fi
-    ss_packed="$ss_packed $(wc -c < "$ss_dir/$1" | tr -d ' ') $ss_dir/$1"
+    ss_pack_size=$(wc -c < "$ss_dir/$1" | tr -d ' ')
+    ss_pack_file="$ss_dir/$1"
+    ss_packed="$ss_packed $ss_pack_size"
+}
+
+ss_say() {  # ss_say KIND: the line announcing the file ss_pack made. A small one follows the line
+    # on stdout (a fetch over SFTP costs two round trips at least, on a link that may be 150 ms
+    # long); stdout is ours alone meanwhile (ss_hold).
+    if [ "$ss_pack_size" -le "$SS_INLINE_MAX" ]; then
+        ss_hold
+        printf 'SCHEMASYNC %s %s -\n' "$1" "$ss_packed"
+        cat "$ss_pack_file"
+        rm -f "$ss_dir/say"
+    else
+        printf 'SCHEMASYNC %s %s %s\n' "$1" "$ss_packed" "$ss_pack_file"
+    fi
+}
+
+ss_hold() {  # the "say" lock: the heartbeat skips a beat rather than write into a file's bytes.
+    # A file created with noclobber (O_EXCL: only one creator wins) needs no tool at all.
+    until (set -C; : > "$ss_dir/say") 2>/dev/null; do
+        # held by the heartbeat for one `echo`; or left by one that was killed while holding it
+        { [ -n "$ss_hb_pid" ] && kill -0 "$ss_hb_pid" 2>/dev/null; } || rm -f "$ss_dir/say"
+    done
 }
 
 ss_discover() {  # ss_discover [mode owners]: the read-only discovery query; -w: never prompt for a
@@ -242,8 +269,21 @@ ss_prepare() {  # the temporary directory, psql, the password file
 ss_heartbeat() {
     # The heartbeat also stops by itself within a second of this script ending: a `kill` sent
     # before its exec can be swallowed by the traps it inherits, and it must not hold the channel.
-    sh -c 'n=0; while kill -0 "$1" 2>/dev/null; do sleep 1 </dev/null >/dev/null 2>&1; n=$((n + 1)); [ $((n % 5)) -ne 0 ] || echo . || exit 0; done' sh "$$" </dev/null &
+    # Each beat takes the "say" lock (ss_hold), or skips.
+    sh -c 'n=0; while kill -0 "$1" 2>/dev/null; do sleep 1 </dev/null >/dev/null 2>&1; n=$((n + 1)); [ $((n % 5)) -eq 0 ] && (set -C; : > "$2/say") 2>/dev/null || continue; echo . || exit 0; rm -f "$2/say"; done' sh "$$" "$ss_dir" </dev/null &
     ss_hb=$!
+    ss_hb_pid=$ss_hb
+}
+
+ss_start_early() {  # ss_start_early WORDS: pg_dump of schemasync's guess at the selection (the
+    # exact schema names, the --table, the changed relations), while discovery runs. Used only
+    # if discovery's selection is the same text; otherwise, and on any failure here, the
+    # ordinary dump runs after discovery and reports.
+    SS_EARLY=$1
+    eval "set -- $SS_EARLY"
+    "$ss_path" -w -v --schema-only --no-owner $SS_DUMP_FLAGS --lock-wait-timeout="$SS_LOCK_WAIT_MS" "$@" \
+        > "$ss_dir/dump.sql" 2> "$ss_dir/dump.err" &
+    ss_early=$!
 }
 
 ss_main() {
@@ -256,20 +296,14 @@ ss_main() {
         if [ "$SS_MODE" = full ] && ss_discover quick '[]'; then
             printf 'SCHEMASYNC INFO quick_before %s\n' "$(ss_quick)"
         fi
-        # schemasync's guess at the selection (exact schema names, or the --table): dump while
-        # discovery runs. Used only if discovery's selection is the same; otherwise, and on any
-        # failure here, the ordinary dump below runs and reports.
-        eval "set -- $SS_EARLY"
-        "$ss_path" -w -v --schema-only --no-owner $SS_DUMP_FLAGS --lock-wait-timeout="$SS_LOCK_WAIT_MS" "$@" \
-            > "$ss_dir/dump.sql" 2> "$ss_dir/dump.err" &
-        ss_early=$!
+        ss_start_early "$SS_EARLY"
     fi
     ss_heartbeat
     ss_database
     kill "$ss_hb" 2>/dev/null; ss_hb=""
     printf 'SCHEMASYNC INFO pg_dump %s\n' "${ss_dump_major:-unknown}"  # recorded in the manifest
     [ -n "$ss_packed" ] || exit 0  # incremental, and nothing changed: no dump
-    printf 'SCHEMASYNC RESULT %s\n' "$ss_packed"
+    ss_say RESULT
     # Wait until schemasync has the file (it closes our input), or the connection is gone.
     cat > /dev/null
     exit 0
@@ -301,7 +335,7 @@ ss_several() {  # a host with several databases: list them, then each one's disc
             ss_write_sql "$ss_dir/discover.sql"
             ss_database
             printf 'SCHEMASYNC INFO pg_dump %s\n' "${ss_dump_major:-unknown}"
-            printf 'SCHEMASYNC RESULT %s\n' "$ss_packed"
+            ss_say RESULT
         ) 2> "$ss_top/$ss_k.err"
         ss_status=$?
         if [ "$ss_status" -ne 0 ]; then
@@ -335,7 +369,7 @@ ss_database() {  # discovery and pg_dump of PGDATABASE into $ss_dir; the packed 
             ss_discover fingerprints '[]' || ss_discovery_failed
             sed -n 2p "$ss_dir/discovery" > "$ss_dir/meta.json"
             ss_pack fingerprints.out "$ss_dir/meta.json"
-            printf 'SCHEMASYNC FINGERPRINTS %s\n' "$ss_packed"
+            ss_say FINGERPRINTS
             ss_ask
         fi
         case $ss_answer in
@@ -347,7 +381,13 @@ ss_database() {  # discovery and pg_dump of PGDATABASE into $ss_dir; the packed 
             "part "*[!0-9\ ]*) ss_fail "$SS_EXIT_PG_DUMP" "unexpected answer from schemasync" ;;
             "part "*)
                 ss_mode=owners
-                ss_owners="[$(printf '%s\n' "${ss_answer#part }" | tr -s ' ' ',')]" ;;
+                ss_owners="[$(printf '%s\n' "${ss_answer#part }" | tr -s ' ' ',')]"
+                # then a line: schemasync's guess at their pg_dump selection (may be empty)
+                IFS= read -r ss_guess || ss_fail "$SS_EXIT_PG_DUMP" "unexpected end of input"
+                if [ -n "$ss_guess" ] && [ -z "$SS_PREFIX" ]; then
+                    ss_path=$ss_pg_dump
+                    ss_start_early "$ss_guess"
+                fi ;;
             *) ss_fail "$SS_EXIT_PG_DUMP" "unexpected answer from schemasync" ;;
         esac
     fi
@@ -373,7 +413,7 @@ ss_database() {  # discovery and pg_dump of PGDATABASE into $ss_dir; the packed 
         exit "$SS_EXIT_NOTHING_TO_DUMP"
     fi
     ss_pack discovery.out "$ss_dir/meta.json"
-    printf 'SCHEMASYNC DISCOVERY %s\n' "$ss_packed"
+    ss_say DISCOVERY
     [ -n "$ss_chosen" ] || ss_choose_pg_dump
 
     ss_early_ok=""

@@ -23,7 +23,7 @@ from .notes import Notes, add_notes, load_notes
 from .publish import Publication
 from .redact import Finding, earlier_copies, redact_pieces, redact_text, rules_for
 from .relations import header_lines, table_details
-from .remote_script import Mode, batches_function, build_script, plan_batches
+from .remote_script import Mode, batches_function, build_script, owners_selection, plan_batches
 from .split import SplitResult, render_piece, split_dump
 from .store import NEW, ORPHANED, UPDATED, NewFile, Plan
 from .tenants import TENANTS_FILE, explain, fold, render_tenants
@@ -319,7 +319,12 @@ class _Ask:
         # a type's: they cannot be dumped one by one) means a whole dump
         edited = [f for f in self.edited if f not in now.owners]
         self.decision = incremental.decide(now, previous.fingerprints, kept, self.intact, edited)
-        return self.decision.answer()
+        answer = self.decision.answer()
+        if self.decision.kind == incremental.PART:
+            # and the selection discovery will most likely give: the server dumps it meanwhile
+            guess = "" if self.host.command_prefix else owners_selection(self.decision.owners)
+            answer += "\n" + ("" if "\n" in guess else guess)
+        return answer
 
     def _check_files(self, database: str) -> None:
         """Which of our files are exactly as the last refresh wrote them."""

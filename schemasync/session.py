@@ -50,6 +50,7 @@ class RemoteExit(IntEnum):
 
 
 # Lines the remote step prints on stdout ("." is a heartbeat).
+INLINE = "-"  # the path of a file sent on stdout, right after its line (remote_script.INLINE_MAX)
 META, DISCOVERY, RESULT = "SCHEMASYNC META ", "SCHEMASYNC DISCOVERY ", "SCHEMASYNC RESULT "
 INFO = "SCHEMASYNC INFO "
 QUICK = "SCHEMASYNC QUICK "  # incremental: the quick check, first
@@ -312,6 +313,7 @@ class _SSHRun:
         self.watchdog = _Watchdog(conn.transport.close, host.command_timeout)
         self.puller = _Puller(conn, host, self.watchdog)
         self.chan: paramiko.Channel | None = None
+        self.out: _Output | None = None
 
     def errors(self) -> contextlib.AbstractContextManager[None]:
         return _remote_errors(self.host, self.conn, self.watchdog)
@@ -321,17 +323,26 @@ class _SSHRun:
         chan.settimeout(self.host.command_timeout)
         chan.exec_command(REMOTE_COMMAND)
         chan.sendall(script.encode("utf-8"))
+        self.out = _Output(chan, self.watchdog)
         self.puller.start()
 
     def lines(self) -> Iterator[str]:
-        assert self.chan is not None
-        return _lines(self.chan, self.watchdog)
+        assert self.out is not None
+        return self.out.lines()
 
     def get(self, path: str, size: int, then_end_input: bool = False) -> bytes:
-        """The file; with then_end_input, our input ends as soon as the file is open: the script
-        removes its directory and exits while the file is read (the open handle still reads it),
-        instead of after."""
-        end = self.chan.shutdown_write if then_end_input and self.chan is not None else None
+        """The file: sent inline after its line (INLINE), or over SFTP. With then_end_input, our
+        input ends as soon as the file is open: the script removes its directory and exits while
+        the file is read (the open handle still reads it), instead of after."""
+        assert self.chan is not None and self.out is not None
+        end = self.chan.shutdown_write if then_end_input else None
+        if path == INLINE:
+            data = self.out.read(size)
+            if len(data) != size:
+                raise SSHError(f"{self.host.name}: transfer incomplete ({len(data)} of {size} bytes); connection lost")
+            if end is not None:
+                end()
+            return data
         return self.puller.get(path, size, end)
 
     def send(self, line: str) -> None:
@@ -446,7 +457,9 @@ class _LocalRun:
             yield raw.decode("utf-8", "replace").rstrip("\n")
 
     def get(self, path: str, size: int, then_end_input: bool = False) -> bytes:
-        data = Path(path).read_bytes()
+        assert self.proc is not None and self.proc.stdout is not None
+        # inline: the bytes after the line, read from the same buffered stream as the lines
+        data = self.proc.stdout.read(size) if path == INLINE else Path(path).read_bytes()
         self.watchdog.kick()
         if len(data) != size:
             raise SSHError(f"{self.host.name}: {path}: {len(data)} bytes, expected {size}")
@@ -691,21 +704,49 @@ def file_line(line: str, prefix: str) -> tuple[str, int, str]:
     return fmt, int(size), path
 
 
-def _lines(chan: paramiko.Channel, watchdog: _Watchdog) -> Iterator[str]:
-    buf = b""
-    while True:
-        data = chan.recv(65536)
+class _Output:
+    """The remote step's stdout: protocol lines, and a small file's bytes right after its line."""
+
+    def __init__(self, chan: paramiko.Channel, watchdog: _Watchdog) -> None:
+        self.chan, self.watchdog = chan, watchdog
+        self.buf = bytearray()  # appends and front deletions without copying the rest
+        self.ended = False
+
+    def _more(self) -> bool:
+        data = b"" if self.ended else self.chan.recv(65536)
         if not data:
-            if buf:
-                yield buf.decode("utf-8", "replace")
-            return
-        watchdog.kick()
-        buf += data
-        if len(buf) > _MAX_LINE:
-            raise SSHError("the server sent an unexpectedly long line")
-        *complete, buf = buf.split(b"\n")
-        for line in complete:
-            yield line.decode("utf-8", "replace")
+            self.ended = True
+            return False
+        self.watchdog.kick()
+        self.buf += data
+        return True
+
+    def lines(self) -> Iterator[str]:
+        seen = 0  # bytes of buf known to hold no newline
+        while True:
+            end = self.buf.find(b"\n", seen)
+            if end >= 0:
+                line = self.buf[:end].decode("utf-8", "replace")
+                del self.buf[: end + 1]
+                seen = 0
+                yield line  # the caller may read() a file's bytes now
+                continue
+            seen = len(self.buf)
+            if seen > _MAX_LINE:
+                raise SSHError("the server sent an unexpectedly long line")
+            if not self._more():
+                if self.buf:
+                    line = self.buf.decode("utf-8", "replace")
+                    self.buf.clear()
+                    yield line
+                return
+
+    def read(self, size: int) -> bytes:
+        while len(self.buf) < size and self._more():
+            pass
+        data = bytes(self.buf[:size])
+        del self.buf[:size]
+        return data
 
 
 def _exit_status(chan: paramiko.Channel, host: HostConfig, watchdog: _Watchdog) -> int:

@@ -80,6 +80,10 @@ class FaultProxy:
             for s in (a, b):
                 with contextlib.suppress(OSError):
                     s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    # wakes the other pump's recv on it: until that returns, close() alone does
+                    # not release the socket, and no reset is sent
+                    s.shutdown(socket.SHUT_RDWR)
+                with contextlib.suppress(OSError):
                     s.close()
         else:
             self.closed.wait()

@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 import re
+import shlex
+import subprocess
 from importlib import resources
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from schemasync.config import HostConfig
 from schemasync.errors import DATABASE, SSH
-from schemasync.session import DISCOVERY, INFO, RESULT, RemoteExit, _remote_failure, file_line
+from schemasync.session import (
+    DISCOVERY,
+    FINGERPRINTS,
+    INFO,
+    INLINE,
+    RESULT,
+    RemoteExit,
+    _Output,
+    _remote_failure,
+    file_line,
+)
 
 SCRIPT = resources.files("schemasync.remote").joinpath("refresh.sh").read_text(encoding="utf-8")
 
@@ -23,9 +40,42 @@ def test_exit_codes_are_named_alike_on_both_sides() -> None:
 
 
 def test_the_script_prints_the_lines_session_reads() -> None:
-    for prefix in (DISCOVERY, RESULT, "SCHEMASYNC META "):
-        assert f"printf '{prefix}%s\\n'" in SCRIPT
+    assert "printf 'SCHEMASYNC META %s\\n'" in SCRIPT
     assert f"printf '{INFO}pg_dump %s\\n'" in SCRIPT
+    for prefix in (DISCOVERY, RESULT, FINGERPRINTS):  # files: `ss_say KIND` announces them
+        assert f"ss_say {prefix.split()[1]}\n" in SCRIPT
+    # inline, the path is INLINE; otherwise the file's path
+    assert f'printf \'SCHEMASYNC %s %s {INLINE}\\n\' "$1" "$ss_packed"' in SCRIPT
+    assert 'printf \'SCHEMASYNC %s %s %s\\n\' "$1" "$ss_packed" "$ss_pack_file"' in SCRIPT
+
+
+class _Chunks:
+    """What a channel's recv() returns: the bytes in the pieces given."""
+
+    def __init__(self, data: bytes, cuts: list[int]) -> None:
+        bounds = sorted({0, len(data), *(c % (len(data) + 1) for c in cuts)})
+        self.pieces = [data[a:b] for a, b in itertools.pairwise(bounds)]
+
+    def recv(self, n: int) -> bytes:
+        return self.pieces.pop(0) if self.pieces else b""
+
+
+@given(
+    payload=st.binary(max_size=300),
+    cuts=st.lists(st.integers(min_value=0, max_value=2000), max_size=12),
+)
+def test_a_file_sent_inline_is_read_whole_wherever_the_stream_is_cut(payload: bytes, cuts: list[int]) -> None:
+    # newlines and protocol words inside the file's bytes are the file's, not lines
+    payload += b"\nSCHEMASYNC RESULT gzip 3 -\n"
+    stream = b".\nSCHEMASYNC DISCOVERY gzip %d -\n" % len(payload) + payload + b"SCHEMASYNC INFO pg_dump 18\nlast"
+    out = _Output(_Chunks(stream, cuts), SimpleNamespace(kick=lambda: None))  # type: ignore[arg-type]
+    lines = out.lines()
+    assert next(lines) == "."
+    line = next(lines)
+    fmt, size, path = file_line(line, DISCOVERY)
+    assert (fmt, path) == ("gzip", INLINE) and out.read(size) == payload
+    assert list(lines) == ["SCHEMASYNC INFO pg_dump 18", "last"]
+    assert out.read(1) == b""  # the stream ended
 
 
 def test_file_lines_parse_paths_with_spaces() -> None:
@@ -58,3 +108,42 @@ CONN = SimpleNamespace(user="deploy", host="db", port=22)
 def test_each_exit_code_has_its_message(status: int, code: int, words: str) -> None:
     err = _remote_failure(HOST, CONN, status, "schemasync-remote: detail")  # type: ignore[arg-type]
     assert err.code == code and words in err.message and err.message.startswith("dev (deploy@db)")
+
+
+def _function(name: str) -> str:
+    """A function's definition in refresh.sh, as written there."""
+    m = re.search(rf"^{name}\(\) {{.*?^}}\n", SCRIPT, re.M | re.S)
+    assert m, name
+    return m.group(0)
+
+
+def test_heartbeats_never_land_inside_a_file_sent_inline(tmp_path: Path) -> None:
+    # the heartbeat takes the same lock as the script's ss_say; here it beats as fast as it can
+    lock = '(set -C; : > "$2/say") 2>/dev/null'
+    assert lock in SCRIPT and 'rm -f "$2/say"' in SCRIPT
+    payload = "".join(f"line {i} of the file\n" for i in range(3000))  # far more than a pipe holds
+    (tmp_path / "file").write_text(payload)
+    script = (
+        f"ss_dir={shlex.quote(str(tmp_path))}\nSS_INLINE_MAX=1000000\n"
+        + _function("ss_say")
+        + _function("ss_hold")
+        + f'sh -c \'while kill -0 "$1" 2>/dev/null; do {lock} || continue; echo . || exit 0; '
+        + 'rm -f "$2/say"; done\' sh "$$" "$ss_dir" &\n'
+        + "ss_hb_pid=$!\n"
+        + 'ss_pack_file="$ss_dir/file"; ss_pack_size=$(wc -c < "$ss_pack_file"); ss_packed="plain $ss_pack_size"\n'
+        + "i=0; while [ $i -lt 40 ]; do ss_say RESULT; i=$((i + 1)); done\n"
+        + 'kill "$ss_hb_pid"\n'
+    )
+    proc = subprocess.Popen(["sh", "-c", script], stdout=subprocess.PIPE)
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    out = _Output(SimpleNamespace(recv=lambda n: os.read(fd, n)), SimpleNamespace(kick=lambda: None))  # type: ignore[arg-type]
+    files = beats = 0
+    for line in out.lines():
+        if line == ".":
+            beats += 1
+            continue
+        fmt, size, path = file_line(line, RESULT)
+        assert (fmt, path) == ("plain", INLINE) and out.read(size).decode() == payload
+        files += 1
+    assert proc.wait() == 0 and files == 40 and beats > 0

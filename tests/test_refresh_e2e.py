@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import os
+import shutil
 import subprocess
 import threading
 import time
@@ -334,3 +335,31 @@ def test_a_first_refresh_of_many_tables_commits_exactly_what_it_writes(workspace
     assert sorted(f.removeprefix("docs/schemas/dev/") for f in tree) == sorted(files)
     assert workspace.git("status", "--porcelain", "--", "docs") == ""  # on disk: what was committed
     assert workspace.git("show", "HEAD:docs/schemas/dev/t7.sql").encode() == files["t7.sql"]
+
+
+def test_small_files_come_on_the_channel_and_big_ones_over_sftp_alike(
+    workspace: Workspace, database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from schemasync import refresh, remote_script, session
+    from schemasync.config import load_config
+
+    fetched: list[str] = []
+    sftp_get = session._Puller.get
+
+    def noting_get(self: session._Puller, path: str, size: int, opened=None) -> bytes:  # the real get, noted
+        fetched.append(path)
+        return sftp_get(self, path, size, opened)
+
+    monkeypatch.setattr(session._Puller, "get", noting_get)
+    workspace.add_host("dev", database)
+    config = load_config(str(workspace.path / "hosts.yaml"))
+    refresh.refresh(config, "dev", commit=False)
+    inline = workspace.snapshot()
+    assert fetched == []  # discovery and the dump were small: no SFTP round trips
+    shutil.rmtree(workspace.out())
+    monkeypatch.setattr(remote_script, "INLINE_MAX", 0)
+    refresh.refresh(config, "dev", commit=False)
+    assert [path.rsplit("/", 1)[1] for path in fetched] == ["discovery.out", "result"]
+    over_sftp = workspace.snapshot()
+    assert over_sftp.keys() == inline.keys()
+    assert all(over_sftp[f] == inline[f] for f in inline if f != "_index.md")  # the index has the time

@@ -120,7 +120,7 @@ def test_a_sweep_with_one_environment_cut_mid_transfer(workspace: Workspace, env
     assert proxy.triggered.is_set()
     assert run.code == 3
     rows = {e["host"]: e for e in run.json["environments"]}
-    assert not rows["prod"]["ok"] and "connection lost" in rows["prod"]["error"]
+    assert not rows["prod"]["ok"] and "connection lost" in rows["prod"]["error"], run.err
     assert all(rows[n]["ok"] for n in ("dev", "staging", "qa"))
     assert not workspace.out("prod").exists()
     assert workspace.commits() == 1
