@@ -173,9 +173,8 @@ ss_pack() {  # ss_pack name file: a copy to fetch, gzipped when gzip is there; s
 
 ss_say() {  # ss_say KIND: the line announcing the file ss_pack made. A small one follows the line
     # on stdout (a fetch over SFTP costs two round trips at least, on a link that may be 150 ms
-    # long); stdout is ours alone meanwhile (ss_hold).
-    if [ "$ss_pack_size" -le "$SS_INLINE_MAX" ]; then
-        ss_hold
+    # long), while stdout is ours alone (ss_hold); otherwise the line names the file to fetch.
+    if [ "$ss_pack_size" -le "$SS_INLINE_MAX" ] && ss_hold; then
         printf 'SCHEMASYNC %s %s -\n' "$1" "$ss_packed"
         cat "$ss_pack_file"
         rm -f "$ss_dir/say"
@@ -184,9 +183,19 @@ ss_say() {  # ss_say KIND: the line announcing the file ss_pack made. A small on
     fi
 }
 
-ss_hold() {  # the "say" lock: the heartbeat skips a beat rather than write into a file's bytes.
-    # A file created with noclobber (O_EXCL: only one creator wins) needs no tool at all.
-    until (set -C; : > "$ss_dir/say") 2>/dev/null; do
+ss_hold() {  # take the "say" lock: the heartbeat skips a beat rather than write into a file's
+    # bytes. A file created with noclobber (O_EXCL: one creator wins), by a builtin: no tool, no
+    # fork. Fails after a few thousand tries (the heartbeat blocked on a full channel, a full
+    # disk): the file then goes over SFTP, and nothing spins on the server.
+    ss_tries=0
+    while :; do
+        set -C
+        true 2>/dev/null > "$ss_dir/say"
+        ss_got=$?
+        set +C
+        [ "$ss_got" -ne 0 ] || return 0
+        ss_tries=$((ss_tries + 1))
+        [ "$ss_tries" -lt 5000 ] || return 1
         # held by the heartbeat for one `echo`; or left by one that was killed while holding it
         { [ -n "$ss_hb_pid" ] && kill -0 "$ss_hb_pid" 2>/dev/null; } || rm -f "$ss_dir/say"
     done
