@@ -253,15 +253,22 @@ class PendingCommit:
                 deletes += gone
                 if not self._files_allow_plumbing(rel, texts):
                     return
-                # Written a megabyte at a time: a thread that waited for the GIL after every small
-                # pipe write would take seconds beside a busy main thread.
+                # Small blobs go a megabyte at a time (a thread that waited for the GIL after
+                # every small pipe write would take seconds beside a busy main thread); a big one
+                # (the manifest) as it is, not copied into a join.
                 stream: list[bytes] = []
                 size = 0
                 for path, text in zip(rel, texts, strict=True):
                     data = text.encode("utf-8")
                     blobs += 1
                     marks.append((blobs, path))
-                    stream += (b"blob\nmark :%d\ndata %d\n" % (blobs, len(data)), data, b"\n")
+                    stream.append(b"blob\nmark :%d\ndata %d\n" % (blobs, len(data)))
+                    if len(data) >= 1 << 16:
+                        importer.stdin.write(b"".join(stream))
+                        importer.stdin.write(data)
+                        stream, size = [b"\n"], 0
+                        continue
+                    stream += (data, b"\n")
                     size += len(data)
                     if size > 1 << 20:
                         importer.stdin.write(b"".join(stream))
