@@ -720,10 +720,6 @@ sys.exit(1 if failed else 0)
 AHEAD_WRITERS = 2
 
 
-def _ahead_name(i: int) -> str:
-    return f"ahead{i % AHEAD_WRITERS}/{i}.new"
-
-
 class Transaction:
     """Writes files into place with a journal; `rollback` puts back exactly what was there."""
 
@@ -733,8 +729,8 @@ class Transaction:
         self.created_dirs: list[Path] = []
         self.journal: list[tuple[Path, Path | None]] = []  # (target, backup or None)
         self.emptied: set[Path] = set()  # folders a removal may have left empty
-        self.ahead: dict[str, str] = {}  # rel -> content, being written into staging by `writers`
-        self.writers: list[subprocess.Popen] = []
+        self.ahead: dict[str, tuple[str, Path]] = {}  # rel -> (content, where `writer` puts it)
+        self.writer: subprocess.Popen | None = None
 
     def _open_staging(self) -> None:
         if not self.staging.is_dir():
@@ -755,54 +751,51 @@ class Transaction:
             self._open_staging()
             for rel in files:
                 _check_inside(self.outdir, rel)
-            texts = list(files.values())
+            items = list(files.items())
+            ahead: dict[str, tuple[str, Path]] = {}
             args = []
             for w in range(AHEAD_WRITERS):
                 folder = self.staging / f"ahead{w}"
                 folder.mkdir()
                 batch = self.staging / f"ahead{w}.bin"
                 with open(batch, "wb") as fh:  # the writer reads it back: no pipe to feed from here
-                    for i in range(w, len(texts), AHEAD_WRITERS):
-                        data = texts[i].encode("utf-8")
+                    for i in range(w, len(items), AHEAD_WRITERS):
+                        rel, text = items[i]
+                        data = text.encode("utf-8")
                         fh.write(b"%d.new %d\n" % (i, len(data)))
                         fh.write(data)
+                        ahead[rel] = (text, folder / f"{i}.new")
                 args += [str(batch), str(folder)]
-            self.writers.append(
-                subprocess.Popen(
-                    [sys.executable, "-I", "-S", "-c", _AHEAD_WRITER, *args],
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
+            self.writer = subprocess.Popen(
+                [sys.executable, "-I", "-S", "-c", _AHEAD_WRITER, *args],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
             )
-            self.ahead = dict(files)
+            self.ahead = ahead
         except OSError:
-            self.wait_ahead(kill=True)
-            self.ahead.clear()  # `write` writes them, and says what fails
+            return  # `write` writes them, and says what fails
 
     def wait_ahead(self, kill: bool = False) -> bool:
-        """Wait for the writers; whether everything given to `write_ahead` is in staging."""
-        ok = True
-        for writer in self.writers:
+        """Wait for the writer; whether everything given to `write_ahead` is in staging."""
+        if self.writer is not None:
             if kill:
-                writer.kill()
-            ok = writer.wait() == 0 and ok
-        self.writers.clear()
-        if not ok:
-            self.ahead.clear()
+                self.writer.kill()
+            if self.writer.wait() != 0:
+                self.ahead.clear()
+            self.writer = None
         return bool(self.ahead)
 
     def write(self, files: dict[str, str], removed: Collection[str] = ()) -> None:
         """Put `files` in place and delete `removed` (pages of ours no longer needed), journaled."""
         try:
             ahead = self.ahead if self.wait_ahead() else {}
-            names = {rel: _ahead_name(i) for i, rel in enumerate(ahead)}
             self._open_staging()
             staged = []
             for i, (rel, content) in enumerate(sorted(files.items())):
                 _check_inside(self.outdir, rel)
-                if rel in ahead and ahead[rel] == content:
-                    tmp = self.staging / names[rel]
+                if rel in ahead and ahead[rel][0] == content:
+                    tmp = ahead[rel][1]
                 else:
                     tmp = self.staging / f"{i}.new"
                     # no newline translation; encoded as written, not copied whole (the manifest
