@@ -17,6 +17,10 @@ SET standard_conforming_strings = on;
 \else
 \set ss_owners '[]'
 \endif
+\if :{?ss_relations}
+\else
+\set ss_relations off
+\endif
 BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY;
 SET LOCAL statement_timeout = '300s';
 SET LOCAL lock_timeout = '30s';
@@ -27,6 +31,15 @@ SET LOCAL enable_nestloop = off;
 SET LOCAL jit = off;  -- compiling this query would take longer than running it
 -- Catalogs some supported servers lack join the fingerprint of everything else where they exist.
 SELECT to_regclass('pg_catalog.pg_publication_namespace') IS NOT NULL AS ss_has_pubns \gset
+-- The transaction's snapshot is taken (the statement above): say so, in a file the script names.
+-- A dump of guessed relations waits for it, so it is never older than these fingerprints.
+\if :{?ss_marker}
+SELECT :'ss_marker' <> '' AS ss_want_marker \gset
+\if :ss_want_marker
+\o :ss_marker
+\o
+\endif
+\endif
 \if :ss_has_pubns
 \set fp_more 'UNION ALL SELECT ''b'' || oid || '':'' || xmin FROM pg_publication_namespace'
 \set quick_more 'UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_publication_namespace'
@@ -115,11 +128,45 @@ FROM (
 ) AS quick(n, h) \gset
 \endif
 \if :ss_quick_only
+-- Not the last refresh's: a guess at what changed, for the script to dump while the fingerprints
+-- are computed. The relations that catalog rows written since the last refresh's snapshot
+-- (xmin newer than ss_since, modulo 2^32) belong to, at most 200. Only a guess: a deletion leaves
+-- no row, and the fingerprints decide; a dump of the guess is used only if it is what they ask.
+\set ss_guess ''
+\if :{?ss_since}
+SELECT :'ss_since' ~ '^[0-9]{1,10}$' AND :'ss_quick' <> :'ss_expect' AS ss_want_guess \gset
+\if :ss_want_guess
+SELECT CASE WHEN count(*) <= 200 THEN coalesce(string_agg(rel::text, ' ' ORDER BY rel), '') ELSE '' END AS ss_guess
+FROM (
+    SELECT DISTINCT rel FROM (
+        SELECT oid, xmin FROM pg_class
+        UNION ALL SELECT attrelid, xmin FROM pg_attribute
+        UNION ALL SELECT adrelid, xmin FROM pg_attrdef
+        UNION ALL SELECT conrelid, xmin FROM pg_constraint
+        UNION ALL SELECT confrelid, xmin FROM pg_constraint
+        UNION ALL SELECT indrelid, xmin FROM pg_index
+        UNION ALL SELECT tgrelid, xmin FROM pg_trigger
+        UNION ALL SELECT polrelid, xmin FROM pg_policy
+        UNION ALL SELECT ev_class, xmin FROM pg_rewrite
+        UNION ALL SELECT inhrelid, xmin FROM pg_inherits
+        UNION ALL SELECT inhparent, xmin FROM pg_inherits
+        UNION ALL SELECT seqrelid, xmin FROM pg_sequence
+        UNION ALL SELECT partrelid, xmin FROM pg_partitioned_table
+        UNION ALL SELECT ftrelid, xmin FROM pg_foreign_table
+        UNION ALL SELECT objoid, xmin FROM pg_description WHERE classoid = 'pg_class'::regclass
+        UNION ALL SELECT refobjid, xmin FROM pg_depend WHERE refclassid = 'pg_class'::regclass
+        UNION ALL SELECT objid, xmin FROM pg_depend WHERE classid = 'pg_class'::regclass
+    ) AS written(rel, x)
+    WHERE rel <> 0 AND ((x::text::int8 - :'ss_since'::int8) & 4294967295) < 2147483648
+) AS guess \gset
+\endif
+\endif
 SELECT 'quick ' || (current_setting('server_version_num')::int / 10000)::text || E'\n'
        || json_build_object('version', current_setting('server_version_num')::int,
                             'database', current_database(), 'user', current_user,
                             'tables', '[]'::json, 'relations', '[]'::json, 'subobjects', '[]'::json,
-                            'quick', :'ss_quick')::text || E'\n';
+                            'quick', :'ss_quick')::text || E'\n'
+       || 'guess ' || :'ss_guess' || E'\n';
 COMMIT;
 \quit
 \endif
@@ -130,7 +177,9 @@ params AS (
     SELECT __PARAMS__::jsonb
            || CASE WHEN :'ss_mode' = '' THEN '{}'::jsonb
                    ELSE jsonb_build_object('mode', :'ss_mode', 'fingerprints', :'ss_mode' = 'fingerprints') END
-           || jsonb_build_object('owners', :'ss_owners'::jsonb) AS p
+           || jsonb_build_object('owners', :'ss_owners'::jsonb,
+                                 -- owners mode: "owners" are relations; their file owners are dumped
+                                 'guess', :'ss_relations' = 'on') AS p
 ),
 schemas AS (
     SELECT n.oid, n.nspname
@@ -194,13 +243,17 @@ target AS (
       AND (t.relname = params.p ->> 'table' OR t.nspname || '.' || t.relname = params.p ->> 'table')
       AND t.oid NOT IN (SELECT oid FROM excluded)
 ),
+asked AS (  -- owners mode: the file owners named; or, a guess, the file owners of the relations named
+    SELECT x.owner AS oid
+    FROM params, jsonb_array_elements_text(params.p -> 'owners') w JOIN owners x ON x.oid = w::oid
+    WHERE params.p ->> 'mode' = 'owners' AND (x.owner = x.oid OR (params.p ->> 'guess')::boolean)
+),
 chosen AS (  -- the file owners that are part of this run
     SELECT o.owner AS oid FROM owners o, params
     WHERE CASE WHEN params.p ->> 'mode' = 'table'
                THEN o.owner IN (SELECT oid FROM target) AND (SELECT count(*) FROM target) = 1
                WHEN params.p ->> 'mode' = 'owners'
-               THEN o.owner IN (SELECT w::oid FROM jsonb_array_elements_text(params.p -> 'owners') w)
-                    AND o.owner NOT IN (SELECT oid FROM excluded)
+               THEN o.owner IN (SELECT oid FROM asked) AND o.owner NOT IN (SELECT oid FROM excluded)
                ELSE o.owner NOT IN (SELECT oid FROM excluded) END
     GROUP BY o.owner
 ),
@@ -317,6 +370,9 @@ fp_doc AS (
         'objects', (SELECT coalesce(json_agg(json_build_array(f.owner::bigint, f.nspname, f.relname, f.relkind, f.fp)
                                              ORDER BY f.owner), '[]') FROM fp_owner f),
         'global', (SELECT sum(hashtextextended(tok, 0))::text FROM fp_else),
+        -- the oldest transaction still running: rows it or a later one wrote are the next
+        -- refresh's guess at what changed (the low 32 bits, as xmin has them)
+        'since', (txid_snapshot_xmin(txid_current_snapshot()) & 4294967295)::text,
         -- an incremental run has it already, from its first step
         'quick', (SELECT CASE WHEN params.p ->> 'mode' <> 'fingerprints' THEN nullif(:'ss_quick', '')
                          END FROM params)) AS doc

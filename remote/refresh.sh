@@ -17,6 +17,12 @@
 #                                                    line: their guessed pg_dump selection; after
 #   SCHEMASYNC FINGERPRINTS <gzip|plain> <bytes> <path>  more: the fingerprints, and ASK again. The
 #                                                    discovery and dump of full or part follow as usual
+#   SCHEMASYNC INFO early used|speculated            the dump was made before the answer: of the
+#                                                    guessed selection sent with it (used), or of the
+#                                                    relations with catalog rows written since
+#                                                    SS_SINCE, while the fingerprints were computed
+#                                                    (speculated); either only if it is the selection
+#                                                    asked for
 #   SCHEMASYNC INFO pg_dump <major>                  the pg_dump major that wrote the dump
 #   SCHEMASYNC INFO pg_dump_version <version>        its whole version (spaces as _), before ASK
 #                                                    (after an answer of none, the script ends here)
@@ -58,8 +64,10 @@ ss_dir=""
 ss_hb=""
 ss_hb_pid=""  # the heartbeat's, kept after ss_hb is cleared (ss_hold)
 ss_early=""
+ss_spec=""
 ss_cleanup() {
     [ -n "$ss_early" ] && kill "$ss_early" 2>/dev/null  # never leave a pg_dump holding locks
+    [ -n "$ss_spec" ] && kill "$ss_spec" 2>/dev/null
     [ -n "$ss_hb" ] && kill "$ss_hb" 2>/dev/null
     [ -n "$ss_dir" ] && rm -rf "$ss_dir"
 }
@@ -201,10 +209,15 @@ ss_hold() {  # take the "say" lock: the heartbeat skips a beat rather than write
     done
 }
 
-ss_discover() {  # ss_discover [mode owners]: the read-only discovery query; -w: never prompt for a
-    # password; -X: no ~/.psqlrc. mode and owners override the run's (incremental.py asks for them).
-    ss_run "$ss_psql" -X -w -q -A -t -v ON_ERROR_STOP=1 -v ss_mode="${1:-}" -v ss_owners="${2:-[]}" -f - \
-        < "$ss_dir/discover.sql" > "$ss_dir/discovery" 2> "$ss_dir/psql.err"
+ss_discover() {  # ss_discover [mode owners [file]]: the read-only discovery query into $ss_dir/file
+    # (discovery); -w: never prompt for a password; -X: no ~/.psqlrc. mode and owners override the
+    # run's (incremental.py asks for them). ss_relations=on: owners are relations (a guess);
+    # ss_marker: a file to create once the snapshot is taken; SS_SINCE, SS_QUICK_EXPECT: the last
+    # refresh's, for the quick check's guess.
+    ss_run "$ss_psql" -X -w -q -A -t -v ON_ERROR_STOP=1 -v ss_mode="${1:-}" -v ss_owners="${2:-[]}" \
+        -v ss_relations="${ss_relations:-off}" -v ss_marker="${ss_marker:-}" -v ss_since="${SS_SINCE:-}" \
+        -v ss_expect="${SS_QUICK_EXPECT:-}" -f - < "$ss_dir/discover.sql" > "$ss_dir/${3:-discovery}" \
+        2> "$ss_dir/${3:-discovery}.err"
 }
 
 ss_quick() {  # the quick check's value in the document discovery just wrote
@@ -217,7 +230,7 @@ ss_ask() {  # schemasync's answer, one line on our input
 }
 
 ss_discovery_failed() {
-    cat "$ss_dir/psql.err" >&2
+    cat "$ss_dir/discovery.err" >&2
     ss_fail "$SS_EXIT_DISCOVERY" "discovery query failed (psql)"
 }
 
@@ -295,6 +308,46 @@ ss_start_early() {  # ss_start_early WORDS: pg_dump of schemasync's guess at the
     ss_early=$!
 }
 
+ss_speculate() {  # ss_speculate OIDS: while the fingerprints are computed, discovery of the file
+    # owners of these relations (the quick check's guess at what changed), then their pg_dump, in
+    # the background (ss_spec). Used only if schemasync then asks for exactly that selection.
+    # Both start once the fingerprints' snapshot is taken: the fingerprints' psql opens the FIFO
+    # fp.began then (ss_marker), so neither is ever older than what the fingerprints describe.
+    mkfifo "$ss_dir/fp.began" 2>/dev/null || return 0
+    ss_marker=$ss_dir/fp.began
+    (
+        : < "$ss_dir/fp.began" || exit 1
+        ss_relations=on ss_marker=""
+        ss_discover owners "[$(printf '%s\n' "$1" | tr -s ' ' ',')]" spec.discovery || exit 1
+        read -r ss_flag ss_server_major < "$ss_dir/spec.discovery"
+        [ "$ss_flag" = dump ] || exit 1
+        sed 1,2d "$ss_dir/spec.discovery" > "$ss_dir/spec.args"
+        eval "set -- $(cat "$ss_dir/spec.args")"
+        exec "$ss_pg_dump" -w -v --schema-only --no-owner $SS_DUMP_FLAGS --lock-wait-timeout="$SS_LOCK_WAIT_MS" \
+            "$@" > "$ss_dir/spec.sql" 2> "$ss_dir/spec.err"
+    ) &
+    ss_spec=$!
+}
+
+ss_spec_stop() {
+    [ -n "$ss_spec" ] || return 0
+    kill "$ss_spec" 2>/dev/null
+    wait "$ss_spec" 2>/dev/null
+    ss_spec=""
+}
+
+ss_adopt() {  # ss_adopt WORDS: the speculative discovery and dump become this run's, if their
+    # selection is exactly WORDS (schemasync's for the file owners it asks for)
+    if [ -z "$1" ] || { [ -s "$ss_dir/spec.args" ] && [ "$(cat "$ss_dir/spec.args")" != "$1" ]; }; then
+        ss_spec_stop
+        return 1
+    fi
+    wait "$ss_spec" || { ss_spec=""; return 1; }
+    ss_spec=""
+    [ "$(cat "$ss_dir/spec.args")" = "$1" ] || return 1
+    mv "$ss_dir/spec.discovery" "$ss_dir/discovery" && mv "$ss_dir/spec.sql" "$ss_dir/dump.sql"
+}
+
 ss_main() {
     ss_prepare
     ss_write_sql "$ss_dir/discover.sql"
@@ -359,7 +412,7 @@ ss_several() {  # a host with several databases: list them, then each one's disc
 }
 
 ss_database() {  # discovery and pg_dump of PGDATABASE into $ss_dir; the packed dump in ss_packed
-    ss_mode="" ss_owners="[]" ss_pg_dump="" ss_version_pid="" ss_chosen=""
+    ss_mode="" ss_owners="[]" ss_pg_dump="" ss_version_pid="" ss_chosen="" ss_spec_ok=""
     [ "$SS_MODE" = list ] || ss_version_start
     if [ -n "${SS_ASK+x}" ]; then
         # Incremental: the quick check, then if asked the fingerprints. schemasync compares them
@@ -371,16 +424,21 @@ ss_database() {  # discovery and pg_dump of PGDATABASE into $ss_dir; the packed 
         ss_choose_pg_dump
         if [ -n "${SS_QUICK_EXPECT:-}" ] && [ "$(ss_quick)" != "$SS_QUICK_EXPECT" ]; then
             ss_answer=more  # not the last refresh's: schemasync would ask for the fingerprints
+            ss_guess=$(sed -n '3s/^guess //p' "$ss_dir/discovery")
+            case $ss_guess in *[!0-9\ ]*) ss_guess="" ;; esac
+            [ -n "$ss_guess" ] && [ -z "$SS_PREFIX" ] && ss_speculate "$ss_guess"
         else
             ss_ask
         fi
         if [ "$ss_answer" = more ]; then
             ss_discover fingerprints '[]' || ss_discovery_failed
+            ss_marker=""
             sed -n 2p "$ss_dir/discovery" > "$ss_dir/meta.json"
             ss_pack fingerprints.out "$ss_dir/meta.json"
             ss_say FINGERPRINTS
             ss_ask
         fi
+        [ "${ss_answer%% *}" = part ] || ss_spec_stop
         case $ss_answer in
             none)
                 ss_packed=""
@@ -393,15 +451,19 @@ ss_database() {  # discovery and pg_dump of PGDATABASE into $ss_dir; the packed 
                 ss_owners="[$(printf '%s\n' "${ss_answer#part }" | tr -s ' ' ',')]"
                 # then a line: schemasync's guess at their pg_dump selection (may be empty)
                 IFS= read -r ss_guess || ss_fail "$SS_EXIT_PG_DUMP" "unexpected end of input"
-                if [ -n "$ss_guess" ] && [ -z "$SS_PREFIX" ]; then
+                if [ -n "$ss_spec" ] && ss_adopt "$ss_guess"; then
+                    ss_spec_ok=1  # discovered and dumped already
+                elif [ -n "$ss_guess" ] && [ -z "$SS_PREFIX" ]; then
                     ss_path=$ss_pg_dump
                     ss_start_early "$ss_guess"
                 fi ;;
             *) ss_fail "$SS_EXIT_PG_DUMP" "unexpected answer from schemasync" ;;
         esac
     fi
-    if ! ss_discover "$ss_mode" "$ss_owners"; then
-        if [ -n "$ss_early" ] && grep -q 'out of shared memory' "$ss_dir/psql.err"; then
+    if [ -n "${ss_spec_ok:-}" ]; then
+        :
+    elif ! ss_discover "$ss_mode" "$ss_owners"; then
+        if [ -n "$ss_early" ] && grep -q 'out of shared memory' "$ss_dir/discovery.err"; then
             # The early pg_dump filled the server's lock table before discovery got its own few
             # locks: stop it and ask again; the ordinary dump (or batches) follows discovery.
             kill "$ss_early" 2>/dev/null
@@ -447,6 +509,9 @@ ss_database() {  # discovery and pg_dump of PGDATABASE into $ss_dir; the packed 
     fi
     if [ -n "$ss_early_ok" ]; then
         :
+    elif [ -n "${ss_spec_ok:-}" ]; then
+        # its snapshot is newer than the fingerprints' (ss_speculate), as an early dump's is
+        printf 'SCHEMASYNC INFO early speculated\n'
     elif command -v ss_batches >/dev/null 2>&1; then
         # Too many tables for one pg_dump's locks: schemasync sent the tables in batches.
         : > "$ss_dir/dump.sql"

@@ -59,7 +59,23 @@ def fingerprints(
     quick = quick if quick is not None else doc.get("quick")
     if quick is not None:
         stamp["quick"] = quick  # the database-wide check the next refresh makes first
+    if doc.get("since") is not None:
+        stamp["since"] = doc["since"]  # where the next refresh's guess at what changed starts
     return Fingerprints(objects, stamp, owners)
+
+
+def settled(now: Fingerprints, before_stamp: dict | None) -> Fingerprints:
+    """The fingerprints to keep. A stamp that differs from the last one only in `since` keeps the
+    last one's: nothing the quick check sees was written in between, so the next refresh's guess
+    starts as well from there, and the manifest is not rewritten for a number alone."""
+    if not before_stamp or now.stamp.get("since") == before_stamp.get("since"):
+        return now
+    if {k: v for k, v in now.stamp.items() if k != "since"} != {k: v for k, v in before_stamp.items() if k != "since"}:
+        return now
+    stamp = {k: v for k, v in now.stamp.items() if k != "since"}
+    if "since" in before_stamp:
+        stamp["since"] = before_stamp["since"]
+    return Fingerprints(now.objects, stamp, now.owners)
 
 
 def local_key(*parts: object) -> str:

@@ -382,9 +382,16 @@ def plan_refresh(
         # The handshake and the server's first step overlap the reading of the manifest and the
         # files. The last refresh's quick check: a server that finds another sends its
         # fingerprints without asking (one round trip fewer); build_script checks its form.
-        quick = (head.get("fingerprints") or {}).get("quick") if asking else None
+        stamp = (head.get("fingerprints") or {}) if asking else {}
+        quick, since = stamp.get("quick"), stamp.get("since")
         script = build_script(
-            host, mode, table, host.password(), ask=asking, expect_quick=quick if isinstance(quick, str) else None
+            host,
+            mode,
+            table,
+            host.password(),
+            ask=asking,
+            expect_quick=quick if isinstance(quick, str) else None,
+            since=since if isinstance(since, str) else None,
         )
         starting = _Starting(host, script)
         starting.connected.wait()
@@ -478,6 +485,8 @@ def plan_refresh(
     if now is None and table is None and early.fingerprints and _fingerprints_hold(out.info, early.fingerprints):
         version = out.info.get("pg_dump_version", "")
         now = incremental.fingerprints(early.fingerprints, discovery.server_version, version, local)
+    if now is not None:
+        now = incremental.settled(now, previous.fingerprints)
     plan = store.plan_changes(
         previous,
         produced,

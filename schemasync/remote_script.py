@@ -225,9 +225,12 @@ def build_script(
     batches: str = "",
     ask: bool = False,
     expect_quick: str | None = None,
+    since: str | None = None,
 ) -> str:
     """ask: incremental; the script asks what to dump once discovery is done (no early dump).
-    expect_quick: the last refresh's quick check; another one, and the fingerprints follow unasked."""
+    expect_quick: the last refresh's quick check; another one, and the fingerprints follow unasked.
+    since: the last refresh's oldest running transaction (its fingerprints' `since`): with
+    expect_quick, the server guesses what changed and dumps it while it computes the fingerprints."""
     env = {
         "PGDATABASE": listing_database(host) if host.several else host.database,
         "PGPORT": str(host.db_port),
@@ -262,6 +265,8 @@ def build_script(
         lines.append("SS_ASK=1")
         if expect_quick is not None and re.fullmatch(r"-?[0-9]+:-?[0-9]+", expect_quick):
             lines.append("SS_QUICK_EXPECT=" + shlex.quote(expect_quick))
+            if since is not None and re.fullmatch(r"[0-9]{1,10}", since):
+                lines.append("SS_SINCE=" + since)
     if early is not None:
         lines.append("SS_EARLY=" + shlex.quote(selection_words(early)))
     lines += [f"{k}={shlex.quote(v)}" for k, v in settings.items()]

@@ -166,3 +166,72 @@ def test_without_the_lock_a_file_is_announced_for_sftp_and_nothing_spins(tmp_pat
     )
     done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=20)
     assert done.stdout == f"SCHEMASYNC RESULT plain 6 {tmp_path / 'file'}\n"
+
+
+def _speculation_script(tmp_path: Path, dump_seconds: int) -> str:
+    """ss_speculate with stand-ins for psql (discovery: the selection of the relations it is
+    given) and pg_dump (writes its arguments, after `dump_seconds`); both log when they start."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "psql").write_text(
+        "#!/bin/sh\n"
+        'echo "psql $*" >> "$LOG"\n'
+        "cat > /dev/null\n"
+        "printf 'dump 15\\n{}\\n%s\\n' \"'-t' '\\\"public\\\".\\\"t1\\\"'\"\n"
+    )
+    (bin_dir / "pg_dump").write_text(
+        f'#!/bin/sh\necho "pg_dump $*" >> "$LOG"\nsleep {dump_seconds}\necho "-- dump of $*"\n'
+    )
+    for tool in bin_dir.iterdir():
+        tool.chmod(0o755)
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "discover.sql").write_text("")
+    return (
+        f"ss_dir={shlex.quote(str(work))}\nLOG={shlex.quote(str(tmp_path / 'log'))}\nexport LOG\n"
+        f"ss_psql={shlex.quote(str(bin_dir / 'psql'))}\nss_pg_dump={shlex.quote(str(bin_dir / 'pg_dump'))}\n"
+        "SS_PREFIX='' SS_DUMP_FLAGS='' SS_LOCK_WAIT_MS=1000 ss_spec=''\n"
+        + _function("ss_run")
+        + _function("ss_discover")
+        + _function("ss_speculate")
+        + _function("ss_spec_stop")
+        + _function("ss_adopt")
+    )
+
+
+def test_a_guessed_dump_waits_for_the_fingerprints_snapshot_and_is_adopted_only_if_asked(tmp_path: Path) -> None:
+    words = "'-t' '\"public\".\"t1\"'"
+    script = _speculation_script(tmp_path, 0) + (
+        "ss_speculate '16400 16401'\n"
+        # the fingerprints' psql has not taken its snapshot yet: nothing starts
+        'sleep 1; [ -e "$LOG" ] && echo started-early\n'
+        # ... now it has (it opens the FIFO named in ss_marker, as discover.sql does)
+        ': > "$ss_marker"\n'
+        f"ss_adopt {shlex.quote(words)} && echo adopted\n"
+        'cat "$ss_dir/dump.sql"; [ -n "$ss_spec" ] && echo still-running\n'
+    )
+    done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=30)
+    assert done.stdout.splitlines() == [
+        "adopted",
+        '-- dump of -w -v --schema-only --no-owner --lock-wait-timeout=1000 -t "public"."t1"',
+    ]
+    log = (tmp_path / "log").read_text().splitlines()
+    # discovery of the relations' file owners (a guess), then the dump of its selection
+    assert log[0].startswith("psql ") and "ss_owners=[16400,16401]" in log[0] and "ss_relations=on" in log[0]
+    assert "ss_marker= " in log[0]  # discovery's own psql opens no FIFO
+    assert log[1].startswith("pg_dump ") and len(log) == 2
+
+
+def test_a_guess_that_is_not_what_is_asked_is_stopped_at_once(tmp_path: Path) -> None:
+    script = _speculation_script(tmp_path, 30) + (
+        "ss_speculate 16400\n"
+        ': > "$ss_marker"\n'
+        'while ! grep -q pg_dump "$LOG" 2>/dev/null; do sleep 0.1; done\n'
+        'ss_adopt "\'-t\' \'\\"public\\".\\"other\\"\'" || echo refused\n'
+        '[ -z "$ss_spec" ] && [ ! -e "$ss_dir/dump.sql" ] && echo stopped\n'
+    )
+    done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=20)
+    assert done.stdout.splitlines() == ["refused", "stopped"]
+    # the stand-in pg_dump (30 s) was killed, not waited for
+    left = subprocess.run(["pgrep", "-f", str(tmp_path / "bin" / "pg_dump")], capture_output=True)
+    assert left.returncode == 1

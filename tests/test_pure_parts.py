@@ -137,3 +137,18 @@ def test_intact_files_are_recognised_as_definition_says() -> None:
             assert is_intact(text, header, content_sha(definition(text)))
             assert not is_intact(text, header, content_sha(body + "x"))
             assert not is_intact(text.replace("TABLE", "VIEW"), header, content_sha(definition(text)))
+
+
+def test_a_stamp_that_differs_only_in_since_keeps_the_last_one() -> None:
+    from schemasync.incremental import Fingerprints, settled
+
+    before = {"quick": "1:2", "global": "9", "server": 150000, "pg_dump": "15.1", "local": "k", "since": "100"}
+    now = Fingerprints({"t.sql": "5"}, {**before, "since": "250"})
+    assert settled(now, before).stamp == before  # nothing else moved: the manifest stays as it is
+    assert settled(now, before).objects == now.objects
+    moved = Fingerprints({"t.sql": "5"}, {**before, "quick": "1:3", "since": "250"})
+    assert settled(moved, before) is moved  # the catalog changed: the guess starts from now
+    assert settled(now, None) is now
+    # a manifest from before `since` existed: none is added for a number alone
+    old = {k: v for k, v in before.items() if k != "since"}
+    assert settled(now, old).stamp == old

@@ -93,3 +93,22 @@ def test_early_selection_guesses() -> None:
     assert early_selection(host(schemas=["*"]), "list") is None
     assert early_selection(host(command_prefix="sudo -u postgres"), "full") is None
     assert selection_words(["-t", dump_pattern("public", "it's")]) == "'-t' '\"public\".\"it'\"'\"'s\"'"
+
+
+@given(quick=st.text(max_size=40), since=st.text(max_size=20))
+def test_the_last_refresh_stamps_reach_the_script_only_in_their_own_form(quick: str, since: str) -> None:
+    script = build_script(host(), "full", ask=True, expect_quick=quick, since=since)
+    header = script.split("ss_write_sql()")[0]
+    quick_ok = re.fullmatch(r"-?[0-9]+:-?[0-9]+", quick) is not None
+    assert ("SS_QUICK_EXPECT=" in header) == quick_ok
+    # the guess needs both: where the written rows start, and the check they are compared with
+    assert ("SS_SINCE=" in header) == (quick_ok and re.fullmatch(r"[0-9]{1,10}", since) is not None)
+
+
+def test_the_stamps_are_read_back_by_the_shell() -> None:
+    script = build_script(host(), "full", ask=True, expect_quick="12:-34", since="4294967295")
+    header = script.split("ss_write_sql()")[0]
+    out = subprocess.run(
+        ["sh", "-c", header + '\nprintf "%s\\n" "$SS_QUICK_EXPECT" "$SS_SINCE"'], capture_output=True, text=True
+    )
+    assert out.stdout.splitlines() == ["12:-34", "4294967295"]
