@@ -227,6 +227,9 @@ class Bench:
         self.sb.psql(f"ALTER TABLE t00001 ADD COLUMN bench_round_{r} integer;", database=f"bench_{n}")
         seconds, rss, data = self.refresh(self.warm[n], f"b{n}")
         assert data["updated"] == ["t00001"] and data["added"] == [], data
+        # incremental: that table alone was dumped (a whole dump gives the same files)
+        assert data["dumped"] == "part", (data["dumped"], data["dumped_why"])
+        print(f"    one_changed_{n}: {data['dumped_why']}", flush=True)
         # the table, its index page (5,000 tables are listed on pages), the manifest; and the
         # summary, unless it already named t00001 as updated within the same minute
         written = set(data["files_written"]) - {"_index.md"}

@@ -58,34 +58,60 @@ SELECT :'ss_mode' = 'quick' AS ss_quick_only,
        :'ss_mode' = 'quick' OR (:'ss_mode' = '' AND (__PARAMS__::jsonb ->> 'fingerprints')::boolean) AS ss_want_quick \gset
 \set ss_quick ''
 \if :ss_want_quick
+-- Temporary objects (in pg_temp_N and pg_toast_temp_N) are never dumped and come and go with
+-- sessions: their rows are left out, so that a session holding a temporary table changes nothing.
+WITH tmp_ns AS (SELECT oid FROM pg_namespace WHERE nspname ~ '^pg_(toast_)?temp_[0-9]+$'),
+tmp AS (SELECT oid FROM pg_class WHERE relnamespace IN (SELECT oid FROM tmp_ns)),
+tmp_obj(classid, oid) AS (
+    SELECT 'pg_class'::regclass::oid, oid FROM tmp
+    UNION ALL SELECT 'pg_type'::regclass::oid, oid FROM pg_type WHERE typnamespace IN (SELECT oid FROM tmp_ns)
+    UNION ALL SELECT 'pg_proc'::regclass::oid, oid FROM pg_proc WHERE pronamespace IN (SELECT oid FROM tmp_ns)
+    UNION ALL SELECT 'pg_rewrite'::regclass::oid, oid FROM pg_rewrite WHERE ev_class IN (SELECT oid FROM tmp)
+    UNION ALL SELECT 'pg_attrdef'::regclass::oid, oid FROM pg_attrdef WHERE adrelid IN (SELECT oid FROM tmp)
+    UNION ALL SELECT 'pg_constraint'::regclass::oid, oid FROM pg_constraint WHERE conrelid IN (SELECT oid FROM tmp)
+    UNION ALL SELECT 'pg_trigger'::regclass::oid, oid FROM pg_trigger WHERE tgrelid IN (SELECT oid FROM tmp)
+    UNION ALL SELECT 'pg_policy'::regclass::oid, oid FROM pg_policy WHERE polrelid IN (SELECT oid FROM tmp)
+)
 SELECT sum(n) || ':' || sum(h) AS ss_quick
 FROM (
     -- integers hashed, each row's xmin the seed (a text key per row costs twice as much): a row
     -- inserted, updated or deleted changes its table's sum
     SELECT count(*), sum(hashint8extended((objoid::int8 << 24) # (classoid::int8 << 8) # objsubid, xmin::text::int8))
-    FROM pg_description
+    FROM pg_description WHERE (classoid, objoid) NOT IN (SELECT classid, oid FROM tmp_obj)
     UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_class WHERE relpersistence <> 't'
     UNION ALL
     SELECT count(*), sum(hashint8extended((attrelid::int8 << 16) # attnum, xmin::text::int8)) FROM pg_attribute
+    WHERE attrelid NOT IN (SELECT oid FROM tmp)
     UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_attrdef
+    WHERE adrelid NOT IN (SELECT oid FROM tmp)
     UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_constraint
+    WHERE conrelid NOT IN (SELECT oid FROM tmp)
     UNION ALL SELECT count(*), sum(hashint8extended(indexrelid::int8, xmin::text::int8)) FROM pg_index
+    WHERE indrelid NOT IN (SELECT oid FROM tmp)
     UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_trigger
+    WHERE tgrelid NOT IN (SELECT oid FROM tmp)
     UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_policy
+    WHERE polrelid NOT IN (SELECT oid FROM tmp)
     UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_rewrite
+    WHERE ev_class NOT IN (SELECT oid FROM tmp)
     UNION ALL
     SELECT count(*), sum(hashint8extended((objid::int8 << 32) # refobjid::int8 # (classid::int8 << 20)
                                           # (objsubid::int8 << 10) # refobjsubid, xmin::text::int8))
-    FROM pg_depend
+    FROM pg_depend WHERE (classid, objid) NOT IN (SELECT classid, oid FROM tmp_obj)
     UNION ALL SELECT count(*), sum(hashint8extended((inhrelid::int8 << 32) # inhparent::int8, xmin::text::int8))
-    FROM pg_inherits
+    FROM pg_inherits WHERE inhrelid NOT IN (SELECT oid FROM tmp)
     UNION ALL SELECT count(*), sum(hashint8extended(seqrelid::int8, xmin::text::int8)) FROM pg_sequence
+    WHERE seqrelid NOT IN (SELECT oid FROM tmp)
     UNION ALL SELECT count(*), sum(hashint8extended(partrelid::int8, xmin::text::int8)) FROM pg_partitioned_table
+    WHERE partrelid NOT IN (SELECT oid FROM tmp)
     UNION ALL SELECT count(*), sum(hashint8extended(ftrelid::int8, xmin::text::int8)) FROM pg_foreign_table
     -- everything else fp_else hashes, the same way: any change there is seen here
     UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_namespace
+    WHERE oid NOT IN (SELECT oid FROM tmp_ns)
     UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_proc
+    WHERE pronamespace NOT IN (SELECT oid FROM tmp_ns)
     UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_type
+    WHERE typnamespace NOT IN (SELECT oid FROM tmp_ns)
     UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_enum
     UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_collation
     UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_operator
@@ -158,6 +184,7 @@ FROM (
         UNION ALL SELECT objid, xmin FROM pg_depend WHERE classid = 'pg_class'::regclass
     ) AS written(rel, x)
     WHERE rel <> 0 AND ((x::text::int8 - :'ss_since'::int8) & 4294967295) < 2147483648
+      AND rel NOT IN (SELECT oid FROM pg_class WHERE relpersistence = 't')
 ) AS guess \gset
 \endif
 \endif
@@ -180,6 +207,14 @@ params AS (
            || jsonb_build_object('owners', :'ss_owners'::jsonb,
                                  -- owners mode: "owners" are relations; their file owners are dumped
                                  'guess', :'ss_relations' = 'on') AS p
+),
+-- temporary objects: never dumped, and a session's own (see the quick check)
+tmp_ns AS (SELECT oid FROM pg_namespace WHERE nspname ~ '^pg_(toast_)?temp_[0-9]+$'),
+tmp_users(classid, oid) AS (  -- temporary views and functions, which may use a table
+    SELECT 'pg_rewrite'::regclass::oid, w.oid FROM pg_rewrite w JOIN pg_class v ON v.oid = w.ev_class
+    WHERE v.relpersistence = 't'
+    UNION ALL
+    SELECT 'pg_proc'::regclass::oid, p.oid FROM pg_proc p WHERE p.pronamespace IN (SELECT oid FROM tmp_ns)
 ),
 schemas AS (
     SELECT n.oid, n.nspname
@@ -323,6 +358,7 @@ fp_tok(owner, tok) AS (
     SELECT r.owner, 'u' || x.classid || ':' || x.objid || ':' || x.refobjsubid || ':' || x.xmin
     FROM pg_depend x JOIN fp_rel r ON r.oid = x.refobjid
     WHERE x.refclassid = 'pg_class'::regclass AND x.classid IN ('pg_rewrite'::regclass, 'pg_proc'::regclass)
+      AND (x.classid, x.objid) NOT IN (SELECT classid, oid FROM tmp_users)
     UNION ALL
     SELECT r.owner, 't' || x.oid || ':' || x.xmin FROM pg_trigger x JOIN fp_rel r ON r.oid = x.tgrelid
     WHERE NOT x.tgisinternal
@@ -380,18 +416,18 @@ fp_doc AS (
 -- Everything else a dump may print or name: any change here means a whole dump. Objects made by
 -- initdb's scripts (12000 and up) count too: the public schema, plpgsql.
 fp_else(tok) AS (
-    SELECT 'n' || oid || ':' || xmin FROM pg_namespace WHERE oid >= 12000
+    SELECT 'n' || oid || ':' || xmin FROM pg_namespace WHERE oid >= 12000 AND oid NOT IN (SELECT oid FROM tmp_ns)
     UNION ALL  -- the names of the roles this database's objects name (GRANT, policies, mappings)
     SELECT DISTINCT 'r' || a.oid || ':' || a.rolname FROM pg_shdepend d JOIN pg_roles a ON a.oid = d.refobjid
     WHERE d.refclassid = 'pg_authid'::regclass
       AND d.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
     UNION ALL SELECT 'r' || oid || ':' || rolname FROM pg_roles WHERE oid = 10  -- pinned: no pg_shdepend rows
     UNION ALL SELECT 'T' || oid || ':' || spcname FROM pg_tablespace
-    UNION ALL SELECT 'x' || oid || ':' || xmin FROM pg_proc WHERE oid >= 12000
+    UNION ALL SELECT 'x' || oid || ':' || xmin FROM pg_proc WHERE oid >= 12000 AND pronamespace NOT IN (SELECT oid FROM tmp_ns)
     UNION ALL SELECT 'g' || aggfnoid::oid || ':' || xmin FROM pg_aggregate WHERE aggfnoid::oid >= 12000
     UNION ALL  -- types, but not a table's row type or an array type, which follow their owners
     SELECT 'y' || t.oid || ':' || t.xmin FROM pg_type t
-    WHERE t.oid >= 12000
+    WHERE t.oid >= 12000 AND t.typnamespace NOT IN (SELECT oid FROM tmp_ns)
       AND NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = t.typrelid AND c.relkind <> 'c')
       AND NOT EXISTS (SELECT 1 FROM pg_type e WHERE e.typarray = t.oid)
     UNION ALL SELECT 'e' || oid || ':' || xmin FROM pg_enum
@@ -525,11 +561,13 @@ meta AS (
                        JOIN (SELECT 'pg_rewrite'::regclass AS classid, rw.oid, CASE v.relkind WHEN 'm' THEN
                                     'materialized view' ELSE 'view' END AS kind, vn.nspname, v.relname AS name, v.oid AS self
                              FROM pg_rewrite rw JOIN pg_class v ON v.oid = rw.ev_class
-                             JOIN pg_namespace vn ON vn.oid = v.relnamespace WHERE v.relkind IN ('v', 'm')
+                             JOIN pg_namespace vn ON vn.oid = v.relnamespace
+                             WHERE v.relkind IN ('v', 'm') AND v.relpersistence <> 't'
                              UNION ALL
                              SELECT 'pg_proc'::regclass, p.oid, 'function', pn.nspname, p.proname, 0
                              FROM pg_proc p JOIN pg_namespace pn ON pn.oid = p.pronamespace
-                             WHERE pn.nspname <> 'pg_catalog' AND pn.nspname <> 'information_schema') dep
+                             WHERE pn.nspname <> 'pg_catalog' AND pn.nspname <> 'information_schema'
+                               AND pn.oid NOT IN (SELECT oid FROM tmp_ns)) dep
                          ON dep.classid = d.classid AND dep.oid = d.objid
                        WHERE d.refclassid = 'pg_class'::regclass AND d.deptype = 'n' AND dep.self <> d.refobjid
                          AND d.refobjid IN (SELECT r.oid FROM sel r WHERE r.owner = r.oid AND r.relkind IN ('r', 'p', 'f'))),

@@ -100,24 +100,31 @@ def database(sandbox: Sandbox) -> Iterator[str]:
 
 
 @contextmanager
-def holding_lock(sb: Sandbox, database: str, sql: str) -> Iterator[None]:
-    """Another session holding a lock (e.g. `LOCK TABLE users IN ACCESS EXCLUSIVE MODE`) until the block ends."""
+def open_session(sb: Sandbox, database: str, sql: str) -> Iterator[None]:
+    """Another session that has run `sql` and stays connected until the block ends."""
     holder = subprocess.Popen(
-        sb.client("psql", database, "-X", "-q", "-At"),
+        sb.client("psql", database, "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1"),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     assert holder.stdin is not None and holder.stdout is not None
-    holder.stdin.write(f"BEGIN; {sql}; SELECT 'held';\n")
+    holder.stdin.write(f"{sql}; SELECT 'held';\n")
     holder.stdin.flush()
-    assert "held" in holder.stdout.readline()
+    assert "held" in holder.stdout.readline(), holder.stderr.read() if holder.stderr else ""
     try:
         yield
     finally:
         holder.kill()
         holder.wait()
+
+
+@contextmanager
+def holding_lock(sb: Sandbox, database: str, sql: str) -> Iterator[None]:
+    """Another session holding a lock (e.g. `LOCK TABLE users IN ACCESS EXCLUSIVE MODE`) until the block ends."""
+    with open_session(sb, database, f"BEGIN; {sql}"):
+        yield
 
 
 @dataclass

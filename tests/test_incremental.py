@@ -21,7 +21,7 @@ from schemasync.config import load_config
 from schemasync.refresh import check, refresh
 from schemasync.sandbox import Sandbox
 
-from .conftest import Workspace
+from .conftest import Workspace, open_session
 
 BASE = """
 CREATE EXTENSION citext VERSION '1.4';
@@ -271,3 +271,40 @@ def test_full_flag_forces_a_whole_dump(workspace: Workspace, database: str, flag
     assert run.code == 0 and run.json["dumped"] == "none", run.out
     run = workspace.inv("schemas.check", "--host", "dev", flag, "--json")
     assert run.code == 0 and run.json["dumped"] == "full", run.out
+
+
+def test_a_session_holding_temporary_objects_changes_nothing(
+    workspace: Workspace, sandbox: Sandbox, database: str
+) -> None:
+    """Temporary tables, views and functions are a session's own and never dumped: a refresh while
+    one is held (the first in its database: a new pg_temp schema too) finds nothing changed,
+    commits nothing, and names none of them (a temporary view using a table is not its user)."""
+    workspace.add_host("dev", database)
+    for _ in range(2):  # the first refresh, then the first with fingerprints
+        assert workspace.inv("schemas.refresh", "--host", "dev").code == 0
+    manifest = workspace.out() / "_manifest.json"
+    before, commits = manifest.read_bytes(), workspace.commits()
+    temporary = (
+        "CREATE TEMP TABLE scratch (id integer PRIMARY KEY DEFAULT 1, note text CHECK (note <> ''));"
+        "CREATE INDEX ON scratch (note);"
+        "COMMENT ON TABLE scratch IS 'mine';"
+        "CREATE TEMP SEQUENCE scratch_seq;"
+        "CREATE TEMP VIEW my_users AS SELECT id FROM users;"
+        "CREATE FUNCTION pg_temp.my_count() RETURNS bigint LANGUAGE sql AS 'SELECT count(*) FROM users'"
+    )
+    with open_session(workspace.sandbox, database, temporary):
+        run = workspace.inv("schemas.refresh", "--host", "dev", "--json")
+        assert run.code == 0 and run.json["dumped"] == "none", run.out
+        assert run.json["dumped_why"] == "nothing changed (the quick check)", run.out
+        assert manifest.read_bytes() == before and workspace.commits() == commits
+        # a whole dump while they are held: the files and the manifest as they were
+        run = workspace.inv("schemas.refresh", "--host", "dev", "--full", "--json")
+        assert run.code == 0 and run.json["dumped"] == "full" and not run.json["changed"], run.out
+        assert manifest.read_bytes() == before and workspace.commits() == commits
+    run = workspace.inv("schemas.refresh", "--host", "dev", "--json")
+    assert run.code == 0 and run.json["dumped"] == "none", run.out
+    # and a real change is still seen, while another session holds its temporary table
+    with open_session(workspace.sandbox, database, "CREATE TEMP TABLE scratch (id integer)"):
+        workspace.sandbox.psql("ALTER TABLE users ADD COLUMN nickname text", database)
+        run = workspace.inv("schemas.refresh", "--host", "dev", "--json")
+        assert run.code == 0 and run.json["dumped"] == "part" and run.json["updated"] == ["users"], run.out
