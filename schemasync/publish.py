@@ -17,7 +17,7 @@ ends the whole publication (refresh) or only that environment (sweep).
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -50,12 +50,12 @@ class Publication:
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         for ahead in self.ahead.values():  # written ahead, never written: nothing of it stays
             ahead.tx.rollback()
+        for pending in self.pending.values():  # prepared, or failed: no commit
+            pending.abort()
         if kind is None:
             for tx in self.transactions:
                 tx.finish()
             return
-        for pending in self.pending.values():
-            pending.abort()
         for tx in reversed(self.transactions):
             tx.rollback()
 
@@ -74,6 +74,15 @@ class Publication:
         if ahead.repo is not None:
             with self.lock:
                 self._pending(ahead.repo).add_under(outdir, files)
+
+    def prepare(self, repo: Path | None, warm: Callable[[], None] | None = None) -> None:
+        """Start the repository's commit (git's checks, fast-import) and `warm` in the background,
+        while the caller waits for the server: files are likely to follow. Unused, it is dropped."""
+        if self.committing and repo is not None:
+            with self.lock:
+                self._pending(repo)
+            if warm is not None:
+                threading.Thread(target=warm, name="schemasync-warm", daemon=True).start()
 
     def _pending(self, repo: Path) -> gitops.PendingCommit:
         """The repository's commit in the making (the caller holds the lock)."""

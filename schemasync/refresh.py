@@ -17,7 +17,7 @@ from .config import Config, HostConfig
 from .diff import text_diff
 from .discovery import Discovery
 from .errors import ConfigError, DatabaseError, SchemasyncError, SplitError
-from .messages import commit_message
+from .messages import commit_message, warm_message
 from .names import close_names, name_matcher, table_file
 from .notes import Notes, add_notes, load_notes
 from .publish import Publication
@@ -160,7 +160,7 @@ def _fetch(
                 run = session.start_remote(conn, host, script)
             if ask is not None:
                 ask.begin()  # now that the script is sent (and not while it is)
-            return session.run_remote(run, on_discovery, ask), None
+            return session.run_remote(run, on_discovery, ask, ask.quick_arrived if ask is not None else None), None
         except session.LockTableFull as full:
             if table is not None:
                 raise
@@ -267,8 +267,16 @@ class _Ask:
     """The incremental decision, made when the script asks: the fingerprints against the
     manifest's, and the files on disk against what the manifest says was written."""
 
-    def __init__(self, host: HostConfig, notes: Notes, previous: store.Previous, local: str) -> None:
+    def __init__(
+        self,
+        host: HostConfig,
+        notes: Notes,
+        previous: store.Previous,
+        local: str,
+        prepare: Callable[[], None] | None = None,
+    ) -> None:
         self.host, self.notes, self.previous, self.local = host, notes, previous, local
+        self.prepare = prepare  # called when the quick check finds a change: files will likely follow
         self.now: incremental.Fingerprints | None = None
         self.decision: incremental.Decision | None = None
         self.quick: str | None = None
@@ -283,6 +291,13 @@ class _Ask:
         sent: checking holds the GIL most of the time, and would slow the handshake and the
         round trips of starting the script down."""
         self.checking = _Background(lambda: self._check_files(self.checked_for))
+
+    def quick_arrived(self, quick_doc: dict) -> None:
+        """Not the last refresh's quick check: while the server works on the fingerprints (and
+        the client has nothing to do), get ready to write and commit."""
+        if self.prepare is not None and quick_doc.get("quick") != (self.previous.fingerprints or {}).get("quick"):
+            self.prepare()
+            self.prepare = None
 
     def __call__(self, quick_doc: dict, doc: dict | None, pg_dump_version: str) -> str:
         """quick_doc: the quick check; doc: the fingerprints, once the server sent them."""
@@ -362,10 +377,12 @@ def plan_refresh(
     fetched: tuple[session.RemoteOutput, list[str] | None] | None = None,
     full: bool = False,
     write_ahead: Callable[[dict[str, str]], None] | None = None,
+    prepare: Callable[[], None] | None = None,
 ) -> RefreshResult:
     """Dump, split and compare with the files: everything but writing. The caller holds the lock.
     `fetched`: the remote output already in hand (one database of a host with several).
     `write_ahead`: given the files that do not exist yet, when there are many (Publication.write_ahead).
+    `prepare`: called, in an incremental refresh, once the quick check finds a change.
     Incremental unless `full`, when the manifest has fingerprints to compare (incremental.py)."""
     started = time.monotonic()
     notes = notes or Notes()
@@ -398,7 +415,7 @@ def plan_refresh(
     try:
         previous = store.read_previous(host.output, [])
         early = _Early(host, table, notes, previous)
-        ask = _Ask(host, notes, previous, local) if asking else None
+        ask = _Ask(host, notes, previous, local, prepare) if asking else None
     except BaseException:
         if starting is not None:
             starting.abandon()
@@ -545,6 +562,7 @@ def refresh(
             notes=notes_for(config, host),
             full=full,
             write_ahead=lambda files: pub.write_ahead(host.output, repo, files),
+            prepare=lambda: pub.prepare(repo, warm_message),
         )
         res.committing = repo is not None
         if res.plan.changed:

@@ -569,6 +569,7 @@ def run_remote(
     run: Run,
     on_discovery: Callable[[dict], None] | None = None,
     ask: Callable[[dict, dict | None, str], str] | None = None,
+    on_quick: Callable[[dict], None] | None = None,
 ) -> RemoteOutput:
     """Read the started remote step's lines, fetch its files, let the server remove its temp dir.
 
@@ -576,7 +577,7 @@ def run_remote(
     caller can prepare (read the old files) instead of waiting. With `via: tunnel` the same step
     runs here, against the database port forwarded through the SSH connection. An incremental
     script (built with ask=True) asks what to dump: `ask(quick check, fingerprints or None, pg_dump
-    version)` answers."""
+    version)` answers; `on_quick` gets the quick check as soon as it comes."""
     conn, host = run.conn, run.host
     try:
         with run.errors():
@@ -595,6 +596,8 @@ def run_remote(
                     said.take(line, run, on_discovery)
                 except _FileGone:
                     break  # the script ended meanwhile (a failed pg_dump): its exit status says why
+                if on_quick is not None and said.quick is not None and line.startswith(QUICK):
+                    on_quick(said.quick)
             meta_line, meta = said.meta_line, said.meta
             if result is None and answer == "none" and said.quick is not None:
                 status = run.finish()

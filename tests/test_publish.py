@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -98,3 +99,25 @@ def test_files_given_ahead_and_never_written_are_neither_kept_nor_committed(repo
         pub.write_ahead(repo / "docs" / "dev", repo, {"t.sql": "T\n"})
         raise RuntimeError("the plan failed")
     assert git(repo, "rev-parse", "HEAD") == head and not (repo / "docs" / "dev").exists()
+
+
+def test_a_prepared_commit_is_used_by_the_writes_or_dropped(repo: Path) -> None:
+    warmed = threading.Event()
+    with Publication(commit=True) as pub:
+        pub.prepare(repo, warmed.set)  # the quick check found a change; warmed in the background
+        builder = pub.pending[repo]
+        pub.write(repo / "docs", repo, {"a.sql": "A\n"})
+        assert pub.pending[repo] is builder  # the writes go to the commit started early
+        commit = pub.commit("schemas: a\n")
+    assert commit == git(repo, "rev-parse", "HEAD").strip() and warmed.wait(10)
+    assert git(repo, "show", "--name-only", "--format=", "HEAD").split() == ["docs/a.sql"]
+    # prepared, then nothing to write (the fingerprints found nothing): no commit, no builder left
+    with Publication(commit=True) as pub:
+        pub.prepare(repo)
+        builder = pub.pending[repo]
+    assert not builder.thread.is_alive() and git(repo, "rev-parse", "HEAD").strip() == commit
+    assert git(repo, "status", "--porcelain") == ""
+    # not committing: nothing is started
+    with Publication(commit=False) as pub:
+        pub.prepare(repo)
+        assert pub.pending == {}
