@@ -282,7 +282,7 @@ def plan_changes(
         extra_own = {f: previous.contents.get(f) or "" for f in previous.pages if "/" not in f}
     own.update(extra_own or {})
     erd_pages = [p for p in previous.pages if p.startswith(ERD_PAGES + "/")]
-    erd_kept = not (own_missing or _erd_inputs(ordered) != _erd_inputs(list(previous.records.values())))
+    erd_kept = not own_missing and _erd_same(ordered, previous.records)
     if not erd_kept:  # only when what it draws changed: it is the costly one
         drawn = render_erd_pages(ordered, environment)
         own.update(drawn)
@@ -295,6 +295,15 @@ def plan_changes(
     writes.update({f: text for f, text in own.items() if previous.contents.get(f) != text})
     plan.removed = [p for p in previous.pages if p not in pages and previous.exists(p)]
     return plan
+
+
+def _erd_same(records: list[Record], before: dict[str, Record]) -> bool:
+    """The diagram draws the same as before. An incremental refresh keeps most records as they
+    were (the same objects): only the others are compared, since each table gives one element."""
+    if len(records) != len(before) or any(r.file not in before for r in records):
+        return _erd_inputs(records) == _erd_inputs(list(before.values()))
+    differing = [r for r in records if before[r.file] is not r]
+    return _erd_inputs(differing) == _erd_inputs([before[r.file] for r in differing])
 
 
 def _erd_inputs(records: list[Record]) -> set:

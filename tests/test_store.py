@@ -9,6 +9,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from schemasync import store
 from schemasync.errors import LocalError
@@ -282,3 +284,34 @@ def test_pages_the_manifest_names_must_be_ours(tmp_path: Path) -> None:
     (tmp_path / "_manifest.json").write_text(store.render_manifest(recs, "dev", "db", pages=["users.sql"]))
     with pytest.raises(LocalError, match="refusing page"):
         store.read_previous(tmp_path, [])
+
+
+def _table(i: int, pk_type: str, extra: str) -> Record:
+    details = {
+        "column_defs": [["id", pk_type, True], ["note", extra, False], ["parent", "integer", False]],
+        "primary_key": ["id"],
+        "foreign_keys": [{"columns": ["parent"], "ref_schema": "public", "ref_table": f"t{(i + 1) % 5}"}],
+    }
+    return Record("table", "public", f"t{i}", f"t{i}.sql", store.CURRENT, 3, details, "sha", "fp")
+
+
+@given(
+    changes=st.dictionaries(
+        st.integers(0, 4),
+        st.tuples(st.sampled_from(["integer", "bigint"]), st.sampled_from(["text", "varchar"]), st.booleans()),
+    ),
+    drop=st.booleans(),
+)
+def test_the_diagram_is_compared_on_the_changed_records_alone_with_the_same_answer(changes, drop) -> None:
+    before = {r.file: r for r in (_table(i, "integer", "text") for i in range(5))}
+    after = []
+    for i, r in enumerate(before.values()):
+        if i in changes:
+            pk_type, extra, orphan = changes[i]
+            r = _table(i, pk_type, extra)  # a new record, equal or not
+            r = replace(r, status=store.ORPHANED) if orphan else r
+        after.append(r)
+    if drop:
+        after = after[1:]  # a file forgotten: the whole comparison
+    full = store._erd_inputs(after) == store._erd_inputs(list(before.values()))
+    assert store._erd_same(after, before) == full
