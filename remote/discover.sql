@@ -21,6 +21,8 @@ SET standard_conforming_strings = on;
 \else
 \set ss_relations off
 \endif
+-- where temporary objects live (pg_temp_N, pg_toast_temp_N): never dumped, a session's own
+\set ss_temp_schema '^pg_(toast_)?temp_[0-9]+$'
 BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY;
 SET LOCAL statement_timeout = '300s';
 SET LOCAL lock_timeout = '30s';
@@ -60,7 +62,7 @@ SELECT :'ss_mode' = 'quick' AS ss_quick_only,
 \if :ss_want_quick
 -- Temporary objects (in pg_temp_N and pg_toast_temp_N) are never dumped and come and go with
 -- sessions: their rows are left out, so that a session holding a temporary table changes nothing.
-WITH tmp_ns AS (SELECT oid FROM pg_namespace WHERE nspname ~ '^pg_(toast_)?temp_[0-9]+$'),
+WITH tmp_ns AS (SELECT oid FROM pg_namespace WHERE nspname ~ :'ss_temp_schema'),
 tmp AS (SELECT oid FROM pg_class WHERE relnamespace IN (SELECT oid FROM tmp_ns)),
 tmp_obj(classid, oid) AS (
     SELECT 'pg_class'::regclass::oid, oid FROM tmp
@@ -209,7 +211,7 @@ params AS (
                                  'guess', :'ss_relations' = 'on') AS p
 ),
 -- temporary objects: never dumped, and a session's own (see the quick check)
-tmp_ns AS (SELECT oid FROM pg_namespace WHERE nspname ~ '^pg_(toast_)?temp_[0-9]+$'),
+tmp_ns AS (SELECT oid FROM pg_namespace WHERE nspname ~ :'ss_temp_schema'),
 tmp_users(classid, oid) AS (  -- temporary views and functions, which may use a table
     SELECT 'pg_rewrite'::regclass::oid, w.oid FROM pg_rewrite w JOIN pg_class v ON v.oid = w.ev_class
     WHERE v.relpersistence = 't'

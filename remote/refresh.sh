@@ -52,6 +52,10 @@ SS_EXIT_LOCK_WAIT=26
 SS_EXIT_LOCK_TABLE_FULL=27
 LC_ALL=C
 export LC_ALL
+# pg_dump's options, the same for every dump of a run: a dump made early must be the ordinary
+# one byte for byte. -v adds "-- TOC entry N (class C OID O)" lines: they tell which table each
+# statement belongs to. Split into words as SS_DUMP_FLAGS is (no value here has a space).
+ss_dump_opts="-w -v --schema-only --no-owner $SS_DUMP_FLAGS --lock-wait-timeout=$SS_LOCK_WAIT_MS"
 
 ss_fail() {
     code=$1
@@ -143,9 +147,7 @@ ss_version() {  # the whole version of a pg_dump binary, spaces as _: 15.18_(Deb
 }
 
 ss_dump() {  # one pg_dump of the selection in "$@", appended to dump.sql
-    # -v adds "-- TOC entry N (class C OID O)" lines: they tell which table each statement belongs to.
-    if ! ss_run "$ss_pg_dump" -w -v --schema-only --no-owner $SS_DUMP_FLAGS \
-            --lock-wait-timeout="$SS_LOCK_WAIT_MS" "$@" >> "$ss_dir/dump.sql" 2> "$ss_dir/dump.err"; then
+    if ! ss_run "$ss_pg_dump" $ss_dump_opts "$@" >> "$ss_dir/dump.sql" 2> "$ss_dir/dump.err"; then
         ss_dump_failed
     fi
 }
@@ -303,8 +305,7 @@ ss_start_early() {  # ss_start_early WORDS: pg_dump of schemasync's guess at the
     # ordinary dump runs after discovery and reports.
     SS_EARLY=$1
     eval "set -- $SS_EARLY"
-    "$ss_path" -w -v --schema-only --no-owner $SS_DUMP_FLAGS --lock-wait-timeout="$SS_LOCK_WAIT_MS" "$@" \
-        > "$ss_dir/dump.sql" 2> "$ss_dir/dump.err" &
+    "$ss_path" $ss_dump_opts "$@" > "$ss_dir/dump.sql" 2> "$ss_dir/dump.err" &
     ss_early=$!
 }
 
@@ -323,8 +324,7 @@ ss_speculate() {  # ss_speculate OIDS: while the fingerprints are computed, disc
         [ "$ss_flag" = dump ] || exit 1
         sed 1,2d "$ss_dir/spec.discovery" > "$ss_dir/spec.args"
         eval "set -- $(cat "$ss_dir/spec.args")"
-        exec "$ss_pg_dump" -w -v --schema-only --no-owner $SS_DUMP_FLAGS --lock-wait-timeout="$SS_LOCK_WAIT_MS" \
-            "$@" > "$ss_dir/spec.sql" 2> "$ss_dir/spec.err"
+        exec "$ss_pg_dump" $ss_dump_opts "$@" > "$ss_dir/spec.sql" 2> "$ss_dir/spec.err"
     ) &
     ss_spec=$!
 }
@@ -424,9 +424,9 @@ ss_database() {  # discovery and pg_dump of PGDATABASE into $ss_dir; the packed 
         ss_choose_pg_dump
         if [ -n "${SS_QUICK_EXPECT:-}" ] && [ "$(ss_quick)" != "$SS_QUICK_EXPECT" ]; then
             ss_answer=more  # not the last refresh's: schemasync would ask for the fingerprints
-            ss_guess=$(sed -n '3s/^guess //p' "$ss_dir/discovery")
-            case $ss_guess in *[!0-9\ ]*) ss_guess="" ;; esac
-            [ -n "$ss_guess" ] && [ -z "$SS_PREFIX" ] && ss_speculate "$ss_guess"
+            ss_written=$(sed -n '3s/^guess //p' "$ss_dir/discovery")  # relations written since SS_SINCE
+            case $ss_written in *[!0-9\ ]*) ss_written="" ;; esac
+            [ -n "$ss_written" ] && [ -z "$SS_PREFIX" ] && ss_speculate "$ss_written"
         else
             ss_ask
         fi

@@ -191,6 +191,7 @@ def _speculation_script(tmp_path: Path, dump_seconds: int) -> str:
         f"ss_dir={shlex.quote(str(work))}\nLOG={shlex.quote(str(tmp_path / 'log'))}\nexport LOG\n"
         f"ss_psql={shlex.quote(str(bin_dir / 'psql'))}\nss_pg_dump={shlex.quote(str(bin_dir / 'pg_dump'))}\n"
         "SS_PREFIX='' SS_DUMP_FLAGS='' SS_LOCK_WAIT_MS=1000 ss_spec=''\n"
+        + re.search(r"^ss_dump_opts=.*\n", SCRIPT, re.M).group(0)  # type: ignore[union-attr]
         + _function("ss_run")
         + _function("ss_discover")
         + _function("ss_speculate")
