@@ -21,6 +21,16 @@ SET standard_conforming_strings = on;
 \else
 \set ss_relations off
 \endif
+-- the quick check's value and snapshot from the run's first step (fingerprints mode): reused when
+-- this session sees the very same transactions, so that both describe one state of the catalog
+\if :{?ss_quick_given}
+\else
+\set ss_quick_given ''
+\endif
+\if :{?ss_quick_snapshot}
+\else
+\set ss_quick_snapshot ''
+\endif
 -- where temporary objects live (pg_temp_N, pg_toast_temp_N): never dumped, a session's own
 \set ss_temp_schema '^pg_(toast_)?temp_[0-9]+$'
 BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY;
@@ -56,10 +66,17 @@ SELECT :'ss_marker' <> '' AS ss_want_marker \gset
 -- A statement of its own, run only where its value is used: the first step of an incremental
 -- run (which ends here, without planning the discovery query below), and the fingerprints a
 -- whole refresh keeps for the next one.
+-- The value kept with the fingerprints is always this session's (or one computed at the same
+-- snapshot): a change made between the first step and this one, then undone, would otherwise
+-- bring the quick check back to the kept value while the files hold the change.
 SELECT :'ss_mode' = 'quick' AS ss_quick_only,
-       :'ss_mode' = 'quick' OR (:'ss_mode' = '' AND (__PARAMS__::jsonb ->> 'fingerprints')::boolean) AS ss_want_quick \gset
+       :'ss_mode' IN ('quick', 'fingerprints') OR (:'ss_mode' = '' AND (__PARAMS__::jsonb ->> 'fingerprints')::boolean) AS ss_want_quick,
+       :'ss_mode' = 'fingerprints' AND :'ss_quick_given' ~ '^[0-9]+:-?[0-9]+$'
+           AND txid_current_snapshot()::text = :'ss_quick_snapshot' AS ss_quick_same \gset
 \set ss_quick ''
-\if :ss_want_quick
+\if :ss_quick_same
+\set ss_quick :ss_quick_given
+\elif :ss_want_quick
 -- Temporary objects (in pg_temp_N and pg_toast_temp_N) are never dumped and come and go with
 -- sessions: their rows are left out, so that a session holding a temporary table changes nothing.
 WITH tmp_ns AS (SELECT oid FROM pg_namespace WHERE nspname ~ :'ss_temp_schema'),
@@ -194,7 +211,7 @@ SELECT 'quick ' || (current_setting('server_version_num')::int / 10000)::text ||
        || json_build_object('version', current_setting('server_version_num')::int,
                             'database', current_database(), 'user', current_user,
                             'tables', '[]'::json, 'relations', '[]'::json, 'subobjects', '[]'::json,
-                            'quick', :'ss_quick')::text || E'\n'
+                            'quick', :'ss_quick', 'snapshot', txid_current_snapshot()::text)::text || E'\n'
        || 'guess ' || :'ss_guess' || E'\n';
 COMMIT;
 \quit
@@ -411,9 +428,8 @@ fp_doc AS (
         -- the oldest transaction still running: rows it or a later one wrote are the next
         -- refresh's guess at what changed (the low 32 bits, as xmin has them)
         'since', (txid_snapshot_xmin(txid_current_snapshot()) & 4294967295)::text,
-        -- an incremental run has it already, from its first step
-        'quick', (SELECT CASE WHEN params.p ->> 'mode' <> 'fingerprints' THEN nullif(:'ss_quick', '')
-                         END FROM params)) AS doc
+        -- at this snapshot: what the next refresh compares its quick check with
+        'quick', nullif(:'ss_quick', '')) AS doc
 ),
 -- Everything else a dump may print or name: any change here means a whole dump. Objects made by
 -- initdb's scripts (12000 and up) count too: the public schema, plpgsql.

@@ -218,12 +218,13 @@ ss_discover() {  # ss_discover [mode owners [file]]: the read-only discovery que
     # refresh's, for the quick check's guess.
     ss_run "$ss_psql" -X -w -q -A -t -v ON_ERROR_STOP=1 -v ss_mode="${1:-}" -v ss_owners="${2:-[]}" \
         -v ss_relations="${ss_relations:-off}" -v ss_marker="${ss_marker:-}" -v ss_since="${SS_SINCE:-}" \
-        -v ss_expect="${SS_QUICK_EXPECT:-}" -f - < "$ss_dir/discover.sql" > "$ss_dir/${3:-discovery}" \
+        -v ss_expect="${SS_QUICK_EXPECT:-}" -v ss_quick_given="${ss_quick_given:-}" \
+        -v ss_quick_snapshot="${ss_quick_snapshot:-}" -f - < "$ss_dir/discover.sql" > "$ss_dir/${3:-discovery}" \
         2> "$ss_dir/${3:-discovery}.err"
 }
 
-ss_quick() {  # the quick check's value in the document discovery just wrote
-    sed -n 2p "$ss_dir/discovery" | sed -n 's/.*"quick" *: *"\([0-9:-]*\)".*/\1/p'
+ss_quick() {  # ss_quick [key]: the quick check's value (or snapshot) in the document discovery just wrote
+    sed -n 2p "$ss_dir/discovery" | sed -n "s/.*\"${1:-quick}\" *: *\"\([0-9:,-]*\)\".*/\1/p"
 }
 
 ss_ask() {  # schemasync's answer, one line on our input
@@ -412,7 +413,7 @@ ss_several() {  # a host with several databases: list them, then each one's disc
 }
 
 ss_database() {  # discovery and pg_dump of PGDATABASE into $ss_dir; the packed dump in ss_packed
-    ss_mode="" ss_owners="[]" ss_pg_dump="" ss_version_pid="" ss_chosen="" ss_spec_ok=""
+    ss_mode="" ss_owners="[]" ss_pg_dump="" ss_version_pid="" ss_chosen="" ss_spec_ok="" ss_quick_given="" ss_quick_snapshot=""
     [ "$SS_MODE" = list ] || ss_version_start
     if [ -n "${SS_ASK+x}" ]; then
         # Incremental: the quick check, then if asked the fingerprints. schemasync compares them
@@ -420,6 +421,8 @@ ss_database() {  # discovery and pg_dump of PGDATABASE into $ss_dir; the packed 
         # fingerprints), everything, or these file owners (OIDs).
         ss_discover quick '[]' || ss_discovery_failed
         read -r ss_flag ss_server_major < "$ss_dir/discovery"
+        # the fingerprints keep this value only if their snapshot is the same (discover.sql)
+        ss_quick_given=$(ss_quick) ss_quick_snapshot=$(ss_quick snapshot)
         printf 'SCHEMASYNC QUICK %s\n' "$(sed -n 2p "$ss_dir/discovery")"
         ss_choose_pg_dump
         if [ -n "${SS_QUICK_EXPECT:-}" ] && [ "$(ss_quick)" != "$SS_QUICK_EXPECT" ]; then

@@ -44,9 +44,7 @@ class Fingerprints:
     owners: dict[str, Relation] = field(default_factory=dict)  # file -> the relation that owns it
 
 
-def fingerprints(
-    doc: dict | None, server_version: int, pg_dump: str, local: str, quick: str | None = None
-) -> Fingerprints | None:
+def fingerprints(doc: dict | None, server_version: int, pg_dump: str, local: str) -> Fingerprints | None:
     """From discovery's `fingerprints` document; None when the server did not compute them."""
     if not doc:
         return None
@@ -56,7 +54,7 @@ def fingerprints(
         objects[file_of(rel)] = digest
         owners[file_of(rel)] = rel
     stamp = {"global": doc["global"], "server": server_version, "pg_dump": pg_dump, "local": local}
-    quick = quick if quick is not None else doc.get("quick")
+    quick = doc.get("quick")  # computed at the fingerprints' snapshot
     if quick is not None:
         stamp["quick"] = quick  # the database-wide check the next refresh makes first
     if doc.get("since") is not None:

@@ -324,7 +324,9 @@ class _Ask:
                 self.decision = incremental.Decision(incremental.NONE, "nothing changed (the quick check)")
                 return self.decision.answer()
             return "more"
-        now = incremental.fingerprints(doc.get("fingerprints"), int(doc["version"]), pg_dump_version, local, self.quick)
+        # with the quick check at their own snapshot (not the first step's: something may have
+        # changed between the two, and been undone by the next refresh)
+        now = incremental.fingerprints(doc.get("fingerprints"), int(doc["version"]), pg_dump_version, local)
         if now is None:
             self.decision = incremental.Decision(incremental.FULL, "the server computed no fingerprints")
             return self.decision.answer()

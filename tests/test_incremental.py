@@ -10,6 +10,8 @@ wrong `none` would leave a file stale, and the comparison catches it."""
 from __future__ import annotations
 
 import json
+import os
+import shlex
 import shutil
 from pathlib import Path
 
@@ -19,7 +21,7 @@ import yaml
 from schemasync import session
 from schemasync.config import load_config
 from schemasync.refresh import check, refresh
-from schemasync.sandbox import Sandbox
+from schemasync.sandbox import Sandbox, pg_bindir
 
 from .conftest import Workspace, open_session
 
@@ -308,3 +310,49 @@ def test_a_session_holding_temporary_objects_changes_nothing(
         workspace.sandbox.psql("ALTER TABLE users ADD COLUMN nickname text", database)
         run = workspace.inv("schemas.refresh", "--host", "dev", "--json")
         assert run.code == 0 and run.json["dumped"] == "part" and run.json["updated"] == ["users"], run.out
+
+
+def test_a_change_made_between_the_quick_check_and_the_fingerprints_is_not_lost(
+    workspace: Workspace, database: str, tmp_path: Path
+) -> None:
+    """The fingerprints come from a second psql session, after the quick check's. What is
+    committed in between is in the fingerprints and in the dump; the quick check kept with them
+    must include it too, or undoing it brings the database back to the kept quick check, and the
+    next refresh says "nothing changed" while the file still shows it."""
+    bin_dir, armed = tmp_path / "bin", tmp_path / "armed"
+    bin_dir.mkdir()
+    (bin_dir / "pg_dump").symlink_to(pg_bindir() / "pg_dump")
+    real = shlex.quote(str(pg_bindir() / "psql"))
+    # psql as the server runs it, but the fingerprints' session (once armed) first has another
+    # session create an index: a change that lands between the two steps
+    (bin_dir / "psql").write_text(
+        "#!/bin/sh\n"
+        f'case " $* " in *ss_mode=fingerprints*) if rm {shlex.quote(str(armed))} 2>/dev/null; then\n'
+        f'    {real} -X -q -c "CREATE INDEX users_between ON users (email)" >/dev/null || exit 9\n'
+        "fi ;; esac\n"
+        f'exec {real} "$@"\n'
+    )
+    (bin_dir / "psql").chmod(0o755)
+    os.chmod(tmp_path, 0o755)
+    workspace.add_host("dev", database, pg_bin=str(bin_dir))
+    for _ in range(2):  # the first refresh, then the first with fingerprints
+        assert workspace.inv("schemas.refresh", "--host", "dev").code == 0
+    users = workspace.out() / "users.sql"
+    workspace.sandbox.psql("ALTER TABLE users ADD COLUMN nickname text", database)
+    armed.write_text("")
+    run = workspace.inv("schemas.refresh", "--host", "dev", "--json")
+    assert run.code == 0 and run.json["dumped"] == "part" and not armed.exists(), run.out
+    assert "users_between" in users.read_text() and "nickname" in users.read_text()
+    workspace.sandbox.psql("DROP INDEX users_between", database)
+    run = workspace.inv("schemas.refresh", "--host", "dev", "--json")
+    assert run.code == 0 and run.json["dumped"] == "part", run.out
+    assert "users_between" not in users.read_text() and "nickname" in users.read_text()
+    # the quick check kept is the one at the fingerprints' snapshot: computed again when the two
+    # steps saw different transactions (above), reused when they saw the same (below)
+    for change in ("", "ALTER TABLE users ADD COLUMN badge text"):
+        if change:
+            workspace.sandbox.psql(change, database)
+            run = workspace.inv("schemas.refresh", "--host", "dev", "--json")
+            assert run.code == 0 and run.json["dumped"] == "part", run.out
+        run = workspace.inv("schemas.refresh", "--host", "dev", "--json")
+        assert run.code == 0 and run.json["dumped_why"] == "nothing changed (the quick check)", run.out
