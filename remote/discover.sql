@@ -42,7 +42,8 @@ SET LOCAL lock_timeout = '30s';
 SET LOCAL enable_nestloop = off;
 SET LOCAL jit = off;  -- compiling this query would take longer than running it
 -- Catalogs some supported servers lack join the fingerprint of everything else where they exist.
-SELECT to_regclass('pg_catalog.pg_publication_namespace') IS NOT NULL AS ss_has_pubns \gset
+SELECT to_regclass('pg_catalog.pg_publication_namespace') IS NOT NULL AS ss_has_pubns,
+       current_setting('server_version_num')::int >= 140000 AS ss_hash_record \gset
 -- The transaction's snapshot is taken (the statement above): say so, in a file the script names.
 -- A dump of guessed relations waits for it, so it is never older than these fingerprints.
 \if :{?ss_marker}
@@ -354,13 +355,21 @@ fp_obj(classid, oid, owner) AS (  -- every catalog object in a file owner's file
     WHERE w.rulename = '_RETURN'
 ),
 fp_tok(owner, tok) AS (
-    SELECT r.owner, 'c' || c.oid || ':' || md5(ROW(c.relname, c.relnamespace, c.reltype, c.reloftype, c.relam,
+    -- the TOAST table is rebuilt with a new OID by REFRESH, but its options are the table's
+    SELECT r.owner, 'c' || c.oid || ':' ||
+\if :ss_hash_record
+               -- each column hashed as itself: four times quicker than md5 of the row as text
+               hash_record_extended(ROW(c.relname, c.relnamespace, c.reltype, c.reloftype, c.relam,
                c.reltablespace, c.relpersistence, c.relkind, c.relnatts, c.relchecks, c.relrowsecurity,
                c.relforcerowsecurity, c.relispopulated, c.relreplident, c.relispartition, c.relacl, c.reloptions,
-               c.relpartbound,
-               -- the TOAST table is rebuilt with a new OID by REFRESH, but its options are the table's
-               (SELECT t.reloptions FROM pg_class t WHERE t.oid = c.reltoastrelid))::text)
-    FROM pg_class c JOIN fp_rel r ON r.oid = c.oid
+               c.relpartbound::text, t.reloptions), 0)::text
+\else
+               md5(ROW(c.relname, c.relnamespace, c.reltype, c.reloftype, c.relam,
+               c.reltablespace, c.relpersistence, c.relkind, c.relnatts, c.relchecks, c.relrowsecurity,
+               c.relforcerowsecurity, c.relispopulated, c.relreplident, c.relispartition, c.relacl, c.reloptions,
+               c.relpartbound, t.reloptions)::text)
+\endif
+    FROM pg_class c JOIN fp_rel r ON r.oid = c.oid LEFT JOIN pg_class t ON t.oid = c.reltoastrelid
     UNION ALL
     SELECT r.owner, 'a' || a.attnum || ':' || a.attrelid || ':' || a.xmin FROM pg_attribute a JOIN fp_rel r ON r.oid = a.attrelid
     WHERE a.attnum > 0
