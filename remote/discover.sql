@@ -21,6 +21,21 @@ SET standard_conforming_strings = on;
 \else
 \set ss_relations off
 \endif
+-- ss_quick_file, ss_quick_ready (a FIFO): fingerprints mode as the run's first step. The quick
+-- check's document goes to the file, then the FIFO is opened (the script reads it then); the
+-- fingerprints follow at the same snapshot unless the quick check is the last refresh's.
+\if :{?ss_expect}
+\else
+\set ss_expect ''
+\endif
+\if :{?ss_quick_file}
+\else
+\set ss_quick_file ''
+\endif
+\if :{?ss_quick_ready}
+\else
+\set ss_quick_ready ''
+\endif
 -- the quick check's value and snapshot from the run's first step (fingerprints mode): reused when
 -- this session sees the very same transactions, so that both describe one state of the catalog
 \if :{?ss_quick_given}
@@ -70,7 +85,8 @@ SELECT :'ss_marker' <> '' AS ss_want_marker \gset
 -- The value kept with the fingerprints is always this session's (or one computed at the same
 -- snapshot): a change made between the first step and this one, then undone, would otherwise
 -- bring the quick check back to the kept value while the files hold the change.
-SELECT :'ss_mode' = 'quick' AS ss_quick_only,
+SELECT :'ss_mode' = 'quick' OR (:'ss_mode' = 'fingerprints' AND :'ss_quick_file' <> '') AS ss_quick_only,
+       :'ss_quick_file' <> '' AND :'ss_quick_ready' <> '' AS ss_quick_early,
        :'ss_mode' IN ('quick', 'fingerprints') OR (:'ss_mode' = '' AND (__PARAMS__::jsonb ->> 'fingerprints')::boolean) AS ss_want_quick,
        :'ss_mode' = 'fingerprints' AND :'ss_quick_given' ~ '^[0-9]+:-?[0-9]+$'
            AND txid_current_snapshot()::text = :'ss_quick_snapshot' AS ss_quick_same \gset
@@ -173,14 +189,16 @@ FROM (
     :quick_more
 ) AS quick(n, h) \gset
 \endif
-\if :ss_quick_only
 -- Not the last refresh's: a guess at what changed, for the script to dump while the fingerprints
 -- are computed. The relations that catalog rows written since the last refresh's snapshot
 -- (xmin newer than ss_since, modulo 2^32) belong to, at most 200. Only a guess: a deletion leaves
 -- no row, and the fingerprints decide; a dump of the guess is used only if it is what they ask.
+-- Made by the quick check (mode quick), or by the session that dumps it (mode guessed), beside
+-- the fingerprints' session.
 \set ss_guess ''
 \if :{?ss_since}
-SELECT :'ss_since' ~ '^[0-9]{1,10}$' AND :'ss_quick' <> :'ss_expect' AS ss_want_guess \gset
+SELECT :'ss_since' ~ '^[0-9]{1,10}$'
+       AND (:'ss_mode' = 'guessed' OR (:'ss_mode' = 'quick' AND :'ss_quick' <> :'ss_expect')) AS ss_want_guess \gset
 \if :ss_want_guess
 SELECT CASE WHEN count(*) <= 200 THEN coalesce(string_agg(rel::text, ' ' ORDER BY rel), '') ELSE '' END AS ss_guess
 FROM (
@@ -208,14 +226,39 @@ FROM (
 ) AS guess \gset
 \endif
 \endif
+SELECT :'ss_mode' = 'guessed' AS ss_guessed, :'ss_guess' <> '' AS ss_guess_any \gset
+\if :ss_guessed
+\if :ss_guess_any
+-- discovery of the file owners of the relations guessed (owners mode, as the script asks for it)
+\set ss_mode owners
+\set ss_relations on
+SELECT '[' || replace(:'ss_guess', ' ', ',') || ']' AS ss_owners \gset
+\else
+SELECT 'nodump ' || (current_setting('server_version_num')::int / 10000)::text;
+COMMIT;
+\quit
+\endif
+\endif
+\if :ss_quick_only
+\if :ss_quick_early
+\o :ss_quick_file
+\endif
 SELECT 'quick ' || (current_setting('server_version_num')::int / 10000)::text || E'\n'
        || json_build_object('version', current_setting('server_version_num')::int,
                             'database', current_database(), 'user', current_user,
                             'tables', '[]'::json, 'relations', '[]'::json, 'subobjects', '[]'::json,
                             'quick', :'ss_quick', 'snapshot', txid_current_snapshot()::text)::text || E'\n'
        || 'guess ' || :'ss_guess' || E'\n';
+\if :ss_quick_early
+-- said; and the script may now dump the guess: this snapshot is older than its dump
+\o :ss_quick_ready
+\o
+\endif
+SELECT :'ss_mode' = 'quick' OR :'ss_quick' = :'ss_expect' AS ss_quick_done \gset
+\if :ss_quick_done
 COMMIT;
 \quit
+\endif
 \endif
 WITH RECURSIVE
 -- The script may override the mode (psql variables ss_mode, ss_owners): an incremental run first asks for

@@ -69,9 +69,11 @@ ss_hb=""
 ss_hb_pid=""  # the heartbeat's, kept after ss_hb is cleared (ss_hold)
 ss_early=""
 ss_spec=""
+ss_together=""
 ss_cleanup() {
     [ -n "$ss_early" ] && kill "$ss_early" 2>/dev/null  # never leave a pg_dump holding locks
     [ -n "$ss_spec" ] && kill "$ss_spec" 2>/dev/null
+    [ -n "$ss_together" ] && kill "$ss_together" 2>/dev/null
     [ -n "$ss_hb" ] && kill "$ss_hb" 2>/dev/null
     [ -n "$ss_dir" ] && rm -rf "$ss_dir"
 }
@@ -219,7 +221,8 @@ ss_discover() {  # ss_discover [mode owners [file]]: the read-only discovery que
     ss_run "$ss_psql" -X -w -q -A -t -v ON_ERROR_STOP=1 -v ss_mode="${1:-}" -v ss_owners="${2:-[]}" \
         -v ss_relations="${ss_relations:-off}" -v ss_marker="${ss_marker:-}" -v ss_since="${SS_SINCE:-}" \
         -v ss_expect="${SS_QUICK_EXPECT:-}" -v ss_quick_given="${ss_quick_given:-}" \
-        -v ss_quick_snapshot="${ss_quick_snapshot:-}" -f - < "$ss_dir/discover.sql" > "$ss_dir/${3:-discovery}" \
+        -v ss_quick_snapshot="${ss_quick_snapshot:-}" -v ss_quick_file="${ss_quick_file:-}" \
+        -v ss_quick_ready="${ss_quick_ready:-}" -f - < "$ss_dir/discover.sql" > "$ss_dir/${3:-discovery}" \
         2> "$ss_dir/${3:-discovery}.err"
 }
 
@@ -310,17 +313,25 @@ ss_start_early() {  # ss_start_early WORDS: pg_dump of schemasync's guess at the
     ss_early=$!
 }
 
-ss_speculate() {  # ss_speculate OIDS: while the fingerprints are computed, discovery of the file
+ss_speculate() {  # ss_speculate OIDS [now]: while the fingerprints are computed, discovery of the file
     # owners of these relations (the quick check's guess at what changed), then their pg_dump, in
     # the background (ss_spec). Used only if schemasync then asks for exactly that selection.
     # Both start once the fingerprints' snapshot is taken: the fingerprints' psql opens the FIFO
     # fp.began then (ss_marker), so neither is ever older than what the fingerprints describe.
-    mkfifo "$ss_dir/fp.began" 2>/dev/null || return 0
-    ss_marker=$ss_dir/fp.began
+    # now: it is taken (the fingerprints' session made the quick check). No OIDS: discovery makes
+    # the guess itself (mode guessed), beside the fingerprints rather than before them.
+    if [ -z "${2:-}" ]; then
+        mkfifo "$ss_dir/fp.began" 2>/dev/null || return 0
+        ss_marker=$ss_dir/fp.began
+    fi
     (
-        : < "$ss_dir/fp.began" || exit 1
+        [ -n "${2:-}" ] || : < "$ss_dir/fp.began" || exit 1
         ss_relations=on ss_marker=""
-        ss_discover owners "[$(printf '%s\n' "$1" | tr -s ' ' ',')]" spec.discovery || exit 1
+        if [ -n "$1" ]; then
+            ss_discover owners "[$(printf '%s\n' "$1" | tr -s ' ' ',')]" spec.discovery || exit 1
+        else
+            ss_discover guessed '[]' spec.discovery || exit 1
+        fi
         read -r ss_flag ss_server_major < "$ss_dir/spec.discovery"
         [ "$ss_flag" = dump ] || exit 1
         sed 1,2d "$ss_dir/spec.discovery" > "$ss_dir/spec.args"
@@ -328,6 +339,21 @@ ss_speculate() {  # ss_speculate OIDS: while the fingerprints are computed, disc
         exec "$ss_pg_dump" $ss_dump_opts "$@" > "$ss_dir/spec.sql" 2> "$ss_dir/spec.err"
     ) &
     ss_spec=$!
+}
+
+ss_quick_together() {  # the fingerprints' session, which says its quick check first (discover.sql:
+    # the document in quick.out, then the FIFO quick.ready opened), in the background (ss_together).
+    # Returns once the quick check is said, or the session has ended without saying it.
+    {
+        ss_quick_file=$ss_dir/quick.out ss_quick_ready=$ss_dir/quick.ready
+        ss_discover fingerprints '[]' together
+        ss_status=$?
+        # a reader still waiting gets end of file: opening a FIFO read-write does not wait
+        : 3<> "$ss_dir/quick.ready"
+        exit "$ss_status"
+    } &
+    ss_together=$!
+    : < "$ss_dir/quick.ready"
 }
 
 ss_spec_stop() {
@@ -419,7 +445,21 @@ ss_database() {  # discovery and pg_dump of PGDATABASE into $ss_dir; the packed 
         # Incremental: the quick check, then if asked the fingerprints. schemasync compares them
         # with the last refresh's and answers on our input: nothing to dump, more (the
         # fingerprints), everything, or these file owners (OIDs).
-        ss_discover quick '[]' || ss_discovery_failed
+        ss_together=""
+        if [ -n "${SS_QUICK_EXPECT:-}" ] && [ -z "$SS_PREFIX" ] && mkfifo "$ss_dir/quick.ready" 2>/dev/null; then
+            # One session: the quick check, said through the FIFO quick.ready as soon as it is
+            # known, then (unless it is the last refresh's) the fingerprints, at the same snapshot.
+            ss_quick_together
+            if [ ! -s "$ss_dir/quick.out" ]; then
+                wait "$ss_together"
+                ss_together=""
+                mv "$ss_dir/together.err" "$ss_dir/discovery.err"
+                ss_discovery_failed
+            fi
+            mv "$ss_dir/quick.out" "$ss_dir/discovery"
+        else
+            ss_discover quick '[]' || ss_discovery_failed
+        fi
         read -r ss_flag ss_server_major < "$ss_dir/discovery"
         # the fingerprints keep this value only if their snapshot is the same (discover.sql)
         ss_quick_given=$(ss_quick) ss_quick_snapshot=$(ss_quick snapshot)
@@ -427,14 +467,32 @@ ss_database() {  # discovery and pg_dump of PGDATABASE into $ss_dir; the packed 
         ss_choose_pg_dump
         if [ -n "${SS_QUICK_EXPECT:-}" ] && [ "$(ss_quick)" != "$SS_QUICK_EXPECT" ]; then
             ss_answer=more  # not the last refresh's: schemasync would ask for the fingerprints
-            ss_written=$(sed -n '3s/^guess //p' "$ss_dir/discovery")  # relations written since SS_SINCE
-            case $ss_written in *[!0-9\ ]*) ss_written="" ;; esac
-            [ -n "$ss_written" ] && [ -z "$SS_PREFIX" ] && ss_speculate "$ss_written"
+            if [ -n "$ss_together" ]; then
+                [ -n "${SS_SINCE:-}" ] && ss_speculate "" now  # the fingerprints' session is under way
+            else
+                ss_written=$(sed -n '3s/^guess //p' "$ss_dir/discovery")  # relations written since SS_SINCE
+                case $ss_written in *[!0-9\ ]*) ss_written="" ;; esac
+                [ -n "$ss_written" ] && [ -z "$SS_PREFIX" ] && ss_speculate "$ss_written"
+            fi
         else
+            if [ -n "$ss_together" ]; then  # it ended at the quick check
+                wait "$ss_together"
+                ss_together=""
+            fi
             ss_ask
         fi
         if [ "$ss_answer" = more ]; then
-            ss_discover fingerprints '[]' || ss_discovery_failed
+            if [ -n "$ss_together" ]; then
+                if ! wait "$ss_together"; then
+                    ss_together=""
+                    mv "$ss_dir/together.err" "$ss_dir/discovery.err"
+                    ss_discovery_failed
+                fi
+                ss_together=""
+                mv "$ss_dir/together" "$ss_dir/discovery"
+            else
+                ss_discover fingerprints '[]' || ss_discovery_failed
+            fi
             ss_marker=""
             sed -n 2p "$ss_dir/discovery" > "$ss_dir/meta.json"
             ss_pack fingerprints.out "$ss_dir/meta.json"

@@ -236,3 +236,49 @@ def test_a_guess_that_is_not_what_is_asked_is_stopped_at_once(tmp_path: Path) ->
     # the stand-in pg_dump (30 s) was killed, not waited for
     left = subprocess.run(["pgrep", "-f", str(tmp_path / "bin" / "pg_dump")], capture_output=True)
     assert left.returncode == 1
+
+
+def test_speculating_now_starts_at_once_and_lets_discovery_guess(tmp_path: Path) -> None:
+    """The fingerprints' own session made the quick check: its snapshot is taken, so the dump
+    need not wait, and discovery makes the guess itself (mode guessed), beside the fingerprints."""
+    words = "'-t' '\"public\".\"t1\"'"
+    script = _speculation_script(tmp_path, 0) + (
+        'ss_speculate "" now\n'
+        '[ -z "${ss_marker:-}" ] && echo no-marker\n'
+        f"ss_adopt {shlex.quote(words)} && echo adopted\n"
+    )
+    done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=30)
+    assert done.stdout.splitlines() == ["no-marker", "adopted"]
+    log = (tmp_path / "log").read_text().splitlines()
+    assert "ss_mode=guessed" in log[0] and "ss_owners=[]" in log[0] and log[1].startswith("pg_dump ")
+
+
+@pytest.mark.parametrize("says", [True, False])
+def test_waiting_for_the_quick_check_ends_whether_or_not_psql_gets_there(tmp_path: Path, says: bool) -> None:
+    """The fingerprints' session writes its quick check, then opens a FIFO the script reads; one
+    that fails before (a bad password, a timeout) must not leave the script waiting on it."""
+    work, bin_dir = tmp_path / "work", tmp_path / "bin"
+    work.mkdir()
+    bin_dir.mkdir()
+    (work / "discover.sql").write_text("")
+    os.mkfifo(work / "quick.ready")
+    psql = bin_dir / "psql"
+    if says:  # as discover.sql does: the document, the FIFO, then the fingerprints (here: a second)
+        body = (
+            "for a; do case $a in ss_quick_file=*) f=${a#*=} ;; ss_quick_ready=*) r=${a#*=} ;; esac; done\n"
+            'echo "quick 15" > "$f"; : > "$r"; sleep 1; echo fingerprints\n'
+        )
+    else:
+        body = "echo 'psql: connection refused' >&2; exit 2\n"
+    psql.write_text("#!/bin/sh\ncat > /dev/null\n" + body)
+    psql.chmod(0o755)
+    script = (
+        f"ss_dir={shlex.quote(str(work))}\nss_psql={shlex.quote(str(psql))}\nSS_PREFIX=''\n"
+        + _function("ss_run")
+        + _function("ss_discover")
+        + _function("ss_quick_together")
+        + 'ss_quick_together\n[ -s "$ss_dir/quick.out" ] && echo said\n'
+        'wait "$ss_together"; echo "ended $?"; cat "$ss_dir/together"\n'
+    )
+    done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=15)
+    assert done.stdout.splitlines() == (["said", "ended 0", "fingerprints"] if says else ["ended 2"])
