@@ -156,6 +156,9 @@ class Previous:
     tenants: dict | None = None  # the manifest's `tenants`
     fingerprints: dict | None = None  # the manifest's `fingerprints`: what its records' fp are valid for
     last_change: dict | None = None
+    # each record's line in the manifest, by the record's id (they are kept alive in `records`):
+    # an incremental refresh keeps most records as they are, and their lines need no rendering
+    lines: dict[int, str] = field(default_factory=dict)
 
     def tables_present(self) -> int:
         """Table files the manifest lists that are still on disk."""
@@ -271,6 +274,7 @@ def plan_changes(
                 tenants=tenants,
                 fingerprints=valid_for,
                 last_change=previous.last_change,
+                kept=previous.lines,
             )
             if previous.contents.get(MANIFEST) != text:
                 writes[MANIFEST] = text
@@ -289,7 +293,16 @@ def plan_changes(
         erd_pages = [p for p in drawn if p != ERD]
     pages = sorted({*(p for p in own if p.startswith(INDEX_PAGES + "/")), *erd_pages, *(extra_own or {})})
     own[MANIFEST] = render_manifest(
-        ordered, environment, database, news, news_objects, versions, pages, tenants, fingerprints=valid_for
+        ordered,
+        environment,
+        database,
+        news,
+        news_objects,
+        versions,
+        pages,
+        tenants,
+        fingerprints=valid_for,
+        kept=previous.lines,
     )
     # only what differs: adding a column leaves the table list and the diagram as they were
     writes.update({f: text for f, text in own.items() if previous.contents.get(f) != text})
@@ -336,9 +349,11 @@ def render_manifest(
     tenants: dict | None = None,
     fingerprints: dict | None = None,
     last_change: dict | None = None,
+    kept: dict[int, str] | None = None,
 ) -> str:
     """One file a line: readable, diff-friendly, and fast (the C encoder; `indent=` would not use it).
-    Rows change only when their file does; what the last refresh changed is one `last_change` line."""
+    Rows change only when their file does; what the last refresh changed is one `last_change` line.
+    `kept`: lines of records read from the manifest (Previous.lines), written again as they were."""
     news, news_objects = news or {}, news_objects or {}
     last_change = last_change or {
         "added": news.get(NEW, []),
@@ -369,8 +384,12 @@ def render_manifest(
         sort_keys=True,
     )
     change = json.dumps(last_change, ensure_ascii=False, sort_keys=True)
-    lines = [json.dumps(_record_data(r), ensure_ascii=False, sort_keys=True) for r in records]
-    return head[:-1] + ',\n"last_change": ' + change + ',\n"files": [\n' + ",\n".join(lines) + "\n]}\n"
+    kept = kept or {}
+    lines = [kept.get(id(r)) or json.dumps(_record_data(r), ensure_ascii=False, sort_keys=True) for r in records]
+    return head[:-1] + ',\n"last_change": ' + change + _FILES_OPEN + ",\n".join(lines) + "\n" + _FILES_CLOSE
+
+
+_FILES_OPEN, _FILES_CLOSE = ',\n"files": [\n', "]}\n"
 
 
 def _record_data(r: Record) -> dict:
@@ -611,6 +630,8 @@ def read_previous(outdir: Path, candidate_files: list[str]) -> Previous:
         for rec in records:
             _check_inside(outdir, rec.file)
             prev.records[rec.file] = rec
+        if prev.format == FORMAT:
+            prev.lines = _record_lines(manifest, records)
         for page in prev.pages:
             _check_inside(outdir, page)
             if not page.startswith((INDEX_PAGES + "/", ERD_PAGES + "/")) and page not in OWN_PAGES:
@@ -621,6 +642,23 @@ def read_previous(outdir: Path, candidate_files: list[str]) -> Previous:
     for file in {*candidate_files, *OWN_FILES, *prev.pages}:
         prev.contents[file] = _read(outdir / file) if file in prev.present else None
     return prev
+
+
+def _record_lines(text: str, records: list[Record]) -> dict[int, str]:
+    """The records' lines, as render_manifest wrote them (one a line); none in another layout."""
+    start = text.find(_FILES_OPEN)
+    if start < 0:
+        return {}
+    lines = text[start + len(_FILES_OPEN) :].split("\n", len(records))
+    if len(lines) != len(records) + 1 or lines[-1] != _FILES_CLOSE:
+        return {}
+    found = {}
+    for rec, line in zip(records, lines, strict=False):
+        line = line.removesuffix(",")
+        if not (line.startswith('{"') and line.endswith("}")):
+            return {}
+        found[id(rec)] = line
+    return found
 
 
 def read_more(prev: Previous, outdir: Path, files: list[str]) -> None:

@@ -7,6 +7,7 @@ import os
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
+from tempfile import TemporaryDirectory
 
 import pytest
 from hypothesis import given
@@ -315,3 +316,37 @@ def test_the_diagram_is_compared_on_the_changed_records_alone_with_the_same_answ
         after = after[1:]  # a file forgotten: the whole comparison
     full = store._erd_inputs(after) == store._erd_inputs(list(before.values()))
     assert store._erd_same(after, before) == full
+
+
+_names = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=6)
+
+
+@given(
+    names=st.lists(_names, min_size=0, max_size=6, unique=True),
+    changed=st.sets(st.integers(0, 5)),
+    layout=st.sampled_from(["ours", "pretty", "older format"]),
+)
+def test_kept_records_are_written_as_a_whole_render_writes_them(names, changed, layout) -> None:
+    """Records read from the manifest and kept as they were are written again from their lines,
+    not rendered: the text is the whole render's, byte for byte. A manifest in another layout (or
+    an older format) has no lines to keep, and is rendered whole."""
+    recs = [
+        Record("table", "public", n, f"t{i}.sql", "current", i, {"comment": n + ",\n]}"}, "ab", f"{i};x")
+        for i, n in enumerate(names)
+    ]
+    text = store.render_manifest(recs, "dev", "db", fingerprints={"quick": "1:2"})
+    if layout == "pretty":
+        text = json.dumps(json.loads(text), indent=1)
+    elif layout == "older format":
+        text = text.replace(f'"format": {store.FORMAT}', '"format": 1', 1)
+    with TemporaryDirectory() as d:
+        (Path(d) / "_manifest.json").write_text(text)
+        prev = store.read_previous(Path(d), [])
+    assert bool(prev.lines) == (layout == "ours" and bool(names))
+    # some records replaced by new ones (equal or not), the others kept as the same objects
+    now = [
+        replace(r, status="new", columns=(r.columns or 0) + 1) if i in changed else r
+        for i, r in enumerate(prev.records.values())
+    ]
+    kept = store.render_manifest(now, "dev", "db", fingerprints={"quick": "3:4"}, kept=prev.lines)
+    assert kept == store.render_manifest(now, "dev", "db", fingerprints={"quick": "3:4"})
