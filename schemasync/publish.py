@@ -80,15 +80,16 @@ class Publication:
         while the caller waits for the server: files are likely to follow. Unused, it is dropped."""
         if self.committing and repo is not None:
             with self.lock:
-                self._pending(repo)
+                self._pending(repo, few=True)
             if warm is not None:
                 threading.Thread(target=warm, name="schemasync-warm", daemon=True).start()
 
-    def _pending(self, repo: Path) -> gitops.PendingCommit:
-        """The repository's commit in the making (the caller holds the lock)."""
+    def _pending(self, repo: Path, few: bool = False) -> gitops.PendingCommit:
+        """The repository's commit in the making (the caller holds the lock). `few`: most likely
+        a handful of files (prepared for an incremental refresh)."""
         pending = self.pending.get(repo)
         if pending is None:
-            pending = self.pending[repo] = gitops.PendingCommit(repo)
+            pending = self.pending[repo] = gitops.PendingCommit(repo, few)
         return pending
 
     def write(self, outdir: Path, repo: Path | None, files: dict[str, str], removed: Collection[str] = ()) -> None:

@@ -121,3 +121,22 @@ def test_a_prepared_commit_is_used_by_the_writes_or_dropped(repo: Path) -> None:
     with Publication(commit=False) as pub:
         pub.prepare(repo)
         assert pub.pending == {}
+
+
+def test_a_prepared_commit_writes_a_big_file_as_one_loose_object(repo: Path) -> None:
+    """Prepared for a few files, a big one (the manifest of thousands of tables) is written as a
+    loose object at once, not packed and unpacked again; the commit holds it byte for byte, with
+    the small ones, and the repository is sound."""
+    big = "".join(f'{{"file": "t{i:05}.sql", "note": "é {i}"}},\n' for i in range(40_000))  # 1.5 MB
+    assert len(big.encode()) >= 1 << 20
+    git(repo, "config", "fastimport.unpackLimit", "1")  # fast-import's pack is kept: what went through it shows
+    with Publication(commit=True) as pub:
+        pub.prepare(repo)
+        pub.write(repo / "docs", repo, {"_manifest.json": big, "a.sql": "A\n"})
+        pub.commit("schemas: a\n")
+    assert git(repo, "show", "HEAD:docs/_manifest.json") == big and git(repo, "show", "HEAD:docs/a.sql") == "A\n"
+    blob = git(repo, "rev-parse", "HEAD:docs/_manifest.json").strip()
+    small = git(repo, "rev-parse", "HEAD:docs/a.sql").strip()
+    assert (repo / ".git" / "objects" / blob[:2] / blob[2:]).is_file()  # loose: never in fast-import's pack
+    assert not (repo / ".git" / "objects" / small[:2] / small[2:]).exists()  # the small one is in the pack
+    assert git(repo, "status", "--porcelain") == "" and git(repo, "fsck", "--strict") == ""
