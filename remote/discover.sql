@@ -55,6 +55,9 @@ SET LOCAL lock_timeout = '30s';
 -- a nested loop over two of them is quadratic (0.5 s at 1,000 tables). Hash joins are linear.
 -- (Per-row lookups are written as scalar subqueries on catalog indexes, which this leaves alone.)
 SET LOCAL enable_nestloop = off;
+-- and a merge join sorts both sides first: hashing is quicker at these sizes (the fingerprints of
+-- 5,000 tables: 0.64 -> 0.60 s)
+SET LOCAL enable_mergejoin = off;
 SET LOCAL jit = off;  -- compiling this query would take longer than running it
 -- Catalogs some supported servers lack join the fingerprint of everything else where they exist.
 SELECT to_regclass('pg_catalog.pg_publication_namespace') IS NOT NULL AS ss_has_pubns,
