@@ -62,15 +62,6 @@ SET LOCAL jit = off;  -- compiling this query would take longer than running it
 -- Catalogs some supported servers lack join the fingerprint of everything else where they exist.
 SELECT to_regclass('pg_catalog.pg_publication_namespace') IS NOT NULL AS ss_has_pubns,
        current_setting('server_version_num')::int >= 140000 AS ss_hash_record \gset
--- The transaction's snapshot is taken (the statement above): say so, in a file the script names.
--- A dump of guessed relations waits for it, so it is never older than these fingerprints.
-\if :{?ss_marker}
-SELECT :'ss_marker' <> '' AS ss_want_marker \gset
-\if :ss_want_marker
-\o :ss_marker
-\o
-\endif
-\endif
 \if :ss_has_pubns
 \set fp_more 'UNION ALL SELECT ''b'' || oid || '':'' || xmin FROM pg_publication_namespace'
 \set quick_more 'UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_publication_namespace'
@@ -192,16 +183,15 @@ FROM (
     :quick_more
 ) AS quick(n, h) \gset
 \endif
--- Not the last refresh's: a guess at what changed, for the script to dump while the fingerprints
--- are computed. The relations that catalog rows written since the last refresh's snapshot
--- (xmin newer than ss_since, modulo 2^32) belong to, at most 200. Only a guess: a deletion leaves
--- no row, and the fingerprints decide; a dump of the guess is used only if it is what they ask.
--- Made by the quick check (mode quick), or by the session that dumps it (mode guessed), beside
--- the fingerprints' session.
+-- Mode guessed: what changed since the last refresh, guessed, for the script to dump while the
+-- fingerprints are computed (in another session, whose snapshot is older than this one). The
+-- relations that catalog rows written since the last refresh's snapshot (xmin newer than
+-- ss_since, modulo 2^32) belong to, at most 200; then discovery of their file owners, as owners
+-- mode has it. Only a guess: a deletion leaves no row, and the fingerprints decide; the dump is
+-- used only if it is what they ask for.
 \set ss_guess ''
 \if :{?ss_since}
-SELECT :'ss_since' ~ '^[0-9]{1,10}$'
-       AND (:'ss_mode' = 'guessed' OR (:'ss_mode' = 'quick' AND :'ss_quick' <> :'ss_expect')) AS ss_want_guess \gset
+SELECT :'ss_since' ~ '^[0-9]{1,10}$' AND :'ss_mode' = 'guessed' AS ss_want_guess \gset
 \if :ss_want_guess
 SELECT CASE WHEN count(*) <= 200 THEN coalesce(string_agg(rel::text, ' ' ORDER BY rel), '') ELSE '' END AS ss_guess
 FROM (
@@ -250,10 +240,9 @@ SELECT 'quick ' || (current_setting('server_version_num')::int / 10000)::text ||
        || json_build_object('version', current_setting('server_version_num')::int,
                             'database', current_database(), 'user', current_user,
                             'tables', '[]'::json, 'relations', '[]'::json, 'subobjects', '[]'::json,
-                            'quick', :'ss_quick', 'snapshot', txid_current_snapshot()::text)::text || E'\n'
-       || 'guess ' || :'ss_guess' || E'\n';
+                            'quick', :'ss_quick', 'snapshot', txid_current_snapshot()::text)::text || E'\n';
 \if :ss_quick_early
--- said; and the script may now dump the guess: this snapshot is older than its dump
+-- said; and the script may now dump its guess: this snapshot is older than that dump
 \o :ss_quick_ready
 \o
 \endif

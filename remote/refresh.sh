@@ -216,10 +216,9 @@ ss_hold() {  # take the "say" lock: the heartbeat skips a beat rather than write
 ss_discover() {  # ss_discover [mode owners [file]]: the read-only discovery query into $ss_dir/file
     # (discovery); -w: never prompt for a password; -X: no ~/.psqlrc. mode and owners override the
     # run's (incremental.py asks for them). ss_relations=on: owners are relations (a guess);
-    # ss_marker: a file to create once the snapshot is taken; SS_SINCE, SS_QUICK_EXPECT: the last
-    # refresh's, for the quick check's guess.
+    # SS_SINCE, SS_QUICK_EXPECT: the last refresh's, for the guess and the quick check.
     ss_run "$ss_psql" -X -w -q -A -t -v ON_ERROR_STOP=1 -v ss_mode="${1:-}" -v ss_owners="${2:-[]}" \
-        -v ss_relations="${ss_relations:-off}" -v ss_marker="${ss_marker:-}" -v ss_since="${SS_SINCE:-}" \
+        -v ss_relations="${ss_relations:-off}" -v ss_since="${SS_SINCE:-}" \
         -v ss_expect="${SS_QUICK_EXPECT:-}" -v ss_quick_given="${ss_quick_given:-}" \
         -v ss_quick_snapshot="${ss_quick_snapshot:-}" -v ss_quick_file="${ss_quick_file:-}" \
         -v ss_quick_ready="${ss_quick_ready:-}" -f - < "$ss_dir/discover.sql" > "$ss_dir/${3:-discovery}" \
@@ -313,25 +312,13 @@ ss_start_early() {  # ss_start_early WORDS: pg_dump of schemasync's guess at the
     ss_early=$!
 }
 
-ss_speculate() {  # ss_speculate OIDS [now]: while the fingerprints are computed, discovery of the file
-    # owners of these relations (the quick check's guess at what changed), then their pg_dump, in
-    # the background (ss_spec). Used only if schemasync then asks for exactly that selection.
-    # Both start once the fingerprints' snapshot is taken: the fingerprints' psql opens the FIFO
-    # fp.began then (ss_marker), so neither is ever older than what the fingerprints describe.
-    # now: it is taken (the fingerprints' session made the quick check). No OIDS: discovery makes
-    # the guess itself (mode guessed), beside the fingerprints rather than before them.
-    if [ -z "${2:-}" ]; then
-        mkfifo "$ss_dir/fp.began" 2>/dev/null || return 0
-        ss_marker=$ss_dir/fp.began
-    fi
+ss_speculate() {  # while the fingerprints are computed: discovery guesses what changed since the
+    # last refresh (mode guessed) and discovers those relations' file owners, then their pg_dump,
+    # in the background (ss_spec). Used only if schemasync then asks for exactly that selection.
+    # Called once the fingerprints' session has said its quick check: its snapshot is taken, so
+    # neither is ever older than what the fingerprints describe.
     (
-        [ -n "${2:-}" ] || : < "$ss_dir/fp.began" || exit 1
-        ss_relations=on ss_marker=""
-        if [ -n "$1" ]; then
-            ss_discover owners "[$(printf '%s\n' "$1" | tr -s ' ' ',')]" spec.discovery || exit 1
-        else
-            ss_discover guessed '[]' spec.discovery || exit 1
-        fi
+        ss_discover guessed '[]' spec.discovery || exit 1
         read -r ss_flag ss_server_major < "$ss_dir/spec.discovery"
         [ "$ss_flag" = dump ] || exit 1
         sed 1,2d "$ss_dir/spec.discovery" > "$ss_dir/spec.args"
@@ -467,13 +454,8 @@ ss_database() {  # discovery and pg_dump of PGDATABASE into $ss_dir; the packed 
         ss_choose_pg_dump
         if [ -n "${SS_QUICK_EXPECT:-}" ] && [ "$(ss_quick)" != "$SS_QUICK_EXPECT" ]; then
             ss_answer=more  # not the last refresh's: schemasync would ask for the fingerprints
-            if [ -n "$ss_together" ]; then
-                [ -n "${SS_SINCE:-}" ] && ss_speculate "" now  # the fingerprints' session is under way
-            else
-                ss_written=$(sed -n '3s/^guess //p' "$ss_dir/discovery")  # relations written since SS_SINCE
-                case $ss_written in *[!0-9\ ]*) ss_written="" ;; esac
-                [ -n "$ss_written" ] && [ -z "$SS_PREFIX" ] && ss_speculate "$ss_written"
-            fi
+            # the fingerprints' session is under way (not with a prefix: two sessions, no guess)
+            [ -n "$ss_together" ] && [ -n "${SS_SINCE:-}" ] && ss_speculate
         else
             if [ -n "$ss_together" ]; then  # it ended at the quick check
                 wait "$ss_together"
@@ -493,7 +475,6 @@ ss_database() {  # discovery and pg_dump of PGDATABASE into $ss_dir; the packed 
             else
                 ss_discover fingerprints '[]' || ss_discovery_failed
             fi
-            ss_marker=""
             sed -n 2p "$ss_dir/discovery" > "$ss_dir/meta.json"
             ss_pack fingerprints.out "$ss_dir/meta.json"
             ss_say FINGERPRINTS

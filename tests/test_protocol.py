@@ -201,13 +201,13 @@ def _speculation_script(tmp_path: Path, dump_seconds: int) -> str:
 
 
 def test_a_guessed_dump_waits_for_the_fingerprints_snapshot_and_is_adopted_only_if_asked(tmp_path: Path) -> None:
+    # started only once the fingerprints' session has said its quick check (its snapshot taken),
+    # so the dump is never older than the fingerprints kept
+    database = _function("ss_database")
+    assert database.index("ss_quick_together\n") < database.index("&& ss_speculate\n")
     words = "'-t' '\"public\".\"t1\"'"
     script = _speculation_script(tmp_path, 0) + (
-        "ss_speculate '16400 16401'\n"
-        # the fingerprints' psql has not taken its snapshot yet: nothing starts
-        'sleep 1; [ -e "$LOG" ] && echo started-early\n'
-        # ... now it has (it opens the FIFO named in ss_marker, as discover.sql does)
-        ': > "$ss_marker"\n'
+        "ss_speculate\n"
         f"ss_adopt {shlex.quote(words)} && echo adopted\n"
         'cat "$ss_dir/dump.sql"; [ -n "$ss_spec" ] && echo still-running\n'
     )
@@ -217,16 +217,14 @@ def test_a_guessed_dump_waits_for_the_fingerprints_snapshot_and_is_adopted_only_
         '-- dump of -w -v --schema-only --no-owner --lock-wait-timeout=1000 -t "public"."t1"',
     ]
     log = (tmp_path / "log").read_text().splitlines()
-    # discovery of the relations' file owners (a guess), then the dump of its selection
-    assert log[0].startswith("psql ") and "ss_owners=[16400,16401]" in log[0] and "ss_relations=on" in log[0]
-    assert "ss_marker= " in log[0]  # discovery's own psql opens no FIFO
+    # discovery makes the guess and discovers those relations' file owners, then the dump of its selection
+    assert log[0].startswith("psql ") and "ss_mode=guessed" in log[0] and "ss_owners=[]" in log[0]
     assert log[1].startswith("pg_dump ") and len(log) == 2
 
 
 def test_a_guess_that_is_not_what_is_asked_is_stopped_at_once(tmp_path: Path) -> None:
     script = _speculation_script(tmp_path, 30) + (
-        "ss_speculate 16400\n"
-        ': > "$ss_marker"\n'
+        "ss_speculate\n"
         'while ! grep -q pg_dump "$LOG" 2>/dev/null; do sleep 0.1; done\n'
         'ss_adopt "\'-t\' \'\\"public\\".\\"other\\"\'" || echo refused\n'
         '[ -z "$ss_spec" ] && [ ! -e "$ss_dir/dump.sql" ] && echo stopped\n'
@@ -236,21 +234,6 @@ def test_a_guess_that_is_not_what_is_asked_is_stopped_at_once(tmp_path: Path) ->
     # the stand-in pg_dump (30 s) was killed, not waited for
     left = subprocess.run(["pgrep", "-f", str(tmp_path / "bin" / "pg_dump")], capture_output=True)
     assert left.returncode == 1
-
-
-def test_speculating_now_starts_at_once_and_lets_discovery_guess(tmp_path: Path) -> None:
-    """The fingerprints' own session made the quick check: its snapshot is taken, so the dump
-    need not wait, and discovery makes the guess itself (mode guessed), beside the fingerprints."""
-    words = "'-t' '\"public\".\"t1\"'"
-    script = _speculation_script(tmp_path, 0) + (
-        'ss_speculate "" now\n'
-        '[ -z "${ss_marker:-}" ] && echo no-marker\n'
-        f"ss_adopt {shlex.quote(words)} && echo adopted\n"
-    )
-    done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=30)
-    assert done.stdout.splitlines() == ["no-marker", "adopted"]
-    log = (tmp_path / "log").read_text().splitlines()
-    assert "ss_mode=guessed" in log[0] and "ss_owners=[]" in log[0] and log[1].startswith("pg_dump ")
 
 
 @pytest.mark.parametrize("says", [True, False])
