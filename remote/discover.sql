@@ -46,9 +46,29 @@ SET standard_conforming_strings = on;
 \else
 \set ss_quick_snapshot ''
 \endif
+-- ss_snapshot: a snapshot the run's first session exported; this one imports it, so that it
+-- describes the very catalog that session saw. ss_hold=on: this session is the first; it exports
+-- its snapshot (every later discovery and pg_dump of the run imports it, refresh.sh) and, once
+-- its document is out, says "ss-held <snapshot>" and waits for the script to end its input
+-- instead of ending its transaction. (A standby exports snapshots from PostgreSQL 10 on.)
+\if :{?ss_snapshot}
+\else
+\set ss_snapshot ''
+\endif
+\if :{?ss_hold}
+\else
+\set ss_hold off
+\endif
+SELECT :'ss_snapshot' ~ '^[0-9A-F-]+$' AS ss_import,
+       :'ss_snapshot' = '' AND :'ss_hold' = 'on'
+           AND (current_setting('server_version_num')::int >= 100000 OR NOT pg_is_in_recovery()) AS ss_export,
+       current_setting('server_version_num')::int >= 90600 AS ss_has_idle_timeout \gset
 -- where temporary objects live (pg_temp_N, pg_toast_temp_N): never dumped, a session's own
 \set ss_temp_schema '^pg_(toast_)?temp_[0-9]+$'
 BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY;
+\if :ss_import
+SET TRANSACTION SNAPSHOT :'ss_snapshot';
+\endif
 SET LOCAL statement_timeout = '300s';
 SET LOCAL lock_timeout = '30s';
 -- The CTEs below join sets of thousands of catalog rows whose sizes the planner cannot estimate;
@@ -59,9 +79,18 @@ SET LOCAL enable_nestloop = off;
 -- 5,000 tables: 0.64 -> 0.60 s)
 SET LOCAL enable_mergejoin = off;
 SET LOCAL jit = off;  -- compiling this query would take longer than running it
+\if :ss_export
+\if :ss_has_idle_timeout
+SET LOCAL idle_in_transaction_session_timeout = 0;  -- held open while the dumps import the snapshot
+\endif
+\endif
 -- Catalogs some supported servers lack join the fingerprint of everything else where they exist.
 SELECT to_regclass('pg_catalog.pg_publication_namespace') IS NOT NULL AS ss_has_pubns,
        current_setting('server_version_num')::int >= 140000 AS ss_hash_record \gset
+\set ss_export_id ''
+\if :ss_export
+SELECT pg_export_snapshot() AS ss_export_id \gset
+\endif
 \if :ss_has_pubns
 \set fp_more 'UNION ALL SELECT ''b'' || oid || '':'' || xmin FROM pg_publication_namespace'
 \set quick_more 'UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_publication_namespace'
@@ -240,7 +269,9 @@ SELECT 'quick ' || (current_setting('server_version_num')::int / 10000)::text ||
        || json_build_object('version', current_setting('server_version_num')::int,
                             'database', current_database(), 'user', current_user,
                             'tables', '[]'::json, 'relations', '[]'::json, 'subobjects', '[]'::json,
-                            'quick', :'ss_quick', 'snapshot', txid_current_snapshot()::text)::text || E'\n';
+                            'quick', :'ss_quick', 'snapshot', txid_current_snapshot()::text)::text || E'\n'
+       -- the snapshot the speculative discovery and dump import while the fingerprints are computed
+       || CASE WHEN :'ss_export_id' <> '' THEN 'export ' || :'ss_export_id' ELSE '' END;
 \if :ss_quick_early
 -- said; and the script may now dump its guess: this snapshot is older than that dump
 \o :ss_quick_ready
@@ -665,4 +696,8 @@ SELECT CASE
           coalesce((SELECT string_agg('''' || replace(arg, '''', '''"''"''') || '''', ' ' ORDER BY ord, k1, k2, i)
                     FROM dump_args), '') END
 FROM params;
+\if :ss_export
+SELECT 'ss-held ' || :'ss_export_id';
+\else
 COMMIT;
+\endif

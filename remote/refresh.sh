@@ -64,13 +64,16 @@ ss_fail() {
     exit "$code"
 }
 
+ss_pid=$$  # this script's, as its background jobs see it
 ss_dir=""
 ss_hb=""
 ss_hb_pid=""  # the heartbeat's, kept after ss_hb is cleared (ss_hold)
 ss_early=""
 ss_spec=""
 ss_together=""
+ss_feed=""
 ss_cleanup() {
+    [ -n "$ss_feed" ] && kill "$ss_feed" 2>/dev/null  # the held session's input ends: it ends too
     [ -n "$ss_early" ] && kill "$ss_early" 2>/dev/null  # never leave a pg_dump holding locks
     [ -n "$ss_spec" ] && kill "$ss_spec" 2>/dev/null
     [ -n "$ss_together" ] && kill "$ss_together" 2>/dev/null
@@ -149,7 +152,8 @@ ss_version() {  # the whole version of a pg_dump binary, spaces as _: 15.18_(Deb
 }
 
 ss_dump() {  # one pg_dump of the selection in "$@", appended to dump.sql
-    if ! ss_run "$ss_pg_dump" $ss_dump_opts "$@" >> "$ss_dir/dump.sql" 2> "$ss_dir/dump.err"; then
+    if ! ss_run "$ss_pg_dump" $ss_dump_opts ${ss_snapshot:+"--snapshot=$ss_snapshot"} "$@" \
+            >> "$ss_dir/dump.sql" 2> "$ss_dir/dump.err"; then
         ss_dump_failed
     fi
 }
@@ -213,16 +217,85 @@ ss_hold() {  # take the "say" lock: the heartbeat skips a beat rather than write
     done
 }
 
-ss_discover() {  # ss_discover [mode owners [file]]: the read-only discovery query into $ss_dir/file
-    # (discovery); -w: never prompt for a password; -X: no ~/.psqlrc. mode and owners override the
-    # run's (incremental.py asks for them). ss_relations=on: owners are relations (a guess);
-    # SS_SINCE, SS_QUICK_EXPECT: the last refresh's, for the guess and the quick check.
+ss_psql_discover() {  # ss_psql_discover [mode owners]: the read-only discovery query, read from our
+    # input; -w: never prompt for a password; -X: no ~/.psqlrc. mode and owners override the run's
+    # (incremental.py asks for them). ss_relations=on: owners are relations (a guess); SS_SINCE,
+    # SS_QUICK_EXPECT: the last refresh's, for the guess and the quick check; ss_snapshot: the
+    # run's snapshot, imported; ss_hold=on: this is the run's first session (ss_held_start).
     ss_run "$ss_psql" -X -w -q -A -t -v ON_ERROR_STOP=1 -v ss_mode="${1:-}" -v ss_owners="${2:-[]}" \
         -v ss_relations="${ss_relations:-off}" -v ss_since="${SS_SINCE:-}" \
         -v ss_expect="${SS_QUICK_EXPECT:-}" -v ss_quick_given="${ss_quick_given:-}" \
         -v ss_quick_snapshot="${ss_quick_snapshot:-}" -v ss_quick_file="${ss_quick_file:-}" \
-        -v ss_quick_ready="${ss_quick_ready:-}" -f - < "$ss_dir/discover.sql" > "$ss_dir/${3:-discovery}" \
+        -v ss_quick_ready="${ss_quick_ready:-}" -v ss_snapshot="${ss_snapshot:-}" -v ss_hold="${ss_hold:-off}" -f -
+}
+
+ss_discover() {  # ss_discover [mode owners [file]]: the discovery query into $ss_dir/file (discovery)
+    ss_psql_discover "${1:-}" "${2:-[]}" < "$ss_dir/discover.sql" > "$ss_dir/${3:-discovery}" \
         2> "$ss_dir/${3:-discovery}.err"
+}
+
+# One snapshot per run. The fingerprints kept in the manifest describe the catalog at their
+# session's snapshot; a dump taken at another moment could hold a change they do not (made in
+# between), and once it is undone the next refresh would find the fingerprints equal and call a
+# stale file current. So the run's first session that a dump may follow exports its snapshot and
+# stays open (held) until the run is done, and every later discovery and pg_dump imports it.
+ss_held_start() {  # ss_held_start mode owners file [quick]: that first session, in the background
+    # (ss_held): discovery as ss_discover runs it (quick: also the quick check's file and FIFO, as
+    # ss_quick_together wants), fed discover.sql and then nothing until the script ends its input
+    # (ss_release, or the script's end); ss_held_wait reads its document.
+    rm -f "$ss_dir/$3.feed" "$ss_dir/$3.stream"
+    mkfifo "$ss_dir/$3.feed" "$ss_dir/$3.stream" 2> /dev/null || return 1  # no mkfifo: ss_discover_held
+    # the document, up to the line that says the session holds its snapshot (or to its end)
+    sed '/^ss-held /q' < "$ss_dir/$3.stream" > "$ss_dir/$3" &
+    ss_collect=$!
+    {
+        cat "$ss_dir/discover.sql"
+        # then a blank line (psql skips it) every second while this script runs: a psql that has
+        # ended breaks the pipe, and this ends too
+        while kill -0 "$ss_pid" 2>/dev/null; do sleep 1 > /dev/null; echo || exit 0; done
+    } > "$ss_dir/$3.feed" 2> /dev/null < /dev/null &
+    ss_feed=$!
+    {
+        ss_hold=on
+        if [ "${4:-}" = quick ]; then ss_quick_file=$ss_dir/quick.out ss_quick_ready=$ss_dir/quick.ready; fi
+        ss_psql_discover "$1" "$2" < "$ss_dir/$3.feed" > "$ss_dir/$3.stream" 2> "$ss_dir/$3.err"
+        ss_status=$?
+        # a reader of the quick check's FIFO still waiting gets end of file: opening it read-write
+        # does not wait
+        [ -n "${ss_quick_ready:-}" ] && : 3<> "$ss_quick_ready"
+        exit "$ss_status"
+    } < /dev/null > /dev/null 2>&1 &  # not the channel's: it ends when the script does
+    ss_held=$!
+}
+
+ss_held_wait() {  # ss_held_wait file: the held session's document is out and its snapshot is the
+    # run's (ss_snapshot); or the session ended (at the quick check, or failing): its exit status
+    wait "$ss_collect"
+    ss_held_id=$(sed -n '$s/^ss-held \([0-9A-F-]*\)$/\1/p' "$ss_dir/$1")
+    if [ -n "$ss_held_id" ]; then
+        ss_snapshot=$ss_held_id
+        return 0
+    fi
+    ss_snapshot=""  # said by its quick check, but the session is gone
+    wait "$ss_held"
+    ss_held_status=$?
+    ss_held=""
+    ss_release
+    return "$ss_held_status"
+}
+
+ss_discover_held() {  # ss_discover_held mode owners file: ss_discover as the run's first session
+    # (ss_held_start); where the server cannot make a FIFO, at its own snapshot
+    if ss_held_start "$1" "$2" "$3"; then
+        ss_held_wait "$3"
+    else
+        ss_discover "$1" "$2" "$3"
+    fi
+}
+
+ss_release() {  # the held session's input ends: it ends its transaction (read only) and its connection
+    [ -n "$ss_feed" ] && kill "$ss_feed" 2>/dev/null
+    ss_feed=""
 }
 
 ss_quick() {  # ss_quick [key]: the quick check's value (or snapshot) in the document discovery just wrote
@@ -308,38 +381,33 @@ ss_start_early() {  # ss_start_early WORDS: pg_dump of schemasync's guess at the
     # ordinary dump runs after discovery and reports.
     SS_EARLY=$1
     eval "set -- $SS_EARLY"
-    "$ss_path" $ss_dump_opts "$@" > "$ss_dir/dump.sql" 2> "$ss_dir/dump.err" &
+    "$ss_path" $ss_dump_opts ${ss_snapshot:+"--snapshot=$ss_snapshot"} "$@" > "$ss_dir/dump.sql" 2> "$ss_dir/dump.err" &
     ss_early=$!
 }
 
 ss_speculate() {  # while the fingerprints are computed: discovery guesses what changed since the
     # last refresh (mode guessed) and discovers those relations' file owners, then their pg_dump,
     # in the background (ss_spec). Used only if schemasync then asks for exactly that selection.
-    # Called once the fingerprints' session has said its quick check: its snapshot is taken, so
-    # neither is ever older than what the fingerprints describe.
+    # Called once the fingerprints' session has said its quick check, and exported its snapshot:
+    # both import it, and describe what the fingerprints do.
     (
         ss_discover guessed '[]' spec.discovery || exit 1
         read -r ss_flag ss_server_major < "$ss_dir/spec.discovery"
         [ "$ss_flag" = dump ] || exit 1
         sed 1,2d "$ss_dir/spec.discovery" > "$ss_dir/spec.args"
         eval "set -- $(cat "$ss_dir/spec.args")"
-        exec "$ss_pg_dump" $ss_dump_opts "$@" > "$ss_dir/spec.sql" 2> "$ss_dir/spec.err"
+        exec "$ss_pg_dump" $ss_dump_opts ${ss_snapshot:+"--snapshot=$ss_snapshot"} "$@" \
+            > "$ss_dir/spec.sql" 2> "$ss_dir/spec.err"
     ) &
     ss_spec=$!
 }
 
 ss_quick_together() {  # the fingerprints' session, which says its quick check first (discover.sql:
-    # the document in quick.out, then the FIFO quick.ready opened), in the background (ss_together).
-    # Returns once the quick check is said, or the session has ended without saying it.
-    {
-        ss_quick_file=$ss_dir/quick.out ss_quick_ready=$ss_dir/quick.ready
-        ss_discover fingerprints '[]' together
-        ss_status=$?
-        # a reader still waiting gets end of file: opening a FIFO read-write does not wait
-        : 3<> "$ss_dir/quick.ready"
-        exit "$ss_status"
-    } &
-    ss_together=$!
+    # the document in quick.out, then the FIFO quick.ready opened), in the background, held
+    # (ss_held_start: its snapshot is the run's). Returns once the quick check is said, or the
+    # session has ended without saying it.
+    ss_held_start fingerprints '[]' together quick || return 1
+    ss_together=1
     : < "$ss_dir/quick.ready"
 }
 
@@ -427,6 +495,7 @@ ss_several() {  # a host with several databases: list them, then each one's disc
 
 ss_database() {  # discovery and pg_dump of PGDATABASE into $ss_dir; the packed dump in ss_packed
     ss_mode="" ss_owners="[]" ss_pg_dump="" ss_version_pid="" ss_chosen="" ss_spec_ok="" ss_quick_given="" ss_quick_snapshot=""
+    ss_snapshot="" ss_feed=""  # this database's own (ss_held_start)
     [ "$SS_MODE" = list ] || ss_version_start
     if [ -n "${SS_ASK+x}" ]; then
         # Incremental: the quick check, then if asked the fingerprints. schemasync compares them
@@ -436,14 +505,16 @@ ss_database() {  # discovery and pg_dump of PGDATABASE into $ss_dir; the packed 
         if [ -n "${SS_QUICK_EXPECT:-}" ] && [ -z "$SS_PREFIX" ] && mkfifo "$ss_dir/quick.ready" 2>/dev/null; then
             # One session: the quick check, said through the FIFO quick.ready as soon as it is
             # known, then (unless it is the last refresh's) the fingerprints, at the same snapshot.
-            ss_quick_together
+            ss_quick_together || ss_fail "$SS_EXIT_NO_TMPDIR" "cannot make a FIFO in $ss_dir"
             if [ ! -s "$ss_dir/quick.out" ]; then
-                wait "$ss_together"
+                ss_held_wait together
                 ss_together=""
                 mv "$ss_dir/together.err" "$ss_dir/discovery.err"
                 ss_discovery_failed
             fi
             mv "$ss_dir/quick.out" "$ss_dir/discovery"
+            # its exported snapshot, for the speculative discovery and dump
+            ss_snapshot=$(sed -n 's/^export \([0-9A-F-]*\)$/\1/p' "$ss_dir/discovery")
         else
             ss_discover quick '[]' || ss_discovery_failed
         fi
@@ -458,14 +529,14 @@ ss_database() {  # discovery and pg_dump of PGDATABASE into $ss_dir; the packed 
             [ -n "$ss_together" ] && [ -n "${SS_SINCE:-}" ] && ss_speculate
         else
             if [ -n "$ss_together" ]; then  # it ended at the quick check
-                wait "$ss_together"
+                ss_held_wait together
                 ss_together=""
             fi
             ss_ask
         fi
         if [ "$ss_answer" = more ]; then
             if [ -n "$ss_together" ]; then
-                if ! wait "$ss_together"; then
+                if ! ss_held_wait together; then
                     ss_together=""
                     mv "$ss_dir/together.err" "$ss_dir/discovery.err"
                     ss_discovery_failed
@@ -473,7 +544,7 @@ ss_database() {  # discovery and pg_dump of PGDATABASE into $ss_dir; the packed 
                 ss_together=""
                 mv "$ss_dir/together" "$ss_dir/discovery"
             else
-                ss_discover fingerprints '[]' || ss_discovery_failed
+                ss_discover_held fingerprints '[]' discovery || ss_discovery_failed
             fi
             sed -n 2p "$ss_dir/discovery" > "$ss_dir/meta.json"
             ss_pack fingerprints.out "$ss_dir/meta.json"
@@ -483,6 +554,7 @@ ss_database() {  # discovery and pg_dump of PGDATABASE into $ss_dir; the packed 
         [ "${ss_answer%% *}" = part ] || ss_spec_stop
         case $ss_answer in
             none)
+                ss_release
                 ss_packed=""
                 rm -f "$ss_dir/pgpass" "$ss_dir/discovery" "$ss_dir/meta.json"
                 return 0 ;;
@@ -504,20 +576,20 @@ ss_database() {  # discovery and pg_dump of PGDATABASE into $ss_dir; the packed 
     fi
     if [ -n "${ss_spec_ok:-}" ]; then
         :
-    elif ! ss_discover "$ss_mode" "$ss_owners"; then
+    elif ! ss_discover_main; then
         if [ -n "$ss_early" ] && grep -q 'out of shared memory' "$ss_dir/discovery.err"; then
             # The early pg_dump filled the server's lock table before discovery got its own few
             # locks: stop it and ask again; the ordinary dump (or batches) follows discovery.
             kill "$ss_early" 2>/dev/null
             wait "$ss_early" 2>/dev/null
             ss_early=""
-            ss_discover "$ss_mode" "$ss_owners" && ss_second_ok=1
+            ss_discover_main && ss_second_ok=1
         fi
         [ -n "${ss_second_ok:-}" ] || ss_discovery_failed
     fi
     read -r ss_flag ss_server_major < "$ss_dir/discovery"
     sed -n 2p "$ss_dir/discovery" > "$ss_dir/meta.json"
-    sed 1,2d "$ss_dir/discovery" > "$ss_dir/args"
+    sed '1,2d; /^ss-held /d' "$ss_dir/discovery" > "$ss_dir/args"
     if [ "$ss_flag" != dump ]; then
         [ -n "$ss_early" ] && kill "$ss_early" 2>/dev/null && wait "$ss_early" 2>/dev/null
         [ -n "${ss_top:-}" ] || { kill "$ss_hb" 2>/dev/null; ss_hb=""; }
@@ -564,8 +636,18 @@ ss_database() {  # discovery and pg_dump of PGDATABASE into $ss_dir; the packed 
         ss_dump "$@"
     fi
 
+    ss_release  # every dump is done
     ss_pack result "$ss_dir/dump.sql"
     rm -f "$ss_dir/pgpass" "$ss_dir/dump.sql" "$ss_dir/discovery" "$ss_dir/meta.json" "$ss_dir/args"
+}
+
+ss_discover_main() {  # the run's discovery: at the run's snapshot if a session holds one; else,
+    # unless only listing, it is the session that holds it for the dump
+    if [ -n "${ss_snapshot:-}" ] || [ "$SS_MODE" = list ]; then
+        ss_discover "$ss_mode" "$ss_owners"
+    else
+        ss_discover_held "$ss_mode" "$ss_owners" discovery
+    fi
 }
 
 if command -v ss_write_databases_sql >/dev/null 2>&1; then ss_several; else ss_main; fi

@@ -356,3 +356,53 @@ def test_a_change_made_between_the_quick_check_and_the_fingerprints_is_not_lost(
             assert run.code == 0 and run.json["dumped"] == "part", run.out
         run = workspace.inv("schemas.refresh", "--host", "dev", "--json")
         assert run.code == 0 and run.json["dumped_why"] == "nothing changed (the quick check)", run.out
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "ALTER TABLE users ADD COLUMN nickname text",  # guessed: dumped while the fingerprints are computed
+        "DROP INDEX users_probe",  # a deletion, which no guess sees: dumped after the answer
+    ],
+)
+def test_a_change_made_after_the_fingerprints_is_not_in_the_files_they_describe(
+    workspace: Workspace, database: str, tmp_path: Path, change: str
+) -> None:
+    """The dump is made after the fingerprints are computed. Something committed in between must
+    not reach the files while the manifest keeps fingerprints without it: undone later, the next
+    refresh would find the fingerprints equal and keep a file that shows it. The dumps import
+    the fingerprints' snapshot, so the files show exactly what they describe."""
+    bin_dir, armed = tmp_path / "bin", tmp_path / "armed"
+    bin_dir.mkdir()
+    (bin_dir / "psql").symlink_to(pg_bindir() / "psql")
+    real, psql = shlex.quote(str(pg_bindir() / "pg_dump")), shlex.quote(str(pg_bindir() / "psql"))
+    # pg_dump as the server runs it, but (once armed) another session first comments on a column:
+    # a change that lands between the fingerprints and the dump
+    (bin_dir / "pg_dump").write_text(
+        "#!/bin/sh\n"
+        f'case " $* " in *--schema-only*) if rm {shlex.quote(str(armed))} 2>/dev/null; then\n'
+        f"    {psql} -X -q -c \"COMMENT ON COLUMN users.email IS 'between'\" >/dev/null || exit 9\n"
+        "fi ;; esac\n"
+        f'exec {real} "$@"\n'
+    )
+    (bin_dir / "pg_dump").chmod(0o755)
+    os.chmod(tmp_path, 0o755)
+    workspace.sandbox.psql("CREATE INDEX users_probe ON users (lower(email))", database)
+    workspace.add_host("dev", database, pg_bin=str(bin_dir))
+    for _ in range(2):  # the first refresh, then the first with fingerprints
+        assert workspace.inv("schemas.refresh", "--host", "dev").code == 0
+    users = workspace.out() / "users.sql"
+    workspace.sandbox.psql(change, database)
+    armed.write_text("")
+    run = workspace.inv("schemas.refresh", "--host", "dev", "--json")
+    assert run.code == 0 and run.json["dumped"] == "part" and not armed.exists(), run.out
+    text = users.read_text()
+    assert "'between'" not in text and ("nickname" in text) == ("nickname" in change), text
+    # still there: the next refresh finds it; undone: the files never showed it
+    run = workspace.inv("schemas.refresh", "--host", "dev", "--json")
+    assert run.code == 0 and run.json["dumped"] == "part", run.out
+    assert "'between'" in users.read_text()
+    workspace.sandbox.psql("COMMENT ON COLUMN users.email IS NULL", database)
+    run = workspace.inv("schemas.refresh", "--host", "dev", "--json")
+    assert run.code == 0 and run.json["dumped"] == "part", run.out
+    assert "'between'" not in users.read_text()

@@ -193,6 +193,7 @@ def _speculation_script(tmp_path: Path, dump_seconds: int) -> str:
         "SS_PREFIX='' SS_DUMP_FLAGS='' SS_LOCK_WAIT_MS=1000 ss_spec=''\n"
         + re.search(r"^ss_dump_opts=.*\n", SCRIPT, re.M).group(0)  # type: ignore[union-attr]
         + _function("ss_run")
+        + _function("ss_psql_discover")
         + _function("ss_discover")
         + _function("ss_speculate")
         + _function("ss_spec_stop")
@@ -201,12 +202,14 @@ def _speculation_script(tmp_path: Path, dump_seconds: int) -> str:
 
 
 def test_a_guessed_dump_waits_for_the_fingerprints_snapshot_and_is_adopted_only_if_asked(tmp_path: Path) -> None:
-    # started only once the fingerprints' session has said its quick check (its snapshot taken),
-    # so the dump is never older than the fingerprints kept
+    # started only once the fingerprints' session has said its quick check and exported its
+    # snapshot, which the guess's discovery and dump import: they describe what the fingerprints do
     database = _function("ss_database")
-    assert database.index("ss_quick_together\n") < database.index("&& ss_speculate\n")
+    assert database.index("ss_quick_together ") < database.index("ss_snapshot=$(sed -n 's/^export ")
+    assert database.index("ss_snapshot=$(sed -n 's/^export ") < database.index("&& ss_speculate\n")
     words = "'-t' '\"public\".\"t1\"'"
     script = _speculation_script(tmp_path, 0) + (
+        "ss_snapshot=00000003-0000001A-1\n"
         "ss_speculate\n"
         f"ss_adopt {shlex.quote(words)} && echo adopted\n"
         'cat "$ss_dir/dump.sql"; [ -n "$ss_spec" ] && echo still-running\n'
@@ -214,11 +217,13 @@ def test_a_guessed_dump_waits_for_the_fingerprints_snapshot_and_is_adopted_only_
     done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=30)
     assert done.stdout.splitlines() == [
         "adopted",
-        '-- dump of -w -v --schema-only --no-owner --lock-wait-timeout=1000 -t "public"."t1"',
+        "-- dump of -w -v --schema-only --no-owner --lock-wait-timeout=1000 --snapshot=00000003-0000001A-1"
+        ' -t "public"."t1"',
     ]
     log = (tmp_path / "log").read_text().splitlines()
     # discovery makes the guess and discovers those relations' file owners, then the dump of its selection
     assert log[0].startswith("psql ") and "ss_mode=guessed" in log[0] and "ss_owners=[]" in log[0]
+    assert "ss_snapshot=00000003-0000001A-1" in log[0] and "ss_hold=off" in log[0]
     assert log[1].startswith("pg_dump ") and len(log) == 2
 
 
@@ -239,29 +244,47 @@ def test_a_guess_that_is_not_what_is_asked_is_stopped_at_once(tmp_path: Path) ->
 @pytest.mark.parametrize("says", [True, False])
 def test_waiting_for_the_quick_check_ends_whether_or_not_psql_gets_there(tmp_path: Path, says: bool) -> None:
     """The fingerprints' session writes its quick check, then opens a FIFO the script reads; one
-    that fails before (a bad password, a timeout) must not leave the script waiting on it."""
+    that fails before (a bad password, a timeout) must not leave the script waiting on it. One
+    that goes on says its document and holds its snapshot until the script lets it go."""
     work, bin_dir = tmp_path / "work", tmp_path / "bin"
     work.mkdir()
     bin_dir.mkdir()
     (work / "discover.sql").write_text("")
     os.mkfifo(work / "quick.ready")
     psql = bin_dir / "psql"
-    if says:  # as discover.sql does: the document, the FIFO, then the fingerprints (here: a second)
+    if says:  # as discover.sql does: the document, the FIFO, then the fingerprints (here: a second),
+        # the snapshot held, and the session open until its input ends
         body = (
             "for a; do case $a in ss_quick_file=*) f=${a#*=} ;; ss_quick_ready=*) r=${a#*=} ;; esac; done\n"
-            'echo "quick 15" > "$f"; : > "$r"; sleep 1; echo fingerprints\n'
+            'echo "quick 15" > "$f"; : > "$r"; sleep 1; echo fingerprints; echo "ss-held 00000003-0000001A-1"\n'
+            'cat > /dev/null; echo "$*" > "${f%/*}/args"\n'
         )
     else:
         body = "echo 'psql: connection refused' >&2; exit 2\n"
-    psql.write_text("#!/bin/sh\ncat > /dev/null\n" + body)
+    psql.write_text("#!/bin/sh\n" + body)
     psql.chmod(0o755)
     script = (
         f"ss_dir={shlex.quote(str(work))}\nss_psql={shlex.quote(str(psql))}\nSS_PREFIX=''\n"
+        + "ss_pid=$$\n"
         + _function("ss_run")
-        + _function("ss_discover")
+        + _function("ss_psql_discover")
+        + _function("ss_held_start")
+        + _function("ss_held_wait")
+        + _function("ss_release")
         + _function("ss_quick_together")
         + 'ss_quick_together\n[ -s "$ss_dir/quick.out" ] && echo said\n'
-        'wait "$ss_together"; echo "ended $?"; cat "$ss_dir/together"\n'
+        'ss_held_wait together; echo "ended $? ${ss_snapshot:-none}"; cat "$ss_dir/together"\n'
+        '[ -n "$ss_held" ] && { ss_release; wait "$ss_held"; echo "let go $?"; }\n'
     )
     done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=15)
-    assert done.stdout.splitlines() == (["said", "ended 0", "fingerprints"] if says else ["ended 2"])
+    if says:
+        assert done.stdout.splitlines() == [
+            "said",
+            "ended 0 00000003-0000001A-1",
+            "fingerprints",
+            "ss-held 00000003-0000001A-1",
+            "let go 0",
+        ]
+        assert "ss_hold=on" in (work / "args").read_text()
+    else:
+        assert done.stdout.splitlines() == ["ended 2 none"]

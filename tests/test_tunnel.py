@@ -4,6 +4,7 @@ are the ones the server-side path writes for the same database and pg_dump versi
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -25,6 +26,20 @@ def tunnel_role(sandbox: Sandbox, name: str) -> str:
 
 def without_stamp(files: dict[str, bytes]) -> dict[str, bytes]:
     return {k: re.sub(rb"Last changed by a refresh on [^:]*UTC", b"", v) for k, v in files.items()}
+
+
+def differences(a: dict[str, bytes], b: dict[str, bytes]) -> str:
+    """Which files differ, and for a manifest which of its keys: what a failure needs to say."""
+    a, b = without_stamp(a), without_stamp(b)
+    out = []
+    for name in sorted(set(a) | set(b)):
+        if a.get(name) == b.get(name):
+            continue
+        out.append(name)
+        if name.endswith("_manifest.json") and name in a and name in b:
+            ja, jb = json.loads(a[name]), json.loads(b[name])
+            out += [f"  {k}: {str(ja.get(k))[:200]} != {str(jb.get(k))[:200]}" for k in ja if ja.get(k) != jb.get(k)]
+    return "\n".join(out)
 
 
 def test_a_tunnel_writes_the_same_files_as_the_server_side_path(
@@ -56,7 +71,7 @@ def test_a_tunnel_writes_the_same_files_as_the_server_side_path(
     other.add_host("dev", database, db_user=role)
     assert other.inv("schemas.refresh", "--host", "dev").code == 0
     tunnelled, direct = workspace.snapshot(), other.snapshot()
-    assert len(tunnelled) > 20 and without_stamp(tunnelled) == without_stamp(direct)
+    assert len(tunnelled) > 20 and without_stamp(tunnelled) == without_stamp(direct), differences(tunnelled, direct)
 
     # the password reached no file, no output, no commit
     leaked = [f for f, data in tunnelled.items() if PASSWORD.encode() in data]
