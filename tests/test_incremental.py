@@ -312,6 +312,26 @@ def test_a_session_holding_temporary_objects_changes_nothing(
         assert run.code == 0 and run.json["dumped"] == "part" and run.json["updated"] == ["users"], run.out
 
 
+def armed_pg_bin(tmp_path: Path, tool: str, when: str, sql: str) -> tuple[Path, Path]:
+    """A pg_bin whose `tool` (psql or pg_dump) first has another session run `sql`, once, when its
+    arguments hold `when` and the returned file exists (it is removed then); the other tool as is."""
+    bin_dir, armed = tmp_path / "bin", tmp_path / "armed"
+    bin_dir.mkdir()
+    other = "pg_dump" if tool == "psql" else "psql"
+    (bin_dir / other).symlink_to(pg_bindir() / other)
+    real, psql = shlex.quote(str(pg_bindir() / tool)), shlex.quote(str(pg_bindir() / "psql"))
+    (bin_dir / tool).write_text(
+        "#!/bin/sh\n"
+        f'case " $* " in *{when}*) if rm {shlex.quote(str(armed))} 2>/dev/null; then\n'
+        f"    {psql} -X -q -c {shlex.quote(sql)} >/dev/null || exit 9\n"
+        "fi ;; esac\n"
+        f'exec {real} "$@"\n'
+    )
+    (bin_dir / tool).chmod(0o755)
+    os.chmod(tmp_path, 0o755)
+    return bin_dir, armed
+
+
 def test_a_change_made_between_the_quick_check_and_the_fingerprints_is_not_lost(
     workspace: Workspace, database: str, tmp_path: Path
 ) -> None:
@@ -319,21 +339,10 @@ def test_a_change_made_between_the_quick_check_and_the_fingerprints_is_not_lost(
     committed in between is in the fingerprints and in the dump; the quick check kept with them
     must include it too, or undoing it brings the database back to the kept quick check, and the
     next refresh says "nothing changed" while the file still shows it."""
-    bin_dir, armed = tmp_path / "bin", tmp_path / "armed"
-    bin_dir.mkdir()
-    (bin_dir / "pg_dump").symlink_to(pg_bindir() / "pg_dump")
-    real = shlex.quote(str(pg_bindir() / "psql"))
     # psql as the server runs it, but the fingerprints' session (once armed) first has another
     # session create an index: a change that lands between the two steps
-    (bin_dir / "psql").write_text(
-        "#!/bin/sh\n"
-        f'case " $* " in *ss_mode=fingerprints*) if rm {shlex.quote(str(armed))} 2>/dev/null; then\n'
-        f'    {real} -X -q -c "CREATE INDEX users_between ON users (email)" >/dev/null || exit 9\n'
-        "fi ;; esac\n"
-        f'exec {real} "$@"\n'
-    )
-    (bin_dir / "psql").chmod(0o755)
-    os.chmod(tmp_path, 0o755)
+    index = "CREATE INDEX users_between ON users (email)"
+    bin_dir, armed = armed_pg_bin(tmp_path, "psql", "ss_mode=fingerprints", index)
     workspace.add_host("dev", database, pg_bin=str(bin_dir))
     for _ in range(2):  # the first refresh, then the first with fingerprints
         assert workspace.inv("schemas.refresh", "--host", "dev").code == 0
@@ -375,21 +384,9 @@ def test_a_change_made_after_the_fingerprints_is_not_in_the_files_they_describe(
     not reach the files while the manifest keeps fingerprints without it: undone later, the next
     refresh would find the fingerprints equal and keep a file that shows it. The dumps import
     the fingerprints' snapshot, so the files show exactly what they describe."""
-    bin_dir, armed = tmp_path / "bin", tmp_path / "armed"
-    bin_dir.mkdir()
-    (bin_dir / "psql").symlink_to(pg_bindir() / "psql")
-    real, psql = shlex.quote(str(pg_bindir() / "pg_dump")), shlex.quote(str(pg_bindir() / "psql"))
     # pg_dump as the server runs it, but (once armed) another session first comments on a column:
     # a change that lands between the fingerprints and the dump
-    (bin_dir / "pg_dump").write_text(
-        "#!/bin/sh\n"
-        f'case " $* " in *--schema-only*) if rm {shlex.quote(str(armed))} 2>/dev/null; then\n'
-        f"    {psql} -X -q -c \"COMMENT ON COLUMN users.email IS 'between'\" >/dev/null || exit 9\n"
-        "fi ;; esac\n"
-        f'exec {real} "$@"\n'
-    )
-    (bin_dir / "pg_dump").chmod(0o755)
-    os.chmod(tmp_path, 0o755)
+    bin_dir, armed = armed_pg_bin(tmp_path, "pg_dump", "--schema-only", "COMMENT ON COLUMN users.email IS 'between'")
     workspace.sandbox.psql("CREATE INDEX users_probe ON users (lower(email))", database)
     workspace.add_host("dev", database, pg_bin=str(bin_dir))
     for _ in range(2):  # the first refresh, then the first with fingerprints
