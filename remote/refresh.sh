@@ -407,7 +407,7 @@ ss_quick_together() {  # the fingerprints' session, which says its quick check f
     # (ss_held_start: its snapshot is the run's). Returns once the quick check is said, or the
     # session has ended without saying it.
     ss_held_start fingerprints '[]' together quick || return 1
-    ss_together=1
+    ss_together=$ss_held  # a pid: the EXIT trap kills it
     : < "$ss_dir/quick.ready"
 }
 
