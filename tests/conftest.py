@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -97,6 +98,21 @@ def database(sandbox: Sandbox) -> Iterator[str]:
     sandbox.psql(f'CREATE DATABASE "{name}" TEMPLATE skyfire;')
     yield name
     sandbox.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE);', check=False)
+
+
+def sessions_left(sb: Sandbox, database: str, seconds: float = 10) -> list[str]:
+    """The other sessions connected to `database` (application, state, query) once they have had
+    `seconds` to end: a run the client gave up on must not leave a transaction open on the server."""
+    sql = (
+        "SELECT application_name || ' | ' || coalesce(state, '') || ' | ' || left(query, 60) FROM pg_stat_activity"
+        f" WHERE datname = '{database}' AND pid <> pg_backend_pid()"
+    )
+    deadline = time.monotonic() + seconds
+    while True:
+        left = sb.psql(sql).splitlines()
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.1)
 
 
 @contextmanager

@@ -12,7 +12,7 @@ import pytest
 
 from schemasync.sandbox import LOOPBACK
 
-from .conftest import Workspace, holding_lock
+from .conftest import Workspace, holding_lock, sessions_left
 from .faultproxy import FaultProxy
 
 TIMEOUT = 3  # connect_timeout and command_timeout for these runs, seconds
@@ -112,6 +112,8 @@ def test_a_cut_connection_loses_nothing(
     assert workspace.commits() == commits
     assert not [p for p in workspace.out().rglob("*") if ".schemasync-" in p.name]
     assert wait_for_dirs(dirs) == dirs, "the server kept a temporary directory"
+    # nor a session: the run's held snapshot (and any pg_dump) ends with its script
+    assert sessions_left(workspace.sandbox, database) == []
 
 
 def test_the_next_run_removes_what_a_killed_run_left(workspace: Workspace, database: str) -> None:

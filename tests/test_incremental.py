@@ -9,10 +9,14 @@ wrong `none` would leave a file stale, and the comparison catches it."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
 import shutil
+import signal
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -23,7 +27,7 @@ from schemasync.config import load_config
 from schemasync.refresh import check, refresh
 from schemasync.sandbox import Sandbox, pg_bindir
 
-from .conftest import Workspace, open_session
+from .conftest import Workspace, open_session, sessions_left
 
 BASE = """
 CREATE EXTENSION citext VERSION '1.4';
@@ -409,3 +413,55 @@ def test_a_change_made_after_the_fingerprints_is_not_in_the_files_they_describe(
     run = workspace.inv("schemas.refresh", "--host", "dev", "--json")
     assert run.code == 0 and run.json["dumped"] == "part", run.out
     assert "'between'" not in users.read_text()
+
+
+@pytest.mark.parametrize("change", ["ALTER TABLE users ADD COLUMN nickname text", "--full"])
+def test_a_killed_run_leaves_no_session_open(workspace: Workspace, database: str, tmp_path: Path, change: str) -> None:
+    """The run's first session holds its snapshot open for the dumps. If the script dies while
+    it does (killed outright, so no trap runs), that session must still end: an idle transaction
+    left on a production server holds back vacuum until someone notices."""
+    bin_dir, mark = tmp_path / "bin", tmp_path / "dumping"
+    bin_dir.mkdir()
+    (bin_dir / "psql").symlink_to(pg_bindir() / "psql")
+    real = shlex.quote(str(pg_bindir() / "pg_dump"))
+    # pg_dump says it started (its pid) and never ends: the script is killed meanwhile
+    (bin_dir / "pg_dump").write_text(
+        "#!/bin/sh\n"
+        f'case " $* " in *--schema-only*) echo $$ > {shlex.quote(str(mark))}; exec sleep 120 ;; esac\n'
+        f'exec {real} "$@"\n'
+    )
+    (bin_dir / "pg_dump").chmod(0o755)
+    os.chmod(tmp_path, 0o755)
+    workspace.add_host("dev", database)
+    for _ in range(2):  # the first refresh, then the first with fingerprints
+        assert workspace.inv("schemas.refresh", "--host", "dev").code == 0
+    before, commits = workspace.snapshot(), workspace.commits()
+    workspace.add_host("dev", database, pg_bin=str(bin_dir))
+    whole = change == "--full"
+    if not whole:
+        workspace.sandbox.psql(change, database)
+    runs: list = []
+    client = threading.Thread(
+        target=lambda: runs.append(workspace.inv("schemas.refresh", "--host", "dev", *([change] if whole else [])))
+    )
+    client.start()
+    scripts: list[int] = []
+    try:
+        # pg_dump has started and the first session holds the snapshot (a whole refresh's early
+        # dump starts before discovery's session does)
+        deadline, held = time.monotonic() + 60, []
+        while not (mark.exists() and held) and time.monotonic() < deadline and client.is_alive():
+            time.sleep(0.05)
+            held = [s for s in sessions_left(workspace.sandbox, database, seconds=0) if "ss-held" in s]
+        assert mark.exists() and held, runs[0].err if runs else "no pg_dump, or no snapshot held"
+        scripts = [int(p.read_text()) for p in Path("/tmp").glob("schemasync.*/pid")]
+        assert len(scripts) == 1, scripts
+        os.kill(scripts[0], signal.SIGKILL)
+        assert sessions_left(workspace.sandbox, database) == []
+    finally:
+        for pid in scripts + ([int(mark.read_text())] if mark.exists() else []):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        client.join(60)
+    assert runs and runs[0].code != 0, runs[0].out if runs else "the client never returned"
+    assert workspace.snapshot() == before and workspace.commits() == commits
