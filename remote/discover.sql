@@ -277,8 +277,9 @@ SELECT 'quick ' || (current_setting('server_version_num')::int / 10000)::text ||
        -- the snapshot the speculative discovery and dump import while the fingerprints are computed
        || CASE WHEN :'ss_export_id' <> '' THEN 'export ' || :'ss_export_id' ELSE '' END;
 \if :ss_quick_early
--- said; and the script may now dump its guess: this snapshot is older than that dump
+-- said (a line the script reads); and the script may now dump its guess at this snapshot
 \o :ss_quick_ready
+\qecho said
 \o
 \endif
 SELECT :'ss_mode' = 'quick' OR :'ss_quick' = :'ss_expect' AS ss_quick_done \gset

@@ -260,9 +260,9 @@ ss_held_start() {  # ss_held_start mode owners file [quick]: that first session,
         if [ "${4:-}" = quick ]; then ss_quick_file=$ss_dir/quick.out ss_quick_ready=$ss_dir/quick.ready; fi
         ss_psql_discover "$1" "$2" < "$ss_dir/$3.feed" > "$ss_dir/$3.stream" 2> "$ss_dir/$3.err"
         ss_status=$?
-        # a reader of the quick check's FIFO still waiting gets end of file: opening it read-write
-        # does not wait
-        [ -n "${ss_quick_ready:-}" ] && : 3<> "$ss_quick_ready"
+        # the script waiting on the quick check's FIFO reads a line, said or not (opening it
+        # read-write does not wait: once the script has read its line, this one is dropped)
+        [ -n "${ss_quick_ready:-}" ] && echo ended 3<> "$ss_quick_ready" >&3
         exit "$ss_status"
     } < /dev/null > /dev/null 2>&1 &  # not the channel's: it ends when the script does
     ss_held=$!
@@ -403,12 +403,20 @@ ss_speculate() {  # while the fingerprints are computed: discovery guesses what 
 }
 
 ss_quick_together() {  # the fingerprints' session, which says its quick check first (discover.sql:
-    # the document in quick.out, then the FIFO quick.ready opened), in the background, held
+    # the document in quick.out, then a line on the FIFO quick.ready), in the background, held
     # (ss_held_start: its snapshot is the run's). Returns once the quick check is said, or the
-    # session has ended without saying it.
-    ss_held_start fingerprints '[]' together quick || return 1
+    # session has ended without saying it (ss_held_start's line).
+    # The FIFO is held open (read-write: that does not wait) from before the session starts, so a
+    # line is kept however early it comes: waiting to open it instead would wait for ever if the
+    # session had failed and gone before this script got there.
+    exec 8<> "$ss_dir/quick.ready"
+    if ! ss_held_start fingerprints '[]' together quick 8<&-; then
+        exec 8<&-
+        return 1
+    fi
     ss_together=$ss_held  # a pid: the EXIT trap kills it
-    : < "$ss_dir/quick.ready"
+    IFS= read -r ss_said <&8 || :
+    exec 8<&-
 }
 
 ss_spec_stop() {

@@ -101,11 +101,12 @@ def database(sandbox: Sandbox) -> Iterator[str]:
 
 
 def sessions_left(sb: Sandbox, database: str, seconds: float = 10) -> list[str]:
-    """The other sessions connected to `database` (application, state, query) once they have had
-    `seconds` to end: a run the client gave up on must not leave a transaction open on the server."""
+    """The other client sessions connected to `database` (application, state, query) once they have
+    had `seconds` to end: a run the client gave up on must not leave a transaction open on the
+    server. (Not autovacuum's workers, which visit a database after its DDL.)"""
     sql = (
         "SELECT application_name || ' | ' || coalesce(state, '') || ' | ' || left(query, 60) FROM pg_stat_activity"
-        f" WHERE datname = '{database}' AND pid <> pg_backend_pid()"
+        f" WHERE datname = '{database}' AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
     )
     deadline = time.monotonic() + seconds
     while True:

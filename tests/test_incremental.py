@@ -444,6 +444,7 @@ def test_a_killed_run_leaves_no_session_open(workspace: Workspace, database: str
     client = threading.Thread(
         target=lambda: runs.append(workspace.inv("schemas.refresh", "--host", "dev", *([change] if whole else [])))
     )
+    earlier = set(Path("/tmp").glob("schemasync.*"))  # an earlier test's may still be going away
     client.start()
     scripts: list[int] = []
     try:
@@ -454,7 +455,7 @@ def test_a_killed_run_leaves_no_session_open(workspace: Workspace, database: str
             time.sleep(0.05)
             held = [s for s in sessions_left(workspace.sandbox, database, seconds=0) if "ss-held" in s]
         assert mark.exists() and held, runs[0].err if runs else "no pg_dump, or no snapshot held"
-        scripts = [int(p.read_text()) for p in Path("/tmp").glob("schemasync.*/pid")]
+        scripts = [int((d / "pid").read_text()) for d in set(Path("/tmp").glob("schemasync.*")) - earlier]
         assert len(scripts) == 1, scripts
         os.kill(scripts[0], signal.SIGKILL)
         assert sessions_left(workspace.sandbox, database) == []

@@ -241,11 +241,15 @@ def test_a_guess_that_is_not_what_is_asked_is_stopped_at_once(tmp_path: Path) ->
     assert left.returncode == 1
 
 
-@pytest.mark.parametrize("says", [True, False])
-def test_waiting_for_the_quick_check_ends_whether_or_not_psql_gets_there(tmp_path: Path, says: bool) -> None:
-    """The fingerprints' session writes its quick check, then opens a FIFO the script reads; one
-    that fails before (a bad password, a timeout) must not leave the script waiting on it. One
-    that goes on says its document and holds its snapshot until the script lets it go."""
+@pytest.mark.parametrize(("says", "late"), [(True, False), (False, False), (True, True), (False, True)])
+def test_waiting_for_the_quick_check_ends_whether_or_not_psql_gets_there(
+    tmp_path: Path, says: bool, late: bool
+) -> None:
+    """The fingerprints' session writes its quick check, then says so on a FIFO the script reads;
+    one that fails before (a bad password, a timeout) must not leave the script waiting on it. One
+    that goes on says its document and holds its snapshot until the script lets it go. late: the
+    script starts waiting only after the session has said it, or has failed and gone (a busy
+    server may run the script that late): nothing said may be lost."""
     work, bin_dir = tmp_path / "work", tmp_path / "bin"
     work.mkdir()
     bin_dir.mkdir()
@@ -256,7 +260,7 @@ def test_waiting_for_the_quick_check_ends_whether_or_not_psql_gets_there(tmp_pat
         # the snapshot held, and the session open until its input ends
         body = (
             "for a; do case $a in ss_quick_file=*) f=${a#*=} ;; ss_quick_ready=*) r=${a#*=} ;; esac; done\n"
-            'echo "quick 15" > "$f"; : > "$r"; sleep 1; echo fingerprints; echo "ss-held 00000003-0000001A-1"\n'
+            'echo "quick 15" > "$f"; echo said > "$r"; sleep 1; echo fingerprints; echo "ss-held 00000003-0000001A-1"\n'
             'cat > /dev/null; echo "$*" > "${f%/*}/args"\n'
         )
     else:
@@ -272,6 +276,13 @@ def test_waiting_for_the_quick_check_ends_whether_or_not_psql_gets_there(tmp_pat
         + _function("ss_held_wait")
         + _function("ss_release")
         + _function("ss_quick_together")
+        # late: the script goes on one second after the session started
+        + (
+            _function("ss_held_start").replace("ss_held_start()", "ss_held_start_now()", 1)
+            + 'ss_held_start() { ss_held_start_now "$@"; ss_started=$?; sleep 1; return $ss_started; }\n'
+            if late
+            else ""
+        )
         + 'ss_quick_together\n[ -s "$ss_dir/quick.out" ] && echo said\n'
         'ss_held_wait together; echo "ended $? ${ss_snapshot:-none}"; cat "$ss_dir/together"\n'
         '[ -n "$ss_held" ] && { ss_release; wait "$ss_held"; echo "let go $?"; }\n'
