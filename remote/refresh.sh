@@ -72,19 +72,25 @@ ss_early=""
 ss_spec=""
 ss_together=""
 ss_feed=""
-ss_cleanup() {
+ss_stop_jobs() {  # what a run, or one database's part of it (ss_several), started and must end
     [ -n "$ss_feed" ] && kill "$ss_feed" 2>/dev/null  # the held session's input ends: it ends too
     [ -n "$ss_early" ] && kill "$ss_early" 2>/dev/null  # never leave a pg_dump holding locks
     [ -n "$ss_spec" ] && kill "$ss_spec" 2>/dev/null
     [ -n "$ss_together" ] && kill "$ss_together" 2>/dev/null
+}
+ss_cleanup() {
+    ss_stop_jobs
     [ -n "$ss_hb" ] && kill "$ss_hb" 2>/dev/null
     [ -n "$ss_dir" ] && rm -rf "$ss_dir"
 }
-trap ss_cleanup EXIT
-trap 'exit 129' HUP
-trap 'exit 130' INT
-trap 'exit 141' PIPE
-trap 'exit 143' TERM
+ss_traps() {  # ss_traps ACTION: run at exit, however the shell ends (a subshell sets its own)
+    trap "$1" EXIT
+    trap 'exit 129' HUP
+    trap 'exit 130' INT
+    trap 'exit 141' PIPE
+    trap 'exit 143' TERM
+}
+ss_traps ss_cleanup
 
 ss_mktemp() {
     for base in "${TMPDIR:-/tmp}" /var/tmp /dev/shm "$HOME"; do
@@ -481,6 +487,9 @@ ss_several() {  # a host with several databases: list them, then each one's disc
         # In a subshell: a database that fails ends only its own part (its exit code and last
         # error lines are reported), and the next one runs.
         (
+            # its own jobs end when it does (its held session, not at the end of the whole run);
+            # its directory stays until schemasync has fetched its files, and the heartbeat beats on
+            ss_traps ss_stop_jobs
             ss_dir=$ss_top/$ss_k
             PGDATABASE=$ss_db
             export PGDATABASE
@@ -632,7 +641,7 @@ ss_database() {  # discovery and pg_dump of PGDATABASE into $ss_dir; the packed 
     if [ -n "$ss_early_ok" ]; then
         :
     elif [ -n "${ss_spec_ok:-}" ]; then
-        # its snapshot is newer than the fingerprints' (ss_speculate), as an early dump's is
+        # made at the fingerprints' snapshot (ss_speculate imports it)
         printf 'SCHEMASYNC INFO early speculated\n'
     elif command -v ss_batches >/dev/null 2>&1; then
         # Too many tables for one pg_dump's locks: schemasync sent the tables in batches.

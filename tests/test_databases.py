@@ -3,11 +3,17 @@ per database, one commit, a failing database isolated, and every reading command
 
 from __future__ import annotations
 
+import os
+import shlex
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from .conftest import Workspace
+from schemasync.sandbox import pg_bindir
+
+from .conftest import Workspace, sessions_left
 from .faultproxy import FaultProxy
 from .test_faults import via_proxy
 
@@ -105,3 +111,46 @@ def test_a_single_database_in_a_list_keeps_todays_layout(workspace: Workspace, d
     run = workspace.inv("schemas.refresh", "--host", "dev", "--json")
     assert run.code == 0, run.err
     assert (workspace.out() / "survey_notes.sql").is_file() and run.json["database"] == database
+
+
+def test_a_failed_database_holds_no_session_while_the_next_is_dumped(workspace: Workspace, tmp_path: Path) -> None:
+    """Each database runs in a subshell of the remote script, its first session holding its
+    snapshot. When one fails (here its pg_dump lacks a permission), its session must end then,
+    not when the whole run does: the next databases may take minutes."""
+    sb = workspace.sandbox
+    prefix = f"held{tmp_path.name[-6:].replace('-', '_')}"
+    failing, next_one = f"{prefix}_a", f"{prefix}_b"
+    for name in (failing, next_one):
+        sb.create_database(name, APP)
+    sb.psql(f"DROP ROLE IF EXISTS {prefix}_reader; CREATE ROLE {prefix}_reader LOGIN;")
+    sb.psql(f"GRANT SELECT ON accounts TO {prefix}_reader;", database=next_one)  # not in the failing one
+    bin_dir, started, go = tmp_path / "bin", tmp_path / "started", tmp_path / "go"
+    bin_dir.mkdir()
+    (bin_dir / "psql").symlink_to(pg_bindir() / "psql")
+    # the next database's pg_dump says it started, then waits for the test
+    (bin_dir / "pg_dump").write_text(
+        "#!/bin/sh\n"
+        f'if [ "$PGDATABASE" = {next_one} ] && [ ! -e {shlex.quote(str(go))} ]; then\n'
+        f"    : > {shlex.quote(str(started))}\n"
+        f"    n=0; while [ ! -e {shlex.quote(str(go))} ] && [ $n -lt 600 ]; do sleep 0.1; n=$((n + 1)); done\n"
+        "fi\n"
+        f'exec {shlex.quote(str(pg_bindir() / "pg_dump"))} "$@"\n'
+    )
+    (bin_dir / "pg_dump").chmod(0o755)
+    os.chmod(tmp_path, 0o755)
+    workspace.add_host("dev", [failing, next_one], db_user=f"{prefix}_reader", pg_bin=str(bin_dir))
+    runs: list = []
+    client = threading.Thread(target=lambda: runs.append(workspace.inv("schemas.refresh", "--host", "dev", "--json")))
+    client.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not started.exists() and time.monotonic() < deadline and client.is_alive():
+            time.sleep(0.05)
+        assert started.exists(), runs[0].err if runs else "the next database was never dumped"
+        assert sessions_left(sb, failing) == []
+    finally:
+        go.write_text("")
+        client.join(60)
+    rows = {row["host"]: row for row in runs[0].json["environments"]}
+    assert not rows[f"dev/{failing}"]["ok"] and "permission denied" in rows[f"dev/{failing}"]["error"]
+    assert rows[f"dev/{next_one}"]["ok"]
