@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from schemasync.sandbox import Sandbox, embedded_bindir, sql_text
+from schemasync.sandbox import Sandbox, embedded_bindir, pg_bindir, sql_text
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -98,6 +99,20 @@ def database(sandbox: Sandbox) -> Iterator[str]:
     sandbox.psql(f'CREATE DATABASE "{name}" TEMPLATE skyfire;')
     yield name
     sandbox.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE);', check=False)
+
+
+def wrapped_pg_bin(tmp_path: Path, tool: str, before: str, name: str = "bin") -> Path:
+    """A pg_bin (tmp_path/name) whose `tool` (psql or pg_dump) is a sh script that runs `before`
+    (lines of sh) and then the real one; the other tool as is. tmp_path is opened for the login
+    user the server runs them as."""
+    bin_dir = tmp_path / name
+    bin_dir.mkdir()
+    other = "pg_dump" if tool == "psql" else "psql"
+    (bin_dir / other).symlink_to(pg_bindir() / other)
+    (bin_dir / tool).write_text(f'#!/bin/sh\n{before}exec {shlex.quote(str(pg_bindir() / tool))} "$@"\n')
+    (bin_dir / tool).chmod(0o755)
+    os.chmod(tmp_path, 0o755)
+    return bin_dir
 
 
 def sessions_left(sb: Sandbox, database: str, seconds: float = 10) -> list[str]:

@@ -3,7 +3,6 @@ per database, one commit, a failing database isolated, and every reading command
 
 from __future__ import annotations
 
-import os
 import shlex
 import threading
 import time
@@ -11,9 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from schemasync.sandbox import pg_bindir
-
-from .conftest import Workspace, sessions_left
+from .conftest import Workspace, sessions_left, wrapped_pg_bin
 from .faultproxy import FaultProxy
 from .test_faults import via_proxy
 
@@ -124,20 +121,16 @@ def test_a_failed_database_holds_no_session_while_the_next_is_dumped(workspace: 
         sb.create_database(name, APP)
     sb.psql(f"DROP ROLE IF EXISTS {prefix}_reader; CREATE ROLE {prefix}_reader LOGIN;")
     sb.psql(f"GRANT SELECT ON accounts TO {prefix}_reader;", database=next_one)  # not in the failing one
-    bin_dir, started, go = tmp_path / "bin", tmp_path / "started", tmp_path / "go"
-    bin_dir.mkdir()
-    (bin_dir / "psql").symlink_to(pg_bindir() / "psql")
+    started, go = tmp_path / "started", tmp_path / "go"
     # the next database's pg_dump says it started, then waits for the test
-    (bin_dir / "pg_dump").write_text(
-        "#!/bin/sh\n"
+    bin_dir = wrapped_pg_bin(
+        tmp_path,
+        "pg_dump",
         f'if [ "$PGDATABASE" = {next_one} ] && [ ! -e {shlex.quote(str(go))} ]; then\n'
         f"    : > {shlex.quote(str(started))}\n"
         f"    n=0; while [ ! -e {shlex.quote(str(go))} ] && [ $n -lt 600 ]; do sleep 0.1; n=$((n + 1)); done\n"
-        "fi\n"
-        f'exec {shlex.quote(str(pg_bindir() / "pg_dump"))} "$@"\n'
+        "fi\n",
     )
-    (bin_dir / "pg_dump").chmod(0o755)
-    os.chmod(tmp_path, 0o755)
     workspace.add_host("dev", [failing, next_one], db_user=f"{prefix}_reader", pg_bin=str(bin_dir))
     runs: list = []
     client = threading.Thread(target=lambda: runs.append(workspace.inv("schemas.refresh", "--host", "dev", "--json")))

@@ -27,7 +27,7 @@ from schemasync.config import load_config
 from schemasync.refresh import check, refresh
 from schemasync.sandbox import Sandbox, pg_bindir
 
-from .conftest import Workspace, open_session, sessions_left
+from .conftest import Workspace, open_session, sessions_left, wrapped_pg_bin
 
 BASE = """
 CREATE EXTENSION citext VERSION '1.4';
@@ -319,20 +319,14 @@ def test_a_session_holding_temporary_objects_changes_nothing(
 def armed_pg_bin(tmp_path: Path, tool: str, when: str, sql: str) -> tuple[Path, Path]:
     """A pg_bin whose `tool` (psql or pg_dump) first has another session run `sql`, once, when its
     arguments hold `when` and the returned file exists (it is removed then); the other tool as is."""
-    bin_dir, armed = tmp_path / "bin", tmp_path / "armed"
-    bin_dir.mkdir()
-    other = "pg_dump" if tool == "psql" else "psql"
-    (bin_dir / other).symlink_to(pg_bindir() / other)
-    real, psql = shlex.quote(str(pg_bindir() / tool)), shlex.quote(str(pg_bindir() / "psql"))
-    (bin_dir / tool).write_text(
-        "#!/bin/sh\n"
+    armed, psql = tmp_path / "armed", shlex.quote(str(pg_bindir() / "psql"))
+    bin_dir = wrapped_pg_bin(
+        tmp_path,
+        tool,
         f'case " $* " in *{when}*) if rm {shlex.quote(str(armed))} 2>/dev/null; then\n'
         f"    {psql} -X -q -c {shlex.quote(sql)} >/dev/null || exit 9\n"
-        "fi ;; esac\n"
-        f'exec {real} "$@"\n'
+        "fi ;; esac\n",
     )
-    (bin_dir / tool).chmod(0o755)
-    os.chmod(tmp_path, 0o755)
     return bin_dir, armed
 
 
@@ -420,18 +414,13 @@ def test_a_killed_run_leaves_no_session_open(workspace: Workspace, database: str
     """The run's first session holds its snapshot open for the dumps. If the script dies while
     it does (killed outright, so no trap runs), that session must still end: an idle transaction
     left on a production server holds back vacuum until someone notices."""
-    bin_dir, mark = tmp_path / "bin", tmp_path / "dumping"
-    bin_dir.mkdir()
-    (bin_dir / "psql").symlink_to(pg_bindir() / "psql")
-    real = shlex.quote(str(pg_bindir() / "pg_dump"))
+    mark = tmp_path / "dumping"
     # pg_dump says it started (its pid) and never ends: the script is killed meanwhile
-    (bin_dir / "pg_dump").write_text(
-        "#!/bin/sh\n"
-        f'case " $* " in *--schema-only*) echo $$ > {shlex.quote(str(mark))}; exec sleep 120 ;; esac\n'
-        f'exec {real} "$@"\n'
+    bin_dir = wrapped_pg_bin(
+        tmp_path,
+        "pg_dump",
+        f'case " $* " in *--schema-only*) echo $$ > {shlex.quote(str(mark))}; exec sleep 120 ;; esac\n',
     )
-    (bin_dir / "pg_dump").chmod(0o755)
-    os.chmod(tmp_path, 0o755)
     workspace.add_host("dev", database)
     for _ in range(2):  # the first refresh, then the first with fingerprints
         assert workspace.inv("schemas.refresh", "--host", "dev").code == 0

@@ -13,7 +13,7 @@ import paramiko
 
 from schemasync.sandbox import LOOPBACK, pg_bindir
 
-from .conftest import REPO, Workspace, holding_lock
+from .conftest import REPO, Workspace, holding_lock, wrapped_pg_bin
 
 
 def test_an_empty_discovery_does_not_orphan_everything(workspace: Workspace, database: str) -> None:
@@ -175,15 +175,10 @@ def test_a_server_without_gzip_or_a_usable_tmpdir(workspace: Workspace, database
 
 def logging_pg_bin(tmp_path: Path) -> tuple[Path, Path]:
     """A pg_bin whose pg_dump notes each dump it is asked for (the selection arguments)."""
-    bin_dir = tmp_path / "logbin"
-    bin_dir.mkdir()
     log = tmp_path / "dumps.log"
-    (bin_dir / "psql").symlink_to(pg_bindir() / "psql")
-    (bin_dir / "pg_dump").write_text(
-        f'#!/bin/sh\n[ "$1" = --version ] || printf "%s\\n" "$*" >> {log}\nexec {pg_bindir() / "pg_dump"} "$@"\n'
+    bin_dir = wrapped_pg_bin(
+        tmp_path, "pg_dump", f'[ "$1" = --version ] || printf "%s\\n" "$*" >> {log}\n', name="logbin"
     )
-    (bin_dir / "pg_dump").chmod(0o755)
-    os.chmod(tmp_path, 0o755)
     return bin_dir, log
 
 
