@@ -60,17 +60,18 @@ def _run(
     from . import gcpause
     from .report import dumps
 
-    try:
-        with gcpause.paused():  # a command's objects live until it ends (gcpause.py)
+    # a command's objects live until it ends, and the process ends with it (gcpause.py)
+    with gcpause.paused(then_freeze=True):
+        try:
             result = job()
-    except SchemasyncError as exc:
-        _fail(json_out, exc)
-    except KeyboardInterrupt:
-        print("schemasync: interrupted; the output directory is unchanged", file=sys.stderr)
-        if json_out:
-            print(dumps(_error_data("interrupted; the output directory is unchanged", 130)), flush=True)
-        raise Exit(code=130) from None
-    print(dumps(data(result)) if json_out else text(result), flush=True)
+        except SchemasyncError as exc:
+            _fail(json_out, exc)
+        except KeyboardInterrupt:
+            print("schemasync: interrupted; the output directory is unchanged", file=sys.stderr)
+            if json_out:
+                print(dumps(_error_data("interrupted; the output directory is unchanged", 130)), flush=True)
+            raise Exit(code=130) from None
+        print(dumps(data(result)) if json_out else text(result), flush=True)
     code = exit_code(result)
     if code:
         raise Exit(code=code)
