@@ -200,7 +200,6 @@ class Bench:
         seconds, rss, data = self.refresh(repo, f"b{n}", code=code or REPO)
         assert data["commit"] and data["tables"] > 0
         self.record(f"cold_{n}" + ("_before" if code else ""), seconds, rss)
-        shutil.rmtree(repo)
 
     def _unchanged(self, n: int, code: Path | None = None) -> None:
         warm = self.warm_before[n] if code else self.warm[n]
@@ -251,7 +250,6 @@ class Bench:
         seconds, rss, data = self.inv(repo, "schemas.sweep")
         assert data["ok"] and data["commit"], data
         self.record("sweep3_1000", seconds, rss)
-        shutil.rmtree(repo)
 
     def stop(self) -> None:
         if hasattr(self, "sb"):

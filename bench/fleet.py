@@ -139,7 +139,6 @@ class Fleet:
         self.facts["tenants_files"] = len(files)
         self.facts["tenants_tables"] = data["tables"]
         self.record("tenants_cold", seconds)
-        shutil.rmtree(repo)
 
     def _tenants_unchanged(self) -> None:
         seconds, data = self.refresh(self.warm, "saas")
@@ -167,7 +166,6 @@ class Fleet:
         assert data["ok"] and len(rows) == self.databases and data["commit"], data
         self.facts["databases_ssh_connections"] = proxy.connections
         self.record("databases_cold", seconds)
-        shutil.rmtree(repo)
 
     def _databases_floor(self) -> None:
         self.record("databases_floor", sum(self.floor(f"fleet_db_{d:02d}") for d in range(self.databases)))

@@ -1,5 +1,12 @@
 """What every benchmark here does the same way: rounds with the contenders' order rotated, so the
-machine's noise falls on each alike; another revision's code to run side by side."""
+machine's noise falls on each alike; another revision's code to run side by side.
+
+The repositories a run writes (a cold refresh's thousands of files) are kept until it ends, when
+its stop() removes its whole folder: on an ext4 without a journal (these machines' disks), creating
+a file skips every inode freed in the last five to ten minutes, one by one, so a round that deleted
+the last round's 5,000 files made the next cold refresh pay 1-3 s more in the kernel (measured:
+5,000 creates 0.4-0.8 s on a quiet disk, 2-3.5 s in the minutes after thousands of deletions;
+perf: ext4's recently_deleted). Users do not delete their schema folder before each refresh."""
 
 from __future__ import annotations
 

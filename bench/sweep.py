@@ -113,13 +113,11 @@ class SweepBench:
         repo = self.repo(case)
         for name in self.cases[case]:
             self.record(f"{case}_alone_{name}", *self.inv(repo, "schemas.refresh", "--host", name))
-        shutil.rmtree(repo)
 
     def sweep(self, case: str, code: Path | None = None) -> None:
         repo = self.repo(case)
         measure = f"{case}_sweep" + ("_before" if code else "")
         self.record(measure, *self.inv(repo, "schemas.sweep", "--workers", str(self.workers[case]), code=code or REPO))
-        shutil.rmtree(repo)
 
     def round(self, r: int) -> None:
         jobs = []
