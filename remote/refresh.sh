@@ -72,8 +72,13 @@ ss_early=""
 ss_spec=""
 ss_together=""
 ss_feed=""
+ss_dumping=""  # ss_dump's pg_dump
+ss_sub=""  # ss_several: the database being dumped (its subshell)
+ss_exec=""  # exec: ss_run takes the place of the subshell that calls it (ss_dump)
 ss_stop_jobs() {  # what a run, or one database's part of it (ss_several), started and must end
+    [ -n "$ss_sub" ] && kill "$ss_sub" 2>/dev/null  # it ends its own jobs (its trap)
     [ -n "$ss_feed" ] && kill "$ss_feed" 2>/dev/null  # the held session's input ends: it ends too
+    [ -n "$ss_dumping" ] && kill "$ss_dumping" 2>/dev/null
     [ -n "$ss_early" ] && kill "$ss_early" 2>/dev/null  # never leave a pg_dump holding locks
     [ -n "$ss_spec" ] && kill "$ss_spec" 2>/dev/null
     [ -n "$ss_together" ] && kill "$ss_together" 2>/dev/null
@@ -142,14 +147,15 @@ ss_find() {  # ss_find VAR program: the program in SS_PG_BIN, else on PATH
 }
 
 ss_run() {  # ss_run program args...: directly, or through SS_PREFIX with the settings passed along
+    # (with ss_exec=exec, in place of the subshell that calls it)
     if [ -n "$SS_PREFIX" ]; then
         # sudo and docker exec drop the environment, so the connection settings go explicitly
         # (none of them is secret: a password is refused with a prefix)
-        $SS_PREFIX env ${PGHOST+"PGHOST=$PGHOST"} ${PGPORT+"PGPORT=$PGPORT"} ${PGUSER+"PGUSER=$PGUSER"} \
+        $ss_exec $SS_PREFIX env ${PGHOST+"PGHOST=$PGHOST"} ${PGPORT+"PGPORT=$PGPORT"} ${PGUSER+"PGUSER=$PGUSER"} \
             ${PGDATABASE+"PGDATABASE=$PGDATABASE"} ${PGCONNECT_TIMEOUT+"PGCONNECT_TIMEOUT=$PGCONNECT_TIMEOUT"} \
             PGAPPNAME=schemasync PGCLIENTENCODING=UTF8 "$@"
     else
-        "$@"
+        $ss_exec "$@"
     fi
 }
 
@@ -157,11 +163,16 @@ ss_version() {  # the whole version of a pg_dump binary, spaces as _: 15.18_(Deb
     ss_run "$1" --version 2>/dev/null | sed -n 's/^pg_dump (PostgreSQL) //p' | tr ' ' '_'
 }
 
-ss_dump() {  # one pg_dump of the selection in "$@", appended to dump.sql
-    if ! ss_run "$ss_pg_dump" $ss_dump_opts ${ss_snapshot:+"--snapshot=$ss_snapshot"} "$@" \
-            >> "$ss_dir/dump.sql" 2> "$ss_dir/dump.err"; then
-        ss_dump_failed
-    fi
+ss_dump() {  # one pg_dump of the selection in "$@", appended to dump.sql. A job this script waits
+    # for: a signal (the heartbeat's, once schemasync is gone) is acted on at once, and the EXIT
+    # trap ends it, rather than a dump nobody will read running on, holding its locks
+    (ss_exec=exec; ss_run "$ss_pg_dump" $ss_dump_opts ${ss_snapshot:+"--snapshot=$ss_snapshot"} "$@") \
+        >> "$ss_dir/dump.sql" 2> "$ss_dir/dump.err" &
+    ss_dumping=$!
+    wait "$ss_dumping"
+    ss_status=$?
+    ss_dumping=""
+    [ "$ss_status" -eq 0 ] || ss_dump_failed
 }
 
 ss_dump_failed() {  # explain dump.err and exit with the matching code
@@ -375,8 +386,10 @@ ss_prepare() {  # the temporary directory, psql, the password file
 ss_heartbeat() {
     # The heartbeat also stops by itself within a second of this script ending: a `kill` sent
     # before its exec can be swallowed by the traps it inherits, and it must not hold the channel.
-    # Each beat takes the "say" lock (ss_hold), or skips.
-    sh -c 'n=0; while kill -0 "$1" 2>/dev/null; do sleep 1 </dev/null >/dev/null 2>&1; n=$((n + 1)); [ $((n % 5)) -eq 0 ] && (set -C; : > "$2/say") 2>/dev/null || continue; echo . || exit 0; rm -f "$2/say"; done' sh "$$" "$ss_dir" </dev/null &
+    # Each beat takes the "say" lock (ss_hold), or skips. A beat that cannot be written means
+    # schemasync is gone (interrupted, its connection lost, or its run_timeout passed): it tells
+    # this script to stop (TERM), whose EXIT trap ends its dumps and sessions at once.
+    sh -c 'trap "" PIPE; n=0; while kill -0 "$1" 2>/dev/null; do sleep 1 </dev/null >/dev/null 2>&1; n=$((n + 1)); [ $((n % 5)) -eq 0 ] && (set -C; : > "$2/say") 2>/dev/null || continue; echo . 2>/dev/null || { kill -TERM "$1" 2>/dev/null; exit 0; }; rm -f "$2/say"; done' sh "$$" "$ss_dir" </dev/null &
     ss_hb=$!
     ss_hb_pid=$ss_hb
 }
@@ -480,13 +493,18 @@ ss_several() {  # a host with several databases: list them, then each one's disc
     eval "set -- $(sed -n 1p "$ss_dir/databases")"
     ss_top=$ss_dir
     ss_k=0
+    exec 9<&0  # our input, for each database's subshell: a job's own input is /dev/null
     for ss_db in "$@"; do
         ss_k=$((ss_k + 1))
         mkdir "$ss_top/$ss_k" || ss_fail "$SS_EXIT_NO_TMPDIR" "cannot make $ss_top/$ss_k (disk full?)"
         printf 'SCHEMASYNC DATABASE %s\n' "$ss_k"
         # In a subshell: a database that fails ends only its own part (its exit code and last
         # error lines are reported), and the next one runs.
+        # A job this script waits for (ss_sub): if schemasync goes, the heartbeat's TERM reaches
+        # this script at once, and its EXIT trap ends the subshell, whose own trap ends its jobs.
         (
+            exec 0<&9 9<&-
+            ss_sub=""
             # its own jobs end when it does (its held session, not at the end of the whole run);
             # its directory stays until schemasync has fetched its files, and the heartbeat beats on
             ss_traps ss_stop_jobs
@@ -497,8 +515,11 @@ ss_several() {  # a host with several databases: list them, then each one's disc
             ss_database
             printf 'SCHEMASYNC INFO pg_dump %s\n' "${ss_dump_major:-unknown}"
             ss_say RESULT
-        ) 2> "$ss_top/$ss_k.err"
+        ) 2> "$ss_top/$ss_k.err" &
+        ss_sub=$!
+        wait "$ss_sub"
         ss_status=$?
+        ss_sub=""
         if [ "$ss_status" -ne 0 ]; then
             printf 'SCHEMASYNC FAILED %s %s %s\n' "$ss_k" "$ss_status" \
                 "$(grep -v '^schemasync-remote: removed ' "$ss_top/$ss_k.err" | tail -n 8 | tr '\r\n' '\037\037')"

@@ -37,6 +37,7 @@ HOST_KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "ssh_config": (str, "SSH config file (default ~/.ssh/config)"),
     "connect_timeout": (int, "seconds to wait for the SSH and database connections"),
     "command_timeout": (int, "seconds the server may stay silent before the run is abandoned"),
+    "run_timeout": (int, "seconds a whole run may take before it is abandoned, heartbeat or not"),
     "privileges": (bool, "include GRANT/REVOKE statements"),
     "redact": (list, "more secrets to redact: option names or globs, or /regular expressions/"),
     "tenants": (dict, "schema-per-tenant: {schemas: glob, template: schema (optional), folder: name (optional)}"),
@@ -70,6 +71,9 @@ class HostConfig:
     ssh_config: Path | None = None
     connect_timeout: int = 10
     command_timeout: int = 60
+    # the server's heartbeat keeps a run alive however long it takes; this ends one that hangs
+    # (a database that stopped answering mid-dump) instead of waiting for ever
+    run_timeout: int = 1800
     privileges: bool = False
     redact: tuple[str, ...] = ()  # patterns added to the built-in secret rules (redact.py)
     # Several databases (a list of more than one, or any glob): the patterns, and one folder per
@@ -343,7 +347,7 @@ def _host(path: Path, base: Path, name: str, raw: dict[str, Any]) -> HostConfig:
     for key in ("db_port",):
         if key in raw and not 0 < raw[key] < 65536:
             raise ConfigError(f"{where}.{key}: expected a port number, got {raw[key]!r}")
-    for key in ("lock_wait_timeout", "connect_timeout", "command_timeout"):
+    for key in ("lock_wait_timeout", "connect_timeout", "command_timeout", "run_timeout"):
         if key in raw and raw[key] <= 0:
             raise ConfigError(f"{where}.{key}: expected a positive number of seconds, got {raw[key]!r}")
     for pattern in raw.get("schemas", []) + raw.get("exclude", []):
@@ -396,6 +400,7 @@ def _host(path: Path, base: Path, name: str, raw: dict[str, Any]) -> HostConfig:
         ssh_config=(base / Path(ssh_config).expanduser()).resolve() if ssh_config else None,
         connect_timeout=raw.get("connect_timeout", 10),
         command_timeout=raw.get("command_timeout", 60),
+        run_timeout=raw.get("run_timeout", 1800),
         privileges=raw.get("privileges", False),
         redact=tuple(raw.get("redact", [])),
         via=raw.get("via", "ssh"),

@@ -263,15 +263,25 @@ class RemoteOutput:
 
 
 class _Watchdog:
-    """Closes the transport (or kills the local step) when no progress was seen for `seconds`:
-    unblocks any stuck read."""
+    """Closes the transport (or kills the local step) when no progress was seen for `seconds`,
+    or once the whole run has taken `deadline` seconds (the server's heartbeat is progress, so a
+    step that hangs on the server would otherwise be waited for for ever): unblocks any stuck
+    read. Closing the connection also stops the server's work (refresh.sh's heartbeat)."""
 
-    def __init__(self, stop_all: Callable[[], object], seconds: float) -> None:
+    def __init__(self, stop_all: Callable[[], object], seconds: float, deadline: float) -> None:
         self.stop_all = stop_all
         self.seconds = seconds
         self.fired = False
+        self.past_deadline = False
         self._timer: threading.Timer | None = None
+        self._deadline = threading.Timer(deadline, self._end)
+        self._deadline.daemon = True
+        self._deadline.start()
         self.kick()
+
+    def _end(self) -> None:
+        self.past_deadline = True
+        self._fire()
 
     def kick(self, *_: object) -> None:
         if self._timer is not None:
@@ -285,6 +295,7 @@ class _Watchdog:
         self.stop_all()
 
     def stop(self) -> None:
+        self._deadline.cancel()
         if self._timer is not None:
             self._timer.cancel()
 
@@ -295,12 +306,19 @@ def _remote_errors(host: HostConfig, conn: Connection, watchdog: _Watchdog) -> I
         yield
     except SchemasyncError:
         raise
-    except TimeoutError:
-        raise SSHError(
-            f"{host.name} ({_target(conn)}): the server sent nothing for {host.command_timeout}s; connection abandoned",
-            hint="raise command_timeout in hosts.yaml if the server is just slow",
-        ) from None
-    except (EOFError, OSError, paramiko.SSHException) as exc:
+    except (TimeoutError, EOFError, OSError, paramiko.SSHException) as exc:
+        if watchdog.past_deadline:
+            raise SSHError(
+                f"{host.name} ({_target(conn)}): the run took longer than run_timeout ({host.run_timeout}s); "
+                "abandoned (the server stops its work)",
+                hint="raise run_timeout in hosts.yaml if the database is just that large or slow",
+            ) from None
+        if isinstance(exc, TimeoutError):
+            raise SSHError(
+                f"{host.name} ({_target(conn)}): the server sent nothing for {host.command_timeout}s; "
+                "connection abandoned",
+                hint="raise command_timeout in hosts.yaml if the server is just slow",
+            ) from None
         why = f"no progress for {host.command_timeout}s" if watchdog.fired else f"{type(exc).__name__}: {exc}"
         raise SSHError(f"{host.name} ({_target(conn)}): connection lost ({why})") from None
 
@@ -310,7 +328,7 @@ class _SSHRun:
 
     def __init__(self, conn: Connection, host: HostConfig) -> None:
         self.conn, self.host = conn, host
-        self.watchdog = _Watchdog(conn.transport.close, host.command_timeout)
+        self.watchdog = _Watchdog(conn.transport.close, host.command_timeout, host.run_timeout)
         self.puller = _Puller(conn, host, self.watchdog)
         self.chan: paramiko.Channel | None = None
         self.out: _Output | None = None
@@ -423,7 +441,7 @@ class _LocalRun:
         self.proc: subprocess.Popen | None = None
         self.err: list[bytes] = []
         self.err_reader: threading.Thread | None = None
-        self.watchdog = _Watchdog(self._kill, host.command_timeout)
+        self.watchdog = _Watchdog(self._kill, host.command_timeout, host.run_timeout)
 
     def errors(self) -> contextlib.AbstractContextManager[None]:
         return _remote_errors(self.host, self.conn, self.watchdog)

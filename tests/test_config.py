@@ -37,6 +37,7 @@ hosts:
     assert cfg.hosts["prod"].output == (tmp_path / "out/prod").resolve()
     assert cfg.hosts["prod"].host_key == "strict"
     assert cfg.hosts["dev"].db_user is None
+    assert cfg.hosts["dev"].run_timeout == 1800  # a hung run ends after half an hour at most
 
 
 def test_env_var_names_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -64,6 +65,10 @@ def test_env_var_names_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         ("hosts:\n  dev:\n    ssh: x\n    database: d\n    schemas: public\n", "hosts.dev.schemas: expected a list"),
         ("hosts:\n  dev:\n    ssh: x\n    database: d\n    db_port: true\n", "hosts.dev.db_port: expected an integer"),
         ("hosts:\n  dev:\n    ssh: x\n    database: d\ndefault: prod\n", "default: 'prod' is not one of the hosts"),
+        (
+            "hosts:\n  dev:\n    ssh: x\n    database: d\n    run_timeout: 0\n",
+            "hosts.dev.run_timeout: expected a positive number of seconds",
+        ),
     ],
 )
 def test_bad_files_give_one_clear_line_naming_file_host_and_key(tmp_path: Path, text: str, expected: str) -> None:

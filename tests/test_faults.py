@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import glob
 import os
+import shlex
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from schemasync.sandbox import LOOPBACK
+from schemasync.sandbox import LOOPBACK, pg_bindir
 
-from .conftest import Workspace, holding_lock, sessions_left
+from .conftest import Workspace, holding_lock, sessions_left, wrapped_pg_bin
 from .faultproxy import FaultProxy
 
 TIMEOUT = 3  # connect_timeout and command_timeout for these runs, seconds
@@ -138,3 +139,42 @@ def test_another_runs_live_directory_is_left_alone(workspace: Workspace, databas
         assert live.exists()
     finally:
         subprocess.run(["rm", "-rf", str(live)], check=True)
+
+
+@pytest.mark.parametrize("path", ["early dump", "through command_prefix", "several databases"])
+def test_run_timeout_ends_a_hung_dump_on_both_sides(
+    workspace: Workspace, database: str, tmp_path: Path, path: str
+) -> None:
+    """A pg_dump that never ends (a database that stopped answering mid-dump): the server's
+    heartbeat says the run is alive, so only run_timeout ends the wait; and the server, its
+    client gone, must end that dump and every session of the run at once rather than let them
+    run on (a real dump holds a lock on every table it reads). Three ways the dump is run: the
+    early dump (a job), ss_dump through a command_prefix (exec'd in its job), and a host with
+    several databases (each in a subshell the script waits for)."""
+    sb = workspace.sandbox
+    mark, never = tmp_path / "dumping", tmp_path / "never"
+    os.mkfifo(never)
+    # pg_dump connects (its session stays, idle) and reads input that never comes
+    psql = shlex.quote(str(pg_bindir() / "psql"))
+    bin_dir = wrapped_pg_bin(
+        tmp_path,
+        "pg_dump",
+        f'case " $* " in *--schema-only*) echo $$ > {shlex.quote(str(mark))}; '
+        f"exec {psql} -X -w -q -c 'SELECT 1' -f {shlex.quote(str(never))} ;; esac\n",
+    )
+    databases = [database]
+    extra: dict[str, object] = {"pg_bin": str(bin_dir), "run_timeout": 4}
+    if path == "through command_prefix":
+        extra["command_prefix"] = "env"  # any prefix: the tools run through it, as with sudo
+    if path == "several databases":
+        databases.append(f"{database}_b")
+        sb.create_database(databases[1], "CREATE TABLE b (id int);")
+    workspace.add_host("dev", databases if len(databases) > 1 else database, **extra)
+    before, commits, earlier = workspace.snapshot(), workspace.commits(), remote_dirs()
+    run = workspace.inv("schemas.refresh", "--host", "dev", "--json", timeout=60)
+    assert mark.exists(), run.err  # pg_dump did hang
+    assert run.code != 0 and "run_timeout (4s)" in run.err + run.out, run.err  # a sweep says it in its JSON
+    assert workspace.snapshot() == before and workspace.commits() == commits
+    for name in databases:
+        assert sessions_left(sb, name, seconds=20) == [], name
+    assert wait_for_dirs(earlier) == earlier  # the script ended: its directory is gone
