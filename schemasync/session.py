@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import os
+import signal
 import socket
 import subprocess
 import threading
@@ -506,9 +507,15 @@ class _LocalRun:
         return b"".join(self.err).decode("utf-8", "replace").strip()
 
     def _kill(self) -> None:
+        """The local step's whole process group: TERM first, so that the script's trap removes
+        its directory (the password file in it) as the server's does; KILL what is left."""
         if self.proc is not None and self.proc.poll() is None:
             with contextlib.suppress(OSError):
-                os.killpg(self.proc.pid, 9)
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(2)
+            with contextlib.suppress(OSError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
 
     def close(self) -> None:
         self.watchdog.stop()

@@ -15,6 +15,7 @@ from schemasync.sandbox import LOOPBACK, pg_bindir
 
 from .conftest import Workspace, holding_lock, sessions_left, wrapped_pg_bin
 from .faultproxy import FaultProxy
+from .test_tunnel import PASSWORD, tunnel_role
 
 TIMEOUT = 3  # connect_timeout and command_timeout for these runs, seconds
 
@@ -141,7 +142,7 @@ def test_another_runs_live_directory_is_left_alone(workspace: Workspace, databas
         subprocess.run(["rm", "-rf", str(live)], check=True)
 
 
-@pytest.mark.parametrize("path", ["early dump", "through command_prefix", "several databases"])
+@pytest.mark.parametrize("path", ["early dump", "through command_prefix", "several databases", "through a tunnel"])
 def test_run_timeout_ends_a_hung_dump_on_both_sides(
     workspace: Workspace, database: str, tmp_path: Path, path: str
 ) -> None:
@@ -150,7 +151,8 @@ def test_run_timeout_ends_a_hung_dump_on_both_sides(
     client gone, must end that dump and every session of the run at once rather than let them
     run on (a real dump holds a lock on every table it reads). Three ways the dump is run: the
     early dump (a job), ss_dump through a command_prefix (exec'd in its job), and a host with
-    several databases (each in a subshell the script waits for)."""
+    several databases (each in a subshell the script waits for); and through a tunnel, where the
+    step runs here and is ended by its process group (its directory holds the password file)."""
     sb = workspace.sandbox
     mark, never = tmp_path / "dumping", tmp_path / "never"
     os.mkfifo(never)
@@ -169,9 +171,14 @@ def test_run_timeout_ends_a_hung_dump_on_both_sides(
     if path == "several databases":
         databases.append(f"{database}_b")
         sb.create_database(databases[1], "CREATE TABLE b (id int);")
+    if path == "through a tunnel":  # the step runs here, its pg_dump through the forwarded port
+        role = tunnel_role(sb, f"tunnel_{os.getpid()}")
+        extra.update(via="tunnel", db_host=LOOPBACK, db_port=sb.pg_port, db_user=role)
+        extra.update(password_env="SCHEMASYNC_TEST_DB_PASSWORD", sslmode="prefer")
     workspace.add_host("dev", databases if len(databases) > 1 else database, **extra)
     before, commits, earlier = workspace.snapshot(), workspace.commits(), remote_dirs()
-    run = workspace.inv("schemas.refresh", "--host", "dev", "--json", timeout=60)
+    env = {"SCHEMASYNC_TEST_DB_PASSWORD": PASSWORD}
+    run = workspace.inv("schemas.refresh", "--host", "dev", "--json", env=env, timeout=60)
     assert mark.exists(), run.err  # pg_dump did hang
     assert run.code != 0 and "run_timeout (4s)" in run.err + run.out, run.err  # a sweep says it in its JSON
     assert workspace.snapshot() == before and workspace.commits() == commits
