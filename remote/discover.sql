@@ -36,6 +36,16 @@ SET standard_conforming_strings = on;
 \else
 \set ss_quick_ready ''
 \endif
+-- ss_export_file, ss_export_ready (a FIFO): a whole refresh's first session, which says its
+-- exported snapshot at once, for the early pg_dump to import (refresh.sh ss_export_first)
+\if :{?ss_export_file}
+\else
+\set ss_export_file ''
+\endif
+\if :{?ss_export_ready}
+\else
+\set ss_export_ready ''
+\endif
 -- the quick check's value and snapshot from the run's first step (fingerprints mode): reused when
 -- this session sees the very same transactions, so that both describe one state of the catalog
 \if :{?ss_quick_given}
@@ -94,6 +104,15 @@ SELECT to_regclass('pg_catalog.pg_publication_namespace') IS NOT NULL AS ss_has_
 \set ss_export_id ''
 \if :ss_export
 SELECT pg_export_snapshot() AS ss_export_id \gset
+\endif
+SELECT :'ss_export_file' <> '' AND :'ss_export_ready' <> '' AS ss_export_early \gset
+\if :ss_export_early
+-- the snapshot (an empty line if this server cannot export one), then a line on the FIFO
+\o :ss_export_file
+\qecho :ss_export_id
+\o :ss_export_ready
+\qecho said
+\o
 \endif
 \if :ss_has_pubns
 \set fp_more 'UNION ALL SELECT ''b'' || oid || '':'' || xmin FROM pg_publication_namespace'

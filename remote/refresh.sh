@@ -23,6 +23,8 @@
 #                                                    SS_SINCE, while the fingerprints were computed
 #                                                    (speculated); either only if it is the selection
 #                                                    asked for
+#   SCHEMASYNC INFO early_snapshot shared            after "early used": that dump imported the
+#                                                    run's snapshot, the one discovery describes
 #   SCHEMASYNC INFO pg_dump <major>                  the pg_dump major that wrote the dump
 #   SCHEMASYNC INFO pg_dump_version <version>        its whole version (spaces as _), before ASK
 #                                                    (after an answer of none, the script ends here)
@@ -69,6 +71,7 @@ ss_dir=""
 ss_hb=""
 ss_hb_pid=""  # the heartbeat's, kept after ss_hb is cleared (ss_hold)
 ss_early=""
+ss_early_shared=""
 ss_spec=""
 ss_together=""
 ss_feed=""
@@ -243,7 +246,8 @@ ss_psql_discover() {  # ss_psql_discover [mode owners]: the read-only discovery 
         -v ss_relations="${ss_relations:-off}" -v ss_since="${SS_SINCE:-}" \
         -v ss_expect="${SS_QUICK_EXPECT:-}" -v ss_quick_given="${ss_quick_given:-}" \
         -v ss_quick_snapshot="${ss_quick_snapshot:-}" -v ss_quick_file="${ss_quick_file:-}" \
-        -v ss_quick_ready="${ss_quick_ready:-}" -v ss_snapshot="${ss_snapshot:-}" -v ss_hold="${ss_hold:-off}" -f -
+        -v ss_quick_ready="${ss_quick_ready:-}" -v ss_export_file="${ss_export_file:-}" \
+        -v ss_export_ready="${ss_export_ready:-}" -v ss_snapshot="${ss_snapshot:-}" -v ss_hold="${ss_hold:-off}" -f -
 }
 
 ss_discover() {  # ss_discover [mode owners [file]]: the discovery query into $ss_dir/file (discovery)
@@ -256,9 +260,9 @@ ss_discover() {  # ss_discover [mode owners [file]]: the discovery query into $s
 # between), and once it is undone the next refresh would find the fingerprints equal and call a
 # stale file current. So the run's first session that a dump may follow exports its snapshot and
 # stays open (held) until the run is done, and every later discovery and pg_dump imports it.
-ss_held_start() {  # ss_held_start mode owners file [quick]: that first session, in the background
-    # (ss_held): discovery as ss_discover runs it (quick: also the quick check's file and FIFO, as
-    # ss_quick_together wants), fed discover.sql and then nothing until the script ends its input
+ss_held_start() {  # ss_held_start mode owners file [quick|export]: that first session, in the
+    # background (ss_held): discovery as ss_discover runs it (quick: also the quick check's file and
+    # FIFO, as ss_quick_together wants; export: its snapshot's, as ss_export_first), fed discover.sql and then nothing until the script ends its input
     # (ss_release, or the script's end); ss_held_wait reads its document.
     rm -f "$ss_dir/$3.feed" "$ss_dir/$3.stream"
     mkfifo "$ss_dir/$3.feed" "$ss_dir/$3.stream" 2> /dev/null || return 1  # no mkfifo: ss_discover_held
@@ -275,11 +279,13 @@ ss_held_start() {  # ss_held_start mode owners file [quick]: that first session,
     {
         ss_hold=on
         if [ "${4:-}" = quick ]; then ss_quick_file=$ss_dir/quick.out ss_quick_ready=$ss_dir/quick.ready; fi
+        if [ "${4:-}" = export ]; then ss_export_file=$ss_dir/export.id ss_export_ready=$ss_dir/export.ready; fi
         ss_psql_discover "$1" "$2" < "$ss_dir/$3.feed" > "$ss_dir/$3.stream" 2> "$ss_dir/$3.err"
         ss_status=$?
         # the script waiting on the quick check's FIFO reads a line, said or not (opening it
         # read-write does not wait: once the script has read its line, this one is dropped)
         [ -n "${ss_quick_ready:-}" ] && echo ended 3<> "$ss_quick_ready" >&3
+        [ -n "${ss_export_ready:-}" ] && echo ended 3<> "$ss_export_ready" >&3
         exit "$ss_status"
     } < /dev/null > /dev/null 2>&1 &  # not the channel's: it ends when the script does
     ss_held=$!
@@ -399,6 +405,7 @@ ss_start_early() {  # ss_start_early WORDS: pg_dump of schemasync's guess at the
     # if discovery's selection is the same text; otherwise, and on any failure here, the
     # ordinary dump runs after discovery and reports.
     SS_EARLY=$1
+    ss_early_shared=${ss_snapshot:-}  # the run's snapshot, imported (or none)
     eval "set -- $SS_EARLY"
     "$ss_path" $ss_dump_opts ${ss_snapshot:+"--snapshot=$ss_snapshot"} "$@" > "$ss_dir/dump.sql" 2> "$ss_dir/dump.err" &
     ss_early=$!
@@ -438,6 +445,26 @@ ss_quick_together() {  # the fingerprints' session, which says its quick check f
     exec 8<&-
 }
 
+ss_export_first() {  # a whole refresh: its first session (discovery with the fingerprints, held)
+    # starts before the early dump and says its exported snapshot at once (the file export.id,
+    # then a line on the FIFO export.ready, as ss_quick_together has it), and the early dump
+    # imports it: the dump, discovery and the fingerprints describe one state of the catalog. (A
+    # dump that took its own snapshot could see a change committed after discovery's.) Returns
+    # 1 if no snapshot came; ss_first_held says the session was started (ss_discover_main waits
+    # for its document).
+    mkfifo "$ss_dir/export.ready" 2>/dev/null || return 1
+    exec 8<> "$ss_dir/export.ready"
+    if ! ss_held_start "" '[]' discovery export 8<&-; then
+        exec 8<&-
+        return 1
+    fi
+    ss_first_held=1
+    IFS= read -r ss_said <&8 || :
+    exec 8<&-
+    ss_snapshot=$(cat "$ss_dir/export.id" 2>/dev/null) || ss_snapshot=""
+    [ -n "$ss_snapshot" ]
+}
+
 ss_spec_stop() {
     [ -n "$ss_spec" ] || return 0
     kill "$ss_spec" 2>/dev/null
@@ -461,13 +488,20 @@ ss_main() {
     ss_prepare
     ss_write_sql "$ss_dir/discover.sql"
     ss_early=""
+    ss_first_held=""
     if [ -n "${SS_EARLY+x}" ] && [ -z "$SS_PREFIX" ] && ss_path=$(ss_which pg_dump); then
-        # The quick check before the early dump starts: if discovery's is the same, nothing
-        # changed in between, and its fingerprints hold for the dump (incremental.py keeps them).
-        if [ "$SS_MODE" = full ] && ss_discover quick '[]'; then
-            printf 'SCHEMASYNC INFO quick_before %s\n' "$(ss_quick)"
-        fi
-        ss_start_early "$SS_EARLY"
+        if [ "$SS_MODE" != full ]; then
+            ss_start_early "$SS_EARLY"  # --table: no fingerprints are kept
+        elif ss_export_first; then
+            ss_start_early "$SS_EARLY"  # at the run's snapshot, which discovery's session holds
+        elif [ -z "$ss_first_held" ]; then
+            # No FIFO here: the quick check before the early dump starts; if discovery's is the
+            # same, schemasync keeps its fingerprints for the dump (refresh.py)
+            if ss_discover quick '[]'; then
+                printf 'SCHEMASYNC INFO quick_before %s\n' "$(ss_quick)"
+            fi
+            ss_start_early "$SS_EARLY"
+        fi  # else a server that cannot export a snapshot: the dump follows discovery
     fi
     ss_heartbeat
     ss_database
@@ -533,7 +567,8 @@ ss_several() {  # a host with several databases: list them, then each one's disc
 
 ss_database() {  # discovery and pg_dump of PGDATABASE into $ss_dir; the packed dump in ss_packed
     ss_mode="" ss_owners="[]" ss_pg_dump="" ss_version_pid="" ss_chosen="" ss_spec_ok="" ss_quick_given="" ss_quick_snapshot=""
-    ss_snapshot="" ss_feed=""  # this database's own (ss_held_start)
+    # this database's own (ss_held_start), unless its first session has started (ss_export_first)
+    [ -n "${ss_first_held:-}" ] || { ss_snapshot="" ss_feed=""; }
     [ "$SS_MODE" = list ] || ss_version_start
     if [ -n "${SS_ASK+x}" ]; then
         # Incremental: the quick check, then if asked the fingerprints. schemasync compares them
@@ -645,9 +680,10 @@ ss_database() {  # discovery and pg_dump of PGDATABASE into $ss_dir; the packed 
         if [ "$ss_path" = "$ss_pg_dump" ] && [ "$(cat "$ss_dir/args")" = "$SS_EARLY" ]; then
             if wait "$ss_early"; then
                 ss_early_ok=1
-                # its snapshot may be older than discovery's: schemasync keeps discovery's
-                # fingerprints only if the quick check taken before it started is the same
                 printf 'SCHEMASYNC INFO early used\n'
+                # at the run's snapshot, discovery's: its fingerprints describe the dump. Else
+                # schemasync keeps them only if the quick check taken before it started is the same
+                [ -n "$ss_early_shared" ] && printf 'SCHEMASYNC INFO early_snapshot shared\n'
             elif grep -q -e 'could not obtain lock' -e 'canceling statement due to statement timeout' \
                     -e 'out of shared memory' "$ss_dir/dump.err" 2>/dev/null; then
                 ss_early=""
@@ -681,7 +717,10 @@ ss_database() {  # discovery and pg_dump of PGDATABASE into $ss_dir; the packed 
 
 ss_discover_main() {  # the run's discovery: at the run's snapshot if a session holds one; else,
     # unless only listing, it is the session that holds it for the dump
-    if [ -n "${ss_snapshot:-}" ] || [ "$SS_MODE" = list ]; then
+    if [ -n "${ss_first_held:-}" ]; then
+        ss_first_held=""
+        ss_held_wait discovery  # started before the early dump (ss_export_first)
+    elif [ -n "${ss_snapshot:-}" ] || [ "$SS_MODE" = list ]; then
         ss_discover "$ss_mode" "$ss_owners"
     else
         ss_discover_held "$ss_mode" "$ss_owners" discovery

@@ -241,9 +241,12 @@ def _why_whole(host: HostConfig, local: str, head: dict, several: bool) -> str |
 
 
 def _fingerprints_hold(info: dict[str, str], doc: dict) -> bool:
-    """A dump that started before discovery is described by discovery's fingerprints only if
-    nothing changed in between: the quick check taken before it started says so."""
-    return info.get("early") != "used" or info.get("quick_before") == doc.get("quick")
+    """A dump that started before discovery is described by discovery's fingerprints if it
+    imported the snapshot discovery's session exported (refresh.sh ss_export_first); where the
+    server could not share one, only if the quick check taken before it started is discovery's."""
+    if info.get("early") != "used" or info.get("early_snapshot") == "shared":
+        return True
+    return info.get("quick_before") == doc.get("quick")
 
 
 def _local_key(host: HostConfig, notes: Notes) -> str:
