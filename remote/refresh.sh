@@ -261,9 +261,9 @@ ss_discover() {  # ss_discover [mode owners [file]]: the discovery query into $s
 # stale file current. So the run's first session that a dump may follow exports its snapshot and
 # stays open (held) until the run is done, and every later discovery and pg_dump imports it.
 ss_held_start() {  # ss_held_start mode owners file [quick|export]: that first session, in the
-    # background (ss_held): discovery as ss_discover runs it (quick: also the quick check's file and
-    # FIFO, as ss_quick_together wants; export: its snapshot's, as ss_export_first), fed discover.sql and then nothing until the script ends its input
-    # (ss_release, or the script's end); ss_held_wait reads its document.
+    # background (ss_held): discovery as ss_discover runs it, fed discover.sql and then nothing
+    # until the script ends its input (ss_release, or the script's end); ss_held_wait reads its
+    # document. quick, export: it also says something early (ss_held_said).
     rm -f "$ss_dir/$3.feed" "$ss_dir/$3.stream"
     mkfifo "$ss_dir/$3.feed" "$ss_dir/$3.stream" 2> /dev/null || return 1  # no mkfifo: ss_discover_held
     # the document, up to the line that says the session holds its snapshot (or to its end)
@@ -278,14 +278,15 @@ ss_held_start() {  # ss_held_start mode owners file [quick|export]: that first s
     ss_feed=$!
     {
         ss_hold=on
-        if [ "${4:-}" = quick ]; then ss_quick_file=$ss_dir/quick.out ss_quick_ready=$ss_dir/quick.ready; fi
-        if [ "${4:-}" = export ]; then ss_export_file=$ss_dir/export.id ss_export_ready=$ss_dir/export.ready; fi
+        case ${4:-} in
+            quick) ss_quick_file=$ss_dir/quick.out ss_quick_ready=$ss_dir/quick.ready ;;
+            export) ss_export_file=$ss_dir/export.id ss_export_ready=$ss_dir/export.ready ;;
+        esac
         ss_psql_discover "$1" "$2" < "$ss_dir/$3.feed" > "$ss_dir/$3.stream" 2> "$ss_dir/$3.err"
         ss_status=$?
-        # the script waiting on the quick check's FIFO reads a line, said or not (opening it
+        # the script waiting on the FIFO (ss_held_said) reads a line, said or not (opening it
         # read-write does not wait: once the script has read its line, this one is dropped)
-        [ -n "${ss_quick_ready:-}" ] && echo ended 3<> "$ss_quick_ready" >&3
-        [ -n "${ss_export_ready:-}" ] && echo ended 3<> "$ss_export_ready" >&3
+        [ -n "${4:-}" ] && echo ended 3<> "$ss_dir/$4.ready" >&3
         exit "$ss_status"
     } < /dev/null > /dev/null 2>&1 &  # not the channel's: it ends when the script does
     ss_held=$!
@@ -428,39 +429,32 @@ ss_speculate() {  # while the fingerprints are computed: discovery guesses what 
     ss_spec=$!
 }
 
-ss_quick_together() {  # the fingerprints' session, which says its quick check first (discover.sql:
-    # the document in quick.out, then a line on the FIFO quick.ready), in the background, held
-    # (ss_held_start: its snapshot is the run's). Returns once the quick check is said, or the
-    # session has ended without saying it (ss_held_start's line).
+ss_held_said() {  # ss_held_said mode file quick|export: ss_held_start's session, in the
+    # background, held, which says something as soon as it is known (discover.sql: quick, the
+    # quick check's document in quick.out; export, its exported snapshot in export.id), then a line
+    # on the FIFO quick.ready or export.ready. Returns once that line is read, said or not (the
+    # session's own end writes one); 1 if nothing was started (no FIFO here).
     # The FIFO is held open (read-write: that does not wait) from before the session starts, so a
     # line is kept however early it comes: waiting to open it instead would wait for ever if the
     # session had failed and gone before this script got there.
-    exec 8<> "$ss_dir/quick.ready"
-    if ! ss_held_start fingerprints '[]' together quick 8<&-; then
+    mkfifo "$ss_dir/$3.ready" 2>/dev/null || return 1
+    exec 8<> "$ss_dir/$3.ready"
+    if ! ss_held_start "$1" '[]' "$2" "$3" 8<&-; then
         exec 8<&-
         return 1
     fi
-    ss_together=$ss_held  # a pid: the EXIT trap kills it
     IFS= read -r ss_said <&8 || :
     exec 8<&-
 }
 
 ss_export_first() {  # a whole refresh: its first session (discovery with the fingerprints, held)
-    # starts before the early dump and says its exported snapshot at once (the file export.id,
-    # then a line on the FIFO export.ready, as ss_quick_together has it), and the early dump
-    # imports it: the dump, discovery and the fingerprints describe one state of the catalog. (A
-    # dump that took its own snapshot could see a change committed after discovery's.) Returns
-    # 1 if no snapshot came; ss_first_held says the session was started (ss_discover_main waits
-    # for its document).
-    mkfifo "$ss_dir/export.ready" 2>/dev/null || return 1
-    exec 8<> "$ss_dir/export.ready"
-    if ! ss_held_start "" '[]' discovery export 8<&-; then
-        exec 8<&-
-        return 1
-    fi
+    # starts before the early dump and says its exported snapshot at once (ss_held_said), and the
+    # early dump imports it: the dump, discovery and the fingerprints describe one state of the
+    # catalog. (A dump that took its own snapshot could see a change committed after discovery's.)
+    # Returns 1 if no snapshot came; ss_first_held says the session was started (ss_discover_main
+    # waits for its document).
+    ss_held_said "" discovery export || return 1
     ss_first_held=1
-    IFS= read -r ss_said <&8 || :
-    exec 8<&-
     ss_snapshot=$(cat "$ss_dir/export.id" 2>/dev/null) || ss_snapshot=""
     [ -n "$ss_snapshot" ]
 }
@@ -575,10 +569,10 @@ ss_database() {  # discovery and pg_dump of PGDATABASE into $ss_dir; the packed 
         # with the last refresh's and answers on our input: nothing to dump, more (the
         # fingerprints), everything, or these file owners (OIDs).
         ss_together=""
-        if [ -n "${SS_QUICK_EXPECT:-}" ] && [ -z "$SS_PREFIX" ] && mkfifo "$ss_dir/quick.ready" 2>/dev/null; then
-            # One session: the quick check, said through the FIFO quick.ready as soon as it is
-            # known, then (unless it is the last refresh's) the fingerprints, at the same snapshot.
-            ss_quick_together || ss_fail "$SS_EXIT_NO_TMPDIR" "cannot make a FIFO in $ss_dir"
+        if [ -n "${SS_QUICK_EXPECT:-}" ] && [ -z "$SS_PREFIX" ] && ss_held_said fingerprints together quick; then
+            # One session: the quick check, said as soon as it is known, then (unless it is the
+            # last refresh's) the fingerprints, at the same snapshot. Its pid: the EXIT trap kills it.
+            ss_together=$ss_held
             if [ ! -s "$ss_dir/quick.out" ]; then
                 ss_held_wait together
                 ss_together=""

@@ -205,8 +205,8 @@ def test_a_guessed_dump_waits_for_the_fingerprints_snapshot_and_is_adopted_only_
     # started only once the fingerprints' session has said its quick check and exported its
     # snapshot, which the guess's discovery and dump import: they describe what the fingerprints do
     database = _function("ss_database")
-    assert database.index("ss_quick_together ") < database.index("ss_snapshot=$(sed -n 's/^export ")
-    assert database.index("ss_snapshot=$(sed -n 's/^export ") < database.index("&& ss_speculate\n")
+    export = database.index("ss_snapshot=$(sed -n 's/^export ")
+    assert database.index("ss_held_said fingerprints together quick") < export < database.index("&& ss_speculate\n")
     words = "'-t' '\"public\".\"t1\"'"
     script = _speculation_script(tmp_path, 0) + (
         "ss_snapshot=00000003-0000001A-1\n"
@@ -254,7 +254,6 @@ def test_waiting_for_the_quick_check_ends_whether_or_not_psql_gets_there(
     work.mkdir()
     bin_dir.mkdir()
     (work / "discover.sql").write_text("")
-    os.mkfifo(work / "quick.ready")
     psql = bin_dir / "psql"
     if says:  # as discover.sql does: the document, the FIFO, then the fingerprints (here: a second),
         # the snapshot held, and the session open until its input ends
@@ -275,7 +274,7 @@ def test_waiting_for_the_quick_check_ends_whether_or_not_psql_gets_there(
         + _function("ss_held_start")
         + _function("ss_held_wait")
         + _function("ss_release")
-        + _function("ss_quick_together")
+        + _function("ss_held_said")
         # late: the script goes on one second after the session started
         + (
             _function("ss_held_start").replace("ss_held_start()", "ss_held_start_now()", 1)
@@ -283,7 +282,7 @@ def test_waiting_for_the_quick_check_ends_whether_or_not_psql_gets_there(
             if late
             else ""
         )
-        + 'ss_quick_together\n[ -s "$ss_dir/quick.out" ] && echo said\n'
+        + 'ss_held_said fingerprints together quick\n[ -s "$ss_dir/quick.out" ] && echo said\n'
         'ss_held_wait together; echo "ended $? ${ss_snapshot:-none}"; cat "$ss_dir/together"\n'
         '[ -n "$ss_held" ] && { ss_release; wait "$ss_held"; echo "let go $?"; }\n'
     )
