@@ -100,13 +100,21 @@ ss_traps() {  # ss_traps ACTION: run at exit, however the shell ends (a subshell
 }
 ss_traps ss_cleanup
 
-ss_mktemp() {
-    for base in "${TMPDIR:-/tmp}" /var/tmp /dev/shm "$HOME"; do
-        [ -d "$base" ] && [ -w "$base" ] || continue
-        ss_dir=$(mktemp -d "$base/schemasync.XXXXXXXX" 2>/dev/null) || continue
-        echo "$$" > "$ss_dir/pid"
-        ss_sweep "$base"
-        return 0
+ss_mktemp() {  # the first candidate that can hold a FIFO (the run's held snapshot needs them: a
+    # TMPDIR on a network or FUSE file system may not); failing that, the first writable one
+    for ss_fifo in yes no; do
+        for base in "${TMPDIR:-/tmp}" /var/tmp /dev/shm "$HOME"; do
+            [ -d "$base" ] && [ -w "$base" ] || continue
+            ss_dir=$(mktemp -d "$base/schemasync.XXXXXXXX" 2>/dev/null) || continue
+            if [ "$ss_fifo" = yes ] && ! mkfifo "$ss_dir/fifo" 2>/dev/null; then
+                rm -rf "$ss_dir"
+                ss_dir=""
+                continue
+            fi
+            echo "$$" > "$ss_dir/pid"
+            ss_sweep "$base"
+            return 0
+        done
     done
     ss_fail "$SS_EXIT_NO_TMPDIR" "no writable temporary directory (tried \$TMPDIR, /tmp, /var/tmp, /dev/shm, \$HOME)"
 }

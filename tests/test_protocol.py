@@ -298,3 +298,34 @@ def test_waiting_for_the_quick_check_ends_whether_or_not_psql_gets_there(
         assert "ss_hold=on" in (work / "args").read_text()
     else:
         assert done.stdout.splitlines() == ["ended 2 none"]
+
+
+@pytest.mark.parametrize("fifo_anywhere", [True, False])
+def test_the_temporary_directory_is_one_that_can_hold_a_fifo(tmp_path: Path, fifo_anywhere: bool) -> None:
+    """The run's held snapshot needs FIFOs; a TMPDIR that cannot make one (a network or FUSE file
+    system) is passed over for the next candidate that can. Where none can, the first writable
+    one is used (each session then reads its own moment), and no candidate is left behind."""
+    tmpdir, home = tmp_path / "nofifo", tmp_path / "home"
+    tmpdir.mkdir()
+    home.mkdir()
+    # the shell function stands in for the command: FIFOs can be made only under home, or nowhere
+    allowed = f"{home}/*" if fifo_anywhere else "/nowhere/*"
+    script = (
+        f"TMPDIR={shlex.quote(str(tmpdir))}\nHOME={shlex.quote(str(home))}\n"
+        f'mkfifo() {{ case $1 in {allowed}) command mkfifo "$@" ;; *) return 1 ;; esac; }}\n'
+        'ss_sweep() { :; }\nss_fail() { echo "failed $*"; exit 1; }\n'
+        + _function("ss_mktemp")
+        + 'ss_mktemp; echo "$ss_dir"; cat "$ss_dir/pid"; echo $$\n'
+    )
+    before = {d: set(Path(d).glob("schemasync.*")) for d in ("/var/tmp", "/dev/shm") if os.access(d, os.W_OK)}
+    done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=10, check=True)
+    chosen, pid, shell = done.stdout.splitlines()
+    assert pid == shell
+    if fifo_anywhere:
+        assert chosen.startswith(f"{home}/schemasync.") and Path(chosen, "fifo").is_fifo()
+        assert list(tmpdir.iterdir()) == []  # the candidate passed over is gone
+    else:
+        assert chosen.startswith(f"{tmpdir}/schemasync.") and not Path(chosen, "fifo").exists()
+        assert list(tmpdir.iterdir()) == [Path(chosen)]
+    for d, old in before.items():
+        assert set(Path(d).glob("schemasync.*")) <= old  # the system's candidates, tried and removed
