@@ -333,10 +333,35 @@ schemas AS (
       AND n.nspname !~ '^pg_'
       AND EXISTS (SELECT 1 FROM jsonb_array_elements_text(params.p -> 'schemas') AS re WHERE n.nspname ~ re)
 ),
+-- Owners mode (a part of the schema, named by relation) without exclude patterns: only the
+-- relations that can share a file with those named are looked at, not every relation. A
+-- relation's file owner is found (part_root, base, seq_owner, owners below) by following only
+-- these links: a partition to its parent, an index to its table, a sequence to the table that
+-- owns it; so the closure of the named relations under them, both ways, holds every relation of
+-- their files and gives each the owner a look at every relation would.
+near(oid) AS (
+    SELECT w::oid FROM params, jsonb_array_elements_text(params.p -> 'owners') AS w
+    WHERE params.p ->> 'mode' = 'owners' AND jsonb_array_length(params.p -> 'exclude') = 0
+    UNION
+    SELECT l.oid FROM near n, LATERAL (  -- each by its catalog's index
+        SELECT i.inhparent FROM pg_inherits i WHERE i.inhrelid = n.oid
+        UNION ALL SELECT i.inhrelid FROM pg_inherits i WHERE i.inhparent = n.oid
+        UNION ALL SELECT x.indrelid FROM pg_index x WHERE x.indexrelid = n.oid
+        UNION ALL SELECT x.indexrelid FROM pg_index x WHERE x.indrelid = n.oid
+        UNION ALL SELECT d.refobjid FROM pg_depend d
+        WHERE d.classid = 'pg_class'::regclass AND d.objid = n.oid
+          AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
+        UNION ALL SELECT d.objid FROM pg_depend d
+        WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = n.oid
+          AND d.classid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
+    ) AS l(oid)
+),
 rel AS (
     SELECT c.oid, s.nspname, c.relname, c.relkind::text AS relkind, c.relispartition
-    FROM pg_class c JOIN schemas s ON s.oid = c.relnamespace
+    FROM pg_class c JOIN schemas s ON s.oid = c.relnamespace, params
     WHERE c.relkind IN ('r', 'p', 'f', 'v', 'm', 'S', 'i', 'I')
+      AND CASE WHEN params.p ->> 'mode' = 'owners' AND jsonb_array_length(params.p -> 'exclude') = 0
+               THEN c.oid IN (SELECT oid FROM near) ELSE true END
       -- objects that belong to an extension are not dumped
       AND NOT EXISTS (SELECT 1 FROM pg_depend d
                       WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')

@@ -15,6 +15,7 @@ import os
 import shlex
 import shutil
 import signal
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -23,8 +24,9 @@ import pytest
 import yaml
 
 from schemasync import session
-from schemasync.config import load_config
+from schemasync.config import HostConfig, load_config
 from schemasync.refresh import check, refresh
+from schemasync.remote_script import discovery_sql
 from schemasync.sandbox import Sandbox, pg_bindir
 
 from .conftest import Workspace, open_session, sessions_left, wrapped_pg_bin
@@ -261,6 +263,87 @@ def test_incremental_on_postgresql_18(workspace: Workspace, pg18: Sandbox, monke
     extra = {"db_host": str(pg18.pg_socket_dir), "db_port": pg18.pg_port, "pg_bin": str(pg18.bindir)}
     seen = _differential(workspace, pg18, "incremental18", extra, monkeypatch)
     assert len(seen) >= 60 and seen.count("part") >= 40
+
+
+OWNERS_SCHEMA = """
+CREATE SCHEMA app;
+CREATE SCHEMA side;
+CREATE SCHEMA hidden;
+CREATE TABLE app.accounts (id serial PRIMARY KEY, n bigint GENERATED ALWAYS AS IDENTITY, email text UNIQUE);
+CREATE TABLE app.events (id bigint NOT NULL, at date NOT NULL, kind text NOT NULL) PARTITION BY RANGE (at);
+CREATE INDEX events_kind ON app.events (kind);
+CREATE TABLE app.events_2025 PARTITION OF app.events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01')
+    PARTITION BY LIST (kind);
+CREATE TABLE app.events_2025_a PARTITION OF app.events_2025 FOR VALUES IN ('a');
+CREATE TABLE app.events_2025_b PARTITION OF app.events_2025 FOR VALUES IN ('b');
+CREATE TABLE side.events_2026 PARTITION OF app.events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+CREATE TABLE hidden.events_2027 PARTITION OF app.events FOR VALUES FROM ('2027-01-01') TO ('2028-01-01');
+CREATE TABLE app.parent (id int PRIMARY KEY, note text);
+CREATE TABLE app.child (extra text) INHERITS (app.parent);
+CREATE SEQUENCE app.invoice_no OWNED BY app.accounts.email;
+CREATE SEQUENCE app.free_no;
+CREATE TABLE app.orders (id int PRIMARY KEY DEFAULT nextval('app.free_no'),
+                         account int REFERENCES app.accounts (id) ON DELETE CASCADE);
+CREATE VIEW app.recent AS SELECT * FROM app.orders WHERE id > 10;
+CREATE MATERIALIZED VIEW app.totals AS SELECT account, count(*) AS n FROM app.orders GROUP BY account;
+CREATE UNIQUE INDEX totals_account ON app.totals (account);
+CREATE TABLE hidden.elsewhere (id int PRIMARY KEY);
+"""
+
+
+@pytest.mark.parametrize("server", ["sandbox", "pg18"])
+def test_owners_discovery_looks_only_near_the_named_relations_and_finds_the_same(
+    request: pytest.FixtureRequest, server: str
+) -> None:
+    """Owners mode (a part of the schema) looks only at the relations linked to those named
+    (partitions and parents, indexes and tables, owned sequences and tables, each way), where
+    every relation was looked at before. For every relation, named as a file owner and as a
+    changed relation (a guess), its document and pg_dump selection must be the ones a look at
+    every relation gives (an exclude pattern that matches nothing turns the restriction off)."""
+    pg: Sandbox = request.getfixturevalue(server)
+    database = f"owners_{server}"
+    pg.create_database(database, OWNERS_SCHEMA)
+    oids = pg.psql(
+        "SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname IN ('app', 'side', 'hidden') AND c.relkind IN ('r','p','f','v','m','S','i','I') ORDER BY 1",
+        database,
+    ).split()
+    assert len(oids) >= 25
+
+    def discovery(owners: str, guess: bool, exclude: list[str]) -> str:
+        host = HostConfig(
+            name="t", ssh="x", database=database, output=Path("/nowhere"), schemas=["app", "side"], exclude=exclude
+        )
+        argv = pg.client(
+            "psql",
+            database,
+            "-X",
+            "-q",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-v",
+            "ss_mode=owners",
+            "-v",
+            f"ss_owners={owners}",
+            "-v",
+            f"ss_relations={'on' if guess else 'off'}",
+        )
+        done = subprocess.run(argv, input=discovery_sql(host, "full"), capture_output=True, text=True, check=True)
+        return done.stdout
+
+    dumped = set()
+    for oid in oids:
+        for guess in (True, False):
+            near = discovery(f"[{oid}]", guess, [])
+            assert near == discovery(f"[{oid}]", guess, ["no such table"]), (oid, guess)
+            if near.startswith("dump"):
+                dumped.add(near.splitlines()[-1])
+    # the cases are not all alike: partitions and indexes find their top table, and so on
+    assert len(dumped) >= 8, dumped
+    together = "[" + ",".join(oids) + "]"
+    assert discovery(together, True, []) == discovery(together, True, ["no such table"])
 
 
 @pytest.mark.parametrize("flag", ["--full"])
