@@ -9,6 +9,11 @@
 -- then pg_dump's selection arguments, each shell-quoted, for `eval set --`.
 \set ON_ERROR_STOP 1
 SET standard_conforming_strings = on;
+-- PostgreSQL 10 and older lack what the queries below use (jit, hashint8extended; psql's \if).
+-- Said in words before anything else: a failing cast carries the message (no \if, no plpgsql).
+SELECT CASE WHEN current_setting('server_version_num')::int < 110000
+            THEN ('schemasync needs PostgreSQL 11 or later; this server is ' || current_setting('server_version'))::int
+       END AS ss_too_old \gset
 \if :{?ss_mode}
 \else
 \set ss_mode ''

@@ -891,6 +891,7 @@ _HINTS = {
     "Connection refused": "check db_host/db_port: is PostgreSQL listening there, as seen from the server?",
     "No such file or directory": "check db_host/db_port: is PostgreSQL running on the server's socket?",
     "permission denied": "the database role needs to read the catalog and the tables' definitions",
+    "needs PostgreSQL 11 or later": "PostgreSQL 10 and older are not supported (their support ended in 2022)",
 }
 
 

@@ -11,6 +11,10 @@ import time
 
 import pytest
 
+from schemasync import remote_script
+from schemasync.config import load_config
+from schemasync.errors import DatabaseError
+from schemasync.refresh import refresh
 from schemasync.sandbox import LOOPBACK
 
 from .conftest import Workspace, holding_lock
@@ -363,3 +367,25 @@ def test_small_files_come_on_the_channel_and_big_ones_over_sftp_alike(
     over_sftp = workspace.snapshot()
     assert over_sftp.keys() == inline.keys()
     assert all(over_sftp[f] == inline[f] for f in inline if f != "_index.md")  # the index has the time
+
+
+def test_a_server_older_than_11_is_named_as_such(
+    workspace: Workspace, database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL 10 and older fail the catalog queries in words that say nothing of the version
+    (an unknown setting, jit); discovery names the version first. Simulated on the real server by
+    raising the least version in the SQL the tool sends. Nothing written, nothing committed."""
+    workspace.add_host("dev", database)
+    assert workspace.inv("schemas.refresh", "--host", "dev").code == 0
+    before, commits = workspace.snapshot(), workspace.commits()
+    real = remote_script._remote_text
+    raised = real("discover.sql").replace("server_version_num')::int < 110000", "server_version_num')::int < 990000")
+    assert raised != real("discover.sql")
+    monkeypatch.setattr(remote_script, "_remote_text", lambda name: raised if name == "discover.sql" else real(name))
+    config = load_config(str(workspace.path / "hosts.yaml"))
+    for full in (False, True):
+        with pytest.raises(DatabaseError) as caught:
+            refresh(config, "dev", full=full)
+        assert "schemasync needs PostgreSQL 11 or later; this server is 1" in caught.value.message
+        assert caught.value.hint.startswith("PostgreSQL 10 and older are not supported")
+    assert workspace.snapshot() == before and workspace.commits() == commits
