@@ -343,10 +343,10 @@ schemas AS (
 -- relation's file owner is found (part_root, base, seq_owner, owners below) by following only
 -- these links: a partition to its parent, an index to its table, a sequence to the table that
 -- owns it; so the closure of the named relations under them, both ways, holds every relation of
--- their files and gives each the owner a look at every relation would.
+-- their files and gives each the owner a look at every relation would. (Read only where rel
+-- says: the one place that decides when it applies.)
 near(oid) AS (
     SELECT w::oid FROM params, jsonb_array_elements_text(params.p -> 'owners') AS w
-    WHERE params.p ->> 'mode' = 'owners' AND jsonb_array_length(params.p -> 'exclude') = 0
     UNION
     SELECT l.oid FROM near n, LATERAL (  -- each by its catalog's index
         SELECT i.inhparent FROM pg_inherits i WHERE i.inhrelid = n.oid
