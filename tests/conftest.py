@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -210,6 +211,30 @@ class Workspace:
             ["git", "-C", str(self.path), "rev-list", "--count", "HEAD"], capture_output=True, text=True
         )
         return int(proc.stdout.strip()) if proc.returncode == 0 else 0
+
+
+def without_stamp(files: dict[str, bytes]) -> dict[str, bytes]:
+    """The files without what differs from run to run by design: the refresh's time, and the
+    manifest's `since` (the oldest transaction running anywhere on the server at the snapshot,
+    where the next refresh's guess starts: a transaction of another database moves it)."""
+    return {
+        k: re.sub(rb'"since": "[0-9]+"', b'"since": ""', re.sub(rb"Last changed by a refresh on [^:]*UTC", b"", v))
+        for k, v in files.items()
+    }
+
+
+def differences(a: dict[str, bytes], b: dict[str, bytes]) -> str:
+    """Which files differ, and for a manifest which of its keys: what a failure needs to say."""
+    a, b = without_stamp(a), without_stamp(b)
+    out = []
+    for name in sorted(set(a) | set(b)):
+        if a.get(name) == b.get(name):
+            continue
+        out.append(name)
+        if name.endswith("_manifest.json") and name in a and name in b:
+            ja, jb = json.loads(a[name]), json.loads(b[name])
+            out += [f"  {k}: {str(ja.get(k))[:200]} != {str(jb.get(k))[:200]}" for k in ja if ja.get(k) != jb.get(k)]
+    return "\n".join(out)
 
 
 @pytest.fixture

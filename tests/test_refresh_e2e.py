@@ -17,7 +17,7 @@ from schemasync.errors import DatabaseError
 from schemasync.refresh import refresh
 from schemasync.sandbox import LOOPBACK
 
-from .conftest import Workspace, holding_lock
+from .conftest import Workspace, differences, holding_lock, without_stamp
 
 
 def test_first_refresh_writes_and_commits_every_table(workspace: Workspace, database: str) -> None:
@@ -361,12 +361,13 @@ def test_small_files_come_on_the_channel_and_big_ones_over_sftp_alike(
     inline = workspace.snapshot()
     assert fetched == []  # discovery and the dump were small: no SFTP round trips
     shutil.rmtree(workspace.out())
+    workspace.sandbox.psql("SELECT txid_current();")  # a transaction in between moves the manifest's `since`
     monkeypatch.setattr(remote_script, "INLINE_MAX", 0)
     refresh.refresh(config, "dev", commit=False)
     assert [path.rsplit("/", 1)[1] for path in fetched] == ["discovery.out", "result"]
     over_sftp = workspace.snapshot()
     assert over_sftp.keys() == inline.keys()
-    assert all(over_sftp[f] == inline[f] for f in inline if f != "_index.md")  # the index has the time
+    assert without_stamp(over_sftp) == without_stamp(inline), differences(over_sftp, inline)
 
 
 def test_a_server_older_than_11_is_named_as_such(

@@ -4,15 +4,13 @@ are the ones the server-side path writes for the same database and pg_dump versi
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import subprocess
 from pathlib import Path
 
 from schemasync.sandbox import Sandbox
 
-from .conftest import Workspace
+from .conftest import Workspace, differences, without_stamp
 
 PASSWORD = "tunnel-Pa55:word'with\\odd"
 
@@ -22,30 +20,6 @@ def tunnel_role(sandbox: Sandbox, name: str) -> str:
     quoted = PASSWORD.replace("'", "''")
     sandbox.psql(f"DROP ROLE IF EXISTS {name}; CREATE ROLE {name} LOGIN SUPERUSER PASSWORD '{quoted}';")
     return name
-
-
-def without_stamp(files: dict[str, bytes]) -> dict[str, bytes]:
-    """The files without what differs from run to run by design: the refresh's time, and the
-    manifest's `since` (the oldest transaction running anywhere on the server at the snapshot,
-    where the next refresh's guess starts: a transaction of another database moves it)."""
-    return {
-        k: re.sub(rb'"since": "[0-9]+"', b'"since": ""', re.sub(rb"Last changed by a refresh on [^:]*UTC", b"", v))
-        for k, v in files.items()
-    }
-
-
-def differences(a: dict[str, bytes], b: dict[str, bytes]) -> str:
-    """Which files differ, and for a manifest which of its keys: what a failure needs to say."""
-    a, b = without_stamp(a), without_stamp(b)
-    out = []
-    for name in sorted(set(a) | set(b)):
-        if a.get(name) == b.get(name):
-            continue
-        out.append(name)
-        if name.endswith("_manifest.json") and name in a and name in b:
-            ja, jb = json.loads(a[name]), json.loads(b[name])
-            out += [f"  {k}: {str(ja.get(k))[:200]} != {str(jb.get(k))[:200]}" for k in ja if ja.get(k) != jb.get(k)]
-    return "\n".join(out)
 
 
 def test_a_tunnel_writes_the_same_files_as_the_server_side_path(
