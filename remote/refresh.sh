@@ -78,7 +78,10 @@ ss_feed=""
 ss_dumping=""  # ss_dump's pg_dump
 ss_sub=""  # ss_several: the database being dumped (its subshell)
 ss_exec=""  # exec: ss_run takes the place of the subshell that calls it (ss_dump)
+ss_psql=""
+ss_cut=""  # a job that may hold a session was ended (ss_stop_jobs)
 ss_stop_jobs() {  # what a run, or one database's part of it (ss_several), started and must end
+    [ -n "$ss_sub$ss_dumping" ] && ss_cut=yes
     [ -n "$ss_sub" ] && kill "$ss_sub" 2>/dev/null  # it ends its own jobs (its trap)
     [ -n "$ss_feed" ] && kill "$ss_feed" 2>/dev/null  # the held session's input ends: it ends too
     [ -n "$ss_dumping" ] && kill "$ss_dumping" 2>/dev/null
@@ -88,8 +91,15 @@ ss_stop_jobs() {  # what a run, or one database's part of it (ss_several), start
 }
 ss_cleanup() {
     ss_stop_jobs
+    [ -n "$ss_cut" ] && [ -n "$SS_PREFIX" ] && [ -n "$ss_psql" ] && ss_end_sessions
     [ -n "$ss_hb" ] && kill "$ss_hb" 2>/dev/null
     [ -n "$ss_dir" ] && rm -rf "$ss_dir"
+}
+ss_end_sessions() {  # the server ends this run's sessions: killing `docker exec` (a prefix)
+    # leaves its pg_dump running in the container, holding a lock on every table it has read
+    printf '%s\n' "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+        WHERE application_name = :'ss_app' AND usename = current_user AND pid <> pg_backend_pid();" |
+        ss_run "$ss_psql" -X -w -q -A -t -v ss_app="$PGAPPNAME" -f - > /dev/null 2>&1
 }
 ss_traps() {  # ss_traps ACTION: run at exit, however the shell ends (a subshell sets its own)
     trap "$1" EXIT
@@ -112,6 +122,9 @@ ss_mktemp() {  # the first candidate that can hold a FIFO (the run's held snapsh
                 continue
             fi
             echo "$$" > "$ss_dir/pid"
+            # every session of this run says which run it is (ss_end_sessions)
+            PGAPPNAME="schemasync/${ss_dir##*.}"
+            export PGAPPNAME
             ss_sweep "$base"
             return 0
         done
@@ -164,7 +177,7 @@ ss_run() {  # ss_run program args...: directly, or through SS_PREFIX with the se
         # (none of them is secret: a password is refused with a prefix)
         $ss_exec $SS_PREFIX env ${PGHOST+"PGHOST=$PGHOST"} ${PGPORT+"PGPORT=$PGPORT"} ${PGUSER+"PGUSER=$PGUSER"} \
             ${PGDATABASE+"PGDATABASE=$PGDATABASE"} ${PGCONNECT_TIMEOUT+"PGCONNECT_TIMEOUT=$PGCONNECT_TIMEOUT"} \
-            PGAPPNAME=schemasync PGCLIENTENCODING=UTF8 "$@"
+            PGAPPNAME="$PGAPPNAME" PGCLIENTENCODING=UTF8 "$@"
     else
         $ss_exec "$@"
     fi

@@ -142,7 +142,9 @@ def test_another_runs_live_directory_is_left_alone(workspace: Workspace, databas
         subprocess.run(["rm", "-rf", str(live)], check=True)
 
 
-@pytest.mark.parametrize("path", ["early dump", "through command_prefix", "several databases", "through a tunnel"])
+@pytest.mark.parametrize(
+    "path", ["early dump", "through command_prefix", "through docker exec", "several databases", "through a tunnel"]
+)
 def test_run_timeout_ends_a_hung_dump_on_both_sides(
     workspace: Workspace, database: str, tmp_path: Path, path: str
 ) -> None:
@@ -168,6 +170,12 @@ def test_run_timeout_ends_a_hung_dump_on_both_sides(
     extra: dict[str, object] = {"pg_bin": str(bin_dir), "run_timeout": 4}
     if path == "through command_prefix":
         extra["command_prefix"] = "env"  # any prefix: the tools run through it, as with sudo
+    if path == "through docker exec":
+        # like `docker exec -i`: a client whose end (the script's TERM) leaves the command running
+        # in the container, so only the server can end its session
+        (bin_dir / "detached").write_text('#!/bin/sh\nexec 3<&0\n"$@" <&3 3<&- &\nwait $!\n')  # (its input kept)
+        (bin_dir / "detached").chmod(0o755)
+        extra["command_prefix"] = str(bin_dir / "detached")
     if path == "several databases":
         databases.append(f"{database}_b")
         sb.create_database(databases[1], "CREATE TABLE b (id int);")
@@ -178,10 +186,14 @@ def test_run_timeout_ends_a_hung_dump_on_both_sides(
     workspace.add_host("dev", databases if len(databases) > 1 else database, **extra)
     before, commits, earlier = workspace.snapshot(), workspace.commits(), remote_dirs()
     env = {"SCHEMASYNC_TEST_DB_PASSWORD": PASSWORD}
-    run = workspace.inv("schemas.refresh", "--host", "dev", "--json", env=env, timeout=60)
-    assert mark.exists(), run.err  # pg_dump did hang
-    assert run.code != 0 and "run_timeout (4s)" in run.err + run.out, run.err  # a sweep says it in its JSON
-    assert workspace.snapshot() == before and workspace.commits() == commits
-    for name in databases:
-        assert sessions_left(sb, name, seconds=20) == [], name
-    assert wait_for_dirs(earlier) == earlier  # the script ended: its directory is gone
+    try:
+        run = workspace.inv("schemas.refresh", "--host", "dev", "--json", env=env, timeout=60)
+        assert mark.exists(), run.err  # pg_dump did hang
+        assert run.code != 0 and "run_timeout (4s)" in run.err + run.out, run.err  # a sweep says it in its JSON
+        assert workspace.snapshot() == before and workspace.commits() == commits
+        for name in databases:
+            assert sessions_left(sb, name, seconds=20) == [], name
+        assert wait_for_dirs(earlier) == earlier  # the script ended: its directory is gone
+    finally:  # the detached fake pg_dump outlives its session, blocked opening the FIFO
+        if mark.exists():
+            subprocess.run(["kill", mark.read_text().strip()], capture_output=True, check=False)
