@@ -18,19 +18,28 @@ from typing import Annotated, Any
 
 try:
     from mcp.types import CallToolResult  # named in the tools' annotations, which the SDK resolves here
-except ImportError:  # main() says what to install
+    from typing_extensions import TypedDict  # pydantic (the SDK's) needs it for output schemas before 3.12
+
+    HAVE_SDK = True
+except ImportError:  # an optional extra: the task and main() say what to install
+    from typing import TypedDict
+
     CallToolResult = Any  # type: ignore[misc,assignment]
-from typing_extensions import TypedDict  # pydantic needs it for output schemas on Python < 3.12
+    HAVE_SDK = False
 
 from . import report
 from .config import load_config
 from .diff import compare_hosts, render_data
-from .errors import SchemasyncError
+from .errors import ConfigError, SchemasyncError
 from .history import changelog_data, changes_since, history, history_data
 from .reader import load_records, search, search_data, show, show_data
 from .refresh import refresh
 from .store import ORPHANED
 
+MISSING_SDK = ConfigError(
+    "the MCP server needs the MCP Python SDK (the `mcp` package), which is not installed",
+    hint="pip install 'schemasync[mcp]'",
+)
 PAGE = 100  # rows per page by default
 COMMENT_CHARS = 100  # a row's comment: its first line, cut here
 
@@ -355,8 +364,8 @@ def main(config_path: str | None = None) -> None:
     try:
         server = build_server(config_path)
     except ImportError:
-        print("schemasync: the MCP server needs the `mcp` package: pip install 'schemasync[mcp]'", file=sys.stderr)
-        raise SystemExit(2) from None
+        print(f"schemasync: error: {MISSING_SDK}", file=sys.stderr)
+        raise SystemExit(MISSING_SDK.code) from None
     server.run("stdio")
 
 

@@ -397,9 +397,11 @@ def agent_guide(c, json=False, hosts_file=None):
 @task(auto_shortflags=False, help=_help("json", "hosts_file"))
 def mcp(c, json=False, hosts_file=None):
     """Serve the schema files to agents over MCP (stdio): read tools plus refresh(host)."""
-    from .mcp_server import main
+    from .mcp_server import HAVE_SDK, MISSING_SDK, main
 
     try:
+        if not HAVE_SDK:
+            raise MISSING_SDK
         _config(c, hosts_file)  # a bad hosts.yaml is reported here, before the server starts
     except SchemasyncError as exc:
         _fail(json, exc)

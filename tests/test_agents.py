@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 from schemasync.relations import ERD_LIMIT, render_erd
 from schemasync.store import Record
 
-from .conftest import Workspace
+from .conftest import REPO, Workspace
 
 
 def catalog(ws: Workspace, database: str, sql: str) -> list[list[str]]:
@@ -304,6 +305,34 @@ def test_mcp_server_over_stdio(refreshed: Workspace) -> None:
     assert got["diff"]["same"] is True
     assert got["missing"]["isError"] is True and "no table or object 'nope'" in got["missing"]["message"]
     assert got["refresh"]["host"] == "dev" and got["refresh"]["changed"] is False
+
+
+# A Python without the optional MCP SDK (nor what it brings: pydantic, typing_extensions)
+WITHOUT_SDK = """import sys
+class Hide:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("mcp", "pydantic", "typing_extensions"):
+            raise ModuleNotFoundError(f"No module named {name!r}")
+sys.meta_path.insert(0, Hide())
+"""
+
+
+@pytest.mark.parametrize(
+    "start",
+    [
+        f"from invoke.main import program; program.run(['inv', '-r', {str(REPO)!r}, 'schemas.mcp', '--json'])",
+        "from schemasync.cli import main; sys.argv = ['schemasync', 'mcp', '--json']; main()",
+        "from schemasync.mcp_server import console; sys.argv = ['schemasync-mcp']; console()",
+    ],
+)
+def test_without_the_mcp_extra_the_server_says_what_to_install(start: str, tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", WITHOUT_SDK + start], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and "pip install 'schemasync[mcp]'" in proc.stderr, proc.stderr
+    if "--json" in start:
+        assert json.loads(proc.stdout)["hints"] == ["pip install 'schemasync[mcp]'"]
 
 
 def test_answers_fit_a_context_window_on_a_big_schema(workspace: Workspace) -> None:
