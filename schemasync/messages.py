@@ -51,6 +51,18 @@ def warm_message() -> None:
     import pglast.parser  # noqa: F401
 
 
+def without_news(plan: Plan, short: bool = False) -> str | None:
+    """What a commit with no table or object news holds, said so (a refresh's and a sweep's)."""
+    if plan.restored:
+        n = len(plan.restored)
+        return f"restore {n} file{'s' if n != 1 else ''}" + ("" if short else " edited by hand")
+    if plan.references_only:
+        return "headers" + ("" if short else " (references, notes)")
+    if list(plan.writes) == [MANIFEST]:
+        return "catalog fingerprints" + ("" if short else " (the files did not change)")
+    return None
+
+
 def commit_message(environment: str, plan: Plan, limit: int = 100) -> str:
     tables, others = news_tokens(plan)
     if len(" ".join(tables)) > limit - 30:
@@ -58,13 +70,8 @@ def commit_message(environment: str, plan: Plan, limit: int = 100) -> str:
     tokens = list(tables)
     if others:
         tokens.append(f"{others} other object{'s' if others != 1 else ''}")
-    if not tokens:
-        if plan.restored:
-            tokens.append(f"restore {len(plan.restored)} file{'s' if len(plan.restored) != 1 else ''} edited by hand")
-        elif plan.references_only:
-            tokens.append("headers (references, notes)")
-        elif list(plan.writes) == [MANIFEST]:
-            tokens.append("catalog fingerprints (the files did not change)")
+    if not tokens and (quiet := without_news(plan)):
+        tokens.append(quiet)
     subject = f"schemas({environment}): " + (" ".join(tokens) or "index")
     if len(subject) > limit:
         counts = [f"{MARKS[s]}{n}" for s in (NEW, UPDATED, ORPHANED) if (n := len(plan.announced(s, "table")))]
@@ -87,7 +94,7 @@ def sweep_message(changed: list[tuple[str, Plan]]) -> str:
             summary = " ".join(tables + ([f"{others} other"] if others else []))
         else:
             summary = f"{len(tables)} tables" + (f", {others} other" if others else "")
-        parts.append(f"{environment}({summary or 'files'})")
+        parts.append(f"{environment}({summary or without_news(plan, short=True) or 'files'})")
         body += [f"{environment}: {line}" for line in body_lines(plan)]
     subject = "schemas: " + " ".join(parts)
     return subject + ("\n\n" + cap_lines(body) + "\n" if body else "\n")

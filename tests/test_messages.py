@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timezone
 
 from schemasync.messages import cap_lines, commit_message, sweep_message
-from schemasync.store import NewFile, Plan, Previous, Record, plan_changes
+from schemasync.store import MANIFEST, NewFile, Plan, Previous, Record, plan_changes
 
 NOW = datetime(2026, 1, 2, 3, 4, tzinfo=timezone.utc)
 
@@ -43,6 +44,22 @@ def test_sweep_message_lists_each_environment() -> None:
     prod = plan_of([table(f"t{i}") for i in range(6)] + [table("v", kind="types")])
     subject = sweep_message([("dev", dev), ("prod", prod)]).splitlines()[0]
     assert subject == "schemas: dev(+users) prod(6 tables, 1 other)"  # tables and objects counted apart
+
+
+def test_a_commit_without_news_says_what_it_holds_alone_and_in_a_sweep() -> None:
+    made = plan_of([table("users")])
+    quiet = replace(made, records=[replace(r, status="current") for r in made.records])  # no news
+    said = []
+    for change in ("restored", "references_only", "fingerprints"):
+        plan = replace(quiet, writes={MANIFEST: "{}"} if change == "fingerprints" else {"users.sql": "x"})
+        if change != "fingerprints":
+            setattr(plan, change, ["users.sql"])
+        said.append((commit_message("dev", plan).splitlines()[0], sweep_message([("dev", plan)]).splitlines()[0]))
+    assert said == [
+        ("schemas(dev): restore 1 file edited by hand", "schemas: dev(restore 1 file)"),
+        ("schemas(dev): headers (references, notes)", "schemas: dev(headers)"),
+        ("schemas(dev): catalog fingerprints (the files did not change)", "schemas: dev(catalog fingerprints)"),
+    ]
 
 
 def test_cap_lines() -> None:
