@@ -232,8 +232,14 @@ FROM (
     FROM pg_init_privs
     UNION ALL SELECT count(*), sum(hashint8extended((objoid::int8 << 24) # (classoid::int8 << 8) # objsubid, xmin::text::int8))
     FROM pg_seclabel
-    -- names only (the catalogs behind these views are for superusers): a role or tablespace renamed
-    UNION ALL SELECT count(*), sum(hashtextextended(oid || ':' || rolname, 0)) FROM pg_roles
+    -- names only (the catalogs behind these views are for superusers): a role or tablespace renamed.
+    -- The roles this database's objects name (GRANT, policies, mappings) and the bootstrap
+    -- superuser, as the fingerprint of everything else has them: roles come and go across the
+    -- cluster (one per lease where a vault hands out credentials) without touching this database
+    UNION ALL SELECT count(*), sum(hashtextextended(a.oid || ':' || a.rolname, 0)) FROM pg_roles a
+    WHERE a.oid = 10 OR a.oid IN (SELECT d.refobjid FROM pg_shdepend d
+                                  WHERE d.refclassid = 'pg_authid'::regclass
+                                    AND d.dbid = (SELECT oid FROM pg_database WHERE datname = current_database()))
     UNION ALL SELECT count(*), sum(hashtextextended(oid || ':' || spcname, 0)) FROM pg_tablespace
     UNION ALL SELECT count(*), sum(hashtextextended(umid || ':' || srvid || ':' || umuser || ':' || coalesce(umoptions::text, ''), 0))
     FROM pg_user_mappings

@@ -399,6 +399,38 @@ def test_a_session_holding_temporary_objects_changes_nothing(
         assert run.code == 0 and run.json["dumped"] == "part" and run.json["updated"] == ["users"], run.out
 
 
+def test_roles_elsewhere_in_the_cluster_change_nothing_and_a_named_one_renamed_is_seen(
+    workspace: Workspace, database: str
+) -> None:
+    """Roles are the cluster's: one made or dropped that no object of this database names (a
+    vault's per-lease credentials, another database's owner) is not a change here, and the
+    refresh stays the quick check's `none`, with no commit. A role a policy names, renamed, is
+    (the files print its name)."""
+    sb, tag = workspace.sandbox, f"{os.getpid()}_{database}"
+    named, other = f"r_named_{tag}", f"r_other_{tag}"
+    sb.psql(f"DROP ROLE IF EXISTS {named}; DROP ROLE IF EXISTS {named}_b; CREATE ROLE {named};")
+    sb.psql(f"CREATE POLICY by_role ON users TO {named} USING (true)", database)
+    try:
+        workspace.add_host("dev", database)
+        for _ in range(2):  # the first refresh, then the first with fingerprints
+            assert workspace.inv("schemas.refresh", "--host", "dev").code == 0
+        manifest = workspace.out() / "_manifest.json"
+        before, commits = manifest.read_bytes(), workspace.commits()
+        for sql in (f"CREATE ROLE {other}", f"ALTER ROLE {other} RENAME TO {other}_b", f"DROP ROLE {other}_b"):
+            sb.psql(sql)
+            run = workspace.inv("schemas.refresh", "--host", "dev", "--json")
+            assert run.code == 0 and run.json["dumped"] == "none", (sql, run.out)
+            assert manifest.read_bytes() == before and workspace.commits() == commits, sql
+        sb.psql(f"ALTER ROLE {named} RENAME TO {named}_b")
+        run = workspace.inv("schemas.refresh", "--host", "dev", "--json")
+        assert run.code == 0 and run.json["dumped"] == "full" and run.json["updated"] == ["users"], run.out
+        assert f"TO {named}_b USING" in (workspace.out() / "users.sql").read_text()
+    finally:
+        sb.psql("DROP POLICY IF EXISTS by_role ON users", database, check=False)
+        sb.psql(f"DROP ROLE IF EXISTS {named}; DROP ROLE IF EXISTS {named}_b; DROP ROLE IF EXISTS {other}", check=False)
+        sb.psql(f"DROP ROLE IF EXISTS {other}_b", check=False)
+
+
 def armed_pg_bin(tmp_path: Path, tool: str, when: str, sql: str) -> tuple[Path, Path]:
     """A pg_bin whose `tool` (psql or pg_dump) first has another session run `sql`, once, when its
     arguments hold `when` and the returned file exists (it is removed then); the other tool as is."""
