@@ -233,13 +233,15 @@ FROM (
     UNION ALL SELECT count(*), sum(hashint8extended((objoid::int8 << 24) # (classoid::int8 << 8) # objsubid, xmin::text::int8))
     FROM pg_seclabel
     -- names only (the catalogs behind these views are for superusers): a role or tablespace renamed.
-    -- The roles this database's objects name (GRANT, policies, mappings) and the bootstrap
-    -- superuser, as the fingerprint of everything else has them: roles come and go across the
-    -- cluster (one per lease where a vault hands out credentials) without touching this database
+    -- The roles this database's objects name (policies, mappings; GRANT when the files show
+    -- privileges) and the bootstrap superuser, as the fingerprint of everything else has them:
+    -- roles come and go across the cluster (one per lease where a vault hands out credentials)
+    -- without touching this database
     UNION ALL SELECT count(*), sum(hashtextextended(a.oid || ':' || a.rolname, 0)) FROM pg_roles a
     WHERE a.oid = 10 OR a.oid IN (SELECT d.refobjid FROM pg_shdepend d
                                   WHERE d.refclassid = 'pg_authid'::regclass
-                                    AND d.dbid = (SELECT oid FROM pg_database WHERE datname = current_database()))
+                                    AND d.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+                                    AND (d.deptype <> 'a' OR (__PARAMS__::jsonb ->> 'privileges')::boolean))
     UNION ALL SELECT count(*), sum(hashtextextended(oid || ':' || spcname, 0)) FROM pg_tablespace
     UNION ALL SELECT count(*), sum(hashtextextended(umid || ':' || srvid || ':' || umuser || ':' || coalesce(umoptions::text, ''), 0))
     FROM pg_user_mappings
@@ -469,8 +471,9 @@ sub AS (
 -- of, and one hash of everything else a dump may print. schemasync compares them with the last
 -- refresh's and dumps only what changed. A row's xmin changes with every update of it; pg_class is
 -- hashed by content instead (VACUUM, ANALYZE, TRUNCATE and REFRESH rewrite its sizes and files).
-fp_rel AS (
-    SELECT s.oid, s.owner FROM sel s, params WHERE (params.p ->> 'fingerprints')::boolean
+fp_rel AS (  -- acl: the files show privileges (without them, a GRANT changes no file)
+    SELECT s.oid, s.owner, (params.p ->> 'privileges')::boolean AS acl FROM sel s, params
+    WHERE (params.p ->> 'fingerprints')::boolean
 ),
 fp_obj(classid, oid, owner) AS (  -- every catalog object in a file owner's file
     SELECT 'pg_class'::regclass::oid, oid, owner FROM fp_rel
@@ -487,12 +490,14 @@ fp_tok(owner, tok) AS (
                -- each column hashed as itself: four times quicker than md5 of the row as text
                hash_record_extended(ROW(c.relname, c.relnamespace, c.reltype, c.reloftype, c.relam,
                c.reltablespace, c.relpersistence, c.relkind, c.relnatts, c.relchecks, c.relrowsecurity,
-               c.relforcerowsecurity, c.relispopulated, c.relreplident, c.relispartition, c.relacl, c.reloptions,
+               c.relforcerowsecurity, c.relispopulated, c.relreplident, c.relispartition,
+               CASE WHEN r.acl THEN c.relacl END, c.reloptions,
                c.relpartbound::text, t.reloptions), 0)::text
 \else
                md5(ROW(c.relname, c.relnamespace, c.reltype, c.reloftype, c.relam,
                c.reltablespace, c.relpersistence, c.relkind, c.relnatts, c.relchecks, c.relrowsecurity,
-               c.relforcerowsecurity, c.relispopulated, c.relreplident, c.relispartition, c.relacl, c.reloptions,
+               c.relforcerowsecurity, c.relispopulated, c.relreplident, c.relispartition,
+               CASE WHEN r.acl THEN c.relacl END, c.reloptions,
                c.relpartbound, t.reloptions)::text)
 \endif
     FROM pg_class c JOIN fp_rel r ON r.oid = c.oid LEFT JOIN pg_class t ON t.oid = c.reltoastrelid
@@ -570,10 +575,12 @@ fp_doc AS (
 -- initdb's scripts (12000 and up) count too: the public schema, plpgsql.
 fp_else(tok) AS (
     SELECT 'n' || oid || ':' || xmin FROM pg_namespace WHERE oid >= 12000 AND oid NOT IN (SELECT oid FROM tmp_ns)
-    UNION ALL  -- the names of the roles this database's objects name (GRANT, policies, mappings)
+    UNION ALL  -- the names of the roles this database's objects name (policies, mappings; GRANT
+    -- when the files show privileges)
     SELECT DISTINCT 'r' || a.oid || ':' || a.rolname FROM pg_shdepend d JOIN pg_roles a ON a.oid = d.refobjid
     WHERE d.refclassid = 'pg_authid'::regclass
       AND d.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+      AND (d.deptype <> 'a' OR (SELECT (p ->> 'privileges')::boolean FROM params))
     UNION ALL SELECT 'r' || oid || ':' || rolname FROM pg_roles WHERE oid = 10  -- pinned: no pg_shdepend rows
     UNION ALL SELECT 'T' || oid || ':' || spcname FROM pg_tablespace
     UNION ALL SELECT 'x' || oid || ':' || xmin FROM pg_proc WHERE oid >= 12000 AND pronamespace NOT IN (SELECT oid FROM tmp_ns)

@@ -76,6 +76,17 @@ def settled(now: Fingerprints, before_stamp: dict | None) -> Fingerprints:
     return Fingerprints(now.objects, stamp, now.owners)
 
 
+def unchanged(now: Fingerprints, before_stamp: dict | None) -> Fingerprints:
+    """The fingerprints to keep when they say nothing changed: the last refresh's stamp, quick
+    check included. The catalog moved where no file looks (a table in a schema not selected, a
+    grant the files do not show); a new quick value in the manifest would be a commit that says
+    nothing. Sound: the kept value is one at which these same fingerprints held, so the files
+    are right whenever the quick check finds it again, and any other value asks the fingerprints."""
+    if not before_stamp or "quick" not in before_stamp:
+        return now  # a manifest from before the quick check: this run's, or every refresh asks
+    return Fingerprints(now.objects, dict(before_stamp), now.owners)
+
+
 def local_key(*parts: object) -> str:
     """A hash of this tool's own inputs (its format, the host's settings, the team's notes): when
     they change, the files may change without the database changing."""

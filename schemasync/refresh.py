@@ -339,6 +339,8 @@ class _Ask:
         # a type's: they cannot be dumped one by one) means a whole dump
         edited = [f for f in self.edited if f not in now.owners]
         self.decision = incremental.decide(now, previous.fingerprints, kept, self.intact, edited)
+        if self.decision.kind == incremental.NONE:
+            self.now = incremental.unchanged(now, previous.fingerprints)
         answer = self.decision.answer()
         if self.decision.kind == incremental.PART:
             # and the selection discovery will most likely give: the server dumps it meanwhile

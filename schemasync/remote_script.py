@@ -62,6 +62,8 @@ def discovery_sql(host: HostConfig, mode: Mode, table: str | None = None) -> str
         "schemas": [glob_to_regex(s) for s in host.schemas],
         "exclude": [glob_to_regex(x) for x in host.exclude],
         "table": table,
+        # without privileges the files show no GRANT: the fingerprints leave the ACLs out
+        "privileges": host.privileges,
     }
     literal = sql_literal(json.dumps(params, ensure_ascii=True))
     return _remote_text("discover.sql").replace("__PARAMS__", literal)

@@ -151,7 +151,8 @@ CHANGES: list[tuple[str, str]] = [
     ("CREATE TABLE scratch (id integer)", "full"),
     ("DROP TABLE scratch", "full"),
     ("ALTER TABLE accounts RENAME TO customers", "full"),
-    ("GRANT SELECT ON orders TO PUBLIC", "part"),
+    ("GRANT SELECT ON orders TO PUBLIC", "none"),  # privileges: false, the files show no GRANT
+    ("REVOKE SELECT ON orders FROM PUBLIC", "none"),
     ("VACUUM FULL customers", "none"),
     ("TRUNCATE orders", "none"),
     ("REFRESH MATERIALIZED VIEW order_totals", "none"),
@@ -429,6 +430,58 @@ def test_roles_elsewhere_in_the_cluster_change_nothing_and_a_named_one_renamed_i
         sb.psql("DROP POLICY IF EXISTS by_role ON users", database, check=False)
         sb.psql(f"DROP ROLE IF EXISTS {named}; DROP ROLE IF EXISTS {named}_b; DROP ROLE IF EXISTS {other}", check=False)
         sb.psql(f"DROP ROLE IF EXISTS {other}_b", check=False)
+
+
+def test_a_change_no_file_shows_writes_nothing_and_commits_nothing(workspace: Workspace, database: str) -> None:
+    """A table made in a schema the host does not select changes the database-wide quick check,
+    but no fingerprint: the refresh writes nothing, not even the manifest's new quick value (a
+    commit that says nothing), and the next one still finds a real change."""
+    sb = workspace.sandbox
+    sb.psql("CREATE SCHEMA side", database)
+    workspace.add_host("dev", database, schemas=["public"])
+    for _ in range(2):  # the first refresh, then the first with fingerprints
+        assert workspace.inv("schemas.refresh", "--host", "dev").code == 0
+    manifest = workspace.out() / "_manifest.json"
+    before, commits = manifest.read_bytes(), workspace.commits()
+    for sql in ("CREATE TABLE side.scratch (id integer)", "ALTER TABLE side.scratch ADD COLUMN note text"):
+        sb.psql(sql, database)
+        run = workspace.inv("schemas.refresh", "--host", "dev", "--json")
+        assert run.code == 0 and run.json["dumped"] == "none" and not run.json["changed"], (sql, run.out)
+        assert run.json["dumped_why"] == "nothing changed", run.out  # the fingerprints said so
+        assert manifest.read_bytes() == before and workspace.commits() == commits, sql
+    sb.psql("ALTER TABLE users ADD COLUMN nickname text", database)
+    run = workspace.inv("schemas.refresh", "--host", "dev", "--json")
+    assert run.code == 0 and run.json["dumped"] == "part" and run.json["updated"] == ["users"], run.out
+    run = workspace.inv("schemas.refresh", "--host", "dev", "--json")  # the quick check's value is now's
+    assert run.code == 0 and run.json["dumped_why"] == "nothing changed (the quick check)", run.out
+
+
+@pytest.mark.parametrize("privileges", [False, True])
+def test_a_grant_is_a_change_only_where_the_files_show_privileges(
+    workspace: Workspace, database: str, privileges: bool
+) -> None:
+    """Without `privileges`, a GRANT (a vault's per-lease role given SELECT on every table) changes
+    no file: nothing is dumped or committed. With it, the table's file gains the GRANT."""
+    sb, role = workspace.sandbox, f"r_lease_{os.getpid()}_{database}"
+    workspace.add_host("dev", database, privileges=privileges)
+    for _ in range(2):  # the first refresh, then the first with fingerprints
+        assert workspace.inv("schemas.refresh", "--host", "dev").code == 0
+    manifest = workspace.out() / "_manifest.json"
+    before, commits = manifest.read_bytes(), workspace.commits()
+    sb.psql(f"DROP ROLE IF EXISTS {role}; CREATE ROLE {role}")
+    try:
+        sb.psql(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}", database)
+        run = workspace.inv("schemas.refresh", "--host", "dev", "--json")
+        assert run.code == 0, run.err
+        if privileges:
+            assert run.json["dumped"] == "full" and "users" in run.json["updated"], run.out  # a role is named
+            assert f"GRANT SELECT ON TABLE public.users TO {role};" in (workspace.out() / "users.sql").read_text()
+        else:
+            assert run.json["dumped"] == "none" and not run.json["changed"], run.out
+            assert manifest.read_bytes() == before and workspace.commits() == commits
+    finally:
+        sb.psql(f"DROP OWNED BY {role}", database, check=False)
+        sb.psql(f"DROP ROLE IF EXISTS {role}", check=False)
 
 
 def armed_pg_bin(tmp_path: Path, tool: str, when: str, sql: str) -> tuple[Path, Path]:
