@@ -890,6 +890,11 @@ _HINTS = {
     "does not exist": "check database and db_user in hosts.yaml",
     "Connection refused": "check db_host/db_port: is PostgreSQL listening there, as seen from the server?",
     "No such file or directory": "check db_host/db_port: is PostgreSQL running on the server's socket?",
+    # pg_dump's ACCESS SHARE lock on each table needs SELECT (README: A database role of its own)
+    "permission denied for table": "pg_dump locks each table it dumps, which needs SELECT on it:"
+    " GRANT pg_read_all_data TO the role (PostgreSQL 14+), or SELECT on the tables",
+    "permission denied for schema": "the role needs USAGE on the schemas it dumps:"
+    " GRANT pg_read_all_data TO the role (PostgreSQL 14+), or USAGE ON SCHEMA",
     "permission denied": "the database role needs to read the catalog and the tables' definitions",
     "needs PostgreSQL 11 or later": "PostgreSQL 10 and older are not supported (their support ended in 2022)",
 }

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -68,6 +70,33 @@ def test_privileges_are_opt_in_and_owners_never_appear(workspace: Workspace, dat
     assert "users" in run.json["updated"]
     assert "GRANT SELECT ON TABLE public.users TO app_reader;" in (workspace.out() / "users.sql").read_text()
     assert not any(b"OWNER TO" in text for text in workspace.snapshot().values())
+
+
+def test_a_role_of_its_own_needs_only_pg_read_all_data(workspace: Workspace, database: str) -> None:
+    """README, "A database role of its own": without SELECT, pg_dump's lock is refused and the hint
+    names the grant; with pg_read_all_data alone, the files are the superuser's."""
+    sb, role = workspace.sandbox, f"ro_{os.getpid()}_{database}"
+    sb.psql(f"DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN")
+    try:
+        workspace.add_host("dev", database)
+        assert workspace.inv("schemas.refresh", "--host", "dev", "--no-commit").code == 0
+        as_superuser = workspace.snapshot()
+        shutil.rmtree(workspace.out())
+        workspace.add_host("dev", database, db_user=role)
+        denied = workspace.inv("schemas.refresh", "--host", "dev", "--json")
+        assert denied.code == 4 and "permission denied for table" in denied.err, denied.err
+        assert "GRANT pg_read_all_data TO the role" in denied.json["hints"][0], denied.out
+        assert not workspace.out().exists() and workspace.commits() == 0
+        sb.psql(f"GRANT pg_read_all_data TO {role}")
+        run = workspace.inv("schemas.refresh", "--host", "dev", "--no-commit")
+        assert run.code == 0, run.err
+        mine = workspace.snapshot()
+        # the same files; the manifest's fingerprints hold a hash of the host's settings (db_user)
+        manifests = [json.loads(files.pop("_manifest.json"))["files"] for files in (mine, as_superuser)]
+        assert manifests[0] == manifests[1]
+        assert without_stamp(mine) == without_stamp(as_superuser), differences(mine, as_superuser)
+    finally:
+        sb.psql(f"DROP ROLE IF EXISTS {role}", check=False)
 
 
 def test_unreachable_host(workspace: Workspace, database: str) -> None:
