@@ -77,9 +77,17 @@ SELECT CASE WHEN current_setting('server_version_num')::int < 110000
 SELECT :'ss_snapshot' ~ '^[0-9A-F-]+$' AS ss_import,
        :'ss_snapshot' = '' AND :'ss_hold' = 'on'
            AND (current_setting('server_version_num')::int >= 100000 OR NOT pg_is_in_recovery()) AS ss_export,
-       current_setting('server_version_num')::int >= 90600 AS ss_has_idle_timeout \gset
+       current_setting('server_version_num')::int >= 90600 AS ss_has_idle_timeout,
+       current_setting('server_version_num')::int >= 170000 AS ss_has_transaction_timeout \gset
 -- where temporary objects live (pg_temp_N, pg_toast_temp_N): never dumped, a session's own
 \set ss_temp_schema '^pg_(toast_)?temp_[0-9]+$'
+\if :ss_export
+\if :ss_has_transaction_timeout
+-- PostgreSQL 17's bound on a whole transaction (a team may set it on its roles): this one is held
+-- open while the dumps import its snapshot, as pg_dump turns it off for its own
+SET transaction_timeout = 0;
+\endif
+\endif
 BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY;
 \if :ss_import
 SET TRANSACTION SNAPSHOT :'ss_snapshot';

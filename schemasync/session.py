@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -884,10 +885,12 @@ def _json(text: str) -> dict:
     return value
 
 
+# the first pattern found in the remote step's stderr gives the hint
 _HINTS = {
     "no password supplied": "set password_env in hosts.yaml, or put the password in ~/.pgpass on the server",
     "password authentication failed": "check the password (password_env) and db_user",
-    "does not exist": "check database and db_user in hosts.yaml",
+    r'database "[^"]*" does not exist': "check database in hosts.yaml",
+    r'role "[^"]*" does not exist': "check db_user in hosts.yaml",
     "Connection refused": "check db_host/db_port: is PostgreSQL listening there, as seen from the server?",
     "No such file or directory": "check db_host/db_port: is PostgreSQL running on the server's socket?",
     # pg_dump's ACCESS SHARE lock on each table needs SELECT (README: A database role of its own)
@@ -906,7 +909,7 @@ def _remote_failure(host: HostConfig, conn: Connection, status: int | None, stde
     detail = f"\n{detail}" if detail else ""
     if status is None or status < 0:
         return SSHError(f"{where}: connection lost while the remote step ran{detail}")
-    hint = next((h for k, h in _HINTS.items() if k in stderr), "")
+    hint = next((h for pattern, h in _HINTS.items() if re.search(pattern, stderr)), "")
     if status == RemoteExit.NO_PSQL:
         return DatabaseError(f"{where}: psql not found on the server{detail}", hint="set pg_bin in hosts.yaml")
     if status == RemoteExit.NO_PG_DUMP:

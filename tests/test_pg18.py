@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+from pathlib import Path
 
 import pytest
 
@@ -86,3 +88,25 @@ def test_a_tunnel_to_a_newer_server_uses_the_wheels_pg_dump(workspace: Workspace
     manifest = json.loads((workspace.out("managed") / "_manifest.json").read_text())
     assert manifest["postgres"] == {"server": 18, "pg_dump": 18}
     assert "NOT ENFORCED" in (workspace.out("managed") / "bookings.sql").read_text()
+
+
+def test_a_transaction_timeout_on_the_role_does_not_end_the_held_snapshot(
+    workspace: Workspace, pg18: Sandbox, tmp_path: Path
+) -> None:
+    """PostgreSQL 17 added transaction_timeout, which a team may set on its roles or databases. The
+    run's first session holds its transaction (and its exported snapshot) open while pg_dump, made
+    slow here, imports it: the session turns the timeout off for itself, as it does the idle one."""
+    assert pg18.bindir is not None
+    pg18.psql("DROP DATABASE IF EXISTS slowdump; CREATE DATABASE slowdump TEMPLATE skyfire;")
+    pg18.psql("ALTER DATABASE slowdump SET transaction_timeout = '1s';")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "psql").symlink_to(pg18.bindir / "psql")
+    real = shlex.quote(str(pg18.bindir / "pg_dump"))
+    (bin_dir / "pg_dump").write_text(f'#!/bin/sh\ncase " $* " in *--schema-only*) sleep 2 ;; esac\nexec {real} "$@"\n')
+    (bin_dir / "pg_dump").chmod(0o755)
+    os.chmod(tmp_path, 0o755)
+    workspace.add_host("v18", "slowdump", db_host=str(pg18.pg_socket_dir), db_port=pg18.pg_port, pg_bin=str(bin_dir))
+    run = workspace.inv("schemas.refresh", "--host", "v18", "--json")
+    assert run.code == 0, run.err
+    assert run.json["tables"] == 16 and run.json["dumped"] == "full"

@@ -178,7 +178,10 @@ def test_a_failed_run_leaves_the_output_exactly_as_it_was(workspace: Workspace, 
     before = workspace.snapshot()
     workspace.add_host("dev", database + "_missing")
     run = workspace.inv("schemas.refresh", "--host", "dev")
-    assert run.code == 4 and "does not exist" in run.err
+    assert run.code == 4 and "does not exist" in run.err and "hint: check database in hosts.yaml" in run.err
+    workspace.add_host("dev", database, db_user="no_such_role")
+    run = workspace.inv("schemas.refresh", "--host", "dev")
+    assert run.code == 4 and "hint: check db_user in hosts.yaml" in run.err, run.err
     workspace.add_host("dev", database, pg_bin="/nonexistent/bin")
     run = workspace.inv("schemas.refresh", "--host", "dev")
     assert run.code == 4 and "psql not found in pg_bin" in run.err
