@@ -5,6 +5,10 @@
 -- each shell-quoted for `eval set --`; then the same names as a JSON array, for schemasync.
 \set ON_ERROR_STOP 1
 SET standard_conforming_strings = on;
+-- Only the catalog's functions and operators, as pg_dump does: one in a schema on the role's
+-- path (public) with a closer signature would win overload resolution and run as this role.
+-- (It also makes format_type() name the types the same way whatever the role's path.)
+SET search_path = pg_catalog, pg_temp;
 WITH params AS (SELECT __PARAMS__::jsonb AS p),
 chosen AS (
     SELECT d.datname

@@ -9,6 +9,10 @@
 -- then pg_dump's selection arguments, each shell-quoted, for `eval set --`.
 \set ON_ERROR_STOP 1
 SET standard_conforming_strings = on;
+-- Only the catalog's functions and operators, as pg_dump does: one in a schema on the role's
+-- path (public) with a closer signature would win overload resolution and run as this role.
+-- (It also makes format_type() name the types the same way whatever the role's path.)
+SET search_path = pg_catalog, pg_temp;
 -- PostgreSQL 10 and older lack what the queries below use (jit, hashint8extended; psql's \if).
 -- Said in words before anything else: a failing cast carries the message (no \if, no plpgsql).
 SELECT CASE WHEN current_setting('server_version_num')::int < 110000

@@ -97,7 +97,7 @@ ss_cleanup() {
 }
 ss_end_sessions() {  # the server ends this run's sessions: killing `docker exec` (a prefix)
     # leaves its pg_dump running in the container, holding a lock on every table it has read
-    printf '%s\n' "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+    printf '%s\n' "SET search_path = pg_catalog, pg_temp;" "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
         WHERE application_name = :'ss_app' AND usename = current_user AND pid <> pg_backend_pid();" |
         ss_run "$ss_psql" -X -w -q -A -t -v ss_app="$PGAPPNAME" -f - > /dev/null 2>&1
 }

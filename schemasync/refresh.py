@@ -23,7 +23,7 @@ from .notes import Notes, add_notes, load_notes
 from .publish import Publication
 from .redact import Finding, earlier_copies, redact_pieces, redact_text, rules_for
 from .relations import header_lines, table_details
-from .remote_script import Mode, batches_function, build_script, owners_selection, plan_batches
+from .remote_script import DISCOVERY_FORMAT, Mode, batches_function, build_script, owners_selection, plan_batches
 from .split import SplitResult, render_piece, split_dump
 from .store import NEW, ORPHANED, UPDATED, NewFile, Plan
 from .tenants import TENANTS_FILE, explain, fold, render_tenants
@@ -254,6 +254,7 @@ def _local_key(host: HostConfig, notes: Notes) -> str:
     settings, the team's notes): the files may change when they do, the database unchanged."""
     return incremental.local_key(
         store.FORMAT,
+        DISCOVERY_FORMAT,
         __version__,
         host.name,
         host.database,

@@ -20,6 +20,9 @@ from .discovery import Discovery, Relation
 
 Mode = Literal["full", "table", "list"]
 
+# What discovery's document says, and how: part of the fingerprints' local key, so that a change
+# here (2: column types named under search_path pg_catalog, schema and all) refreshes every record.
+DISCOVERY_FORMAT = 2
 # Files the server sends on the channel itself, after their protocol line, instead of over SFTP:
 # a fetch costs two round trips at least. Above this, SFTP's pipelined reads win.
 INLINE_MAX = 256 * 1024

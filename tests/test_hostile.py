@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 
 from schemasync.sandbox import Sandbox, sql_text
 
-from .conftest import Workspace
+from .conftest import Workspace, without_stamp
 
 NAMES = [
     "../../escape",
@@ -75,3 +76,38 @@ def test_hostile_names_with_table_refresh(workspace: Workspace, hostile_db: str)
         assert len(run.json["added"]) == 1
     files = sorted(p.name for p in workspace.out().glob("*.sql"))
     assert len(files) == 4 and not (workspace.path / "x").exists()
+
+
+@pytest.mark.parametrize("search_path", [None, "public, pg_catalog"])
+def test_functions_in_public_cannot_take_over_the_catalog_queries(
+    workspace: Workspace, database: str, search_path: str | None
+) -> None:
+    """Anyone who may create functions in a schema on the role's search_path (public, for every
+    user before PostgreSQL 15) could otherwise shadow what the catalog queries call: a function
+    with a closer signature wins overload resolution wherever it sits in the path, and runs with
+    the refresh's role (often a superuser). The queries run under search_path pg_catalog, as
+    pg_dump's do; the files, and the types the manifest lists, do not depend on the role's path."""
+    sb = workspace.sandbox
+    workspace.add_host("dev", database)
+    assert workspace.inv("schemas.refresh", "--host", "dev", "--no-commit").code == 0
+    before = workspace.snapshot()
+    shutil.rmtree(workspace.out())
+    trap = "BEGIN RAISE EXCEPTION 'taken over by %', $1; END"
+    sb.psql(
+        f"CREATE FUNCTION public.hashtextextended(text, integer) RETURNS bigint LANGUAGE plpgsql AS $${trap}$$;"
+        f"CREATE FUNCTION public.current_setting(varchar) RETURNS text LANGUAGE plpgsql AS $${trap}$$;",
+        database,
+    )
+    if search_path:
+        sb.psql(f"ALTER DATABASE {database} SET search_path = {search_path}")
+    run = workspace.inv("schemas.refresh", "--host", "dev", "--no-commit", "--json")
+    assert run.code == 0 and "taken over" not in run.err, run.err
+    after = workspace.snapshot()
+    functions = {f for f in after if f.startswith("functions/")} - set(before)
+    assert functions == {"functions/hashtextextended.sql", "functions/current_setting.sql"}, functions
+    for name in functions:
+        del after[name]
+    assert without_stamp(after).keys() == without_stamp(before).keys()
+    manifest_files = [json.loads(files["_manifest.json"])["files"] for files in (after, before)]
+    tables = [[r for r in files if r["kind"] == "table"] for files in manifest_files]
+    assert tables[0] == tables[1]  # the same column types, whatever the role's search_path
