@@ -58,8 +58,14 @@ def without_news(plan: Plan, short: bool = False) -> str | None:
         return f"restore {n} file{'s' if n != 1 else ''}" + ("" if short else " edited by hand")
     if plan.references_only:
         return "headers" + ("" if short else " (references, notes)")
-    if list(plan.writes) == [MANIFEST]:
-        return "catalog fingerprints" + ("" if short else " (the files did not change)")
+    if list(plan.writes) == [MANIFEST]:  # what the fingerprints are valid for, or they, changed
+        if "local" in plan.restamped:
+            said = "manifest", " for a new schemasync or new settings"
+        elif plan.restamped:
+            said = "manifest", " for a new PostgreSQL or pg_dump"
+        else:
+            said = "catalog fingerprints", ""
+        return said[0] + ("" if short else f"{said[1]} (the files did not change)")
     return None
 
 

@@ -110,6 +110,8 @@ class Plan:
     tenants_before: dict | None = None
     before: dict[str, str] = field(default_factory=dict)  # updated files: their previous text (check shows the diff)
     fingerprints_only: bool = False  # only the manifest's catalog fingerprints changed: no file is stale
+    # what the fingerprints are valid for changed: local (this tool, its settings), server, pg_dump
+    restamped: tuple[str, ...] = ()
 
     @property
     def run_records(self) -> list[Record]:
@@ -245,7 +247,13 @@ def plan_changes(
     )
     changed = bool(writes) or bool(newly_orphaned) or forgotten or own_missing or refingerprinted
     produced_files = frozenset(nf.file for nf in produced)
+    before_stamp, now_stamp = previous.fingerprints or {}, valid_for or {}
     extra = {
+        "restamped": tuple(
+            k
+            for k in ("local", "server", "pg_dump")
+            if before_stamp and now_stamp and now_stamp.get(k) != before_stamp.get(k)
+        ),
         "restored": restored,
         "overwritten": overwritten,
         "references_only": references_only,

@@ -456,6 +456,20 @@ def test_a_change_no_file_shows_writes_nothing_and_commits_nothing(workspace: Wo
     assert run.code == 0 and run.json["dumped_why"] == "nothing changed (the quick check)", run.out
 
 
+def test_new_settings_that_change_no_file_commit_the_manifest_and_say_why(workspace: Workspace, database: str) -> None:
+    """A setting in the fingerprints' local key (here a redact pattern that matches nothing) means
+    a whole dump; the files are the same, and the commit of the manifest alone says why."""
+    workspace.add_host("dev", database)
+    assert workspace.inv("schemas.refresh", "--host", "dev").code == 0
+    commits = workspace.commits()
+    workspace.add_host("dev", database, redact=["/never_matches_zq/"])
+    run = workspace.inv("schemas.refresh", "--host", "dev", "--json")
+    assert run.code == 0 and run.json["dumped"] == "full" and run.json["files_written"] == ["_manifest.json"], run.out
+    assert workspace.commits() == commits + 1
+    subject = workspace.git("log", "-1", "--format=%s").strip()
+    assert subject == "schemas(dev): manifest for a new schemasync or new settings (the files did not change)"
+
+
 @pytest.mark.parametrize("privileges", [False, True])
 def test_a_grant_is_a_change_only_where_the_files_show_privileges(
     workspace: Workspace, database: str, privileges: bool

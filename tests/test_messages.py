@@ -60,6 +60,15 @@ def test_a_commit_without_news_says_what_it_holds_alone_and_in_a_sweep() -> None
         ("schemas(dev): headers (references, notes)", "schemas: dev(headers)"),
         ("schemas(dev): catalog fingerprints (the files did not change)", "schemas: dev(catalog fingerprints)"),
     ]
+    # the manifest alone, rewritten because what its fingerprints are valid for changed
+    manifest_only = replace(quiet, writes={MANIFEST: "{}"})
+    assert [
+        commit_message("dev", replace(manifest_only, restamped=why)).splitlines()[0]
+        for why in (("local",), ("server",))
+    ] == [
+        "schemas(dev): manifest for a new schemasync or new settings (the files did not change)",
+        "schemas(dev): manifest for a new PostgreSQL or pg_dump (the files did not change)",
+    ]
 
 
 def test_cap_lines() -> None:
