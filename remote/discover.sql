@@ -85,12 +85,11 @@ SELECT :'ss_snapshot' ~ '^[0-9A-F-]+$' AS ss_import,
        current_setting('server_version_num')::int >= 170000 AS ss_has_transaction_timeout \gset
 -- where temporary objects live (pg_temp_N, pg_toast_temp_N): never dumped, a session's own
 \set ss_temp_schema '^pg_(toast_)?temp_[0-9]+$'
-\if :ss_export
 \if :ss_has_transaction_timeout
--- PostgreSQL 17's bound on a whole transaction (a team may set it on its roles): this one is held
--- open while the dumps import its snapshot, as pg_dump turns it off for its own
+-- PostgreSQL 17's bound on a whole transaction (a team may set it on its roles), off as pg_dump
+-- turns it off for its own: the first session is held open while the dumps import its snapshot,
+-- and discovery of 20,000 tables takes seconds (each statement stays bounded, below)
 SET transaction_timeout = 0;
-\endif
 \endif
 BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY;
 \if :ss_import
