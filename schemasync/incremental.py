@@ -62,28 +62,21 @@ def fingerprints(doc: dict | None, server_version: int, pg_dump: str, local: str
     return Fingerprints(objects, stamp, owners)
 
 
-def settled(now: Fingerprints, before_stamp: dict | None) -> Fingerprints:
-    """The fingerprints to keep. A stamp that differs from the last one only in `since` keeps the
-    last one's: nothing the quick check sees was written in between, so the next refresh's guess
-    starts as well from there, and the manifest is not rewritten for a number alone."""
-    if not before_stamp or now.stamp.get("since") == before_stamp.get("since"):
-        return now
-    if {k: v for k, v in now.stamp.items() if k != "since"} != {k: v for k, v in before_stamp.items() if k != "since"}:
-        return now
-    stamp = {k: v for k, v in now.stamp.items() if k != "since"}
-    if "since" in before_stamp:
-        stamp["since"] = before_stamp["since"]
-    return Fingerprints(now.objects, stamp, now.owners)
-
-
-def unchanged(now: Fingerprints, before_stamp: dict | None) -> Fingerprints:
-    """The fingerprints to keep when they say nothing changed: the last refresh's stamp, quick
-    check included. The catalog moved where no file looks (a table in a schema not selected, a
-    grant the files do not show); a new quick value in the manifest would be a commit that says
-    nothing. Sound: the kept value is one at which these same fingerprints held, so the files
-    are right whenever the quick check finds it again, and any other value asks the fingerprints."""
+def settled(now: Fingerprints, before_stamp: dict | None, before_objects: dict[str, str]) -> Fingerprints:
+    """The fingerprints to keep in the manifest. When every file's fingerprint, everything else's
+    and the versions are the last refresh's, its whole stamp (quick check and `since`) is kept:
+    the catalog moved only where no file looks (a table in a schema not selected, a grant the
+    files do not show, a transaction that only moved `since`), and a new number in the manifest
+    would be a commit that says nothing. Sound: the kept quick value is one at which these same
+    fingerprints held, so the files are right whenever the quick check finds it again, and any
+    other value asks for the fingerprints. (The cost: until something a file shows changes,
+    each refresh computes them.) `before_objects`: the last refresh's, live files only."""
     if not before_stamp or "quick" not in before_stamp:
         return now  # a manifest from before the quick check: this run's, or every refresh asks
+    if any(now.stamp.get(k) != before_stamp.get(k) for k in ("global", "server", "pg_dump", "local")):
+        return now
+    if now.objects != before_objects:
+        return now
     return Fingerprints(now.objects, dict(before_stamp), now.owners)
 
 

@@ -340,8 +340,6 @@ class _Ask:
         # a type's: they cannot be dumped one by one) means a whole dump
         edited = [f for f in self.edited if f not in now.owners]
         self.decision = incremental.decide(now, previous.fingerprints, kept, self.intact, edited)
-        if self.decision.kind == incremental.NONE:
-            self.now = incremental.unchanged(now, previous.fingerprints)
         answer = self.decision.answer()
         if self.decision.kind == incremental.PART:
             # and the selection discovery will most likely give: the server dumps it meanwhile
@@ -511,7 +509,8 @@ def plan_refresh(
         version = out.info.get("pg_dump_version", "")
         now = incremental.fingerprints(early.fingerprints, discovery.server_version, version, local)
     if now is not None:
-        now = incremental.settled(now, previous.fingerprints)
+        kept_fps = {r.file: r.fp for r in previous.records.values() if r.fp and r.status != ORPHANED}
+        now = incremental.settled(now, previous.fingerprints, kept_fps)
     plan = store.plan_changes(
         previous,
         produced,

@@ -449,6 +449,10 @@ def test_a_change_no_file_shows_writes_nothing_and_commits_nothing(workspace: Wo
         assert run.code == 0 and run.json["dumped"] == "none" and not run.json["changed"], (sql, run.out)
         assert run.json["dumped_why"] == "nothing changed", run.out  # the fingerprints said so
         assert manifest.read_bytes() == before and workspace.commits() == commits, sql
+    # nor does a whole dump (`--full`), whose fingerprints are the last refresh's too
+    run = workspace.inv("schemas.refresh", "--host", "dev", "--full", "--json")
+    assert run.code == 0 and run.json["dumped"] == "full" and not run.json["changed"], run.out
+    assert manifest.read_bytes() == before and workspace.commits() == commits
     sb.psql("ALTER TABLE users ADD COLUMN nickname text", database)
     run = workspace.inv("schemas.refresh", "--host", "dev", "--json")
     assert run.code == 0 and run.json["dumped"] == "part" and run.json["updated"] == ["users"], run.out

@@ -139,16 +139,30 @@ def test_intact_files_are_recognised_as_definition_says() -> None:
             assert not is_intact(text.replace("TABLE", "VIEW"), header, content_sha(definition(text)))
 
 
-def test_a_stamp_that_differs_only_in_since_keeps_the_last_one() -> None:
+def test_fingerprints_that_all_held_keep_the_last_stamp() -> None:
     from schemasync.incremental import Fingerprints, settled
 
     before = {"quick": "1:2", "global": "9", "server": 150000, "pg_dump": "15.1", "local": "k", "since": "100"}
-    now = Fingerprints({"t.sql": "5"}, {**before, "since": "250"})
-    assert settled(now, before).stamp == before  # nothing else moved: the manifest stays as it is
-    assert settled(now, before).objects == now.objects
-    moved = Fingerprints({"t.sql": "5"}, {**before, "quick": "1:3", "since": "250"})
-    assert settled(moved, before) is moved  # the catalog changed: the guess starts from now
-    assert settled(now, None) is now
+    objects = {"t.sql": "5"}
+    now = Fingerprints(dict(objects), {**before, "since": "250"})
+    assert settled(now, before, objects).stamp == before  # nothing else moved: the manifest stays as it is
+    assert settled(now, before, objects).objects == now.objects
+    # the quick check moved where no file looks (a table in a schema not selected): the last one
+    # is kept, a value at which these same fingerprints held
+    elsewhere = Fingerprints(dict(objects), {**before, "quick": "1:3", "since": "250"})
+    assert settled(elsewhere, before, objects).stamp == before
+    # a file's fingerprint, everything else's or a version moved: this run's stamp, guess and all
+    changed = Fingerprints({"t.sql": "6"}, {**before, "quick": "1:3", "since": "250"})
+    assert settled(changed, before, objects) is changed
+    dropped = Fingerprints({}, {**before, "quick": "1:3"})
+    assert settled(dropped, before, objects) is dropped
+    for key, value in (("global", "8"), ("server", 160000), ("pg_dump", "16.0"), ("local", "j")):
+        moved = Fingerprints(dict(objects), {**before, key: value})
+        assert settled(moved, before, objects) is moved, key
+    assert settled(now, None, {}) is now
     # a manifest from before `since` existed: none is added for a number alone
     old = {k: v for k, v in before.items() if k != "since"}
-    assert settled(now, old).stamp == old
+    assert settled(now, old, objects).stamp == old
+    # one from before the quick check: this run's, so that the next refresh can use it
+    oldest = {k: v for k, v in old.items() if k != "quick"}
+    assert settled(now, oldest, objects) is now
