@@ -137,6 +137,13 @@ SELECT :'ss_export_file' <> '' AND :'ss_export_ready' <> '' AS ss_export_early \
 \set fp_more ''
 \set quick_more ''
 \endif
+-- The roles this database's objects name (policies, mappings, owners; GRANT only when the files
+-- show privileges), as one subquery for both the quick check and the fingerprint of everything
+-- else: roles come and go across the cluster (one per lease where a vault hands out
+-- credentials) without touching this database. The bootstrap superuser (oid 10) is pinned: no
+-- pg_shdepend rows name it, and both add it.
+SELECT CASE WHEN (__PARAMS__::jsonb ->> 'privileges')::boolean THEN 'true' ELSE 'false' END AS ss_privileges \gset
+\set ss_named_roles '(SELECT d.refobjid FROM pg_shdepend d WHERE d.refclassid = ''pg_authid''::regclass AND d.dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND (d.deptype <> ''a'' OR ' :ss_privileges '))'
 -- The quick check: every catalog row a dump may depend on, database-wide, by identity and xmin,
 -- summed. Equal to the last refresh's: nothing changed, and nothing more is asked. (VACUUM and
 -- ANALYZE update pg_class in place, keeping xmin; anything else that differs costs only the
@@ -244,15 +251,9 @@ FROM (
     UNION ALL SELECT count(*), sum(hashint8extended((objoid::int8 << 24) # (classoid::int8 << 8) # objsubid, xmin::text::int8))
     FROM pg_seclabel
     -- names only (the catalogs behind these views are for superusers): a role or tablespace renamed.
-    -- The roles this database's objects name (policies, mappings; GRANT when the files show
-    -- privileges) and the bootstrap superuser, as the fingerprint of everything else has them:
-    -- roles come and go across the cluster (one per lease where a vault hands out credentials)
-    -- without touching this database
+    -- The roles this database's objects name, as the fingerprint of everything else has them
     UNION ALL SELECT count(*), sum(hashtextextended(a.oid || ':' || a.rolname, 0)) FROM pg_roles a
-    WHERE a.oid = 10 OR a.oid IN (SELECT d.refobjid FROM pg_shdepend d
-                                  WHERE d.refclassid = 'pg_authid'::regclass
-                                    AND d.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
-                                    AND (d.deptype <> 'a' OR (__PARAMS__::jsonb ->> 'privileges')::boolean))
+    WHERE a.oid = 10 OR a.oid IN :ss_named_roles
     UNION ALL SELECT count(*), sum(hashtextextended(oid || ':' || spcname, 0)) FROM pg_tablespace
     UNION ALL SELECT count(*), sum(hashtextextended(umid || ':' || srvid || ':' || umuser || ':' || coalesce(umoptions::text, ''), 0))
     FROM pg_user_mappings
@@ -586,13 +587,8 @@ fp_doc AS (
 -- initdb's scripts (12000 and up) count too: the public schema, plpgsql.
 fp_else(tok) AS (
     SELECT 'n' || oid || ':' || xmin FROM pg_namespace WHERE oid >= 12000 AND oid NOT IN (SELECT oid FROM tmp_ns)
-    UNION ALL  -- the names of the roles this database's objects name (policies, mappings; GRANT
-    -- when the files show privileges)
-    SELECT DISTINCT 'r' || a.oid || ':' || a.rolname FROM pg_shdepend d JOIN pg_roles a ON a.oid = d.refobjid
-    WHERE d.refclassid = 'pg_authid'::regclass
-      AND d.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
-      AND (d.deptype <> 'a' OR (SELECT (p ->> 'privileges')::boolean FROM params))
-    UNION ALL SELECT 'r' || oid || ':' || rolname FROM pg_roles WHERE oid = 10  -- pinned: no pg_shdepend rows
+    UNION ALL  -- the names of the roles this database's objects name (ss_named_roles)
+    SELECT 'r' || a.oid || ':' || a.rolname FROM pg_roles a WHERE a.oid = 10 OR a.oid IN :ss_named_roles
     UNION ALL SELECT 'T' || oid || ':' || spcname FROM pg_tablespace
     UNION ALL SELECT 'x' || oid || ':' || xmin FROM pg_proc WHERE oid >= 12000 AND pronamespace NOT IN (SELECT oid FROM tmp_ns)
     UNION ALL SELECT 'g' || aggfnoid::oid || ':' || xmin FROM pg_aggregate WHERE aggfnoid::oid >= 12000
