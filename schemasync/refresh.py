@@ -9,9 +9,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Generic, TypeVar
 
 from . import __version__, gitops, incremental, session, store
+from .background import Background
 from .changes import Change, compare_files
 from .config import Config, HostConfig
 from .diff import text_diff
@@ -28,33 +28,9 @@ from .split import SplitResult, render_piece, split_dump
 from .store import NEW, ORPHANED, UPDATED, NewFile, Plan
 from .tenants import TENANTS_FILE, explain, fold, render_tenants
 
-T = TypeVar("T")
-
 # New files from which a refresh writes them ahead, while it plans (Publication.write_ahead):
 # fewer take less time to write than a process takes to start.
 WRITE_AHEAD_FROM = 100
-
-
-class _Background(Generic[T]):
-    """One call in a thread of its own: a run reads its files while it waits on the network."""
-
-    def __init__(self, call: Callable[[], T]) -> None:
-        self._value: T | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(call,), daemon=True)
-        self._thread.start()
-
-    def _run(self, call: Callable[[], T]) -> None:
-        try:
-            self._value = call()
-        except BaseException as exc:  # handed to whoever asks for the result
-            self._error = exc
-
-    def result(self) -> T:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._value  # type: ignore[return-value]
 
 
 @dataclass
@@ -113,7 +89,7 @@ class _Starting:
     def __init__(self, host: HostConfig, script: str) -> None:
         self.host, self.script = host, script
         self.connected = threading.Event()
-        self._background = _Background(self._start)
+        self._background = Background(self._start)
 
     def _start(self) -> tuple[session.Connection, session.Run]:
         try:
@@ -143,12 +119,16 @@ def _fetch(
     on_discovery: Callable[[dict], None] | None = None,
     ask: _Ask | None = None,
     starting: _Starting | None = None,
+    defer_exit: bool = False,
 ) -> tuple[session.RemoteOutput, list[str] | None]:
     """Run the remote step on one connection; returns its output and, for a batched run, the dumps.
     ask: incremental; it says what to dump once discovery is in. starting: the connection and
-    the remote step, started while the caller read its files (else they start here)."""
+    the remote step, started while the caller read its files (else they start here).
+    defer_exit: the output's exit status may still be on its way (session.run_remote): the
+    caller confirms it before writing, and the connection closes once it is in."""
     password = host.password()
     run: session.Run | None = None
+    deferred = False
     if starting is not None:
         conn, run = starting.result()
     else:
@@ -160,7 +140,11 @@ def _fetch(
                 run = session.start_remote(conn, host, script)
             if ask is not None:
                 ask.begin()  # now that the script is sent (and not while it is)
-            return session.run_remote(run, on_discovery, ask, ask.quick_arrived if ask is not None else None), None
+            out = session.run_remote(
+                run, on_discovery, ask, ask.quick_arrived if ask is not None else None, defer_exit=defer_exit
+            )
+            deferred = out.exit is not None
+            return out, None
         except session.LockTableFull as full:
             if table is not None:
                 raise
@@ -183,7 +167,8 @@ def _fetch(
                 )
                 return out, (out.dump or "").split(f"\n{boundary}\n")
     finally:
-        session.close(conn)
+        if not deferred:  # else the thread awaiting the exit status closes it
+            session.close(conn)
 
 
 class _Early:
@@ -288,13 +273,13 @@ class _Ask:
         self.edited: list[str] = []  # files that are not, and are not a relation's
         # the header names the database, as the server will (checked again if it names another)
         self.checked_for = host.database
-        self.checking: _Background[None] | None = None
+        self.checking: Background[None] | None = None
 
     def begin(self) -> None:
         """Check the files while the server runs its quick check. Not before the script is
         sent: checking holds the GIL most of the time, and would slow the handshake and the
         round trips of starting the script down."""
-        self.checking = _Background(lambda: self._check_files(self.checked_for))
+        self.checking = Background(lambda: self._check_files(self.checked_for))
 
     def quick_arrived(self, quick_doc: dict) -> None:
         """Not the last refresh's quick check: while the server works on the fingerprints (and
@@ -427,7 +412,7 @@ def plan_refresh(
             starting.abandon()
         raise
     if fetched is None:
-        out, batched = _fetch(host, mode, table, on_discovery=early, ask=ask, starting=starting)
+        out, batched = _fetch(host, mode, table, on_discovery=early, ask=ask, starting=starting, defer_exit=True)
     else:
         out, batched = fetched
     if early.discovery is None:  # nothing to dump: discovery came on its own, at the end
@@ -518,7 +503,7 @@ def plan_refresh(
         database=discovery.database,
         partial=table is not None,
         incremental=kept,
-        versions=versions if out.dump is not None or table is None else None,
+        versions=versions if table is None else None,  # a --table run leaves them as they were
         tenants=tenants,
         extra_own={TENANTS_FILE: render_tenants(tenants, host.name)} if tenants else None,
         fingerprints=(now.stamp, now.objects) if now is not None else None,
@@ -530,6 +515,7 @@ def plan_refresh(
         if kept:  # the tables not discovered this time: as the manifest has them
             columns = {(r.schema or "", r.name): {c[0] for c in (r.details or {})["column_defs"]} for r in live}
         stale_notes = notes.stale(columns)
+    out.confirm()  # the remote step's exit status, awaited meanwhile: nothing is written before it
     return RefreshResult(
         host=host,
         stale_notes=stale_notes,

@@ -32,6 +32,7 @@ from fabric import Config as FabricConfig
 from fabric import Connection
 
 from . import gcpause
+from .background import Background
 from .config import HostConfig
 from .errors import ConfigError, DatabaseError, SchemasyncError, SSHError
 
@@ -262,6 +263,15 @@ class RemoteOutput:
     notices: list[str] = field(default_factory=list)  # what the server said on stderr on success
     info: dict[str, str] = field(default_factory=dict)  # SCHEMASYNC INFO lines: {"pg_dump": "15"}
     answer: str | None = None  # incremental: what the script was told to dump (none, full, part ...)
+    # run_remote(defer_exit=True): the exit status, still on its way (its notices once it is in)
+    exit: Background[list[str]] | None = None
+
+    def confirm(self) -> None:
+        """Wait for the remote step's exit status, if it was not waited for: raises its failure.
+        Before anything is written: the output is whole, but only a status of 0 vouches for it."""
+        if self.exit is not None:
+            pending, self.exit = self.exit, None
+            self.notices = pending.result()
 
 
 class _Watchdog:
@@ -596,6 +606,7 @@ def run_remote(
     on_discovery: Callable[[dict], None] | None = None,
     ask: Callable[[dict, dict | None, str], str] | None = None,
     on_quick: Callable[[dict], None] | None = None,
+    defer_exit: bool = False,
 ) -> RemoteOutput:
     """Read the started remote step's lines, fetch its files, let the server remove its temp dir.
 
@@ -603,8 +614,12 @@ def run_remote(
     caller can prepare (read the old files) instead of waiting. With `via: tunnel` the same step
     runs here, against the database port forwarded through the SSH connection. An incremental
     script (built with ask=True) asks what to dump: `ask(quick check, fingerprints or None, pg_dump
-    version)` answers; `on_quick` gets the quick check as soon as it comes."""
+    version)` answers; `on_quick` gets the quick check as soon as it comes.
+    defer_exit: once the dump is in, its exit status (a round trip away on a far link) is
+    awaited in a thread, which then closes the connection: the caller splits the dump meanwhile,
+    and calls `confirm()` on the output before it writes anything."""
     conn, host = run.conn, run.host
+    handed_over = False
     try:
         with run.errors():
             said = _Said()
@@ -648,20 +663,41 @@ def run_remote(
                     raise SSHError(f"{host.name}: the remote step ended without sending its results")
                 raise _remote_failure(host, conn, status, run.stderr())
             payload = run.get(result[2], result[1], then_end_input=True)
-            status = run.finish()  # the script has removed its directory and exits
-            if status != 0:
-                raise _remote_failure(host, conn, status, run.stderr())
-            return RemoteOutput(
+            output = RemoteOutput(
                 meta=meta,
                 dump=_decode(payload, result[0]),
                 status=0,
                 transferred=said.fetched + len(payload),
-                notices=_notices(run.stderr()),
                 info=said.info,
                 answer=answer,
             )
+            if defer_exit:
+                output.exit = Background(lambda: _settle(run), name="schemasync-exit")
+                handed_over = True
+            else:
+                output.notices = _exited(run)
+            return output
+    finally:
+        if not handed_over:
+            run.close()
+
+
+def _exited(run: Run) -> list[str]:
+    """The script has its input's end, removes its directory and exits: its notices, or its failure."""
+    with run.errors():
+        status = run.finish()
+        if status != 0:
+            raise _remote_failure(run.host, run.conn, status, run.stderr())
+        return _notices(run.stderr())
+
+
+def _settle(run: Run) -> list[str]:
+    """_exited, in the thread run_remote(defer_exit=True) hands the run to; then the connection goes."""
+    try:
+        return _exited(run)
     finally:
         run.close()
+        close(run.conn)
 
 
 @dataclass

@@ -324,6 +324,50 @@ def test_discovery_arrives_while_pg_dump_is_still_running(workspace: Workspace, 
     assert len(seen) == 1 and "users" in seen[0] and "survey_notes" in seen[0]
 
 
+@pytest.mark.parametrize("status", [0, 23])
+def test_the_exit_status_is_awaited_while_the_dump_is_used_and_still_decides(
+    workspace: Workspace, database: str, status: int
+) -> None:
+    """A refresh does not wait a round trip for the remote step's exit status before it splits the
+    dump (run_remote(defer_exit=True)): the status comes in a thread, which then closes the
+    connection, and `confirm()` (before anything is written) gives the notices or raises the
+    failure. Here a step that sends its result and then fails (which refresh.sh never does: its
+    last words are its exit) over a real sshd."""
+    from schemasync import session
+
+    workspace.add_host("dev", database)
+    host = load_config(str(workspace.path / "hosts.yaml")).host("dev")
+    doc = '{"tables": []}'
+    script = (
+        f"printf 'SCHEMASYNC DISCOVERY plain {len(doc)} -\\n%s' '{doc}'\n"
+        "printf 'SCHEMASYNC RESULT plain 5 -\\nhello'\n"
+        "cat > /dev/null\n"  # until schemasync ends our input: it has the file
+        "printf 'schemasync-remote: said on the way out\\n' >&2\n"
+        f"exit {status}\n"
+    )
+    for defer in (True, False):
+        conn = session.connect(host)
+        try:
+            run = session.start_remote(conn, host, script)
+            if not defer and status:
+                with pytest.raises(DatabaseError, match="pg_dump failed"):
+                    session.run_remote(run)
+                continue
+            out = session.run_remote(run, defer_exit=defer)
+            assert out.dump == "hello" and out.meta == {"tables": []}
+            assert (out.exit is not None) is defer
+            if status:
+                with pytest.raises(DatabaseError, match="pg_dump failed"):
+                    out.confirm()
+            else:
+                out.confirm()
+                assert out.notices == ["said on the way out"]
+            if defer:  # the thread that awaited the status closed the connection
+                assert not conn.is_connected
+        finally:
+            session.close(conn)
+
+
 def test_a_first_refresh_of_many_tables_commits_exactly_what_it_writes(workspace: Workspace) -> None:
     from schemasync.refresh import WRITE_AHEAD_FROM
 
