@@ -70,14 +70,21 @@ def settled(now: Fingerprints, before_stamp: dict | None, before_objects: dict[s
     would be a commit that says nothing. Sound: the kept quick value is one at which these same
     fingerprints held, so the files are right whenever the quick check finds it again, and any
     other value asks for the fingerprints. (The cost: until something a file shows changes,
-    each refresh computes them.) `before_objects`: the last refresh's, live files only."""
-    if not before_stamp or "quick" not in before_stamp:
-        return now  # a manifest from before the quick check: this run's, or every refresh asks
+    each refresh computes them.) `before_objects`: the last refresh's, live files only.
+    Where the files are not one per fingerprint (tenant schemas folded into one template), a stamp
+    that differs only in `since` still keeps the last one's: the quick check saw nothing written."""
+    if not before_stamp:
+        return now
     if any(now.stamp.get(k) != before_stamp.get(k) for k in ("global", "server", "pg_dump", "local")):
         return now
-    if now.objects != before_objects:
-        return now
-    return Fingerprints(now.objects, dict(before_stamp), now.owners)
+    if "quick" in before_stamp and now.objects == before_objects:
+        return Fingerprints(now.objects, dict(before_stamp), now.owners)
+    if {k: v for k, v in now.stamp.items() if k != "since"} != {k: v for k, v in before_stamp.items() if k != "since"}:
+        return now  # the quick check moved, or a manifest from before it: this run's
+    stamp = {k: v for k, v in now.stamp.items() if k != "since"}
+    if "since" in before_stamp:
+        stamp["since"] = before_stamp["since"]
+    return Fingerprints(now.objects, stamp, now.owners)
 
 
 def local_key(*parts: object) -> str:

@@ -213,6 +213,20 @@ class Workspace:
         return int(proc.stdout.strip()) if proc.returncode == 0 else 0
 
 
+def remote_dirs() -> set[str]:
+    """The remote step's directories in /tmp (the sandbox logs in as this user): this user's only,
+    so that another user's suite running on the same machine is not counted."""
+    own = os.geteuid()
+    found = set()
+    for p in Path("/tmp").glob("schemasync.*"):
+        try:
+            if p.lstat().st_uid == own:
+                found.add(str(p))
+        except FileNotFoundError:  # gone meanwhile
+            continue
+    return found
+
+
 def without_stamp(files: dict[str, bytes]) -> dict[str, bytes]:
     """The files without what differs from run to run by design: the refresh's time, and the
     manifest's `since` (the oldest transaction running anywhere on the server at the snapshot,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 import os
 import shlex
 import subprocess
@@ -13,15 +12,11 @@ import pytest
 
 from schemasync.sandbox import LOOPBACK, pg_bindir
 
-from .conftest import Workspace, holding_lock, sessions_left, wrapped_pg_bin
+from .conftest import Workspace, holding_lock, remote_dirs, sessions_left, wrapped_pg_bin
 from .faultproxy import FaultProxy
 from .test_tunnel import PASSWORD, tunnel_role
 
 TIMEOUT = 3  # connect_timeout and command_timeout for these runs, seconds
-
-
-def remote_dirs() -> set[str]:
-    return set(glob.glob("/tmp/schemasync.*"))
 
 
 def wait_for_dirs(expected: set[str], seconds: float = 10) -> set[str]:

@@ -29,7 +29,7 @@ from schemasync.refresh import check, refresh
 from schemasync.remote_script import discovery_sql
 from schemasync.sandbox import Sandbox, pg_bindir
 
-from .conftest import Workspace, open_session, sessions_left, wrapped_pg_bin
+from .conftest import Workspace, open_session, remote_dirs, sessions_left, wrapped_pg_bin
 
 BASE = """
 CREATE EXTENSION citext VERSION '1.4';
@@ -619,7 +619,7 @@ def test_a_killed_run_leaves_no_session_open(workspace: Workspace, database: str
     client = threading.Thread(
         target=lambda: runs.append(workspace.inv("schemas.refresh", "--host", "dev", *([change] if whole else [])))
     )
-    earlier = set(Path("/tmp").glob("schemasync.*"))  # an earlier test's may still be going away
+    earlier = remote_dirs()  # an earlier test's may still be going away
     client.start()
     scripts: list[int] = []
     try:
@@ -630,7 +630,7 @@ def test_a_killed_run_leaves_no_session_open(workspace: Workspace, database: str
             time.sleep(0.05)
             held = [s for s in sessions_left(workspace.sandbox, database, seconds=0) if "ss-held" in s]
         assert mark.exists() and held, runs[0].err if runs else "no pg_dump, or no snapshot held"
-        scripts = [int((d / "pid").read_text()) for d in set(Path("/tmp").glob("schemasync.*")) - earlier]
+        scripts = [int((Path(d) / "pid").read_text()) for d in remote_dirs() - earlier]
         assert len(scripts) == 1, scripts
         os.kill(scripts[0], signal.SIGKILL)
         assert sessions_left(workspace.sandbox, database) == []

@@ -165,4 +165,14 @@ def test_fingerprints_that_all_held_keep_the_last_stamp() -> None:
     assert settled(now, old, objects).stamp == old
     # one from before the quick check: this run's, so that the next refresh can use it
     oldest = {k: v for k, v in old.items() if k != "quick"}
+    assert (
+        settled(
+            Fingerprints(dict(objects), {k: v for k, v in now.stamp.items() if k != "quick"}), oldest, objects
+        ).stamp
+        == oldest
+    )
     assert settled(now, oldest, objects) is now
+    # files not one per fingerprint (tenants folded): only `since` moved, the last one is kept
+    folded = {"tenant/t.sql": "5"}
+    assert settled(now, before, folded).stamp == before
+    assert settled(elsewhere, before, folded) is elsewhere  # the quick check moved: this run's

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 import os
 import shutil
 import subprocess
@@ -17,7 +16,7 @@ from schemasync.errors import DatabaseError
 from schemasync.refresh import refresh
 from schemasync.sandbox import LOOPBACK
 
-from .conftest import Workspace, differences, holding_lock, without_stamp
+from .conftest import Workspace, differences, holding_lock, remote_dirs, without_stamp
 
 
 def test_first_refresh_writes_and_commits_every_table(workspace: Workspace, database: str) -> None:
@@ -190,11 +189,11 @@ def test_a_failed_run_leaves_the_output_exactly_as_it_was(workspace: Workspace, 
 
 def test_remote_temp_directories_are_removed(workspace: Workspace, database: str) -> None:
     workspace.add_host("dev", database)
-    before = set(glob.glob("/tmp/schemasync.*"))
+    before = remote_dirs()
     assert workspace.inv("schemas.refresh", "--host", "dev", "--no-commit").code == 0
     workspace.add_host("dev", database + "_missing")
     assert workspace.inv("schemas.refresh", "--host", "dev", "--no-commit").code == 4
-    assert set(glob.glob("/tmp/schemasync.*")) == before
+    assert remote_dirs() == before
 
 
 def test_host_keys_are_verified(workspace: Workspace, database: str, tmp_path) -> None:
