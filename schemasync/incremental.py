@@ -26,6 +26,8 @@ from .store import content_sha, definition
 MAX_OWNERS = 100
 FULL, NONE, PART = "full", "none", "part"
 LOCAL_CHANGED = "schemasync, hosts.yaml or schema-notes.yaml changed"
+# what a stamp's fingerprints are valid for: the server, the pg_dump and this tool's inputs
+VALID_FOR = ("server", "pg_dump", "local")
 
 
 def file_of(rel: Relation) -> str:
@@ -75,13 +77,12 @@ def settled(now: Fingerprints, before_stamp: dict | None, before_objects: dict[s
     that differs only in `since` still keeps the last one's: the quick check saw nothing written."""
     if not before_stamp:
         return now
-    if any(now.stamp.get(k) != before_stamp.get(k) for k in ("global", "server", "pg_dump", "local")):
-        return now
-    if "quick" in before_stamp and now.objects == before_objects:
+    held = all(now.stamp.get(k) == before_stamp.get(k) for k in ("global", *VALID_FOR))
+    if held and "quick" in before_stamp and now.objects == before_objects:
         return Fingerprints(now.objects, dict(before_stamp), now.owners)
-    if {k: v for k, v in now.stamp.items() if k != "since"} != {k: v for k, v in before_stamp.items() if k != "since"}:
-        return now  # the quick check moved, or a manifest from before it: this run's
     stamp = {k: v for k, v in now.stamp.items() if k != "since"}
+    if stamp != {k: v for k, v in before_stamp.items() if k != "since"}:
+        return now  # the quick check moved, or a manifest from before it: this run's
     if "since" in before_stamp:
         stamp["since"] = before_stamp["since"]
     return Fingerprints(now.objects, stamp, now.owners)
@@ -123,7 +124,7 @@ def quick_says_unchanged(before_stamp: dict | None, now_stamp: dict) -> bool:
     """The quick check, the versions and this tool's inputs all as at the last refresh."""
     if not before_stamp or before_stamp.get("quick") is None:
         return False
-    return all(before_stamp.get(k) == now_stamp.get(k) for k in ("quick", "server", "pg_dump", "local"))
+    return all(before_stamp.get(k) == now_stamp.get(k) for k in ("quick", *VALID_FOR))
 
 
 def decide(
