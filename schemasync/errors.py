@@ -50,3 +50,27 @@ class LocalError(SchemasyncError):
 
 class SplitError(SchemasyncError):
     code = INTERNAL
+
+
+INTERRUPTED = 130  # Ctrl-C, as shells report it
+
+
+class Interrupted(SchemasyncError):
+    """Ctrl-C. Before the run's commit: nothing committed, the files as they were. After it: the
+    files stay as committed (`commit`)."""
+
+    code = INTERRUPTED
+
+    def __init__(self, commit: str | None, hint: str = "", code: int | None = None) -> None:
+        what = (
+            f"committed {commit[:12]}, then interrupted" if commit else "interrupted; the output directory is unchanged"
+        )
+        super().__init__(what, hint, code)
+        self.commit = commit
+
+    @classmethod
+    def before_commit(cls) -> Interrupted:
+        return cls(None)
+
+    def __reduce__(self) -> tuple:
+        return (type(self), (self.commit, self.hint, self.code))

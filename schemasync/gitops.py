@@ -29,7 +29,17 @@ CONVERTING_ATTRS = ("filter", "ident", "working-tree-encoding")
 def _git(root: Path, *args: str, stdin: bytes | None = None, check: bool = True) -> subprocess.CompletedProcess:
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"}
     try:
-        proc = subprocess.run(["git", "-C", str(root), *args], input=stdin, capture_output=True, env=env, check=False)
+        proc = subprocess.run(
+            ["git", "-C", str(root), *args],
+            input=stdin,
+            capture_output=True,
+            env=env,
+            check=False,
+            # Ctrl-C reaches the terminal's whole process group: the run decides what it means
+            # (publish.py), so git's own steps finish or fail by themselves. `git commit` stays in
+            # the group: its hooks and signing may ask the terminal, and Ctrl-C stops them.
+            start_new_session=args[0] != "commit",
+        )
     except FileNotFoundError:
         raise LocalError("git is not installed", hint="install git, or run with --no-commit") from None
     if check and proc.returncode != 0:
@@ -91,6 +101,28 @@ def read_committed(repo: Path, outdir: Path) -> dict[str, str]:
         pos = header_end + 1 + size + 1
         files[path[len(prefix) :]] = body.decode("utf-8", "replace")
     return files
+
+
+def holds(repo: Path, outdir: Path, rels: list[str]) -> bool:
+    """Whether HEAD holds each of these files of outdir exactly as the work tree has it (a file
+    absent from both counts as held): how the next run tells a killed run's commit from none."""
+    prefix = outdir.resolve().relative_to(repo).as_posix()
+    listing = _git(repo, "ls-tree", "-r", "-z", "HEAD", "--", prefix, check=False)
+    if listing.returncode != 0:
+        return False  # no commit yet
+    committed = {}
+    for record in listing.stdout.split(b"\0"):
+        if record:
+            meta, path = record.split(b"\t", 1)
+            committed[path.decode("utf-8", "surrogateescape")] = meta.split()[2].decode()
+    paths = [f"{prefix}/{rel}" for rel in rels]
+    present = [p for p in paths if (repo / p).is_file()]
+    if {p for p in paths if p in committed} != set(present):
+        return False
+    if not present:
+        return True
+    hashed = _git(repo, "hash-object", "--", *present).stdout.decode().split()
+    return all(committed[p] == h for p, h in zip(present, hashed, strict=True))
 
 
 def log_of(repo: Path, path: str, since: str | None = None) -> list[tuple[str, str, str]]:
@@ -352,6 +384,7 @@ class PendingCommit:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
+            start_new_session=True,  # as in _git
         )
 
     def _finish_import(

@@ -22,16 +22,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from . import gitops, store
+from . import gitops, interrupts
 from .config import Config
+from .errors import Interrupted
 from .guide import guide_update
+from .transaction import Transaction
 
 
 @dataclass
 class _Ahead:
     """Files of one output directory given to `Publication.write_ahead`."""
 
-    tx: store.Transaction
+    tx: Transaction
     repo: Path | None  # the commit they were given to, if any
     files: dict[str, str]  # relative to tx.outdir
 
@@ -41,23 +43,27 @@ class Publication:
         self.committing = commit
         self.lock = threading.Lock()
         self.pending: dict[Path, gitops.PendingCommit] = {}  # per repository
-        self.transactions: list[store.Transaction] = []
+        self.transactions: list[Transaction] = []
+        self.committed: dict[Path, str] = {}  # repository -> the commit this publication made there
         self.ahead: dict[Path, _Ahead] = {}  # by output directory
 
     def __enter__(self) -> Publication:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        for ahead in self.ahead.values():  # written ahead, never written: nothing of it stays
-            ahead.tx.rollback()
-        for pending in self.pending.values():  # prepared, or failed: no commit
-            pending.abort()
-        if kind is None:
-            for tx in self.transactions:
-                tx.finish()
-            return
-        for tx in reversed(self.transactions):
-            tx.rollback()
+        # One rule, whatever ends the block: files whose commit was made stay; all others go back.
+        with interrupts.held():
+            for ahead in self.ahead.values():  # written ahead, never written: nothing of it stays
+                ahead.tx.rollback()
+            for pending in self.pending.values():  # prepared, or failed: no commit
+                pending.abort()
+            for tx in reversed(self.transactions):
+                if kind is None or (tx.repo is not None and tx.repo in self.committed):
+                    tx.finish()
+                else:
+                    tx.rollback()
+        if kind is not None and issubclass(kind, KeyboardInterrupt) and self.committed:
+            raise Interrupted(list(self.committed.values())[-1]) from None
 
     @property
     def wrote(self) -> bool:
@@ -69,7 +75,8 @@ class Publication:
         commit. `write` takes up the same texts and leaves out the rest; unused, nothing stays."""
         if outdir in self.ahead or not files:
             return
-        ahead = self.ahead[outdir] = _Ahead(store.Transaction(outdir), repo if self.committing else None, files)
+        repo = repo if self.committing else None
+        ahead = self.ahead[outdir] = _Ahead(Transaction(outdir, repo), repo, files)
         ahead.tx.write_ahead(files)
         if ahead.repo is not None:
             with self.lock:
@@ -99,7 +106,7 @@ class Publication:
         if not files and not removed:
             return
         ahead = self.ahead.pop(outdir, None)
-        tx = ahead.tx if ahead is not None else store.Transaction(outdir)
+        tx = ahead.tx if ahead is not None else Transaction(outdir, repo if self.committing else None)
         pending = None
         if self.committing and repo is not None:
             adding = files
@@ -128,12 +135,16 @@ class Publication:
         return update[0] / next(iter(update[1]))
 
     def commit(self, message: str) -> str | None:
-        """Finish every repository's commit with this message; the last commit id (None if none)."""
+        """Finish every repository's commit with this message; the last commit id (None if none).
+        Ctrl-C waits until each commit is made or not: whether it was decides which files stay."""
         with self.lock:
             for ahead in self.ahead.values():  # given ahead, never written: not committed either
                 if ahead.repo is not None and ahead.repo in self.pending:
                     self.pending[ahead.repo].withdraw_under(ahead.tx.outdir, list(ahead.files))
         commit = None
         for repo in list(self.pending):
-            commit = self.pending.pop(repo).finish(message)
+            with interrupts.held():
+                commit = self.pending.pop(repo).finish(message)
+                if commit is not None:
+                    self.committed[repo] = commit
         return commit

@@ -17,6 +17,7 @@ from .config import Config, HostConfig
 from .diff import text_diff
 from .discovery import Discovery
 from .errors import ConfigError, DatabaseError, SchemasyncError, SplitError
+from .guide import guide_dir
 from .messages import commit_message, warm_message
 from .names import close_names, name_matcher, table_file
 from .notes import Notes, add_notes, load_notes
@@ -27,6 +28,7 @@ from .remote_script import DISCOVERY_FORMAT, Mode, batches_function, build_scrip
 from .split import SplitResult, render_piece, split_dump
 from .store import NEW, ORPHANED, UPDATED, NewFile, Plan
 from .tenants import TENANTS_FILE, explain, fold, render_tenants
+from .transaction import lock_outputs, taken
 
 # New files from which a refresh writes them ahead, while it plans (Publication.write_ahead):
 # fewer take less time to write than a process takes to start.
@@ -46,6 +48,7 @@ class RefreshResult:
     transferred: int = 0
     excluded: list[tuple[str, str]] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
+    mended: list[str] = field(default_factory=list)  # what killed runs had left, put right first
     committing: bool = False  # a commit was asked for (None in `commit` then means: nothing new to commit)
     guide_written: Path | None = None  # docs/schemas/README.md, when this run rewrote it
     redacted: list[Finding] = field(default_factory=list)  # secrets removed from the files
@@ -547,7 +550,7 @@ def refresh(
     host = config.host(host_name)
     host.password()  # a missing variable is a configuration error, found before connecting
     repo = gitops.require_repo(host.output) if commit else None
-    with store.lock_outputs([host.output]), Publication(commit) as pub:
+    with taken([host.output], beside=[guide_dir(config)]) as mended, Publication(commit) as pub:
         res = plan_refresh(
             host,
             table=table,
@@ -558,6 +561,7 @@ def refresh(
             prepare=lambda: pub.prepare(repo, warm_message),
         )
         res.committing = repo is not None
+        res.mended = mended
         if res.plan.changed:
             pub.write(host.output, repo, res.plan.writes, res.plan.removed)
             res.guide_written = pub.write_guide(config, repo)
@@ -605,7 +609,7 @@ def check(config: Config, host_name: str | None, full: bool = False) -> CheckRes
     started = time.monotonic()
     host = config.host(host_name, whole=True)
     host.password()
-    with store.lock_outputs([host.output]):
+    with lock_outputs([host.output]):
         if not host.several:
             return _check_result(host, plan_refresh(host, notes=notes_for(config, host), full=full), started)
         run = fetch_several(host)

@@ -57,6 +57,7 @@ def refresh_data(res: RefreshResult) -> dict[str, Any]:
         "seconds": round(res.seconds, 3),
         "transferred_bytes": res.transferred,
         "notices": res.notices,
+        "mended": res.mended,
         "redacted": redacted_data(res),
         "secret_in_previous_version": res.in_clear,
         "stale_notes": res.stale_notes,
@@ -135,6 +136,8 @@ def refresh_text(res: RefreshResult, verbose: bool = False) -> str:
         lines.append(f"  headers updated (references or notes; the tables did not change): {refs}")
     for notice in res.notices:
         lines.append(f"  server: {notice}")
+    for mended in res.mended:
+        lines.append(f"  mended: {mended}")
     lines += redacted_text(res)
     if res.stale_notes:
         lines.append(f"  schema-notes.yaml has notes for what does not exist: {', '.join(res.stale_notes[:10])}")
@@ -312,6 +315,7 @@ def sweep_data(res: SweepResult) -> dict[str, Any]:
         "commit": res.commit,
         "ok": all(o.ok for o in res.outcomes),
         "seconds": round(res.seconds, 3),
+        "mended": res.mended,
     }
     if res.reference:
         data["reference"] = res.reference
@@ -368,7 +372,10 @@ def sweep_text(res: SweepResult) -> str:
                 )
             )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    lines = [
+        *(f"mended: {m}" for m in res.mended),
+        *("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows),
+    ]
     for o in res.outcomes:
         if o.error is not None:
             hint = f"\n  hint: {o.error.hint}" if o.error.hint else ""

@@ -180,6 +180,8 @@ def connect(host: HostConfig) -> Connection:
         conn.open()
     except BaseException as exc:
         close(conn)
+        if isinstance(exc, KeyboardInterrupt):
+            raise
         raise _connect_error(host, conn, exc) from None
     return conn
 
@@ -249,8 +251,6 @@ def _connect_error(host: HostConfig, conn: Connection, exc: BaseException) -> Sc
         return SSHError(f"{where}: SSH error: {text}", hint=hint)
     if isinstance(exc, OSError):
         return SSHError(f"{where}: cannot connect: {exc.strerror or exc}")
-    if isinstance(exc, KeyboardInterrupt):
-        return SSHError(f"{where}: interrupted")
     return SSHError(f"{where}: cannot connect: {type(exc).__name__}: {exc}")
 
 

@@ -7,19 +7,10 @@ read, written or committed; the only files ever deleted are pages the manifest l
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import hashlib
 import json
 import os
-import secrets
-import shutil
-import stat
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Collection, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,6 +20,7 @@ from . import gcpause
 from .errors import LocalError
 from .names import display_name, escape_controls, name_part, qualified_name
 from .relations import ERD, ERD_PAGES, render_erd_pages
+from .transaction import check_inside
 
 MANIFEST = "_manifest.json"
 INDEX = "_index.md"
@@ -636,12 +628,12 @@ def read_previous(outdir: Path, candidate_files: list[str]) -> Previous:
             parse_manifest(manifest, outdir / MANIFEST)
         )
         for rec in records:
-            _check_inside(outdir, rec.file)
+            check_inside(outdir, rec.file)
             prev.records[rec.file] = rec
         if prev.format == FORMAT:
             prev.lines = _record_lines(manifest, records)
         for page in prev.pages:
-            _check_inside(outdir, page)
+            check_inside(outdir, page)
             if not page.startswith((INDEX_PAGES + "/", ERD_PAGES + "/")) and page not in OWN_PAGES:
                 raise LocalError(f"{outdir / MANIFEST}: refusing page {page!r}: not an index or diagram page")
     # Contents only where they are compared (this run's files and ours); for the other records,
@@ -702,220 +694,3 @@ def _read(path: Path | str) -> str | None:
         return None
     except (OSError, UnicodeDecodeError) as exc:
         raise LocalError(f"{path}: cannot read: {exc}") from None
-
-
-def _check_inside(outdir: Path, rel: str) -> None:
-    # Names are mapped to safe file names, but the manifest is input too: never follow it out.
-    # (Plain string work: a refresh checks every record, 20,000 Path objects cost 0.3 s.)
-    parts = rel.split("/") if isinstance(rel, str) else [""]
-    if parts == [""] or rel.startswith("/") or any(p in ("..", ".", "") for p in parts) or len(parts) > 2:
-        raise LocalError(f"{outdir / MANIFEST}: refusing path {rel!r} outside the output directory")
-
-
-@contextmanager
-def lock_outputs(outdirs: list[Path], wait: float = 5.0) -> Iterator[None]:
-    """One run per output directory. flock on each directory itself (or its nearest existing
-    parent): nothing is written to take the lock, and the kernel drops it if the process dies.
-    Several directories (a sweep) are locked together, each lock target once."""
-    targets = []
-    for outdir in outdirs:
-        target = outdir
-        while not target.exists():
-            target = target.parent
-        if target not in targets:
-            targets.append(target)
-    fds: list[int] = []
-    try:
-        for target in sorted(targets):
-            fd = os.open(target, os.O_RDONLY)
-            fds.append(fd)
-            deadline = time.monotonic() + wait
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except OSError as exc:
-                    if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() > deadline:
-                        raise LocalError(
-                            f"{target}: another schemasync run is using this output directory",
-                            hint="wait for it to finish, then run again",
-                        ) from None
-                    time.sleep(0.1)
-        yield
-    finally:
-        for fd in fds:
-            os.close(fd)
-
-
-# Run by Transaction.write_ahead as `python -I -S -c`: for each pair of arguments, a thread reads
-# records of "<name> <size>\n<bytes>" from the batch file and creates each file new in the folder.
-# Threads, not processes: each waits in the kernel most of the time, and a second interpreter
-# would cost 8 MB more.
-_AHEAD_WRITER = """
-import os, sys, threading
-failed = []
-def write(batch, folder):
-    try:
-        with open(batch, "rb") as records:
-            while head := records.readline():
-                name, size = head.split()
-                with open(os.path.join(folder, name.decode()), "xb") as fh:
-                    fh.write(records.read(int(size)))
-    except BaseException as exc:
-        failed.append(exc)
-writers = [threading.Thread(target=write, args=sys.argv[i : i + 2]) for i in range(1, len(sys.argv), 2)]
-for w in writers:
-    w.start()
-for w in writers:
-    w.join()
-sys.exit(1 if failed else 0)
-"""
-# Two writers, each creating in a folder of its own (in one folder they wait for each other's
-# directory lock): 5,000 files in 0.41-0.47 s instead of 0.59 s here.
-AHEAD_WRITERS = 2
-
-
-class Transaction:
-    """Writes files into place with a journal; `rollback` puts back exactly what was there."""
-
-    def __init__(self, outdir: Path) -> None:
-        self.outdir = outdir
-        self.staging = outdir / f".schemasync-{os.getpid()}-{secrets.token_hex(4)}.tmp"
-        self.created_dirs: list[Path] = []
-        self.journal: list[tuple[Path, Path | None]] = []  # (target, backup or None)
-        self.emptied: set[Path] = set()  # folders a removal may have left empty
-        self.ahead: dict[str, tuple[str, Path]] = {}  # rel -> (content, where `writer` puts it)
-        self.writer: subprocess.Popen | None = None
-
-    def _open_staging(self) -> None:
-        if not self.staging.is_dir():
-            self._mkdir(self.outdir)
-            self.staging.mkdir()
-
-    def write_ahead(self, files: dict[str, str]) -> None:
-        """Start creating `files` in the staging folder, in a process of its own, while the caller
-        goes on planning; `write` takes up those whose content it is given unchanged. A cold
-        refresh creates thousands of files, and the kernel's time for each is most of its
-        writing: a thread would wait for the GIL after every system call while the planning
-        holds it, a process uses the other core. Best effort: what it did not write, `write` does.
-        Once per transaction, before `write`."""
-        assert not self.ahead and not self.journal, "write_ahead: once, before write"
-        if not files:
-            return
-        try:
-            self._open_staging()
-            for rel in files:
-                _check_inside(self.outdir, rel)
-            items = list(files.items())
-            ahead: dict[str, tuple[str, Path]] = {}
-            args = []
-            for w in range(AHEAD_WRITERS):
-                folder = self.staging / f"ahead{w}"
-                folder.mkdir()
-                batch = self.staging / f"ahead{w}.bin"
-                with open(batch, "wb") as fh:  # the writer reads it back: no pipe to feed from here
-                    for i in range(w, len(items), AHEAD_WRITERS):
-                        rel, text = items[i]
-                        data = text.encode("utf-8")
-                        fh.write(b"%d.new %d\n" % (i, len(data)))
-                        fh.write(data)
-                        ahead[rel] = (text, folder / f"{i}.new")
-                args += [str(batch), str(folder)]
-            self.writer = subprocess.Popen(
-                [sys.executable, "-I", "-S", "-c", _AHEAD_WRITER, *args],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            self.ahead = ahead
-        except OSError:
-            return  # `write` writes them, and says what fails
-
-    def wait_ahead(self, kill: bool = False) -> bool:
-        """Wait for the writer; whether everything given to `write_ahead` is in staging."""
-        if self.writer is not None:
-            if kill:
-                self.writer.kill()
-            if self.writer.wait() != 0:
-                self.ahead.clear()
-            self.writer = None
-        return bool(self.ahead)
-
-    def write(self, files: dict[str, str], removed: Collection[str] = ()) -> None:
-        """Put `files` in place and delete `removed` (pages of ours no longer needed), journaled."""
-        try:
-            ahead = self.ahead if self.wait_ahead() else {}
-            self._open_staging()
-            staged = []
-            for i, (rel, content) in enumerate(sorted(files.items())):
-                _check_inside(self.outdir, rel)
-                if rel in ahead and ahead[rel][0] == content:
-                    tmp = ahead[rel][1]
-                else:
-                    tmp = self.staging / f"{i}.new"
-                    # no newline translation; encoded as written, not copied whole (the manifest
-                    # of 5,000 tables is 4.5 MB)
-                    with open(tmp, "w", encoding="utf-8", newline="") as fh:
-                        fh.write(content)
-                staged.append((rel, tmp, i))
-            ready: set[Path] = set()  # folders known to exist (a cold refresh writes thousands of files)
-            for rel, tmp, i in staged:
-                target = self.outdir / rel
-                if target.parent not in ready:
-                    self._mkdir(target.parent)
-                    ready.add(target.parent)
-                backup: Path | None = None
-                try:
-                    mode: int | None = os.lstat(target).st_mode  # anything there, a dangling link too
-                except FileNotFoundError:
-                    mode = None
-                if mode is not None:
-                    if stat.S_ISDIR(mode):
-                        raise LocalError(f"{target}: is a directory; refusing to replace it")
-                    backup = self.staging / f"{i}.old"
-                    os.rename(target, backup)
-                self.journal.append((target, backup))
-                os.rename(tmp, target)
-            for i, rel in enumerate(sorted(removed)):
-                _check_inside(self.outdir, rel)
-                target = self.outdir / rel
-                if target.is_file() and not target.is_symlink():
-                    backup = self.staging / f"{i}.removed"
-                    os.rename(target, backup)
-                    self.journal.append((target, backup))
-                    self.emptied.add(target.parent)
-        except BaseException as exc:
-            self.rollback()
-            if isinstance(exc, OSError):
-                raise LocalError(f"{self.outdir}: cannot write: {exc}; the directory is unchanged") from None
-            raise
-
-    def _mkdir(self, path: Path) -> None:
-        missing = []
-        while not path.exists():
-            missing.append(path)
-            path = path.parent
-        for p in reversed(missing):
-            p.mkdir()
-            self.created_dirs.append(p)
-
-    def rollback(self) -> None:
-        self.wait_ahead(kill=True)
-        for target, backup in reversed(self.journal):
-            if target.exists() or target.is_symlink():
-                target.unlink()
-            if backup is not None:
-                os.rename(backup, target)
-        self.journal.clear()
-        shutil.rmtree(self.staging, ignore_errors=True)
-        for d in reversed(self.created_dirs):
-            with suppress(OSError):
-                d.rmdir()
-        self.created_dirs.clear()
-
-    def finish(self) -> None:
-        shutil.rmtree(self.staging, ignore_errors=True)
-        self.journal.clear()
-        for folder in self.emptied:
-            with suppress(OSError):  # not empty: something else lives there
-                folder.rmdir()

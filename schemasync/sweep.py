@@ -12,15 +12,17 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import gcpause, gitops, store
+from . import gcpause, gitops
 from .config import Config, HostConfig
 from .diff import DiffReport, compare, read_worktree, render_drift_md
 from .errors import ConfigError, DatabaseError, LocalError, SchemasyncError
+from .guide import guide_dir
 from .messages import sweep_message
 from .notes import Notes
 from .publish import Publication
 from .refresh import RefreshResult, fetch_several, notes_for, plan_refresh
 from .session import RemoteOutput
+from .transaction import taken
 
 DRIFT_FILE = "_drift.md"
 Fetched = tuple[RemoteOutput, list[str] | None]  # a database of a host with several: its output in hand
@@ -49,6 +51,7 @@ class SweepResult:
     drift: list[DiffReport] = field(default_factory=list)
     drift_file: Path | None = None
     seconds: float = 0.0
+    mended: list[str] = field(default_factory=list)  # what killed runs had left, put right first
 
     @property
     def exit_code(self) -> int:
@@ -94,7 +97,12 @@ def sweep(
     drift_dir = _common_parent([h.output for h in hosts]) if reference else None
     lock_dirs = [h.output for h in hosts] + ([drift_dir] if drift_dir else [])
     width = min(workers, len(hosts))
-    with store.lock_outputs(lock_dirs), Publication(commit) as pub, _Planners(width) as planners:
+    with (
+        taken(lock_dirs, beside=[guide_dir(config)]) as mended,
+        Publication(commit) as pub,
+        _Planners(width) as planners,
+    ):
+        result.mended = mended
         if on_start:
             on_start()
         # a thread per environment at a time: it waits on the network or on its planner process,

@@ -11,7 +11,7 @@ from invoke import Collection, Exit, task
 from invoke.exceptions import ParseError
 from invoke.program import Program
 
-from .errors import USAGE, ConfigError, SchemasyncError
+from .errors import USAGE, ConfigError, Interrupted, SchemasyncError
 
 HELP = {
     "host": "environment name from hosts.yaml (default: `default:` there, or the only host)",
@@ -44,7 +44,7 @@ def _fail(json_out: bool, exc: SchemasyncError) -> None:
     """The one way a task fails: a line on stderr, with --json one document on stdout, the exit code."""
     from .report import dumps
 
-    print(f"schemasync: error: {exc}", file=sys.stderr)
+    print(f"schemasync: {'' if isinstance(exc, Interrupted) else 'error: '}{exc}", file=sys.stderr)
     if json_out:
         print(dumps(_error_data(exc.message, exc.code, exc.hint)), flush=True)
     raise Exit(code=exc.code) from None
@@ -60,18 +60,19 @@ def _run(
     from . import gcpause
     from .report import dumps
 
+    result: Any = None
     # a command's objects live until it ends, and the process ends with it (gcpause.py)
     with gcpause.paused(then_freeze=True):
         try:
             result = job()
+            print(dumps(data(result)) if json_out else text(result), flush=True)
         except SchemasyncError as exc:
             _fail(json_out, exc)
         except KeyboardInterrupt:
-            print("schemasync: interrupted; the output directory is unchanged", file=sys.stderr)
-            if json_out:
-                print(dumps(_error_data("interrupted; the output directory is unchanged", 130)), flush=True)
-            raise Exit(code=130) from None
-        print(dumps(data(result)) if json_out else text(result), flush=True)
+            # the run's rule (publish.py): no commit, files as they were; or, once the commit is
+            # made, the files as committed (Interrupted, above)
+            commit = getattr(result, "commit", None)
+            _fail(json_out, Interrupted(commit) if commit else Interrupted.before_commit())
     code = exit_code(result)
     if code:
         raise Exit(code=code)

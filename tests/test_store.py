@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from schemasync import store
+from schemasync import store, transaction
 from schemasync.errors import LocalError
 from schemasync.store import NewFile, Previous, Record, plan_changes
 
@@ -74,7 +74,7 @@ def test_transaction_rollback_restores_exactly(tmp_path: Path) -> None:
     out.mkdir()
     (out / "a.sql").write_text("old a")
     (out / "keep.txt").write_text("user file")
-    tx = store.Transaction(out)
+    tx = transaction.Transaction(out)
     tx.write({"a.sql": "new a", "views/v.sql": "v"})
     assert (out / "a.sql").read_text() == "new a"
     tx.rollback()
@@ -88,14 +88,14 @@ def test_transaction_failure_midway_leaves_the_directory_as_it_was(tmp_path: Pat
     (out / "a.sql").write_text("old a")
     (out / "views").write_text("a file where a folder is needed")
     with pytest.raises(LocalError):
-        store.Transaction(out).write({"a.sql": "new a", "views/v.sql": "v"})
+        transaction.Transaction(out).write({"a.sql": "new a", "views/v.sql": "v"})
     assert sorted(os.listdir(out)) == ["a.sql", "views"]
     assert (out / "a.sql").read_text() == "old a"
 
 
 def test_transaction_creates_and_removes_missing_directories(tmp_path: Path) -> None:
     out = tmp_path / "docs" / "schemas" / "dev"
-    tx = store.Transaction(out)
+    tx = transaction.Transaction(out)
     tx.write({"a.sql": "A"})
     tx.rollback()
     assert not (tmp_path / "docs").exists()
@@ -104,7 +104,7 @@ def test_transaction_creates_and_removes_missing_directories(tmp_path: Path) -> 
 def test_files_written_ahead_are_taken_up_by_the_write(tmp_path: Path) -> None:
     out = tmp_path / "docs" / "dev"
     ahead = {f"t{i}.sql": f"table {i}\n" for i in range(7)} | {"views/v.sql": "view\n"}
-    tx = store.Transaction(out)
+    tx = transaction.Transaction(out)
     tx.write_ahead(ahead)
     assert tx.wait_ahead()  # both writers finished, everything in staging
     assert len(list(tx.staging.rglob("*.new"))) == len(ahead)
@@ -113,7 +113,7 @@ def test_files_written_ahead_are_taken_up_by_the_write(tmp_path: Path) -> None:
     tx.write(final)
     # the ones given unchanged were moved from staging; the others written afresh
     left = sorted(str(p.relative_to(tx.staging)) for p in tx.staging.rglob("*.new"))
-    assert left == [f"ahead{i % store.AHEAD_WRITERS}/{i}.new" for i in (3, 5)]
+    assert left == [f"ahead{i % transaction.AHEAD_WRITERS}/{i}.new" for i in (3, 5)]
     written = {str(p.relative_to(out)): p.read_text() for p in out.rglob("*") if p.is_file()}
     assert {rel: text for rel, text in written.items() if not rel.startswith(".schemasync-")} == final
     tx.finish()
@@ -122,24 +122,24 @@ def test_files_written_ahead_are_taken_up_by_the_write(tmp_path: Path) -> None:
 
 def test_files_written_ahead_and_never_written_leave_nothing(tmp_path: Path) -> None:
     out = tmp_path / "docs" / "dev"
-    tx = store.Transaction(out)
+    tx = transaction.Transaction(out)
     tx.write_ahead({f"t{i}.sql": "x\n" for i in range(50)})
     tx.rollback()  # the plan failed: nothing was written
     assert not (tmp_path / "docs").exists()
     kept = tmp_path / "kept"
     kept.mkdir()
     (kept / "t1.sql").write_text("mine\n")
-    tx = store.Transaction(kept)
+    tx = transaction.Transaction(kept)
     tx.write_ahead({"t1.sql": "theirs\n", "t2.sql": "x\n"})
     tx.rollback()
     assert sorted(os.listdir(kept)) == ["t1.sql"] and (kept / "t1.sql").read_text() == "mine\n"
 
 
 def test_when_the_writers_cannot_start_the_write_does_it_all(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(store.sys, "executable", str(tmp_path / "no-such-python"))
+    monkeypatch.setattr(transaction.sys, "executable", str(tmp_path / "no-such-python"))
     out = tmp_path / "out"
     files = {f"t{i}.sql": f"{i}\n" for i in range(5)}
-    tx = store.Transaction(out)
+    tx = transaction.Transaction(out)
     tx.write_ahead(files)
     assert not tx.wait_ahead()
     tx.write(files)
@@ -269,12 +269,12 @@ def test_a_removed_page_comes_back_on_rollback_and_its_empty_folder_goes_on_fini
     out = tmp_path / "out"
     (out / "_erd").mkdir(parents=True)
     (out / "_erd" / "gone.md").write_text("old page")
-    tx = store.Transaction(out)
+    tx = transaction.Transaction(out)
     tx.write({"_erd.md": "one page"}, removed=["_erd/gone.md"])
     assert not (out / "_erd" / "gone.md").exists()
     tx.rollback()
     assert (out / "_erd" / "gone.md").read_text() == "old page" and not (out / "_erd.md").exists()
-    tx = store.Transaction(out)
+    tx = transaction.Transaction(out)
     tx.write({"_erd.md": "one page"}, removed=["_erd/gone.md"])
     tx.finish()
     assert sorted(os.listdir(out)) == ["_erd.md"]
