@@ -2,7 +2,9 @@
 -- __PARAMS__ is replaced by schemasync with a quoted jsonb literal:
 --   {"include": [regex], "exclude": [regex]}
 -- Output, two lines: the matching databases the role may connect to (templates never), sorted,
--- each shell-quoted for `eval set --`; then the same names as a JSON array, for schemasync.
+-- each shell-quoted for `eval set --`; then, for schemasync, a JSON object: those names
+-- ("chosen") and every database that is not a template ("present"), so that a name in
+-- `database:` that matches none can be said, with the names that do exist.
 \set ON_ERROR_STOP 1
 SET standard_conforming_strings = on;
 -- Only the catalog's functions and operators, as pg_dump does: one in a schema on the role's
@@ -20,5 +22,8 @@ chosen AS (
       AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements_text(params.p -> 'exclude') AS re WHERE d.datname ~ re)
 )
 SELECT coalesce(string_agg('''' || replace(datname, '''', '''"''"''') || '''', ' ' ORDER BY datname), '')
-       || E'\n' || coalesce(json_agg(datname ORDER BY datname)::text, '[]')
+       || E'\n' || json_build_object(
+            'chosen', coalesce(json_agg(datname ORDER BY datname), '[]'),
+            'present', (SELECT coalesce(json_agg(datname ORDER BY datname), '[]')
+                        FROM pg_database WHERE NOT datistemplate))::text
 FROM chosen;

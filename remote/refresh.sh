@@ -30,7 +30,8 @@
 #                                                    (after an answer of none, the script ends here)
 #   SCHEMASYNC RESULT <gzip|plain> <bytes> <path>    the dump, to fetch over SFTP
 # A host with several databases (ss_write_databases_sql defined) prints instead:
-#   SCHEMASYNC DATABASES <json array>                the databases, in order
+#   SCHEMASYNC DATABASES <json>                      {"chosen": the databases, in order,
+#                                                    "present": every database but templates}
 #   SCHEMASYNC DATABASE <k>                          then the lines above for the k-th (from 1)
 #   SCHEMASYNC FAILED <k> <exit> <last error lines>  the k-th failed (25: nothing to dump); lines end in \037
 #   SCHEMASYNC END                                   all done; then it waits as after RESULT

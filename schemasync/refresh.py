@@ -353,13 +353,52 @@ class _Ask:
 
 
 def fetch_several(host: HostConfig) -> session.SeveralOutput:
-    """One connection and one remote run for every database of a host with several."""
+    """One connection and one remote run for every database of a host with several. A name in
+    `database:` that matches no database is a failure of its own, beside the others."""
     password = host.password()
     conn = session.connect(host)
     try:
-        return session.run_remote_several(conn, host, build_script(host, "full", None, password))
+        run = session.run_remote_several(conn, host, build_script(host, "full", None, password))
     finally:
         session.close(conn)
+    for pattern, error in unmatched_databases(host, run.databases, run.present).items():
+        run.databases.append(pattern)
+        run.failures[pattern] = error
+    return run
+
+
+def unmatched_databases(host: HostConfig, chosen: list[str], present: list[str]) -> dict[str, DatabaseError]:
+    """The names and patterns of `database:` that chose no database, and why, unless
+    `exclude_databases:` left out what they match (that is what the user asked for)."""
+    import fnmatch
+
+    def matches(pattern: str, names: list[str]) -> list[str]:
+        return [n for n in names if fnmatch.fnmatchcase(n, pattern)]
+
+    out = {}
+    for pattern in host.databases:
+        if matches(pattern, chosen):
+            continue
+        found = [n for n in matches(pattern, present) if not any(matches(x, [n]) for x in host.exclude_databases)]
+        if matches(pattern, present) and not found:
+            continue  # only what exclude_databases leaves out
+        glob = any(ch in pattern for ch in "*?[")
+        if found:
+            what = f"database {pattern}" if not glob else f"{pattern} matches {', '.join(found[:5])}, but"
+            out[pattern] = DatabaseError(
+                f"{what} on {host.name}: the role may not connect to it (no CONNECT privilege, or connections off)",
+                hint="GRANT CONNECT ON DATABASE ... TO the role in `db_user:`, or leave it out of `database:`",
+            )
+            continue
+        near = close_names(pattern, present) if not glob else []
+        listed = ", ".join(present[:20]) + (" ..." if len(present) > 20 else "")
+        out[pattern] = DatabaseError(
+            f"database {pattern} does not exist on {host.name}"
+            if not glob
+            else f"no database on {host.name} matches {pattern}",
+            hint=(f"did you mean {' or '.join(near)}? " if near else "") + f"the databases there: {listed or 'none'}",
+        )
+    return out
 
 
 def plan_refresh(

@@ -306,6 +306,8 @@ def sweep_row(o: Outcome) -> dict[str, Any]:
     if o.error is not None:
         row["error"] = o.error.message
         row["exit_code"] = o.error.code
+        if o.error.hint:
+            row["hint"] = o.error.hint
     return row
 
 

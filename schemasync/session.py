@@ -705,6 +705,7 @@ class SeveralOutput:
     """The run of a several-database host: each database's output, or why it failed."""
 
     databases: list[str]
+    present: list[str] = field(default_factory=list)  # every database on the server but templates
     outputs: dict[str, RemoteOutput] = field(default_factory=dict)
     failures: dict[str, SchemasyncError] = field(default_factory=dict)
     notices: list[str] = field(default_factory=list)
@@ -723,8 +724,8 @@ def run_remote_several(conn: Connection, host: HostConfig, script: str) -> Sever
             done = False
             for line in run_.lines():
                 if line.startswith(DATABASES):
-                    names = json.loads(line[len(DATABASES) :])
-                    run = SeveralOutput([str(n) for n in names])
+                    listed = json.loads(line[len(DATABASES) :])
+                    run = SeveralOutput([str(n) for n in listed["chosen"]], present=[str(n) for n in listed["present"]])
                 elif line.startswith(DATABASE) and run is not None:
                     current = run.databases[int(line[len(DATABASE) :]) - 1]
                     said[current] = _Said()

@@ -147,3 +147,25 @@ def test_a_failed_database_holds_no_session_while_the_next_is_dumped(workspace: 
     rows = {row["host"]: row for row in runs[0].json["environments"]}
     assert not rows[f"dev/{failing}"]["ok"] and "permission denied" in rows[f"dev/{failing}"]["error"]
     assert rows[f"dev/{next_one}"]["ok"]
+
+
+def test_a_database_named_in_hosts_yaml_that_is_not_there_fails_alone(workspace: Workspace, tmp_path: Path) -> None:
+    sb = workspace.sandbox
+    prefix = f"typo{tmp_path.name[-6:].replace('-', '_')}"
+    sb.create_database(f"{prefix}_app", APP)
+    workspace.add_host("dev", [f"{prefix}_app", f"{prefix}_apq", f"{prefix}_nothing_*"])
+    run = workspace.inv("schemas.refresh", "--host", "dev", "--json")
+    assert run.code == 4, run.err
+    rows = {row["host"]: row for row in run.json["environments"]}
+    assert rows[f"dev/{prefix}_app"]["ok"] and run.json["commit"]  # the others are refreshed and committed
+    typo = rows[f"dev/{prefix}_apq"]
+    assert not typo["ok"] and typo["exit_code"] == 4
+    assert f"database {prefix}_apq does not exist on dev" in typo["error"]
+    assert typo["hint"].startswith(f"did you mean {prefix}_app?")
+    text = workspace.inv("schemas.refresh", "--host", "dev")
+    assert text.code == 4 and f"did you mean {prefix}_app?" in text.out
+    glob = rows[f"dev/{prefix}_nothing_*"]
+    assert not glob["ok"] and f"no database on dev matches {prefix}_nothing_*" in glob["error"]
+    check = workspace.inv("schemas.check", "--host", "dev", "--json")
+    assert check.code == 4, check.err
+    assert f"{prefix}_apq does not exist" in check.out
