@@ -10,6 +10,7 @@ made with `git add` + `git commit --only` instead, so hooks and signing apply as
 
 from __future__ import annotations
 
+import datetime
 import os
 import queue
 import re
@@ -18,7 +19,7 @@ import threading
 from collections.abc import Collection, Mapping
 from pathlib import Path
 
-from .errors import LocalError
+from .errors import ConfigError, LocalError
 
 # Hooks that `git commit` runs and a plumbing commit would skip.
 COMMIT_HOOKS = ("pre-commit", "prepare-commit-msg", "commit-msg", "post-commit")
@@ -125,9 +126,12 @@ def holds(repo: Path, outdir: Path, rels: list[str]) -> bool:
     return all(committed[p] == h for p, h in zip(present, hashed, strict=True))
 
 
-def log_of(repo: Path, path: str, since: str | None = None) -> list[tuple[str, str, str]]:
-    """(commit, ISO date, subject) of every commit that changed path, oldest first."""
+def log_of(repo: Path, path: str, since: str | None = None, matching: str | None = None) -> list[tuple[str, str, str]]:
+    """(commit, ISO date, subject) of every commit that changed path, oldest first. `matching`: only
+    those whose change adds or removes a line matching this regular expression (git log -G)."""
     args = ["log", "--reverse", "--format=%H%x00%cI%x00%s", "-z"]
+    if matching:
+        args += ["-E", f"-G{matching}"]
     if since:
         args.append(f"{since}..HEAD")
     proc = _git(repo, *args, "--", path, check=False)
@@ -138,6 +142,26 @@ def log_of(repo: Path, path: str, since: str | None = None) -> list[tuple[str, s
     for i in range(0, len(fields) - 2, 3):
         out.append((fields[i].strip(), fields[i + 1], fields[i + 2]))
     return out
+
+
+def in_order(repo: Path, commits: Collection[str], paths: list[str]) -> list[str]:
+    """These commits, oldest first, as history has them (one git process)."""
+    proc = _git(repo, "rev-list", "--reverse", "HEAD", "--", *paths, check=False)
+    wanted = set(commits)
+    return [c for c in proc.stdout.decode().split() if c in wanted]
+
+
+def literal_regex(text: str) -> str:
+    """A POSIX extended regular expression that matches `text` literally."""
+    out = []
+    for ch in text:
+        if ch.isalnum() or ch in ' _-:,/]"':
+            out.append(ch)
+        elif ch in "^\\":
+            out.append("\\" + ch)
+        else:
+            out.append(f"[{ch}]")
+    return "".join(out)
 
 
 def read_blobs(repo: Path, specs: list[str]) -> dict[str, str | None]:
@@ -160,18 +184,34 @@ def read_blobs(repo: Path, specs: list[str]) -> dict[str, str | None]:
     return out
 
 
+# The date forms --since takes besides a commit: a bare date means the start of that day.
+_DATE_FORMS = (
+    r"\d{4}-\d{2}-\d{2}",
+    r"\d{4}-\d{2}-\d{2}[ T]\d{1,2}:\d{2}(:\d{2})?",
+    r"\d+ (second|minute|hour|day|week|month|year)s? ago",
+    r"today|yesterday",
+)
+SINCE_FORMS = (
+    "a commit, tag or branch (a1b2c3d, HEAD~5, v1.2), or a date: 2026-11-01, '2026-11-01 14:00', "
+    "'2 weeks ago', today, yesterday"
+)
+
+
 def resolve_since(repo: Path, since: str) -> str | None:
-    """A commit, tag or branch; or a date (`2026-11-01`, `2 weeks ago`): the last commit before it.
-    None when the date is before the first commit (everything is new since)."""
+    """A commit, tag or branch; or a date: the last commit before it. None when the date is
+    before the first commit (everything is new since)."""
     proc = _git(repo, "rev-parse", "-q", "--verify", f"{since}^{{commit}}", check=False)
     if proc.returncode == 0:
         return proc.stdout.decode().strip()
-    if not re.search(r"\d{4}-\d{2}-\d{2}|\bago\b|yesterday|today", since):
-        raise LocalError(
-            f"--since {since!r}: not a commit, tag or branch in {repo}, nor a date",
-            hint="give a commit (a1b2c3d, HEAD~5, v1.2), or a date: 2026-11-01, '2 weeks ago'",
-        )
-    proc = _git(repo, "rev-list", "-1", f"--before={since}", "HEAD", check=False)
+    value = since.strip().lower()
+    if not any(re.fullmatch(form, value) for form in _DATE_FORMS):
+        raise ConfigError(f"--since {since!r}: not a commit, tag or branch in {repo}, nor a date", hint=SINCE_FORMS)
+    if value in ("today", "yesterday"):
+        day = datetime.date.today() - datetime.timedelta(days=value == "yesterday")
+        value = day.isoformat()
+    if re.fullmatch(_DATE_FORMS[0], value):
+        value += " 00:00:00"  # git reads a bare date as that day at the present time of day
+    proc = _git(repo, "rev-list", "-1", f"--before={value}", "HEAD", check=False)
     if proc.returncode != 0:
         raise LocalError(f"--since {since!r}: git could not use it in {repo}")
     return proc.stdout.decode().strip() or None  # None: before the first commit, all is new since

@@ -122,11 +122,12 @@ class HistoryAnswer(TypedDict):
     commits: list[dict[str, Any]]
 
 
-class ChangelogAnswer(TypedDict):
+class ChangelogAnswer(TypedDict, total=False):
     host: str
     since: str | None
     until: str
-    objects: list[dict[str, Any]]
+    objects: list[dict[str, Any]]  # the net difference
+    commits: list[dict[str, Any]]  # log=True: each commit with its objects
 
 
 class RefreshAnswer(TypedDict):
@@ -345,9 +346,12 @@ def build_server(config_path: str | None = None) -> Any:
         return guarded(lambda: history_data(history(cfg(), host, table, column)))
 
     @server.tool()
-    def schema_changes(since: str, host: str | None = None) -> Annotated[CallToolResult, ChangelogAnswer]:
-        """What changed in the schema since a commit, tag or date ('2 weeks ago'), by table, from git."""
-        return guarded(lambda: changelog_data(changes_since(cfg(), host, since)))
+    def schema_changes(
+        since: str, host: str | None = None, log: bool = False
+    ) -> Annotated[CallToolResult, ChangelogAnswer]:
+        """What changed in the schema since a commit, tag or date ('2 weeks ago'), by table, from git:
+        the net difference, or with log=True every commit of the range with its own changes."""
+        return guarded(lambda: changelog_data(changes_since(cfg(), host, since, log=log)))
 
     @server.tool()
     def refresh_schema(host: str) -> Annotated[CallToolResult, RefreshAnswer]:

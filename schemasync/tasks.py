@@ -372,17 +372,19 @@ def history(c, table, column=None, host=None, database=None, all_hosts=False, js
         "database",
         "json",
         "hosts_file",
-        since="a commit, tag or branch (v1.2, HEAD~10), or a date (2026-11-01, '2 weeks ago')",
+        since="a commit, tag or branch (v1.2, HEAD~10), or a date: 2026-11-01 (from the start of that day), "
+        "'2026-11-01 14:00', '2 weeks ago', today, yesterday",
+        log="every commit of the range with its own changes, oldest first (default: the net difference)",
     ),
 )
-def changes(c, since=None, host=None, database=None, json=False, hosts_file=None):
+def changes(c, since=None, host=None, database=None, json=False, hosts_file=None, log=False):
     """A changelog of the schema since a commit or date, grouped by table, from git alone."""
     from . import history as hist
 
     def job() -> Any:
         if not since:
             raise ConfigError("changes: give --since REF or --since DATE")
-        return hist.changes_since(_config(c, hosts_file), _on(host, database), since)
+        return hist.changes_since(_config(c, hosts_file), _on(host, database), since, log=log)
 
     _run(json, job, hist.changelog_text, hist.changelog_data)
 

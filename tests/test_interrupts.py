@@ -74,7 +74,7 @@ def _reset(ws: Workspace, base: str) -> None:
 def _timed(ws: Workspace, env: dict[str, str]) -> float:
     started = time.monotonic()
     proc = _start(ws, env)
-    out, err = proc.communicate(timeout=120)
+    _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     return time.monotonic() - started
 

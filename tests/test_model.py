@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -266,4 +267,28 @@ def test_history_and_changes_report_the_migrations(workspace: Workspace, databas
     dated = workspace.inv("schemas.changes", "--since", "2000-01-01")
     assert dated.code == 0 and "+ table users" in dated.out
     bad = workspace.inv("schemas.changes", "--since", "not-a-ref")
-    assert bad.code == 5 and "not a commit, tag or branch" in bad.err
+    assert bad.code == 2 and "not a commit, tag or branch" in bad.err  # a usage error
+    typo = workspace.inv("schemas.changes", "--since", "todayy")
+    assert typo.code == 2 and "'2 weeks ago', today, yesterday" in typo.err
+    today = time.strftime("%Y-%m-%d")  # a bare date: from the start of that day
+    whole_day = workspace.inv("schemas.changes", "--since", f"{today} 00:00", "--json").json["objects"]
+    assert {"users", "audit_log"} <= {o["name"] for o in whole_day}
+    for since in (today, "today"):
+        assert workspace.inv("schemas.changes", "--since", since, "--json").json["objects"] == whole_day, since
+    # a dropped table's history ends with its drop, in the CLI and over MCP alike
+    dropped = workspace.inv("schemas.history", "site_photos", "--json").json
+    assert [c["text"] for c in dropped["commits"][-1]["changes"]] == ["- table site_photos"]
+    assert dropped["commits"][-1]["subject"] == "schemas(dev): ⚠site_photos"
+    # --log: every commit of the range, so a column added and dropped again in it shows twice
+    sb.psql("ALTER TABLE users ADD COLUMN scratch int;", database=database)
+    assert workspace.inv("schemas.refresh", "--host", "dev").code == 0
+    sb.psql("ALTER TABLE users DROP COLUMN scratch;", database=database)
+    assert workspace.inv("schemas.refresh", "--host", "dev").code == 0
+    net = workspace.inv("schemas.changes", "--since", start, "--json").json
+    assert "scratch" not in str(net)
+    steps = workspace.inv("schemas.changes", "--since", start, "--log", "--json").json["commits"]
+    assert [e["subject"] for e in steps][-2:] == ["schemas(dev): ~users(+scratch)", "schemas(dev): ~users(-scratch)"]
+    assert [c["text"] for c in steps[-1]["objects"][0]["changes"]] == ["- column scratch integer"]
+    assert len(steps) == len(MIGRATIONS) + 2
+    text = workspace.inv("schemas.changes", "--since", start, "--log").out
+    assert text.startswith(f"dev: {len(MIGRATIONS) + 2} commits with schema changes since {start[:10]}")
