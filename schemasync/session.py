@@ -20,6 +20,7 @@ import signal
 import socket
 import subprocess
 import threading
+import time
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -77,10 +78,11 @@ class LockTableFull(DatabaseError):
 
 
 class UnknownHostKeyError(paramiko.SSHException):
-    def __init__(self, hostname: str, key: paramiko.PKey) -> None:
+    def __init__(self, hostname: str, key: paramiko.PKey, known_hosts: Path | None) -> None:
         super().__init__(f"unknown host key for {hostname}")
         self.hostname = hostname
         self.key = key
+        self.known_hosts = known_hosts  # the file this host's keys are read from first (None: none)
 
 
 def fingerprint(key: paramiko.PKey) -> str:
@@ -97,7 +99,7 @@ class VerifyHostKey(paramiko.MissingHostKeyPolicy):
 
     def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
         if self.mode != "accept-new" or self.save_to is None:
-            raise UnknownHostKeyError(hostname, key)
+            raise UnknownHostKeyError(hostname, key, self.save_to)
         self.save_to.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         with open(self.save_to, "a", encoding="ascii") as fh:
             fh.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
@@ -176,12 +178,24 @@ def connect(host: HostConfig) -> Connection:
     while isinstance(hop, Connection):
         _secure(hop, host.host_key)
         hop = hop.gateway
+    started = time.monotonic()
     try:
         conn.open()
     except BaseException as exc:
+        # paramiko's client gives up on a silent server when the timeout comes, whichever of its
+        # threads notices first: tell the time-out from a closed connection by the clock
+        waited = time.monotonic() - started >= host.connect_timeout * 0.9
+        no_banner = _no_banner(conn)
         close(conn)
         if isinstance(exc, KeyboardInterrupt):
             raise
+        if no_banner and waited:
+            raise SSHError(
+                f"{host.name} ({_target(conn)}): timed out after {host.connect_timeout}s waiting for the server's "
+                "SSH banner (the port accepted the connection, then said nothing)",
+                hint=f"is port {conn.port} an SSH server, and is it overloaded? connect_timeout in hosts.yaml "
+                "sets how long to wait",
+            ) from None
         raise _connect_error(host, conn, exc) from None
     return conn
 
@@ -200,15 +214,31 @@ def _target(conn: Connection) -> str:
     return f"{conn.user}@{conn.host}{port}"
 
 
+def _no_banner(conn: Connection) -> bool:
+    """Whether the SSH connection got as far as TCP and no further (the server sent no banner)."""
+    transport = conn.client.get_transport() if conn.client is not None else None
+    return transport is not None and not transport.remote_version
+
+
+def _home_relative(path: Path) -> str:
+    home = Path.home()
+    return f"~/{path.relative_to(home)}" if path.is_relative_to(home) else str(path)
+
+
 def _connect_error(host: HostConfig, conn: Connection, exc: BaseException) -> SchemasyncError:
     where = f"{host.name} ({_target(conn)})"
     port_flag = "" if int(conn.port) == 22 else f"-p {conn.port} "
     if isinstance(exc, UnknownHostKeyError):
+        # the file the check reads: UserKnownHostsFile when the SSH config sets it
+        add = (
+            f"add the key with: ssh-keyscan {port_flag}{conn.host} >> {_home_relative(exc.known_hosts)}"
+            if exc.known_hosts is not None
+            else f"add the key to a file in GlobalKnownHostsFile (UserKnownHostsFile is none for {conn.host})"
+        )
         return SSHError(
             f"{where}: unknown host key for {exc.hostname}: {fingerprint(exc.key)}",
             hint=(
-                "verify the fingerprint with the server's administrator, then add the key with: "
-                f"ssh-keyscan {port_flag}{conn.host} >> ~/.ssh/known_hosts   "
+                f"verify the fingerprint with the server's administrator, then {add}   "
                 "(or set host_key: accept-new for this host to trust a first-seen key)"
             ),
         )
@@ -249,6 +279,13 @@ def _connect_error(host: HostConfig, conn: Connection, exc: BaseException) -> Sc
         if "ncompatible" in text or "no acceptable" in text:
             hint = "paramiko 5 needs OpenSSH 7.2 or newer on the server (no ssh-rsa SHA-1, DSA or SHA-1 kex)"
         return SSHError(f"{where}: SSH error: {text}", hint=hint)
+    if isinstance(exc, FileNotFoundError) and exc.filename:
+        keys = conn.ssh_config.get("identityfile") or []
+        source = f"IdentityFile in {host.ssh_config or '~/.ssh/config'}" if exc.filename in keys else "key_filename"
+        return SSHError(
+            f"{where}: the SSH key {exc.filename} does not exist ({source})",
+            hint="fix the path, or remove the line to use ssh-agent and ~/.ssh/id_*",
+        )
     if isinstance(exc, OSError):
         return SSHError(f"{where}: cannot connect: {exc.strerror or exc}")
     return SSHError(f"{where}: cannot connect: {type(exc).__name__}: {exc}")

@@ -93,6 +93,37 @@ def test_no_usable_key_says_authentication_failed(workspace: Workspace, database
     assert "hint: check that `ssh" in run.err
 
 
+def test_ssh_messages_point_the_right_way(workspace: Workspace, database: str, tmp_path: Path) -> None:
+    import socket
+
+    sb = workspace.sandbox
+    # a missing IdentityFile: its path, and where it was set
+    cfg = tmp_path / "ssh_config"
+    cfg.write_text(
+        f"Host nokeyfile\n    HostName 127.0.0.1\n    Port {sb.ssh_port}\n    User {sb.login_user}\n"
+        f"    IdentityFile {tmp_path}/no_such_key\n    UserKnownHostsFile {sb.known_hosts}\n"
+    )
+    workspace.add_host("dev", database, ssh="nokeyfile", ssh_config=str(cfg))
+    run = workspace.inv("schemas.list", "--host", "dev")
+    assert run.code == 3, run.err
+    assert f"the SSH key {tmp_path}/no_such_key does not exist (IdentityFile in {cfg})" in run.err
+    # an unknown host key: the hint names the known_hosts file the check reads
+    known = tmp_path / "team_known_hosts"
+    cfg.write_text(sb.ssh_config.read_text().replace(str(sb.known_hosts), str(known)))
+    workspace.add_host("dev", database, ssh_config=str(cfg))
+    run = workspace.inv("schemas.list", "--host", "dev")
+    assert run.code == 3 and f">> {known}" in run.err and "~/.ssh/known_hosts" not in run.err, run.err
+    # a port that accepts and then says nothing: a time-out waiting for the banner
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        silent.listen()
+        port = silent.getsockname()[1]
+        workspace.hosts["mute"] = {"ssh": f"127.0.0.1:{port}", "database": "skyfire", "connect_timeout": 2}
+        (workspace.path / "hosts.yaml").write_text(yaml.safe_dump({"hosts": workspace.hosts}))
+        run = workspace.inv("schemas.list", "--host", "mute")
+    assert run.code == 3
+    assert "timed out after 2s waiting for the server's SSH banner" in run.err, run.err
+
+
 def test_usage_errors_exit_2_and_json_errors_are_json(workspace: Workspace, database: str) -> None:
     workspace.add_host("dev", database)
     typo = workspace.inv("schemas.check", "--hots", "staging")
