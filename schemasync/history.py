@@ -13,6 +13,7 @@ from .changes import Change, compare_files
 from .config import Config, HostConfig
 from .errors import ConfigError
 from .reader import find_record, load_records
+from .split import kind_word
 from .store import MANIFEST, ORPHANED, Record, parse_manifest
 
 HINT = "history reads the committed files: run it inside the repository that holds the output directory"
@@ -73,7 +74,7 @@ def _history(host: HostConfig, record: Record, column: str | None) -> History:
                 changes = compare_files(record.kind, record.schema, record.name, record.label, before, text)
             before = text
         if sha in status:
-            what = "table" if record.kind == "table" else record.kind
+            what = kind_word(record.kind)
             if status[sha][0] == ORPHANED:  # dropped from the database
                 changes.append(Change(record.label, what, "", None, record.label, None))
             elif not changes:  # created again as it was
@@ -108,7 +109,7 @@ def _created(record: Record, text: str) -> list[Change]:
     from .model import Table, parse_file
 
     model = parse_file(record.kind, record.schema, record.name, text)
-    changes = [Change(record.label, "table" if record.kind == "table" else record.kind, "", None, None, record.label)]
+    changes = [Change(record.label, kind_word(record.kind), "", None, None, record.label)]
     if isinstance(model, Table):
         changes += [Change(record.label, "column", c.name, None, None, c.type) for c in model.columns]
     return changes
@@ -195,7 +196,7 @@ def _between(repo: Path, host: HostConfig, start: str | None, end: str) -> dict[
     texts = gitops.read_blobs(repo, [f"{c}:{_rel(repo, host, f)}" for f in both for c in (start, end) if c is not None])
     for f in files:
         r = now.get(f) or then[f]
-        what = "table" if r.kind == "table" else r.kind
+        what = kind_word(r.kind)
         if f in live_now and f not in live_then:
             out[r.label] = [Change(r.label, what, "", None, None, r.label)]
         elif f in live_then and f not in live_now:

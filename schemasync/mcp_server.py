@@ -18,6 +18,7 @@ from typing import Annotated, Any
 
 try:
     from mcp.types import CallToolResult  # named in the tools' annotations, which the SDK resolves here
+    from pydantic import Field  # likewise: each parameter's description, which the model reads
     from typing_extensions import TypedDict  # pydantic (the SDK's) needs it for output schemas before 3.12
 
     HAVE_SDK = True
@@ -26,6 +27,10 @@ except ImportError:  # an optional extra: the task and main() say what to instal
 
     CallToolResult = Any  # type: ignore[misc,assignment]
     HAVE_SDK = False
+
+    def Field(description: str) -> Any:
+        return description
+
 
 from . import report
 from .config import load_config
@@ -40,7 +45,16 @@ MISSING_SDK = ConfigError(
     "the MCP server needs the MCP Python SDK (the `mcp` package), which is not installed",
     hint="pip install 'schemasync[mcp]'",
 )
+# Parameters several tools take, described once.
+Host = Annotated[
+    str | None,
+    Field(description="environment name from hosts.yaml (default: its default host); env/database for one of several"),
+]
+Limit = Annotated[int, Field(description="rows per page, at most 200 (more is served as 200)")]
+Offset = Annotated[int, Field(description="where the page starts: next_offset of the previous page")]
+
 PAGE = 100  # rows per page by default
+MAX_PAGE = 200  # and at most: a bigger page would not fit the context budget an agent has for one answer
 COMMENT_CHARS = 100  # a row's comment: its first line, cut here
 
 
@@ -57,6 +71,7 @@ class TablePage(TypedDict):
     host: str
     total: int
     offset: int
+    limit: int  # the page size applied (at most MAX_PAGE)
     next_offset: int | None
     tables: list[TableRow]
 
@@ -74,6 +89,7 @@ class ColumnPage(TypedDict):
     host: str
     total: int
     offset: int
+    limit: int  # the page size applied (at most MAX_PAGE)
     next_offset: int | None
     matches: list[ColumnRow]
 
@@ -161,11 +177,14 @@ class RefreshAnswer(TypedDict):
     stale_notes: list[str]
 
 
-def _page(rows: list, offset: int, limit: int) -> tuple[list, int | None]:
+def _page(rows: list, offset: int, limit: int) -> tuple[list, int | None, int]:
+    """One page of rows: the rows, the next offset (None: the last page), and the limit applied
+    (at most MAX_PAGE, whatever was asked)."""
     if limit < 1 or offset < 0:
         raise SchemasyncError("limit must be at least 1 and offset at least 0", code=2)
+    limit = min(limit, MAX_PAGE)
     chunk = rows[offset : offset + limit]
-    return chunk, (offset + limit if offset + limit < len(rows) else None)
+    return chunk, (offset + limit if offset + limit < len(rows) else None), limit
 
 
 def _incoming(fk: dict) -> str:
@@ -218,17 +237,21 @@ def build_server(config_path: str | None = None) -> Any:
 
     @server.tool()
     def list_tables(
-        host: str | None = None,
-        schema: str | None = None,
-        pattern: str | None = None,
-        group: str | None = None,
-        tag: str | None = None,
-        limit: int = PAGE,
-        offset: int = 0,
+        host: Host = None,
+        schema: Annotated[str | None, Field(description="only tables of this schema, e.g. public")] = None,
+        pattern: Annotated[
+            str | None, Field(description="a name substring, or a glob with * or ? (case-insensitive)")
+        ] = None,
+        group: Annotated[str | None, Field(description="only tables of this group of schema-notes.yaml")] = None,
+        tag: Annotated[
+            str | None, Field(description="only tables with this tag in schema-notes.yaml, e.g. pii")
+        ] = None,
+        limit: Limit = PAGE,
+        offset: Offset = 0,
     ) -> Annotated[CallToolResult, TablePage]:
         """Tables of an environment, one short row each (name, column count, primary key, group, note
-        or comment), in pages: pass next_offset as offset for more. Filter by schema, by a name
-        substring or glob, by group and by tag (schema-notes.yaml)."""
+        or comment), in pages of at most 200 (default 100): pass next_offset as offset for more.
+        Filter by schema, by a name substring or glob, by group and by tag (schema-notes.yaml)."""
 
         def run() -> TablePage:
             from .names import name_matcher
@@ -261,14 +284,18 @@ def build_server(config_path: str | None = None) -> Any:
                         orphaned=r.status == ORPHANED,
                     )
                 )
-            chunk, more = _page(rows, offset, limit)
-            return TablePage(host=h.name, total=len(rows), offset=offset, next_offset=more, tables=chunk)
+            chunk, more, applied = _page(rows, offset, limit)
+            return TablePage(host=h.name, total=len(rows), offset=offset, limit=applied, next_offset=more, tables=chunk)
 
         return guarded(run)
 
     @server.tool()
     def describe_table(
-        table: str, host: str | None = None, definition: bool = False
+        table: Annotated[str, Field(description="table, view, function or type: name or schema.name")],
+        host: Host = None,
+        definition: Annotated[
+            bool, Field(description="also return the DDL itself (it is in `file` otherwise)")
+        ] = False,
     ) -> Annotated[CallToolResult, TableDescription]:
         """One table (or view, function, type): columns with defaults and comments, keys, indexes,
         foreign keys out and in (one line each), the views and functions that depend on it,
@@ -298,15 +325,20 @@ def build_server(config_path: str | None = None) -> Any:
 
     @server.tool()
     def search_columns(
-        pattern: str | None = None,
-        type: str | None = None,
-        tag: str | None = None,
-        host: str | None = None,
-        limit: int = PAGE,
-        offset: int = 0,
+        pattern: Annotated[
+            str | None, Field(description="part of a table or column name or comment, or a glob with * or ?")
+        ] = None,
+        type: Annotated[str | None, Field(description="part of the column's type, e.g. timestamp or jsonb")] = None,
+        tag: Annotated[
+            str | None, Field(description="only columns with this tag in schema-notes.yaml, e.g. pii")
+        ] = None,
+        host: Host = None,
+        limit: Limit = PAGE,
+        offset: Offset = 0,
     ) -> Annotated[CallToolResult, ColumnPage]:
         """Columns whose table or column name (or comment) matches `pattern`, whose type contains
-        `type`, and with a tag from schema-notes.yaml (e.g. pii), in pages, with the total count."""
+        `type`, and with a tag from schema-notes.yaml (e.g. pii), in pages of at most 200 (default
+        100), with the total count."""
 
         def run() -> ColumnPage:
             res = search(cfg(), host, pattern, type, tag)
@@ -321,13 +353,18 @@ def build_server(config_path: str | None = None) -> Any:
                 )
                 for m in search_data(res)["matches"]
             ]
-            chunk, more = _page(rows, offset, limit)
-            return ColumnPage(host=res.host.name, total=len(rows), offset=offset, next_offset=more, matches=chunk)
+            chunk, more, applied = _page(rows, offset, limit)
+            return ColumnPage(
+                host=res.host.name, total=len(rows), offset=offset, limit=applied, next_offset=more, matches=chunk
+            )
 
         return guarded(run)
 
     @server.tool()
-    def diff_environments(a: str, b: str) -> Annotated[CallToolResult, Comparison]:
+    def diff_environments(
+        a: Annotated[str, Field(description="the first environment (host name, or env/database)")],
+        b: Annotated[str, Field(description="the second environment")],
+    ) -> Annotated[CallToolResult, Comparison]:
         """Compare two environments' committed schema files, by object: what is missing, extra, different."""
 
         def run() -> Comparison:
@@ -340,21 +377,32 @@ def build_server(config_path: str | None = None) -> Any:
 
     @server.tool()
     def table_history(
-        table: str, column: str | None = None, host: str | None = None
+        table: Annotated[str, Field(description="table or object: name or schema.name")],
+        column: Annotated[str | None, Field(description="only the commits that changed this column")] = None,
+        host: Host = None,
     ) -> Annotated[CallToolResult, HistoryAnswer]:
         """Every commit that changed a table (or one column of it) and what changed, from git; no database."""
         return guarded(lambda: history_data(history(cfg(), host, table, column)))
 
     @server.tool()
     def schema_changes(
-        since: str, host: str | None = None, log: bool = False
+        since: Annotated[
+            str,
+            Field(description="a commit, tag or branch, or a date: 2026-11-01 (start of day), '2 weeks ago', today"),
+        ],
+        host: Host = None,
+        log: Annotated[
+            bool, Field(description="every commit of the range with its own changes, not only the net difference")
+        ] = False,
     ) -> Annotated[CallToolResult, ChangelogAnswer]:
         """What changed in the schema since a commit, tag or date ('2 weeks ago'), by table, from git:
         the net difference, or with log=True every commit of the range with its own changes."""
         return guarded(lambda: changelog_data(changes_since(cfg(), host, since, log=log)))
 
     @server.tool()
-    def refresh_schema(host: str) -> Annotated[CallToolResult, RefreshAnswer]:
+    def refresh_schema(
+        host: Annotated[str, Field(description="the environment to refresh: a host name of hosts.yaml")],
+    ) -> Annotated[CallToolResult, RefreshAnswer]:
         """Refresh one environment over SSH, exactly like `inv schemas.refresh --host HOST`, and commit."""
         return guarded(lambda: report.refresh_data(refresh(cfg(), host)))
 

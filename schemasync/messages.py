@@ -70,15 +70,21 @@ def without_news(plan: Plan, short: bool = False) -> str | None:
 
 
 def commit_message(environment: str, plan: Plan, limit: int = 100) -> str:
+    """`schemas(dev): ~users(+email_verified) +invoices`: with what changed inside each table while
+    the subject fits in `limit` characters, the names alone next, then counts."""
     tables, others = news_tokens(plan)
-    if len(" ".join(tables)) > limit - 30:
-        tables, others = news_tokens(plan, detail=False)  # names without what changed inside them
-    tokens = list(tables)
-    if others:
-        tokens.append(f"{others} other object{'s' if others != 1 else ''}")
-    if not tokens and (quiet := without_news(plan)):
-        tokens.append(quiet)
-    subject = f"schemas({environment}): " + (" ".join(tokens) or "index")
+
+    def subject_of(table_tokens: list[str]) -> str:
+        tokens = list(table_tokens)
+        if others:
+            tokens.append(f"{others} other object{'s' if others != 1 else ''}")
+        if not tokens and (quiet := without_news(plan)):
+            tokens.append(quiet)
+        return f"schemas({environment}): " + (" ".join(tokens) or "index")
+
+    subject = subject_of(tables)
+    if len(subject) > limit:
+        subject = subject_of(news_tokens(plan, detail=False)[0])  # names without what changed inside them
     if len(subject) > limit:
         counts = [f"{MARKS[s]}{n}" for s in (NEW, UPDATED, ORPHANED) if (n := len(plan.announced(s, "table")))]
         subject = f"schemas({environment}): {' '.join(counts)} tables"

@@ -677,6 +677,7 @@ class CheckFailure:
 
 def _check_result(host: HostConfig, res: RefreshResult, started: float) -> CheckResult:
     plan = res.plan
+    # folder/name, as the refresh reports them
     objects = [f"{r.kind}/{r.label}" for s in (NEW, UPDATED, ORPHANED) for r in plan.announced(s, "object")]
     differences = [
         Difference(

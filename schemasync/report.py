@@ -11,7 +11,7 @@ from .diff import render_text as diff_text
 from .messages import table_changes
 from .names import display_name
 from .refresh import CheckResult, ListResult, RefreshResult
-from .split import KIND_LABELS
+from .split import KIND_LABELS, kind_word
 from .store import CURRENT, MARKS, NEW, ORPHANED, UPDATED
 from .sweep import Outcome, SweepResult
 
@@ -280,7 +280,8 @@ def check_text(res: CheckResult, verbose: bool = False) -> str:
         return f"{res.host.label}: the files in {res.host.output} match database {res.database}{tenants}{notes}"
     lines = [f"{res.host.label}: the files in {res.host.output} are stale against database {res.database}"]
     names = [f"  + {n}" for n in res.added] + [f"  ~ {n}" for n in res.changed] + [f"  ⚠ {n}" for n in res.gone]
-    lines += _names(names + [f"  ~ {n}" for n in res.objects], verbose)
+    objects = [f"  ~ {kind_word(n.split('/', 1)[0])} {n.split('/', 1)[1]}" for n in res.objects]
+    lines += _names(names + objects, verbose)
     for d in res.differences:
         lines.append(f"  what changed in {d.name} (files, then database):")
         lines += [f"    {c.between('the files', 'the database')}" for c in d.changes]

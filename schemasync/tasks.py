@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json as jsonlib
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -66,6 +67,9 @@ def _run(
         try:
             result = job()
             print(dumps(data(result)) if json_out else text(result), flush=True)
+        except BrokenPipeError:
+            # the reader went away (`| head`): what it did not read was not wanted
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         except SchemasyncError as exc:
             _fail(json_out, exc)
         except KeyboardInterrupt:
@@ -453,12 +457,27 @@ def _parse_tasks_for_schemas(self: Program) -> None:
     except ParseError as exc:
         if not _is_ours(self, exc):
             raise
-        usage = f"{getattr(self, 'called_as', None) or 'inv'} --help {argv[0] if argv else ''}".strip()
-        print(exc, file=sys.stderr)
-        print(f"  usage: {usage}", file=sys.stderr)
-        if "--json" in argv:
-            print(jsonlib.dumps(_error_data(str(exc), USAGE, usage), ensure_ascii=False))
-        raise Exit(code=USAGE) from None
+        usage_error(self, exc, argv)
+
+
+def usage_error(program: Program, exc: ParseError, argv: list[str]) -> None:
+    """A command line that does not parse: the parser's words and how to get help on stderr,
+    with --json an error document on stdout, exit 2."""
+    binary = getattr(program, "called_as", None) or "inv"
+    first = argv[0] if argv else ""
+    unknown = bool(first) and first not in TASK_NAMES and not first.startswith("-")
+    if unknown:
+        from .names import close_names
+
+        near = close_names(first, sorted({n.removeprefix("schemas.") for n in TASK_NAMES}))
+        usage = (f"did you mean {' or '.join(near)}? " if near else "") + f"{binary} --list shows the tasks"
+    else:
+        usage = f"{binary} --help {first}".strip()
+    print(exc, file=sys.stderr)
+    print(f"  {'hint' if unknown else 'usage'}: {usage}", file=sys.stderr)
+    if "--json" in argv:
+        print(jsonlib.dumps(_error_data(str(exc), USAGE, usage), ensure_ascii=False))
+    raise Exit(code=USAGE) from None
 
 
 Program.parse_tasks = _parse_tasks_for_schemas  # type: ignore[method-assign]

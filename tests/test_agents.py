@@ -248,6 +248,12 @@ def test_mcp_server_over_stdio(refreshed: Workspace) -> None:
             listed = (await session.list_tools()).tools
             tools = sorted(t.name for t in listed)
             schemas = {t.name: t.output_schema for t in listed}
+            undescribed = [
+                f"{t.name}.{name}"
+                for t in listed
+                for name, prop in t.input_schema["properties"].items()
+                if not prop.get("description")
+            ]
 
             async def call(name: str, **args: object) -> dict:
                 result = await session.call_tool(name, args)
@@ -260,6 +266,8 @@ def test_mcp_server_over_stdio(refreshed: Workspace) -> None:
             return {
                 "tools": tools,
                 "schemas": schemas,
+                "undescribed": undescribed,
+                "huge": await call("search_columns", pattern="*", limit=5000),
                 "page": await call("list_tables", limit=5, offset=5),
                 "by_schema": await call("list_tables", schema="nope"),
                 "ids": await call("search_columns", pattern="id", limit=3),
@@ -285,6 +293,8 @@ def test_mcp_server_over_stdio(refreshed: Workspace) -> None:
         "table_history",
     ]
     assert len(got["list"]["tables"]) == 16 and got["list"]["total"] == 16 and got["list"]["next_offset"] is None
+    assert got["undescribed"] == []  # the model reads every parameter's description
+    assert got["huge"]["limit"] == 200 and len(got["huge"]["matches"]) <= 200  # capped at the budget
     # every tool declares its output schema (and the answers above matched it as structured content)
     assert all(schema and schema.get("type") == "object" for schema in got["schemas"].values()), got["schemas"]
     page = got["page"]

@@ -74,3 +74,25 @@ def test_a_commit_without_news_says_what_it_holds_alone_and_in_a_sweep() -> None
 def test_cap_lines() -> None:
     assert cap_lines(["a", "b"], limit=2) == "a\nb"
     assert cap_lines(["a", "b", "c"], limit=2) == "a\nb\n... and 1 more (see _index.md)"
+
+
+def test_a_subject_keeps_its_details_up_to_100_characters() -> None:
+    names = ["customer_payment_methods", "invoices_archive", "customer_contacts"]
+
+    def sql(n: str, extra: str = "") -> str:
+        return f"CREATE TABLE public.{n} (\n    id integer{extra}\n);\n"
+
+    before = {f"{n}.sql": Record("table", "public", n, f"{n}.sql", "current", 1) for n in names}
+    previous = Previous(records=before, contents={f"{n}.sql": sql(n) for n in names}, present=set(before))
+    changed = [table(n, sql(n, ",\n    note text")) for n in names]
+    subject = commit_message("dev", plan_of(changed, previous)).split("\n")[0]
+    # 97 characters: within the 100 the README gives, so each table keeps what changed in it
+    assert subject.count("(+note)") == 3 and 90 < len(subject) <= 100, subject
+    longer = [*names, "addresses"]
+    previous.records["addresses.sql"] = Record("table", "public", longer[3], f"{longer[3]}.sql", "current", 1)
+    previous.contents[f"{longer[3]}.sql"] = sql(longer[3])
+    previous.present.add(f"{longer[3]}.sql")
+    subject = commit_message("dev", plan_of([table(n, sql(n, ",\n    note text")) for n in longer], previous)).split(
+        "\n"
+    )[0]
+    assert "(+note)" not in subject and len(subject) <= 100 and longer[3] in subject, subject

@@ -292,3 +292,8 @@ def test_history_and_changes_report_the_migrations(workspace: Workspace, databas
     assert len(steps) == len(MIGRATIONS) + 2
     text = workspace.inv("schemas.changes", "--since", start, "--log").out
     assert text.startswith(f"dev: {len(MIGRATIONS) + 2} commits with schema changes since {start[:10]}")
+    # one object's kind in the singular
+    sb.psql("CREATE FUNCTION add_one(i int) RETURNS int LANGUAGE sql AS 'SELECT i + 1';", database=database)
+    assert workspace.inv("schemas.refresh", "--host", "dev").code == 0
+    text = workspace.inv("schemas.changes", "--since", "HEAD~1").out
+    assert "+ function " in text and "functions" not in text, text

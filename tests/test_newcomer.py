@@ -247,3 +247,29 @@ def test_check_says_what_changed_in_the_words_of_diff(workspace: Workspace, data
     assert "users: column nickname only in the database" in run.out
     data = workspace.inv("schemas.check", "--host", "dev", "--json").json
     assert [c["text"] for c in data["differences"][0]["changes"]] == ["users: column nickname only in database"]
+
+
+def test_a_reader_that_goes_away_and_a_mistyped_task(workspace: Workspace, database: str) -> None:
+    workspace.add_host("dev", database)
+    assert workspace.inv("schemas.refresh", "--host", "dev").code == 0
+    for argv in (
+        [sys.executable, "-m", "invoke", "-r", str(REPO), "schemas.list", "--host", "dev"],
+        [str(Path(sys.executable).parent / "schemasync"), "list", "--host", "dev"],
+    ):
+        read, write = os.pipe()
+        os.close(read)  # `| head` that has already gone
+        proc = subprocess.run(
+            argv,
+            cwd=workspace.path,
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            env={**os.environ, "SCHEMASYNC_HOSTS": str(workspace.path / "hosts.yaml")},
+        )
+        os.close(write)
+        assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr
+    typo = subprocess.run(
+        [str(Path(sys.executable).parent / "schemasync"), "refrsh"], capture_output=True, text=True, timeout=60
+    )
+    assert typo.returncode == 2 and "did you mean refresh?" in typo.stderr, typo.stderr
