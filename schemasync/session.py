@@ -860,10 +860,20 @@ def _exit_status(chan: paramiko.Channel, host: HostConfig, watchdog: _Watchdog) 
     return chan.recv_exit_status()
 
 
-def _stderr(chan: paramiko.Channel) -> str:
+def _stderr(chan: paramiko.Channel, wait: float = 10.0) -> str:
+    """What the remote step said on stderr, to its end: sshd may send the exit status before the
+    last of it, so this reads until the channel's end of file (or `wait` seconds of silence)."""
     out = []
-    while chan.recv_stderr_ready():
-        out.append(chan.recv_stderr(65536))
+    before = chan.gettimeout()
+    chan.settimeout(wait)
+    try:
+        while data := chan.recv_stderr(65536):
+            out.append(data)
+    except (TimeoutError, socket.timeout, OSError, EOFError):
+        pass  # what came is what there is
+    finally:
+        with contextlib.suppress(Exception):
+            chan.settimeout(before)
     return b"".join(out).decode("utf-8", "replace").strip()
 
 
