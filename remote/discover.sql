@@ -456,10 +456,12 @@ sel AS (
     SELECT r.*, o.owner FROM rel r JOIN owners o ON o.oid = r.oid WHERE o.owner IN (SELECT oid FROM chosen)
 ),
 sel_roots AS (SELECT oid FROM sel WHERE owner = oid),
--- foreign keys from or to the selected tables (top-level ones: partitions repeat their parent's).
+-- foreign keys from or to the selected tables and their partitions (declared ones: a partition's
+-- copy of its parent's key has a conparentid). A key declared on a partition lives in the file of
+-- the partitioned table, and is counted there.
 -- Two joins, not `IN (...) OR IN (...)`: an OR of subqueries is re-run per constraint (quadratic).
 fk AS (
-    SELECT c.oid FROM pg_constraint c JOIN sel_roots s ON s.oid = c.conrelid
+    SELECT c.oid FROM pg_constraint c JOIN sel s ON s.oid = c.conrelid
     WHERE c.contype = 'f' AND c.conparentid = 0
     UNION
     SELECT c.oid FROM pg_constraint c JOIN sel_roots s ON s.oid = c.confrelid

@@ -83,6 +83,15 @@ class Discovery:
     def owned_sequences(self, table: Table) -> list[Relation]:
         return [r for r in self._by_owner.get(table.oid, []) if r.relkind == "S"]
 
+    def file_tables(self) -> dict[tuple[str, str], tuple[str, str]]:
+        """(schema, name) of each partition -> that of the table whose file holds it."""
+        out = {}
+        for rel in self.relations.values():
+            if rel.owner != rel.oid and rel.relkind in TABLE_KINDS and rel.owner in self.relations:
+                owner = self.relations[rel.owner]
+                out[(rel.schema, rel.name)] = (owner.schema, owner.name)
+        return out
+
     def members(self, table: Table) -> list[Relation]:
         """The table and its partitions: what pg_dump must lock for it."""
         return [r for r in self._by_owner.get(table.oid, []) if r.relkind in TABLE_KINDS]

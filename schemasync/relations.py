@@ -48,9 +48,10 @@ def table_details(discovery: Discovery) -> dict[tuple[str, str], dict]:
     """Per table: columns, primary key, comment, foreign keys out and in (sorted: stable files)."""
     out: dict[tuple[str, str], list[dict]] = defaultdict(list)
     into: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    home = discovery.file_tables()  # a partition's keys are in its partitioned table's file
     for fk in discovery.foreign_keys:
         d = _fk_dict(fk)  # once: the same dict serves both ends
-        out[(fk.schema, fk.table)].append(d)
+        out[home.get((fk.schema, fk.table), (fk.schema, fk.table))].append(d)
         into[(fk.ref_schema, fk.ref_table)].append(d)
     details = {}
     for t in discovery.tables:

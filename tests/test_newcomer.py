@@ -273,3 +273,25 @@ def test_a_reader_that_goes_away_and_a_mistyped_task(workspace: Workspace, datab
         [str(Path(sys.executable).parent / "schemasync"), "refrsh"], capture_output=True, text=True, timeout=60
     )
     assert typo.returncode == 2 and "did you mean refresh?" in typo.stderr, typo.stderr
+
+
+def test_foreign_keys_declared_on_partitions_count_for_their_table(workspace: Workspace, database: str) -> None:
+    workspace.sandbox.psql(
+        "CREATE TABLE meter_events (project_id int, at date NOT NULL) PARTITION BY RANGE (at);"
+        "CREATE TABLE meter_events_2026 PARTITION OF meter_events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');"
+        "ALTER TABLE meter_events_2026 ADD CONSTRAINT meter_events_2026_project_fk "
+        "FOREIGN KEY (project_id) REFERENCES solar_projects(id);",
+        database=database,
+    )
+    workspace.add_host("dev", database)
+    assert workspace.inv("schemas.refresh", "--host", "dev").code == 0
+    shown = workspace.inv("schemas.show", "meter_events", "--json").json
+    assert [fk["name"] for fk in shown["foreign_keys"]] == ["meter_events_2026_project_fk"]
+    text = workspace.inv("schemas.show", "meter_events").out
+    assert "Foreign keys out: none" not in text and "meter_events_2026(project_id) -> solar_projects(id)" in text
+    assert "FOREIGN KEY (project_id)" in (workspace.out() / "meter_events.sql").read_text()  # as the file holds it
+    index = (workspace.out() / "_index.md").read_text().splitlines()
+    row = next(line for line in index if line.startswith("| ") and "`meter_events`" in line)
+    assert row.split("|")[6].strip() == "1", row  # FKs out
+    into = workspace.inv("schemas.show", "solar_projects", "--json").json["referenced_by"]
+    assert "meter_events_2026_project_fk" in [fk["name"] for fk in into]
