@@ -313,9 +313,7 @@ def build_server(config_path: str | None = None) -> Any:
             if definition or res.record.kind != "table":  # an object's definition is all there is to it
                 # without the header: the references are in referenced_by
                 data["definition"] = "".join(
-                    line
-                    for line in res.definition.splitlines(keepends=True)
-                    if not line.startswith("-- Referenced by: ")
+                    line for line in res.definition.splitlines(keepends=True) if not line.startswith("-- Referenced by")
                 )
             else:
                 data.pop("definition", None)

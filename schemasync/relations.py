@@ -72,11 +72,30 @@ def table_details(discovery: Discovery) -> dict[tuple[str, str], dict]:
     return details
 
 
+REFERENCES_IN_HEADER = 10  # a reader of a file's first lines must reach its CREATE TABLE
+USERS_IN_HEADER = 20  # views and functions named in the `-- Used by:` line
+
+
 def header_lines(details: dict | None) -> list[str]:
-    """Extra header lines of a table file: who points at it (the FK itself lives in the other file)."""
+    """Extra header lines of a table file: who points at it (the FK itself lives in the other file),
+    one line each up to REFERENCES_IN_HEADER, then one line naming the other tables."""
     if not details:
         return []
-    return [f"-- Referenced by: {fk['text']}\n" for fk in details["referenced_by"]]
+    refs = details["referenced_by"]
+    lines = [f"-- Referenced by: {fk['text']}\n" for fk in refs[:REFERENCES_IN_HEADER]]
+    rest = refs[REFERENCES_IN_HEADER:]
+    if rest:
+        tables = sorted({qualified_name(fk["schema"], fk["table"]) for fk in rest})
+        lines.append(
+            f"-- Referenced by {len(rest)} more foreign keys, from: {', '.join(tables)}"
+            " (inv schemas.show lists them all)\n"
+        )
+    users = [f"{d['kind']} {d['name']}" for d in details.get("dependents", [])]
+    if users:  # what dropping or changing a column would break, besides the foreign keys
+        shown = users[:USERS_IN_HEADER]
+        more = f" and {len(users) - len(shown)} more" if len(users) > len(shown) else ""
+        lines.append(f"-- Used by: {', '.join(shown)}{more}\n")
+    return lines
 
 
 # ---------------------------------------------------------------------------------------------

@@ -869,7 +869,7 @@ def _stderr(chan: paramiko.Channel, wait: float = 10.0) -> str:
     try:
         while data := chan.recv_stderr(65536):
             out.append(data)
-    except (TimeoutError, socket.timeout, OSError, EOFError):
+    except (TimeoutError, OSError, EOFError):
         pass  # what came is what there is
     finally:
         with contextlib.suppress(Exception):

@@ -531,6 +531,10 @@ def _index_head(
         "its file is kept).\n\n",
         f"Last changed by a refresh on {stamp}:",
     ]
+    live = len(tables) - orphaned
+    if len(news.get(NEW, [])) == live > 0 and not news.get(UPDATED) and not orphaned:
+        out.append(f" first refresh: {live} tables.\n\n")  # every name is below: listing them as new says nothing
+        return out
     said = False
     for status, word in ((NEW, "new"), (UPDATED, "updated"), (ORPHANED, "newly orphaned")):
         names = news.get(status, [])

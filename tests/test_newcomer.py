@@ -295,3 +295,23 @@ def test_foreign_keys_declared_on_partitions_count_for_their_table(workspace: Wo
     assert row.split("|")[6].strip() == "1", row  # FKs out
     into = workspace.inv("schemas.show", "solar_projects", "--json").json["referenced_by"]
     assert "meter_events_2026_project_fk" in [fk["name"] for fk in into]
+
+
+def test_a_much_referenced_table_shows_its_definition_first(workspace: Workspace, database: str) -> None:
+    refs = "".join(
+        f"CREATE TABLE ref_{i:02d} (id int PRIMARY KEY, company_id int REFERENCES company(id));" for i in range(15)
+    )
+    workspace.sandbox.psql(refs, database=database)
+    workspace.add_host("dev", database)
+    assert workspace.inv("schemas.refresh", "--host", "dev").code == 0
+    lines = (workspace.out() / "company.sql").read_text().splitlines()
+    create = next(i for i, line in enumerate(lines) if line.startswith("CREATE TABLE"))
+    assert create < 25, lines[:create]  # an agent that reads the first lines sees the columns
+    full = [line for line in lines if line.startswith("-- Referenced by: ")]
+    assert len(full) == 10
+    rest = next(line for line in lines if line.startswith("-- Referenced by ") and "more foreign keys" in line)
+    assert "public.ref_14" in rest and "inv schemas.show" in rest
+    assert len(workspace.inv("schemas.show", "company", "--json").json["referenced_by"]) == 18  # all of them there
+    # the views and functions that use a table are named in its header too
+    projects = (workspace.out() / "solar_projects.sql").read_text()
+    assert "-- Used by: " in projects and "view open_projects" in projects.split("-- Used by: ")[1].splitlines()[0]
