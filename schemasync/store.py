@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import NamedTuple
 
 from . import gcpause
+from .erd import ERD, ERD_PAGES, render_erd_pages
 from .errors import LocalError
 from .names import display_name, escape_controls, name_part, qualified_name
-from .relations import ERD, ERD_PAGES, render_erd_pages
 from .transaction import check_inside
 
 MANIFEST = "_manifest.json"

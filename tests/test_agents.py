@@ -11,7 +11,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from schemasync.relations import ERD_LIMIT, render_erd
+from schemasync.erd import ERD_LIMIT, render_erd
 from schemasync.store import Record
 
 from .conftest import REPO, Workspace

@@ -7,7 +7,7 @@ import json
 import re
 from pathlib import Path
 
-from schemasync.relations import PAGE_DIAGRAMS
+from schemasync.erd import PAGE_DIAGRAMS
 from schemasync.store import PAGE_TABLES
 
 from .conftest import Workspace
@@ -59,7 +59,8 @@ def test_a_big_reference_is_paged_and_pages_no_longer_needed_are_deleted(workspa
     assert "| ✓" not in (out / "_index.md").read_text()  # the summary lists pages, not tables
     diagrams = {p: (out / p).read_text().count("```mermaid") for p in pages if p.startswith("_erd/")}
     assert all(0 < n <= PAGE_DIAGRAMS for n in diagrams.values()) and sum(diagrams.values()) >= 350
-    assert "```mermaid" not in (out / "_erd.md").read_text()
+    summary = (out / "_erd.md").read_text()  # the pages, and one overview of the schemas: no table diagram
+    assert summary.count("```mermaid") == 1 and "flowchart LR" in summary and "erDiagram" not in summary
 
     # a schema goes away: its diagram pages are deleted (its tables' files are kept as orphans,
     # so its index page stays), in the same commit as the rest
@@ -85,3 +86,65 @@ def test_a_big_reference_is_paged_and_pages_no_longer_needed_are_deleted(workspa
     assert (out / "_index.md").read_text().count(" | `big` | ") == 200
     assert not [f for f in ws.git("ls-files", "docs/schemas/dev").split() if "/_index/" in f]
     assert ws.git("status", "--porcelain", "docs/schemas") == ""
+
+
+def _table(schema: str, name: str, columns: list[str], fks: list[tuple[str, str, str]], group: str | None = None):
+    """A table's record as a refresh keeps it: fks are (column, parent schema, parent table) to parent.id."""
+    from schemasync.store import Record
+
+    keys = [
+        {"name": f"{name}_{c}_fk", "schema": schema, "table": name, "columns": [c], "ref_schema": ps,
+         "ref_table": pt, "ref_columns": ["id"], "on_delete": "NO ACTION", "text": ""}
+        for c, ps, pt in fks
+    ]  # fmt: skip
+    details = {
+        "column_defs": [[c, "integer", c == "id"] for c in columns],
+        "primary_key": ["id"],
+        "foreign_keys": keys,
+        "referenced_by": [],
+        **({"group": group} if group else {}),
+    }
+    return Record("table", schema, name, f"{schema}.{name}.sql", "current", len(columns), details)
+
+
+def test_the_erd_opens_with_an_overview_of_the_schemas() -> None:
+    from schemasync.erd import render_erd
+
+    records = [
+        _table("sales", "orders", ["id", "customer_id"], [("customer_id", "crm", "customers")]),
+        _table("sales", "lines", ["id", "order_id"], [("order_id", "sales", "orders")]),
+        _table("crm", "customers", ["id"], []),
+        _table("crm", "contacts", ["id", "customer_id"], [("customer_id", "crm", "customers")]),
+    ]
+    text = render_erd(records, "dev")
+    overview = text.split("## Overview", 1)[1].split("```", 2)[1]
+    assert "flowchart LR" in overview
+    assert '["crm<br/>2 tables, 1 FKs inside"]' in overview and '["sales<br/>2 tables, 1 FKs inside"]' in overview
+    assert '-- "1 FK" -->' in overview  # sales -> crm
+    assert text.index("## Overview") < text.index("## crm")
+    # one schema without groups: no overview, a single box says nothing
+    assert "## Overview" not in render_erd(records[2:], "dev")
+    # one schema with the groups of schema-notes.yaml: a box per group
+    grouped = [
+        _table("public", "a", ["id"], [], "billing"),
+        _table("public", "b", ["id", "a_id"], [("a_id", "public", "a")]),
+    ]
+    assert '["billing<br/>1 table"]' in render_erd(grouped, "dev") and "other tables<br/>1 table" in render_erd(
+        grouped, "dev"
+    )
+
+
+def test_leaf_tables_shaped_alike_are_drawn_once_and_named() -> None:
+    from schemasync.erd import ERD_LIMIT, render_erd
+
+    records = [_table("doc", "hub", ["id"], [])]
+    for i in range(ERD_LIMIT):  # one connected group, too big for one diagram: neighbourhoods
+        records.append(_table("doc", f"l_{i:02d}", ["id", "hub_id"], [("hub_id", "doc", "hub")]))
+        if i < 12:
+            records.append(_table("doc", f"l_{i:02d}_example", ["id", "published"], [("id", "doc", f"l_{i:02d}")]))
+    text = render_erd(records, "dev")
+    assert "11 more tables are shaped like `l_00_example`" in text and "`l_11_example`" in text
+    assert "### `l_00_example` and its neighbours" in text and "### `l_05_example` and its neighbours" not in text
+    # l_00 to l_11 are referenced (by their example): each is drawn; so are those shaped alike that
+    # nothing references, but their diagrams differ only in which table they point at
+    assert "### `l_05` and its neighbours" in text

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from schemasync.relations import render_erd
+from schemasync.erd import render_erd
 from schemasync.store import Record
 
 from .conftest import Workspace
@@ -75,6 +75,7 @@ def test_big_neighbourhoods_and_real_names_render(tmp_path: Path) -> None:
              "ref_columns": ["id"]}
         ]  # fmt: skip
         cols = [["id", "character varying(50)", True], ["Parent Id", "numeric(6,2)", False]]
+        cols += [[f"own {name}", "integer", False]]  # no two shaped alike: each neighbourhood drawn
         details = {"column_defs": cols, "primary_key": ["id"], "comment": None, "foreign_keys": fks}
         return Record("table", schema, name, f"{name}.sql", "current", 2, {**details, "referenced_by": []})
 
