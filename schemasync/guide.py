@@ -51,14 +51,17 @@ def render_guide(config: Config) -> str:
             "\n## Layout\n\n",
             "- `<env>/<table>.sql`: a table in `public` with everything that belongs to it (columns, defaults, ",
             "sequences, constraints, indexes, foreign keys, triggers, policies, comments; partitions fold into ",
-            "their parent). The header lists the foreign keys that point at it (`-- Referenced by:`).\n",
+            "their parent). The header lists the foreign keys that point at it (`-- Referenced by:`, ten in ",
+            "full, then the other tables on one line) and the views and functions that use it (`-- Used by:`).\n",
             "- `<env>/<schema>.<table>.sql`: a table in another schema. Names that are unsafe as file names get ",
             "`~` and a hash (`MixedCase~5d8ea3a747.sql`).\n",
             "- `<env>/views/`, `materialized_views/`, `functions/`, `types/`, `sequences/`, `other/`: objects ",
             "that belong to no table.\n",
             "- `<env>/_index.md`: every table with its status, column count, primary key, foreign keys in and "
             "out, and comment (past 300 tables it links pages under `_index/`). `_erd.md`: diagrams (past 40, "
-            "pages under `_erd/`). `_table_list.txt`: one table a line. `_manifest.json`: all of it for programs.\n",
+            "pages under `_erd/`). `_table_list.txt`: one table a line. `_manifest.json`: for programs, every "
+            "file with its table's columns, primary key, comment and foreign keys in and out (indexes, "
+            "triggers and checks are in the files; `inv schemas.show <table> --json` gives them all).\n",
             *_layout_extras(config),
             "\nIn `_index.md` each table is ✓ current or ⚠ orphaned (the table is gone; its file is kept); ",
             "its top lists what the last refresh changed (+ new, ~ updated, ⚠ newly orphaned). Team notes ",
@@ -66,9 +69,9 @@ def render_guide(config: Config) -> str:
             "\n## Keeping it current\n\n",
             "- `inv schemas.refresh --host <env>`: dump over SSH, update the files, commit them.\n",
             "- `inv schemas.check --host <env>`: exit 1 if the files are stale (writes nothing).\n",
-            "- `inv schemas.show <table> --host <env>`, `inv schemas.search <name>` (or `'*' --type timestamp`): ",
-            "answers ",
-            "from these files, no connection. Every command takes `--json`.\n",
+            "- `inv schemas.show <table> --host <env>` (`<schema>.<table>` outside `public`; `--json --part "
+            "columns` for one part), `inv schemas.search <name> --host <env>` (`--exact`, `--table`, or "
+            "`'*' --type timestamp`): answers from these files, no connection. Every command takes `--json`.\n",
             "- `inv schemas.history <table> [--column <c>]`, `inv schemas.changes --since <commit|date>`, ",
             "`inv schemas.diff <env> <env>`: what changed and when, and how environments differ, from git.\n",
         ]
@@ -104,10 +107,12 @@ def agent_guide(config: Config) -> str:
     return (
         "## Database schema\n\n"
         f"The PostgreSQL schema of each environment ({envs}) is in {where}: one `<table>.sql` per table "
-        "(other schemas: `<schema>.<table>.sql`), with views/, functions/ and types/ beside them. Start at "
-        "`_index.md`; `-- Referenced by:` lines list the foreign keys pointing at a table.\n\n"
-        "- Look things up without a database: `inv schemas.show <table> --host <env> --json`, "
-        "`inv schemas.search <column> --type <type> --json`.\n"
+        "(other schemas: `<schema>.<table>.sql`), with views/, materialized_views/, functions/, types/, "
+        "sequences/ and other/ beside them. Start at `_index.md`; in a table file, `-- Referenced by:` lines "
+        "list the foreign keys pointing at it and `-- Used by:` the views and functions that use it.\n\n"
+        "- Look things up without a database: `inv schemas.show <table> --host <env> --json` (a table outside "
+        "`public` is `<schema>.<table>`; `--part columns` gives one part), "
+        "`inv schemas.search <column> --host <env> --json` (`--exact`, `--table <t>`, `--type <type>`).\n"
         "- Before relying on the files, check they are current: `inv schemas.check --host <env>` "
         "(exit 0 current, 1 stale).\n"
         "- What changed and when, from git: `inv schemas.history <table> --column <c> --json`, "

@@ -37,7 +37,7 @@ from .config import load_config
 from .diff import compare_hosts, render_data
 from .errors import ConfigError, SchemasyncError
 from .history import changelog_data, changes_since, history, history_data
-from .reader import load_records, search, search_data, show, show_data
+from .reader import describe, load_records, search, search_data, show
 from .refresh import refresh
 from .store import ORPHANED
 
@@ -102,7 +102,8 @@ class TableDescription(TypedDict, total=False):
     tags: list[str]
     schema: str | None
     name: str
-    file: str
+    file: str  # relative to folder
+    folder: str  # the environment's output directory
     status: str
     columns: list[dict[str, Any]]
     primary_key: list[str]
@@ -185,17 +186,6 @@ def _page(rows: list, offset: int, limit: int) -> tuple[list, int | None, int]:
     limit = min(limit, MAX_PAGE)
     chunk = rows[offset : offset + limit]
     return chunk, (offset + limit if offset + limit < len(rows) else None), limit
-
-
-def _incoming(fk: dict) -> str:
-    """A foreign key into the described table, in one line: `musicbrainz.l_area_area(link) -> (id)`,
-    with its actions when they are not the default (the constraint itself is in the other file)."""
-    from .names import display_name, qualified_name
-
-    parent = f"{display_name(fk['ref_schema'], fk['ref_table'])}({', '.join(fk['ref_columns'])})"
-    actions = fk["text"].split(parent, 1)[1] if parent in fk["text"] else ""
-    child = f"{qualified_name(fk['schema'], fk['table'])}({', '.join(fk['columns'])})"
-    return f"{child} -> ({', '.join(fk['ref_columns'])}){actions}"
 
 
 def _one_line(text: str | None) -> str | None:
@@ -296,6 +286,13 @@ def build_server(config_path: str | None = None) -> Any:
         definition: Annotated[
             bool, Field(description="also return the DDL itself (it is in `file` otherwise)")
         ] = False,
+        part: Annotated[
+            str | None,
+            Field(
+                description="only this part of a table: columns, index_details, constraints, foreign_keys, "
+                "referenced_by, dependents, triggers, policies or partitions"
+            ),
+        ] = None,
     ) -> Annotated[CallToolResult, TableDescription]:
         """One table (or view, function, type): columns with defaults and comments, keys, indexes,
         foreign keys out and in (one line each), the views and functions that depend on it,
@@ -303,21 +300,7 @@ def build_server(config_path: str | None = None) -> Any:
         `file` (relative to the environment's folder), or in the answer with definition=true."""
 
         def run() -> TableDescription:
-            res = show(cfg(), host, table)
-            data = show_data(res)
-            data["file"] = res.record.file  # relative to the host's output directory
-            data.pop("indexes", None)  # the same indexes as index_details, as statements
-            data["foreign_keys"] = [{k: v for k, v in fk.items() if k != "text"} for fk in data.get("foreign_keys", [])]
-            if "referenced_by" in data:
-                data["referenced_by"] = [_incoming(fk) for fk in data["referenced_by"]]
-            if definition or res.record.kind != "table":  # an object's definition is all there is to it
-                # without the header: the references are in referenced_by
-                data["definition"] = "".join(
-                    line for line in res.definition.splitlines(keepends=True) if not line.startswith("-- Referenced by")
-                )
-            else:
-                data.pop("definition", None)
-            return data  # type: ignore[return-value]
+            return describe(show(cfg(), host, table), definition=definition, part=part)  # type: ignore[return-value]
 
         return guarded(run)
 

@@ -13,7 +13,7 @@ from . import store
 from .config import Config, HostConfig
 from .errors import ConfigError, LocalError
 from .model import Obj, Table, parse_file
-from .names import close_names, name_matcher, qualified_name
+from .names import close_names, display_name, name_matcher, qualified_name
 from .notes import Notes, load_notes, note_text
 from .split import kind_word
 from .store import INDEX, MANIFEST, ORPHANED, Record
@@ -102,16 +102,17 @@ def show(config: Config, host_name: str | None, name: str) -> ShowResult:
 
 
 def show_text(res: ShowResult) -> str:
+    """The summary (keys, references, users, notes) first, then the file: what a reader wants
+    most comes in the first lines, whatever the table's size."""
     d = res.details
-    out = [res.definition.rstrip("\n"), ""]
     kind = kind_word(res.record.kind)
     status = f" (orphaned: the {kind} is gone from the database; this is its last known definition)"
-    out.append(f"-- {kind} {res.record.label} in {res.host.name}{status if res.record.status == ORPHANED else ''}")
+    out = [f"-- {kind} {res.record.label} in {res.host.name}{status if res.record.status == ORPHANED else ''}"]
     if res.record.kind != "table":
         model = res.model
         if isinstance(model, Obj) and model.values:
             out.append(f"-- Values: {', '.join(model.values)}")
-        return "\n".join(out)
+        return "\n".join([*out, "", res.definition.rstrip("\n")])
     table_notes = res.notes.for_table(res.record.schema, res.record.name)
     group = res.notes.group_of(res.record.schema, res.record.name)
     if group:
@@ -128,7 +129,8 @@ def show_text(res: ShowResult) -> str:
     out += [f"--   {fk['text']}" for fk in d.get("referenced_by", [])]
     if d.get("dependents"):
         out.append("-- Used by: " + ", ".join(f"{x['kind']} {x['name']}" for x in d["dependents"]))
-    return "\n".join(out)
+    out.append(f"-- File: {res.host.output / res.record.file}")
+    return "\n".join([*out, "", res.definition.rstrip("\n")])
 
 
 def show_data(res: ShowResult) -> dict:
@@ -223,6 +225,63 @@ def show_data(res: ShowResult) -> dict:
     }
 
 
+# The parts of a table `describe` can give alone (`show --part`, for a context window).
+PARTS = (
+    "columns",
+    "index_details",
+    "constraints",
+    "foreign_keys",
+    "referenced_by",
+    "dependents",
+    "triggers",
+    "policies",
+    "partitions",
+)
+
+
+def describe(res: ShowResult, definition: bool = False, part: str | None = None) -> dict:
+    """One table or object for a program or an agent, each fact once: no empty fields, foreign
+    keys in as one line each, the index statements and the DDL only when asked for (the file
+    holds them: `file`, relative to `folder`). What `show --json` and MCP's describe_table give."""
+    data = show_data(res)
+    data["file"] = res.record.file
+    data["folder"] = str(res.host.output)
+    data.pop("indexes", None)  # the same indexes as index_details, as statements
+    data["foreign_keys"] = [{k: v for k, v in fk.items() if k != "text"} for fk in data.get("foreign_keys", [])]
+    if "referenced_by" in data:
+        data["referenced_by"] = [incoming_line(fk) for fk in data["referenced_by"]]
+    if not definition and res.record.kind == "table":  # an object's definition is all there is to it
+        data.pop("definition", None)
+    elif "definition" in data:  # without the header: the references are in referenced_by
+        data["definition"] = "".join(
+            line for line in data["definition"].splitlines(keepends=True) if not line.startswith("-- Referenced by")
+        )
+    if part is not None:
+        if part not in PARTS:
+            raise ConfigError(f"--part {part!r}: not one of {', '.join(PARTS)}")
+        keep = ("host", "kind", "schema", "name", "file", "folder", part)
+        data = {k: data[k] for k in keep if k in data}
+    return compact(data)
+
+
+def compact(value: object) -> object:
+    """Without the fields that say nothing (None, empty lists and maps); False and 0 stay."""
+    if isinstance(value, dict):
+        return {k: compact(v) for k, v in value.items() if v is not None and v != [] and v != {}}
+    if isinstance(value, list):
+        return [compact(v) for v in value]
+    return value
+
+
+def incoming_line(fk: dict) -> str:
+    """A foreign key into the described table, in one line: `musicbrainz.l_area_area(link) -> (id)`,
+    with its actions when they are not the default (the constraint itself is in the other file)."""
+    parent = f"{display_name(fk['ref_schema'], fk['ref_table'])}({', '.join(fk['ref_columns'])})"
+    actions = fk["text"].split(parent, 1)[1] if parent in fk["text"] else ""
+    child = f"{qualified_name(fk['schema'], fk['table'])}({', '.join(fk['columns'])})"
+    return f"{child} -> ({', '.join(fk['ref_columns'])}){actions}"
+
+
 @dataclass
 class SearchResult:
     host: HostConfig
@@ -233,17 +292,38 @@ class SearchResult:
 
 
 def search(
-    config: Config, host_name: str | None, pattern: str | None, type_: str | None, tag: str | None = None
+    config: Config,
+    host_name: str | None,
+    pattern: str | None,
+    type_: str | None,
+    tag: str | None = None,
+    *,
+    exact: bool = False,
+    schema: str | None = None,
+    table: str | None = None,
 ) -> SearchResult:
-    if not pattern and not type_ and not tag:
-        raise ConfigError("search: give a PATTERN (table or column name), --type, --tag, or a mix")
+    """Columns by name (a substring or glob of the table's or column's name, or of its comment;
+    `exact`: the whole name), type and tag, in one schema or one table if asked."""
+    if not pattern and not type_ and not tag and not table:
+        raise ConfigError("search: give a PATTERN (table or column name), --type, --tag, --table, or a mix")
     host = config.host(host_name)
     notes = load_notes(config.path.resolve().parent, host.name)
-    name_ok = name_matcher(pattern) if pattern else (lambda _text: True)
+    if exact and pattern:
+        wanted = pattern.lower()
+
+        def name_ok(text: str) -> bool:
+            return text.lower() == wanted
+
+    else:
+        name_ok = name_matcher(pattern) if pattern else (lambda _text: True)
     type_ok = name_matcher(type_) if type_ else (lambda _text: True)
+    records = load_records(host)
+    only = find_record(host, records, table).file if table else None
     matches = []
-    for r in load_records(host):
+    for r in records:
         if r.kind != "table" or r.status == ORPHANED or not r.details:
+            continue
+        if (schema is not None and r.schema != schema) or (only is not None and r.file != only):
             continue
         whole_table = bool(pattern) and (name_ok(r.name) or name_ok(f"{r.schema}.{r.name}"))
         comments = r.details.get("column_comments", {})
@@ -251,7 +331,7 @@ def search(
         table_tagged = bool(tag and table_notes and tag in table_notes.note.tags)
         for name, typ, not_null in r.details["column_defs"]:
             comment = comments.get(name)
-            by_comment = bool(pattern) and comment is not None and name_ok(comment)
+            by_comment = bool(pattern) and not exact and comment is not None and name_ok(comment)
             note = table_notes.columns.get(name) if table_notes else None
             if tag and not (table_tagged or (note is not None and tag in note.tags)):
                 continue
@@ -275,13 +355,27 @@ def search(
 def search_text(res: SearchResult) -> str:
     if not res.matches:
         return f"{res.host.name}: no matching columns"
-    return "\n".join(
+    lines = [
         f"{m['table']}.{m['column']} {m['type']}"
         + (f"  -- {m['comment']}" if m["comment"] else "")
         + (f"  [{', '.join(m['tags'])}]" if m["tags"] else "")
         for m in res.matches
-    )
+    ]
+    return "\n".join([*lines, _count(res)])
+
+
+def _count(res: SearchResult) -> str:
+    n, tables = len(res.matches), len({m["table"] for m in res.matches})
+    return f"{n} column{'s' if n != 1 else ''} in {tables} table{'s' if tables != 1 else ''}"
 
 
 def search_data(res: SearchResult) -> dict:
-    return {"host": res.host.name, "pattern": res.pattern, "type": res.type, "tag": res.tag, "matches": res.matches}
+    return {
+        "host": res.host.name,
+        "pattern": res.pattern,
+        "type": res.type,
+        "tag": res.tag,
+        "count": len(res.matches),
+        "tables": len({m["table"] for m in res.matches}),
+        "matches": res.matches,
+    }

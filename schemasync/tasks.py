@@ -299,14 +299,22 @@ def check(c, host=None, database=None, json=False, verbose=False, strict_notes=F
         "json",
         "hosts_file",
         name="a table, view, function or type: name, schema.name, or a quoted name",
+        part="with --json, only this part: columns, index_details, constraints, foreign_keys, referenced_by, "
+        "dependents, triggers, policies, partitions",
+        definition="with --json, also the DDL itself (the file named in `file` holds it)",
     ),
 )
-def show(c, name, host=None, database=None, json=False, hosts_file=None):
-    """Print one table (or view, function, type) from the local files: definition, keys, references."""
+def show(c, name, host=None, database=None, json=False, hosts_file=None, part=None, definition=False):
+    """Print one table (or view, function, type) from the local files: keys, references, then its definition."""
+    from .reader import describe, show_text
     from .reader import show as run_show
-    from .reader import show_data, show_text
 
-    _run(json, lambda: run_show(_config(c, hosts_file), _on(host, database), name), show_text, show_data)
+    _run(
+        json,
+        lambda: run_show(_config(c, hosts_file), _on(host, database), name),
+        show_text,
+        lambda res: describe(res, definition=definition, part=part),
+    )
 
 
 @task(
@@ -320,19 +328,41 @@ def show(c, name, host=None, database=None, json=False, hosts_file=None):
         pattern="table or column name: a substring, or a glob with * and ? ('*' for all, with --type)",
         type="column type substring, e.g. timestamp, jsonb, int",
         tag="only columns with this tag in schema-notes.yaml (or in a table with it), e.g. pii",
+        exact="PATTERN is a whole table or column name (case-insensitive), not a part of one",
+        schema="only tables of this schema",
+        table="only the columns of this table (name or schema.name)",
     ),
 )
-def search(c, pattern=None, type=None, tag=None, host=None, database=None, json=False, hosts_file=None):
-    """Search the local files for tables and columns by name, type or comment; prints `table.column type`."""
+def search(
+    c,
+    pattern=None,
+    type=None,
+    tag=None,
+    host=None,
+    database=None,
+    json=False,
+    hosts_file=None,
+    exact=False,
+    schema=None,
+    table=None,
+):
+    """Search the local files for columns by name, type or comment: `table.column type` lines, then a count."""
     from .reader import search as run_search
     from .reader import search_data, search_text
 
-    _run(
-        json,
-        lambda: run_search(_config(c, hosts_file), _on(host, database), None if pattern == "*" else pattern, type, tag),
-        search_text,
-        search_data,
-    )
+    def job() -> Any:
+        return run_search(
+            _config(c, hosts_file),
+            _on(host, database),
+            None if pattern == "*" else pattern,
+            type,
+            tag,
+            exact=exact,
+            schema=schema,
+            table=table,
+        )
+
+    _run(json, job, search_text, search_data)
 
 
 @task(

@@ -43,19 +43,21 @@ def test_what_columns_does_survey_notes_have(refreshed: Workspace, database: str
 
 
 def test_show_me_all_indexes_on_users(refreshed: Workspace, database: str) -> None:
-    run = refreshed.inv("schemas.show", "users", "--json")
-    names = set()
-    for stmt in run.json["indexes"]:
-        m = re.match(r"CREATE (?:UNIQUE )?INDEX (\S+)", stmt) or re.search(r"ADD CONSTRAINT (\S+)", stmt)
-        assert m, stmt
-        names.add(m.group(1))
+    run = refreshed.inv("schemas.show", "users", "--part", "index_details", "--json")
+    assert set(run.json) == {"host", "kind", "schema", "name", "file", "folder", "index_details"}  # that part alone
+    names = {i["name"] for i in run.json["index_details"]}
+    ddl = refreshed.inv("schemas.show", "users", "--definition", "--json").json["definition"]
+    for name in names:  # each one's statement is in the definition
+        assert re.search(rf"(CREATE (UNIQUE )?INDEX {name} |ADD CONSTRAINT {name} )", ddl), name
     want = {r[0] for r in catalog(refreshed, database, "SELECT indexname FROM pg_indexes WHERE tablename = 'users'")}
     assert names == want and len(want) == 3
 
 
 def test_what_foreign_keys_reference_company(refreshed: Workspace, database: str) -> None:
     run = refreshed.inv("schemas.show", "company", "--json")
-    got = sorted((fk["table"], ",".join(fk["columns"])) for fk in run.json["referenced_by"])
+    # one line each: `public.users(company_id) -> (id) ON DELETE CASCADE`
+    lines = [re.match(r"(?:public\.)?(\S+)\(([^)]*)\) -> ", line) for line in run.json["referenced_by"]]
+    got = sorted((m.group(1), m.group(2).replace(", ", ",")) for m in lines if m)
     want = sorted(
         (r[0], r[1])
         for r in catalog(
@@ -129,6 +131,8 @@ def test_index_erd_and_guide(refreshed: Workspace) -> None:
     assert "docs/schemas/README.md" in refreshed.git("show", "--name-only", "--format=", "HEAD").split()
     agent = refreshed.inv("schemas.agent-guide")
     assert agent.code == 0 and "inv schemas.check --host <env>" in agent.out and "`docs/schemas/<env>/`" in agent.out
+    for said in ("materialized_views/", "other/", "`<schema>.<table>`", "inv schemas.search <column> --host <env>"):
+        assert said in agent.out, said
 
 
 def test_big_schemas_get_readable_diagrams() -> None:
@@ -212,13 +216,13 @@ def test_every_command_prints_exactly_one_json_document(refreshed: Workspace) ->
             "host",
             "schema",
             "name",
+            "file",
             "columns",
             "primary_key",
-            "indexes",
-            "foreign_keys",
+            "index_details",
             "referenced_by",
-            "definition",
         },
+        ("schemas.show", "company", "--definition"): {"definition"},
         ("schemas.search", "company_id"): {"host", "matches"},
     }
     for args, keys in shapes.items():

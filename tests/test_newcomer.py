@@ -294,7 +294,7 @@ def test_foreign_keys_declared_on_partitions_count_for_their_table(workspace: Wo
     row = next(line for line in index if line.startswith("| ") and "`meter_events`" in line)
     assert row.split("|")[6].strip() == "1", row  # FKs out
     into = workspace.inv("schemas.show", "solar_projects", "--json").json["referenced_by"]
-    assert "meter_events_2026_project_fk" in [fk["name"] for fk in into]
+    assert "public.meter_events_2026(project_id) -> (id)" in into
 
 
 def test_a_much_referenced_table_shows_its_definition_first(workspace: Workspace, database: str) -> None:
@@ -315,3 +315,36 @@ def test_a_much_referenced_table_shows_its_definition_first(workspace: Workspace
     # the views and functions that use a table are named in its header too
     projects = (workspace.out() / "solar_projects.sql").read_text()
     assert "-- Used by: " in projects and "view open_projects" in projects.split("-- Used by: ")[1].splitlines()[0]
+
+
+def test_show_gives_the_summary_first_and_json_within_budget(workspace: Workspace, database: str) -> None:
+    workspace.add_host("dev", database)
+    assert workspace.inv("schemas.refresh", "--host", "dev").code == 0
+    text = workspace.inv("schemas.show", "solar_projects").out.splitlines()
+    assert text[0].startswith("-- table solar_projects in dev") and "-- Primary key: id" in text[:10]
+    assert text.index("-- Foreign keys out:") < next(
+        i for i, line in enumerate(text) if line.startswith("CREATE TABLE")
+    )
+    doc = workspace.inv("schemas.show", "solar_projects", "--json")
+    file_size = (workspace.out() / "solar_projects.sql").stat().st_size
+    assert len(doc.out) < file_size * 1.5, (len(doc.out), file_size)  # about the file's size, not four times
+    assert ": null" not in doc.out and "definition" not in doc.json
+    part = workspace.inv("schemas.show", "solar_projects", "--part", "dependents", "--json").json
+    assert part["dependents"] and "columns" not in part
+    bad = workspace.inv("schemas.show", "solar_projects", "--part", "colums", "--json")
+    assert bad.code == 2 and "not one of columns" in bad.json["error"]
+
+
+def test_search_exact_in_a_schema_or_table_with_a_count(workspace: Workspace, database: str) -> None:
+    workspace.sandbox.psql("CREATE TABLE editor_log (id int, editor text);", database=database)
+    workspace.add_host("dev", database)
+    assert workspace.inv("schemas.refresh", "--host", "dev").code == 0
+    loose = workspace.inv("schemas.search", "company_id", "--json").json
+    assert loose["count"] == len(loose["matches"]) > 1 and loose["tables"] == len({m["table"] for m in loose["matches"]})
+    exact = workspace.inv("schemas.search", "editor", "--exact", "--json").json
+    assert [(m["table"], m["column"]) for m in exact["matches"]] == [("editor_log", "editor")]  # not editor_log.id
+    one = workspace.inv("schemas.search", "id", "--exact", "--table", "users", "--json").json
+    assert [(m["table"], m["column"]) for m in one["matches"]] == [("users", "id")]
+    assert workspace.inv("schemas.search", "id", "--schema", "nope", "--json").json["count"] == 0
+    text = workspace.inv("schemas.search", "company_id").out.splitlines()
+    assert text[-1] == f"{loose['count']} columns in {loose['tables']} tables"
