@@ -340,7 +340,8 @@ def test_search_exact_in_a_schema_or_table_with_a_count(workspace: Workspace, da
     workspace.add_host("dev", database)
     assert workspace.inv("schemas.refresh", "--host", "dev").code == 0
     loose = workspace.inv("schemas.search", "company_id", "--json").json
-    assert loose["count"] == len(loose["matches"]) > 1 and loose["tables"] == len({m["table"] for m in loose["matches"]})
+    tables = {m["table"] for m in loose["matches"]}
+    assert loose["count"] == len(loose["matches"]) > 1 and loose["tables"] == len(tables)
     exact = workspace.inv("schemas.search", "editor", "--exact", "--json").json
     assert [(m["table"], m["column"]) for m in exact["matches"]] == [("editor_log", "editor")]  # not editor_log.id
     one = workspace.inv("schemas.search", "id", "--exact", "--table", "users", "--json").json
