@@ -62,7 +62,7 @@ setup_venv() {
 cmd=${1:-}
 [ $# -gt 0 ] && shift
 case "$cmd" in
-    demo)  check_system; setup_venv; exec .venv/bin/python -m schemasync.sandbox demo "$@" ;;
+    demo)  check_system; setup_venv; exec .venv/bin/python -m sandbox demo "$@" ;;
     test)  check_system; setup_venv; exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@" ;;
     bench) check_system; setup_venv
            .venv/bin/python -c 'import matplotlib' 2>/dev/null || .venv/bin/python -m pip install -q -e '.[bench]'
@@ -72,7 +72,7 @@ case "$cmd" in
     bench-rtt) check_system; setup_venv; exec .venv/bin/python -m bench.roundtrips "$@" ;;
     bench-memory) check_system; setup_venv; exec .venv/bin/python -m bench.memory "$@" ;;
     bench-sweep) check_system; setup_venv; exec .venv/bin/python -m bench.sweep "$@" ;;
-    stop)  exec .venv/bin/python -m schemasync.sandbox stop ;;
+    stop)  exec .venv/bin/python -m sandbox stop ;;
     doctor) check_system; echo "system packages: all present" ;;
     *)     sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

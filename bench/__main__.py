@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from schemasync.sandbox import Sandbox, pg_bindir
+from sandbox import Sandbox, pg_bindir
 
 from .measure_cpu import busy_seconds
 from .rounds import checkout, run_rotated, run_rounds

@@ -21,7 +21,7 @@ from pathlib import Path
 import anyio
 import yaml
 
-from schemasync.sandbox import Sandbox
+from sandbox import Sandbox
 
 REPO = Path(__file__).resolve().parent.parent
 SCHEMAS = [

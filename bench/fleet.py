@@ -26,7 +26,7 @@ from pathlib import Path
 
 import yaml
 
-from schemasync.sandbox import Sandbox
+from sandbox import Sandbox
 
 from .latency import LatencyProxy
 from .rounds import run_rotated, run_rounds

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import yaml
 
-from schemasync.sandbox import Sandbox
+from sandbox import Sandbox
 
 from .schema import schema_sql
 

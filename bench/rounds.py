@@ -47,9 +47,11 @@ def run_rotated(jobs: list[tuple[str, Callable[[], object]]], r: int) -> None:
 
 def checkout(revision: str, into: Path) -> Path:
     """That revision's code in `into`, to run with this Python and these dependencies; the sh and
-    SQL it sends live in ./remote, installed as schemasync.remote: its own copy."""
+    SQL it sends live in ./remote, installed as schemasync.transport.remote (schemasync.remote before
+    the layers): its own copy."""
     into.mkdir()
     archive = subprocess.run(["git", "-C", str(REPO), "archive", revision], capture_output=True, check=True)
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
-    shutil.copytree(into / "remote", into / "schemasync" / "remote")
+    layered = (into / "schemasync" / "transport").is_dir()
+    shutil.copytree(into / "remote", into / "schemasync" / ("transport/remote" if layered else "remote"))
     return into

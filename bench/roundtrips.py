@@ -21,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from schemasync.sandbox import Sandbox
+from sandbox import Sandbox
 
 from .latency import LatencyProxy
 from .rounds import run_rounds

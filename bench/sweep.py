@@ -27,7 +27,7 @@ from pathlib import Path
 
 import yaml
 
-from schemasync.sandbox import Sandbox
+from sandbox import Sandbox
 
 from .latency import LatencyProxy
 from .measure_cpu import busy_seconds

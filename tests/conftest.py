@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from schemasync.sandbox import Sandbox, embedded_bindir, pg_bindir, sql_text
+from sandbox import Sandbox, embedded_bindir, pg_bindir, sql_text
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -13,7 +13,7 @@ import struct
 import threading
 import time
 
-from schemasync.sandbox import LOOPBACK
+from sandbox import LOOPBACK
 
 
 class FaultProxy:

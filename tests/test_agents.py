@@ -11,8 +11,8 @@ from pathlib import Path
 import anyio
 import pytest
 
-from schemasync.erd import ERD_LIMIT, render_erd
-from schemasync.store import Record
+from schemasync.output.erd import ERD_LIMIT, render_erd
+from schemasync.output.store import Record
 
 from .conftest import REPO, Workspace
 
@@ -335,8 +335,8 @@ sys.meta_path.insert(0, Hide())
     "start",
     [
         f"from invoke.main import program; program.run(['inv', '-r', {str(REPO)!r}, 'schemas.mcp', '--json'])",
-        "from schemasync.cli import main; sys.argv = ['schemasync', 'mcp', '--json']; main()",
-        "from schemasync.mcp_server import console; sys.argv = ['schemasync-mcp']; console()",
+        "from schemasync.frontends.cli import main; sys.argv = ['schemasync', 'mcp', '--json']; main()",
+        "from schemasync.frontends.mcp_server import console; sys.argv = ['schemasync-mcp']; console()",
     ],
 )
 def test_without_the_mcp_extra_the_server_says_what_to_install(start: str, tmp_path: Path) -> None:

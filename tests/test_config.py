@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from schemasync.config import load_config
-from schemasync.errors import USAGE, ConfigError
+from schemasync.core.config import load_config
+from schemasync.core.errors import USAGE, ConfigError
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from schemasync.sandbox import LOOPBACK, pg_bindir
+from sandbox import LOOPBACK, pg_bindir
 
 from .conftest import Workspace, holding_lock, remote_dirs, sessions_left, wrapped_pg_bin
 from .faultproxy import FaultProxy

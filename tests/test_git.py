@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from schemasync import gitops
-from schemasync.errors import LocalError
+from schemasync.core.errors import LocalError
+from schemasync.output import gitops
 
 
 def git(repo: Path, *args: str, check: bool = True) -> str:

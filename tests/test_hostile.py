@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from schemasync.sandbox import Sandbox, sql_text
+from sandbox import Sandbox, sql_text
 
 from .conftest import Workspace, without_stamp
 

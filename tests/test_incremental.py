@@ -23,11 +23,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from schemasync import session
-from schemasync.config import HostConfig, load_config
-from schemasync.refresh import check, refresh
-from schemasync.remote_script import discovery_sql
-from schemasync.sandbox import Sandbox, pg_bindir
+from sandbox import Sandbox, pg_bindir
+from schemasync.core.config import HostConfig, load_config
+from schemasync.jobs.refresh import check, refresh
+from schemasync.transport import session
+from schemasync.transport.remote_script import discovery_sql
 
 from .conftest import Workspace, open_session, remote_dirs, sessions_left, wrapped_pg_bin
 

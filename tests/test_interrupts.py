@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from schemasync import transaction
+from schemasync.output import transaction
 
 from .conftest import REPO, Workspace, without_stamp
 
@@ -83,7 +83,15 @@ def _startup(env: dict[str, str]) -> float:
     """How long the interpreter takes to load Invoke and the task's modules, before it connects:
     the timeline of the issue starts at the connection."""
     started = time.monotonic()
-    modules = "invoke, schemasync.tasks, schemasync.refresh, schemasync.sweep, schemasync.report"
+    modules = ", ".join(
+        [
+            "invoke",
+            "schemasync.frontends.tasks",
+            "schemasync.jobs.refresh",
+            "schemasync.jobs.sweep",
+            "schemasync.frontends.report",
+        ]
+    )
     subprocess.run([sys.executable, "-c", f"import {modules}"], check=True, env={**os.environ, **env})
     return time.monotonic() - started
 

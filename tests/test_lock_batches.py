@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from schemasync.sandbox import Sandbox
+from sandbox import Sandbox
 
 from .conftest import Workspace
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from schemasync.changes import compare_files
-from schemasync.discovery import Discovery
-from schemasync.model import parse_object, parse_table, statement_keys, to_data
-from schemasync.split import render_piece, split_dump
+from schemasync.schema.changes import compare_files
+from schemasync.schema.discovery import Discovery
+from schemasync.schema.model import parse_object, parse_table, statement_keys, to_data
+from schemasync.schema.split import render_piece, split_dump
 
 from .conftest import Workspace
 

@@ -8,7 +8,7 @@ from pathlib import PurePosixPath
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schemasync.names import name_part, object_file, other_file, table_file
+from schemasync.core.names import name_part, object_file, other_file, table_file
 
 # PostgreSQL identifiers: up to 63 bytes, any character but NUL.
 identifiers = st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), min_size=1, max_size=63)

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from schemasync.errors import ConfigError
-from schemasync.notes import parse_notes
+from schemasync.core.errors import ConfigError
+from schemasync.core.notes import parse_notes
 
 from .conftest import Workspace
 

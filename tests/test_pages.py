@@ -7,8 +7,8 @@ import json
 import re
 from pathlib import Path
 
-from schemasync.erd import PAGE_DIAGRAMS
-from schemasync.store import PAGE_TABLES
+from schemasync.output.erd import PAGE_DIAGRAMS
+from schemasync.output.store import PAGE_TABLES
 
 from .conftest import Workspace
 
@@ -90,7 +90,7 @@ def test_a_big_reference_is_paged_and_pages_no_longer_needed_are_deleted(workspa
 
 def _table(schema: str, name: str, columns: list[str], fks: list[tuple[str, str, str]], group: str | None = None):
     """A table's record as a refresh keeps it: fks are (column, parent schema, parent table) to parent.id."""
-    from schemasync.store import Record
+    from schemasync.output.store import Record
 
     keys = [
         {"name": f"{name}_{c}_fk", "schema": schema, "table": name, "columns": [c], "ref_schema": ps,
@@ -108,7 +108,7 @@ def _table(schema: str, name: str, columns: list[str], fks: list[tuple[str, str,
 
 
 def test_the_erd_opens_with_an_overview_of_the_schemas() -> None:
-    from schemasync.erd import render_erd
+    from schemasync.output.erd import render_erd
 
     records = [
         _table("sales", "orders", ["id", "customer_id"], [("customer_id", "crm", "customers")]),
@@ -135,7 +135,7 @@ def test_the_erd_opens_with_an_overview_of_the_schemas() -> None:
 
 
 def test_leaf_tables_shaped_alike_are_drawn_once_and_named() -> None:
-    from schemasync.erd import ERD_LIMIT, render_erd
+    from schemasync.output.erd import ERD_LIMIT, render_erd
 
     records = [_table("doc", "hub", ["id"], [])]
     for i in range(ERD_LIMIT):  # one connected group, too big for one diagram: neighbourhoods

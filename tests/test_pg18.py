@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from schemasync.model import parse_table
-from schemasync.sandbox import Sandbox
+from sandbox import Sandbox
+from schemasync.schema.model import parse_table
 
 from .conftest import Workspace
 

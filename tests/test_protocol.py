@@ -15,9 +15,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from schemasync.config import HostConfig
-from schemasync.errors import DATABASE, SSH
-from schemasync.session import (
+from schemasync.core.config import HostConfig
+from schemasync.core.errors import DATABASE, SSH
+from schemasync.transport.session import (
     DISCOVERY,
     FINGERPRINTS,
     INFO,
@@ -29,7 +29,7 @@ from schemasync.session import (
     file_line,
 )
 
-SCRIPT = resources.files("schemasync.remote").joinpath("refresh.sh").read_text(encoding="utf-8")
+SCRIPT = resources.files("schemasync.transport.remote").joinpath("refresh.sh").read_text(encoding="utf-8")
 
 
 def test_exit_codes_are_named_alike_on_both_sides() -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from schemasync.errors import LocalError
-from schemasync.publish import Publication
+from schemasync.core.errors import LocalError
+from schemasync.output.publish import Publication
 
 
 def git(repo: Path, *args: str) -> str:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from schemasync.config import HostConfig
-from schemasync.diff import compare, definition, render_data, render_text
-from schemasync.discovery import Discovery
-from schemasync.refresh import CheckResult, RefreshResult
-from schemasync.relations import header_lines, table_details
-from schemasync.report import check_data, refresh_data
-from schemasync.store import NewFile, Previous, Record, plan_changes, render_manifest
+from schemasync.core.config import HostConfig
+from schemasync.frontends.report import check_data, refresh_data
+from schemasync.jobs.diff import compare, definition, render_data, render_text
+from schemasync.jobs.refresh import CheckResult, RefreshResult
+from schemasync.output.store import NewFile, Previous, Record, plan_changes, render_manifest
+from schemasync.schema.discovery import Discovery
+from schemasync.schema.relations import header_lines, table_details
 
 DISCOVERY = Discovery.from_dict(
     {
@@ -113,8 +113,8 @@ def test_errors_cross_a_process_boundary_whole() -> None:
     hint and the exit code the user sees."""
     import pickle
 
-    from schemasync.errors import SchemasyncError, SSHError
-    from schemasync.session import LockTableFull
+    from schemasync.core.errors import SchemasyncError, SSHError
+    from schemasync.transport.session import LockTableFull
 
     for error in (SSHError("prod: connection refused", hint="is sshd running?"), SchemasyncError("x", code=4)):
         back = pickle.loads(pickle.dumps(error))
@@ -126,8 +126,8 @@ def test_errors_cross_a_process_boundary_whole() -> None:
 def test_intact_files_are_recognised_as_definition_says() -> None:
     """The quick path cuts the header off by its length; it must agree with definition() on any
     header, odd line breaks included, or an unchanged database would be dumped (or worse)."""
-    from schemasync.incremental import is_intact
-    from schemasync.store import content_sha, definition
+    from schemasync.schema.incremental import is_intact
+    from schemasync.schema.split import content_sha, definition
 
     headers = ["-- Environment: dev\n-- Database: db", "-- a\u2028b\n-- c", "-- x\nnot a comment", "-- only"]
     bodies = ["--\n-- Name: t\n--\n\nCREATE TABLE t ();\n", "--\nCREATE TABLE x ();\n\n"]
@@ -140,7 +140,7 @@ def test_intact_files_are_recognised_as_definition_says() -> None:
 
 
 def test_fingerprints_that_all_held_keep_the_last_stamp() -> None:
-    from schemasync.incremental import Fingerprints, settled
+    from schemasync.schema.incremental import Fingerprints, settled
 
     before = {"quick": "1:2", "global": "9", "server": 150000, "pg_dump": "15.1", "local": "k", "since": "100"}
     objects = {"t.sql": "5"}

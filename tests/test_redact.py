@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from schemasync.config import parse_config
-from schemasync.errors import ConfigError
-from schemasync.redact import REDACTED, redact_conninfo, redact_sql, rules_for
+from schemasync.core.config import parse_config
+from schemasync.core.errors import ConfigError
+from schemasync.schema.redact import REDACTED, redact_conninfo, redact_sql, rules_for
 
 DEFAULT = rules_for(())
 

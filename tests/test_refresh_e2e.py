@@ -10,11 +10,11 @@ import time
 
 import pytest
 
-from schemasync import remote_script
-from schemasync.config import load_config
-from schemasync.errors import DatabaseError
-from schemasync.refresh import refresh
-from schemasync.sandbox import LOOPBACK
+from sandbox import LOOPBACK
+from schemasync.core.config import load_config
+from schemasync.core.errors import DatabaseError
+from schemasync.jobs.refresh import refresh
+from schemasync.transport import remote_script
 
 from .conftest import Workspace, differences, holding_lock, remote_dirs, without_stamp
 
@@ -303,10 +303,10 @@ def test_proxyjump_with_every_hop_verified(workspace: Workspace, database: str, 
 def test_discovery_arrives_while_pg_dump_is_still_running(workspace: Workspace, database: str) -> None:
     """The client prepares (reads the old files) during the dump: discovery's document must reach
     it before pg_dump is done. Here pg_dump never finishes (a table is locked), discovery still arrives."""
-    from schemasync import session
-    from schemasync.config import load_config
-    from schemasync.errors import DatabaseError
-    from schemasync.remote_script import build_script
+    from schemasync.core.config import load_config
+    from schemasync.core.errors import DatabaseError
+    from schemasync.transport import session
+    from schemasync.transport.remote_script import build_script
 
     sb = workspace.sandbox
     workspace.add_host("dev", database, lock_wait_timeout=2)
@@ -333,7 +333,7 @@ def test_the_exit_status_is_awaited_while_the_dump_is_used_and_still_decides(
     connection, and `confirm()` (before anything is written) gives the notices or raises the
     failure. Here a step that sends its result and then fails (which refresh.sh never does: its
     last words are its exit) over a real sshd."""
-    from schemasync import session
+    from schemasync.transport import session
 
     workspace.add_host("dev", database)
     host = load_config(str(workspace.path / "hosts.yaml")).host("dev")
@@ -369,7 +369,7 @@ def test_the_exit_status_is_awaited_while_the_dump_is_used_and_still_decides(
 
 
 def test_a_first_refresh_of_many_tables_commits_exactly_what_it_writes(workspace: Workspace) -> None:
-    from schemasync.refresh import WRITE_AHEAD_FROM
+    from schemasync.jobs.refresh import WRITE_AHEAD_FROM
 
     count = WRITE_AHEAD_FROM + 20  # enough new files to be written ahead, while the run plans
     workspace.sandbox.create_database(
@@ -391,8 +391,9 @@ def test_a_first_refresh_of_many_tables_commits_exactly_what_it_writes(workspace
 def test_small_files_come_on_the_channel_and_big_ones_over_sftp_alike(
     workspace: Workspace, database: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from schemasync import refresh, remote_script, session
-    from schemasync.config import load_config
+    from schemasync.core.config import load_config
+    from schemasync.jobs import refresh
+    from schemasync.transport import remote_script, session
 
     fetched: list[str] = []
     sftp_get = session._Puller.get

@@ -8,8 +8,8 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from schemasync.config import HostConfig
-from schemasync.remote_script import (
+from schemasync.core.config import HostConfig
+from schemasync.transport.remote_script import (
     build_script,
     dump_pattern,
     early_selection,
@@ -42,7 +42,7 @@ def test_pgpass_escaping() -> None:
 
 
 def test_the_password_is_in_the_script_body_never_in_the_command() -> None:
-    from schemasync.session import REMOTE_COMMAND
+    from schemasync.transport.session import REMOTE_COMMAND
 
     script = build_script(host(), "full", password="s3cret-pw")
     assert "s3cret-pw" in script

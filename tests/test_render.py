@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from schemasync.erd import render_erd
-from schemasync.store import Record
+from schemasync.output.erd import render_erd
+from schemasync.output.store import Record
 
 from .conftest import Workspace
 

@@ -6,7 +6,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from schemasync.sandbox import Sandbox
+from sandbox import Sandbox
 
 from .conftest import Workspace
 

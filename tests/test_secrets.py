@@ -15,7 +15,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from schemasync.sandbox import Sandbox
+from sandbox import Sandbox
 
 from .conftest import Workspace
 

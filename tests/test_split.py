@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from schemasync.discovery import Discovery
-from schemasync.errors import SplitError
-from schemasync.split import parse_dump, parse_qualified, render_piece, split_dump
+from schemasync.core.errors import SplitError
+from schemasync.schema.discovery import Discovery
+from schemasync.schema.split import parse_dump, parse_qualified, render_piece, split_dump
 
 DATA = Path(__file__).parent / "data"
 DUMP = (DATA / "hardcases.dump.sql").read_text()

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from schemasync import store, transaction
-from schemasync.errors import LocalError
-from schemasync.store import NewFile, Previous, Record, plan_changes
+from schemasync.core.errors import LocalError
+from schemasync.output import store, transaction
+from schemasync.output.store import NewFile, Previous, Record, plan_changes
 
 NOW = datetime(2026, 1, 2, 3, 4, tzinfo=timezone.utc)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from schemasync.sandbox import LOOPBACK, Sandbox
+from sandbox import LOOPBACK, Sandbox
 
 from .conftest import REPO, Workspace
 from .faultproxy import FaultProxy
@@ -187,11 +187,11 @@ def test_a_sweep_started_beside_other_threads_spawns_its_workers(workspace: Work
     the same as the CLI's."""
     import threading
 
-    from schemasync.config import load_config
-    from schemasync.sweep import _Planners, select_hosts, sweep
+    from schemasync.core.config import load_config
+    from schemasync.jobs.sweep import _Planners, select_hosts, sweep
 
     # a process with one thread (a fresh one: this one's other tests may have left threads) forks
-    probe = "from schemasync.sweep import _Planners\nwith _Planners(2) as p:\n    print(p.method)"
+    probe = "from schemasync.jobs.sweep import _Planners\nwith _Planners(2) as p:\n    print(p.method)"
     alone = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, check=True)
     assert alone.stdout.strip() == ("fork" if sys.platform == "linux" else "spawn")
     configure(workspace, envs, tmp_path)

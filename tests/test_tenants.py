@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from schemasync.tenants import PLACEHOLDER, rename_schema, shape_key
+from schemasync.schema.tenants import PLACEHOLDER, rename_schema, shape_key
 
 from .conftest import Workspace
 
@@ -115,7 +115,7 @@ def test_rename_schema_touches_identifiers_only() -> None:
 
 
 def test_the_quick_comparison_takes_out_only_the_tenants_own_name() -> None:
-    from schemasync.tenants import quick_key
+    from schemasync.schema.tenants import quick_key
 
     def table(schema: str, ref: str) -> str:
         return (
@@ -134,8 +134,8 @@ def test_the_quick_comparison_takes_out_only_the_tenants_own_name() -> None:
 def test_a_tenant_pattern_lets_pg_dump_start_before_discovery_ends(tenanted: Workspace) -> None:
     """pg_dump gets `-n tenant_*` at once (the early dump), and discovery writes the very same
     selection, so the script keeps that dump instead of dumping again."""
-    from schemasync.config import load_config
-    from schemasync.remote_script import discovery_sql, early_selection, selection_words
+    from schemasync.core.config import load_config
+    from schemasync.transport.remote_script import discovery_sql, early_selection, selection_words
 
     host = load_config(str(tenanted.path / "hosts.yaml")).host("saas")
     database = tenanted.hosts["saas"]["database"]

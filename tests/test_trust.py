@@ -13,7 +13,7 @@ from pathlib import Path
 
 import paramiko
 
-from schemasync.sandbox import LOOPBACK, pg_bindir
+from sandbox import LOOPBACK, pg_bindir
 
 from .conftest import REPO, Workspace, differences, holding_lock, without_stamp, wrapped_pg_bin
 
@@ -100,7 +100,7 @@ def test_a_role_of_its_own_needs_only_pg_read_all_data(workspace: Workspace, dat
 
 
 def test_unreachable_host(workspace: Workspace, database: str) -> None:
-    from schemasync.sandbox import free_port
+    from sandbox import free_port
 
     workspace.add_host("dev", database, ssh=f"{LOOPBACK}:{free_port()}", ssh_config=None, connect_timeout=3)
     run = workspace.inv("schemas.refresh", "--host", "dev")

@@ -8,7 +8,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from schemasync.sandbox import Sandbox
+from sandbox import Sandbox
 
 from .conftest import Workspace, differences, without_stamp
 
@@ -76,9 +76,9 @@ def test_a_tunnel_refuses_what_cannot_work(workspace: Workspace, database: str) 
 def test_nothing_runs_on_the_bastion(workspace: Workspace, database: str) -> None:
     """Through a real connection to the sandbox's sshd: the run opens no session channel (no
     command runs there), only forwarded-port channels."""
-    from schemasync import session
-    from schemasync.config import load_config
-    from schemasync.remote_script import build_script
+    from schemasync.core.config import load_config
+    from schemasync.transport import session
+    from schemasync.transport.remote_script import build_script
 
     sb = workspace.sandbox
     role = tunnel_role(sb, f"tunnel_{os.getpid()}_b")

@@ -1,0 +1,513 @@
+"""The `schemas` Invoke collection: arguments and help, then calls into the package."""
+
+from __future__ import annotations
+
+import json as jsonlib
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from invoke import Collection, Exit, task
+from invoke.exceptions import ParseError
+from invoke.program import Program
+
+from schemasync.core.errors import USAGE, ConfigError, Interrupted, SchemasyncError
+
+HELP = {
+    "host": "environment name from hosts.yaml (default: `default:` there, or the only host)",
+    "table": "refresh just this table: name or schema.name",
+    "no_commit": "write the files but do not commit them",
+    "json": "print exactly one JSON document on stdout (errors too)",
+    "verbose": "list every changed name (by default a long list is summarised)",
+    "allow_empty": "accept a database with no tables even though table files exist (marks them orphaned)",
+    "full": "dump the whole schema, not only what the catalog fingerprints say changed since the last refresh",
+    "database": "one database of a host whose `database:` names several (a list or a pattern)",
+    "hosts_file": "path of hosts.yaml (default: $SCHEMASYNC_HOSTS, else hosts.yaml here or in a parent directory)",
+}
+
+
+def _help(*keys: str, **extra: str) -> dict[str, str]:
+    return {**{k: HELP[k] for k in keys}, **extra}
+
+
+def _on(host: str | None, database: str | None) -> str | None:
+    """The host argument the package takes: `dev`, or `dev/app` for one database of several
+    (an empty host part: the default host)."""
+    return f"{host or ''}/{database}" if database else host
+
+
+def _error_data(message: str, code: int, hint: str = "") -> dict[str, Any]:
+    return {"error": message, "exit_code": code, "hints": [hint] if hint else []}
+
+
+def _fail(json_out: bool, exc: SchemasyncError) -> None:
+    """The one way a task fails: a line on stderr, with --json one document on stdout, the exit code."""
+    from schemasync.frontends.report import dumps
+
+    print(f"schemasync: {'' if isinstance(exc, Interrupted) else 'error: '}{exc}", file=sys.stderr)
+    if json_out:
+        print(dumps(_error_data(exc.message, exc.code, exc.hint)), flush=True)
+    raise Exit(code=exc.code) from None
+
+
+def _run(
+    json_out: bool,
+    job: Callable[[], Any],
+    text: Callable[[Any], str],
+    data: Callable[[Any], dict],
+    exit_code: Callable[[Any], int] = lambda _: 0,
+) -> None:
+    from schemasync.core import gcpause
+    from schemasync.frontends.report import dumps
+
+    result: Any = None
+    # a command's objects live until it ends, and the process ends with it (gcpause.py)
+    with gcpause.paused(then_freeze=True):
+        try:
+            result = job()
+            print(dumps(data(result)) if json_out else text(result), flush=True)
+        except BrokenPipeError:
+            # the reader went away (`| head`): what it did not read was not wanted
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except SchemasyncError as exc:
+            _fail(json_out, exc)
+        except KeyboardInterrupt:
+            # the run's rule (publish.py): no commit, files as they were; or, once the commit is
+            # made, the files as committed (Interrupted, above)
+            commit = getattr(result, "commit", None)
+            _fail(json_out, Interrupted(commit) if commit else Interrupted.before_commit())
+    code = exit_code(result)
+    if code:
+        raise Exit(code=code)
+
+
+def _config(c: Any, hosts_file: str | None) -> Any:
+    """hosts.yaml, refusing the one mix-up Invoke invites: `inv --config hosts.yaml ...` is Invoke's
+    own option (its configuration file) and would silently leave ours at its default."""
+    from schemasync.core.config import load_config
+
+    invoke_file = getattr(c.config, "_runtime_path", None) if c is not None else None
+    if invoke_file and not hosts_file:
+        try:
+            with open(invoke_file, encoding="utf-8") as fh:
+                looks_like_hosts = any(line.startswith("hosts:") for line in fh)
+        except OSError:
+            looks_like_hosts = False
+        if looks_like_hosts:
+            raise ConfigError(
+                f"`inv --config {invoke_file}` is Invoke's own option (its configuration file), "
+                "not the hosts file; nothing was run",
+                hint=f"put it after the task: inv schemas.<task> ... --hosts-file {invoke_file} "
+                "(or set SCHEMASYNC_HOSTS)",
+            )
+    return load_config(hosts_file)
+
+
+@task(
+    auto_shortflags=False,
+    help=_help("host", "database", "table", "no_commit", "json", "verbose", "allow_empty", "full", "hosts_file"),
+)
+def refresh(
+    c,
+    host=None,
+    database=None,
+    table=None,
+    no_commit=False,
+    json=False,
+    verbose=False,
+    allow_empty=False,
+    full=False,
+    hosts_file=None,
+):
+    """Dump the schema over SSH and update the per-table files, then commit them."""
+    from schemasync.frontends import report
+    from schemasync.jobs.refresh import RefreshResult
+    from schemasync.jobs.refresh import refresh as run_refresh
+    from schemasync.jobs.sweep import sweep as run_sweep
+
+    def job() -> Any:
+        cfg = _config(c, hosts_file)
+        target = cfg.host(_on(host, database), whole=True)
+        if target.several:  # every database, in one remote run and one commit: reported as a sweep
+            if table:
+                raise ConfigError(f"--table: {target.name} has several databases; choose one with --database")
+            return run_sweep(cfg, [target], commit=not no_commit)
+        return run_refresh(
+            cfg, _on(host, database), table=table, commit=not no_commit, allow_empty=allow_empty, full=full
+        )
+
+    def one(r: Any) -> bool:
+        return isinstance(r, RefreshResult)
+
+    _run(
+        json,
+        job,
+        lambda r: report.refresh_text(r, verbose=verbose) if one(r) else report.sweep_text(r),
+        lambda r: report.refresh_data(r) if one(r) else report.sweep_data(r),
+        lambda r: 0 if one(r) else r.exit_code,
+    )
+
+
+@task(
+    name="list",
+    auto_shortflags=False,
+    help=_help(
+        "host",
+        "database",
+        "json",
+        "hosts_file",
+        schema="only tables in this schema",
+        pattern="only tables whose name contains this (or matches this glob)",
+        group="only tables of this group in schema-notes.yaml",
+        tag="only tables with this tag in schema-notes.yaml (on the table or a column)",
+        limit="at most this many rows (default 500); the output says how to get the next ones",
+        offset="skip this many rows (the next_offset of the previous page)",
+    ),
+)
+def list_(
+    c,
+    host=None,
+    database=None,
+    schema=None,
+    pattern=None,
+    group=None,
+    tag=None,
+    limit=500,
+    offset=0,
+    json=False,
+    hosts_file=None,
+):
+    """List the tables on the server with their status against the local files (no dump)."""
+    from schemasync.frontends import report
+    from schemasync.jobs.refresh import ListFilter, list_tables
+
+    def job() -> Any:
+        try:
+            want = ListFilter(schema, pattern, group, tag, int(limit), int(offset))
+        except ValueError:
+            raise ConfigError("--limit and --offset take whole numbers") from None
+        return list_tables(_config(c, hosts_file), _on(host, database), want)
+
+    _run(json, job, report.list_text, report.list_data)
+
+
+@task(
+    auto_shortflags=False,
+    help=_help(
+        "no_commit",
+        "json",
+        "hosts_file",
+        hosts="comma-separated host names (default: every host in hosts.yaml)",
+        workers="how many environments to refresh at once (default 4)",
+        reference="compare every other environment with this one; writes _drift.md",
+    ),
+)
+def sweep(c, hosts=None, workers=4, reference=None, no_commit=False, json=False, hosts_file=None):
+    """Refresh every environment in parallel; one commit for all that changed; a summary table."""
+    from schemasync.frontends import report
+    from schemasync.frontends.progress import LiveStatus
+    from schemasync.jobs.sweep import select_hosts
+    from schemasync.jobs.sweep import sweep as run_sweep
+
+    progress = sys.stderr if json else sys.stdout
+
+    def job() -> Any:
+        cfg = _config(c, hosts_file)
+        selected = select_hosts(cfg, hosts)
+        try:
+            count = int(workers)
+        except ValueError:
+            raise ConfigError(f"--workers: expected a whole number, got {workers!r}") from None
+        with LiveStatus(selected, progress) as live:
+            return run_sweep(
+                cfg,
+                selected,
+                workers=count,
+                commit=not no_commit,
+                reference=reference,
+                on_done=live.done,
+                on_start=live.begin,
+            )
+
+    _run(json, job, report.sweep_text, report.sweep_data, lambda r: r.exit_code)
+
+
+@task(
+    auto_shortflags=False,
+    positional=["first", "second"],
+    help=_help(
+        "json",
+        "hosts_file",
+        first="the first environment (positional: inv schemas.diff dev prod)",
+        second="the environment to compare it with",
+        text="also print the unified diff of each differing file's text",
+    ),
+)
+def diff(c, first, second, text=False, json=False, hosts_file=None):
+    """Compare two environments from their committed files (no connection). Exit 1 when they differ."""
+    from schemasync.jobs.diff import compare_hosts, render_data, render_text
+
+    _run(
+        json,
+        lambda: compare_hosts(_config(c, hosts_file), first, second),
+        lambda r: render_text(r, with_diffs=text),
+        render_data,
+        lambda r: 0 if r.same else 1,
+    )
+
+
+@task(
+    auto_shortflags=False,
+    help=_help(
+        "host",
+        "database",
+        "json",
+        "verbose",
+        "full",
+        "hosts_file",
+        strict_notes="exit 1 also when schema-notes.yaml names what does not exist",
+    ),
+)
+def check(c, host=None, database=None, json=False, verbose=False, strict_notes=False, full=False, hosts_file=None):
+    """CI mode: dump the live schema and compare it with the files; writes nothing. Exit 1 when stale."""
+    from schemasync.frontends import report
+    from schemasync.jobs.refresh import CheckResult
+    from schemasync.jobs.refresh import check as run_check
+
+    def code(r: Any) -> int:
+        if isinstance(r, CheckResult):
+            return 1 if r.stale or (strict_notes and r.stale_notes) else 0
+        failed = [x.error.code for x in r if not isinstance(x, CheckResult)]
+        return failed[0] if failed else max((code(x) for x in r), default=0)
+
+    _run(
+        json,
+        lambda: run_check(_config(c, hosts_file), _on(host, database), full=full),
+        lambda r: report.check_text(r, verbose) if isinstance(r, CheckResult) else report.checks_text(r, verbose),
+        lambda r: report.check_data(r) if isinstance(r, CheckResult) else report.checks_data(r),
+        code,
+    )
+
+
+@task(
+    auto_shortflags=False,
+    positional=["name"],
+    help=_help(
+        "host",
+        "database",
+        "json",
+        "hosts_file",
+        name="a table, view, function or type: name, schema.name, or a quoted name",
+        part="with --json, only this part: columns, index_details, constraints, foreign_keys, referenced_by, "
+        "dependents, triggers, policies, partitions",
+        definition="with --json, also the DDL itself (the file named in `file` holds it)",
+    ),
+)
+def show(c, name, host=None, database=None, json=False, hosts_file=None, part=None, definition=False):
+    """Print one table (or view, function, type) from the local files: keys, references, then its definition."""
+    from schemasync.jobs.reader import describe, show_text
+    from schemasync.jobs.reader import show as run_show
+
+    _run(
+        json,
+        lambda: run_show(_config(c, hosts_file), _on(host, database), name),
+        show_text,
+        lambda res: describe(res, definition=definition, part=part),
+    )
+
+
+@task(
+    auto_shortflags=False,
+    positional=["pattern"],
+    help=_help(
+        "host",
+        "database",
+        "json",
+        "hosts_file",
+        pattern="table or column name: a substring, or a glob with * and ? ('*' for all, with --type)",
+        type="column type substring, e.g. timestamp, jsonb, int",
+        tag="only columns with this tag in schema-notes.yaml (or in a table with it), e.g. pii",
+        exact="PATTERN is a whole table or column name (case-insensitive), not a part of one",
+        schema="only tables of this schema",
+        table="only the columns of this table (name or schema.name)",
+    ),
+)
+def search(
+    c,
+    pattern=None,
+    type=None,
+    tag=None,
+    host=None,
+    database=None,
+    json=False,
+    hosts_file=None,
+    exact=False,
+    schema=None,
+    table=None,
+):
+    """Search the local files for columns by name, type or comment: `table.column type` lines, then a count."""
+    from schemasync.jobs.reader import search as run_search
+    from schemasync.jobs.reader import search_data, search_text
+
+    def job() -> Any:
+        return run_search(
+            _config(c, hosts_file),
+            _on(host, database),
+            None if pattern == "*" else pattern,
+            type,
+            tag,
+            exact=exact,
+            schema=schema,
+            table=table,
+        )
+
+    _run(json, job, search_text, search_data)
+
+
+@task(
+    auto_shortflags=False,
+    positional=["table"],
+    help=_help(
+        "host",
+        "database",
+        "json",
+        "hosts_file",
+        table="the table (or view, function, type): name or schema.name",
+        column="only this column: when it appeared, each change of type, nullability or default, when it left",
+        all_hosts="with --column: when the column reached each environment",
+    ),
+)
+def history(c, table, column=None, host=None, database=None, all_hosts=False, json=False, hosts_file=None):
+    """Every commit that changed a table, and what changed, from git alone (no connection)."""
+    from schemasync.jobs import history as hist
+
+    def job() -> Any:
+        cfg = _config(c, hosts_file)
+        if all_hosts:
+            if not column:
+                raise ConfigError("--all-hosts goes with --column: when did that column reach each environment")
+            return ("reach", table, column, hist.column_everywhere(cfg, table, column))
+        return ("history", hist.history(cfg, _on(host, database), table, column))
+
+    def text(r: tuple) -> str:
+        return hist.reach_text(*r[1:]) if r[0] == "reach" else hist.history_text(r[1])
+
+    def data(r: tuple) -> dict:
+        return hist.reach_data(*r[1:]) if r[0] == "reach" else hist.history_data(r[1])
+
+    _run(json, job, text, data)
+
+
+@task(
+    auto_shortflags=False,
+    help=_help(
+        "host",
+        "database",
+        "json",
+        "hosts_file",
+        since="a commit, tag or branch (v1.2, HEAD~10), or a date: 2026-11-01 (from the start of that day), "
+        "'2026-11-01 14:00', '2 weeks ago', today, yesterday",
+        log="every commit of the range with its own changes, oldest first (default: the net difference)",
+    ),
+)
+def changes(c, since=None, host=None, database=None, json=False, hosts_file=None, log=False):
+    """A changelog of the schema since a commit or date, grouped by table, from git alone."""
+    from schemasync.jobs import history as hist
+
+    def job() -> Any:
+        if not since:
+            raise ConfigError("changes: give --since REF or --since DATE")
+        return hist.changes_since(_config(c, hosts_file), _on(host, database), since, log=log)
+
+    _run(json, job, hist.changelog_text, hist.changelog_data)
+
+
+@task(name="agent-guide", auto_shortflags=False, help=_help("json", "hosts_file"))
+def agent_guide(c, json=False, hosts_file=None):
+    """Print a short block to paste into your project's CLAUDE.md."""
+    from schemasync.output.guide import agent_guide as render
+
+    _run(json, lambda: render(_config(c, hosts_file)), lambda text: text, lambda text: {"guide": text})
+
+
+@task(auto_shortflags=False, help=_help("json", "hosts_file"))
+def mcp(c, json=False, hosts_file=None):
+    """Serve the schema files to agents over MCP (stdio): read tools plus refresh(host)."""
+    from schemasync.frontends.mcp_server import HAVE_SDK, MISSING_SDK, main
+
+    try:
+        if not HAVE_SDK:
+            raise MISSING_SDK
+        _config(c, hosts_file)  # a bad hosts.yaml is reported here, before the server starts
+    except SchemasyncError as exc:
+        _fail(json, exc)
+    main(hosts_file)
+
+
+schemas = Collection("schemas", refresh, list_, sweep, diff, check, show, search, history, changes, agent_guide, mcp)
+ns = Collection(schemas)
+TASK_NAMES = frozenset(schemas.task_names) | {f"schemas.{n}" for n in schemas.task_names}
+
+
+# ---------------------------------------------------------------------------------------------
+# Usage errors. Invoke exits 1 on a command line it cannot parse, the code `check` and `diff` use
+# for "differences found": a CI job would read a typo as drift. For our tasks they exit 2 (and
+# print JSON with --json). And `inv schemas.show --help` must print help, not take "--help" as
+# the table's name.
+
+_parse_tasks = Program.parse_tasks
+
+
+def _is_ours(program: Program, error: ParseError | None = None) -> bool:
+    context = getattr(error, "context", None)
+    if context is not None and getattr(context, "name", None) in TASK_NAMES:
+        return True
+    first = program.core.unparsed[0] if program.core.unparsed else ""
+    return first in TASK_NAMES or first.startswith("schemas.")
+
+
+def _parse_tasks_for_schemas(self: Program) -> None:
+    argv = self.core.unparsed
+    if argv and argv[0] in TASK_NAMES and any(a in ("-h", "--help") for a in argv[1:]):
+        self.core.unparsed = []  # no task to run: only the parser, for its help
+        _parse_tasks(self)
+        self.args.help.value = argv[0]  # Invoke's own per-task help, printed by parse_cleanup
+        return
+    try:
+        try:
+            _parse_tasks(self)
+        except ParseError as exc:
+            # `inv schemas.search --tag pii`: Invoke's positional arguments are always required;
+            # search's PATTERN is not ('*' is every name)
+            if not (argv and argv[0] in ("search", "schemas.search") and "'pattern'" in str(exc)):
+                raise
+            self.core.unparsed = [argv[0], "*", *argv[1:]]
+            _parse_tasks(self)
+    except ParseError as exc:
+        if not _is_ours(self, exc):
+            raise
+        usage_error(self, exc, argv)
+
+
+def usage_error(program: Program, exc: ParseError, argv: list[str]) -> None:
+    """A command line that does not parse: the parser's words and how to get help on stderr,
+    with --json an error document on stdout, exit 2."""
+    binary = getattr(program, "called_as", None) or "inv"
+    first = argv[0] if argv else ""
+    unknown = bool(first) and first not in TASK_NAMES and not first.startswith("-")
+    if unknown:
+        from schemasync.core.names import close_names
+
+        near = close_names(first, sorted({n.removeprefix("schemas.") for n in TASK_NAMES}))
+        usage = (f"did you mean {' or '.join(near)}? " if near else "") + f"{binary} --list shows the tasks"
+    else:
+        usage = f"{binary} --help {first}".strip()
+    print(exc, file=sys.stderr)
+    print(f"  {'hint' if unknown else 'usage'}: {usage}", file=sys.stderr)
+    if "--json" in argv:
+        print(jsonlib.dumps(_error_data(str(exc), USAGE, usage), ensure_ascii=False))
+    raise Exit(code=USAGE) from None
+
+
+Program.parse_tasks = _parse_tasks_for_schemas  # type: ignore[method-assign]

@@ -1,0 +1,151 @@
+"""Publishing a run: its files written into place and committed as one unit, or not at all.
+
+Every caller (a refresh, a sweep) goes through `Publication`, so the order that keeps "a failed run
+leaves the output directories exactly as they were" is written once:
+
+    with Publication(commit=True) as pub:
+        pub.write(outdir, repo, files)   # staged in git's background commit, then written
+        ...
+        commit = pub.commit(message)     # one commit per repository
+    # leaving the block with an exception: the commits are abandoned and every file put back
+
+`write` may be called from several threads (a sweep's environments finish in parallel). A write
+that fails is withdrawn from the commit and rolled back, and raises; the caller decides whether that
+ends the whole publication (refresh) or only that environment (sweep).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from schemasync.core import interrupts
+from schemasync.core.config import Config
+from schemasync.core.errors import Interrupted
+from schemasync.output import gitops
+from schemasync.output.guide import guide_update
+from schemasync.output.transaction import Transaction
+
+
+@dataclass
+class _Ahead:
+    """Files of one output directory given to `Publication.write_ahead`."""
+
+    tx: Transaction
+    repo: Path | None  # the commit they were given to, if any
+    files: dict[str, str]  # relative to tx.outdir
+
+
+class Publication:
+    def __init__(self, commit: bool) -> None:
+        self.committing = commit
+        self.lock = threading.Lock()
+        self.pending: dict[Path, gitops.PendingCommit] = {}  # per repository
+        self.transactions: list[Transaction] = []
+        self.committed: dict[Path, str] = {}  # repository -> the commit this publication made there
+        self.ahead: dict[Path, _Ahead] = {}  # by output directory
+
+    def __enter__(self) -> Publication:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        # One rule, whatever ends the block: files whose commit was made stay; all others go back.
+        with interrupts.held():
+            for ahead in self.ahead.values():  # written ahead, never written: nothing of it stays
+                ahead.tx.rollback()
+            for pending in self.pending.values():  # prepared, or failed: no commit
+                pending.abort()
+            for tx in reversed(self.transactions):
+                if kind is None or (tx.repo is not None and tx.repo in self.committed):
+                    tx.finish()
+                else:
+                    tx.rollback()
+        if kind is not None and issubclass(kind, KeyboardInterrupt) and self.committed:
+            raise Interrupted(list(self.committed.values())[-1]) from None
+
+    @property
+    def wrote(self) -> bool:
+        return bool(self.transactions)
+
+    def write_ahead(self, outdir: Path, repo: Path | None, files: dict[str, str]) -> None:
+        """Files that `write` will be given (a cold refresh's new files), started while the caller
+        still plans: created in the staging folder by a process of their own, and given to git's
+        commit. `write` takes up the same texts and leaves out the rest; unused, nothing stays."""
+        if outdir in self.ahead or not files:
+            return
+        repo = repo if self.committing else None
+        ahead = self.ahead[outdir] = _Ahead(Transaction(outdir, repo), repo, files)
+        ahead.tx.write_ahead(files)
+        if ahead.repo is not None:
+            with self.lock:
+                self._pending(ahead.repo).add_under(outdir, files)
+
+    def prepare(self, repo: Path | None, warm: Callable[[], None] | None = None) -> None:
+        """Start the repository's commit (git's checks, fast-import) and `warm` in the background,
+        while the caller waits for the server: files are likely to follow. Unused, it is dropped."""
+        if self.committing and repo is not None:
+            with self.lock:
+                self._pending(repo, few=True)
+            if warm is not None:
+                threading.Thread(target=warm, name="schemasync-warm", daemon=True).start()
+
+    def _pending(self, repo: Path, few: bool = False) -> gitops.PendingCommit:
+        """The repository's commit in the making (the caller holds the lock). `few`: most likely
+        a handful of files (prepared for an incremental refresh)."""
+        pending = self.pending.get(repo)
+        if pending is None:
+            pending = self.pending[repo] = gitops.PendingCommit(repo, few)
+        return pending
+
+    def write(self, outdir: Path, repo: Path | None, files: dict[str, str], removed: Collection[str] = ()) -> None:
+        """Write files (relative to outdir) and delete `removed` atomically; when committing, git
+        builds them into the commit meanwhile. On failure nothing of this call remains, on disk or
+        in the commit."""
+        if not files and not removed:
+            return
+        ahead = self.ahead.pop(outdir, None)
+        tx = ahead.tx if ahead is not None else Transaction(outdir, repo if self.committing else None)
+        pending = None
+        if self.committing and repo is not None:
+            adding = files
+            with self.lock:
+                pending = self._pending(repo)
+                if ahead is not None and ahead.repo == repo:  # given ahead with the same text: in the commit
+                    pending.withdraw_under(outdir, [rel for rel, text in ahead.files.items() if files.get(rel) != text])
+                    adding = {rel: text for rel, text in files.items() if ahead.files.get(rel) != text}
+                pending.add_under(outdir, adding, removed)
+        try:
+            tx.write(files, removed)  # rolls itself back on failure
+        except BaseException:
+            if pending is not None:
+                with self.lock:
+                    pending.withdraw_under(outdir, [*files, *removed])
+            raise
+        with self.lock:
+            self.transactions.append(tx)
+
+    def write_guide(self, config: Config, repo: Path | None) -> Path | None:
+        """docs/schemas/README.md, when it is ours and out of date; its path if written."""
+        update = guide_update(config)
+        if update is None:
+            return None
+        self.write(update[0], repo, update[1])
+        return update[0] / next(iter(update[1]))
+
+    def commit(self, message: str) -> str | None:
+        """Finish every repository's commit with this message; the last commit id (None if none).
+        Ctrl-C waits until each commit is made or not: whether it was decides which files stay."""
+        with self.lock:
+            for ahead in self.ahead.values():  # given ahead, never written: not committed either
+                if ahead.repo is not None and ahead.repo in self.pending:
+                    self.pending[ahead.repo].withdraw_under(ahead.tx.outdir, list(ahead.files))
+        commit = None
+        for repo in list(self.pending):
+            with interrupts.held():
+                commit = self.pending.pop(repo).finish(message)
+                if commit is not None:
+                    self.committed[repo] = commit
+        return commit

