@@ -194,6 +194,18 @@ class Workspace:
         )
         return Run(proc.returncode, proc.stdout, proc.stderr)
 
+    def cli(self, *args: str, env: dict[str, str] | None = None, timeout: float = 120) -> Run:
+        """The `schemasync` command (no tasks.py), as installed beside this Python."""
+        proc = subprocess.run(
+            [str(Path(sys.executable).parent / "schemasync"), *args],
+            cwd=self.path,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, "SCHEMASYNC_HOSTS": str(self.path / "hosts.yaml"), **(env or {})},
+        )
+        return Run(proc.returncode, proc.stdout, proc.stderr)
+
     def git(self, *args: str) -> str:
         return subprocess.run(["git", "-C", str(self.path), *args], capture_output=True, text=True, check=True).stdout
 

@@ -126,12 +126,17 @@ def test_ssh_messages_point_the_right_way(workspace: Workspace, database: str, t
 
 def test_usage_errors_exit_2_and_json_errors_are_json(workspace: Workspace, database: str) -> None:
     workspace.add_host("dev", database)
-    typo = workspace.inv("schemas.check", "--hots", "staging")
+    # the `schemasync` command parses its own command lines: a typo is a usage error, exit 2
+    typo = workspace.cli("check", "--hots", "staging")
     assert typo.code == 2 and "No idea what '--hots' is!" in typo.err
-    missing = workspace.inv("schemas.diff", "dev")
+    missing = workspace.cli("diff", "dev")
     assert missing.code == 2 and "did not receive required positional arguments" in missing.err
-    as_json = workspace.inv("schemas.check", "--hots", "staging", "--json")
+    as_json = workspace.cli("check", "--hots", "staging", "--json")
     assert as_json.code == 2 and as_json.json["exit_code"] == 2 and "--hots" in as_json.json["error"]
+    untagged = workspace.cli("search", "--tag", "pii", "--json")  # PATTERN may be left out there
+    assert untagged.code == 5 and "no schema files" in untagged.json["error"]  # parsed; nothing refreshed yet
+    # `inv` is Invoke's program, whose parse errors are its own (exit 1), as the README says
+    assert workspace.inv("schemas.check", "--hots", "staging").code == 1
     helped = workspace.inv("schemas.show", "--help")
     assert helped.code == 0 and "Usage:" in helped.out and "--hosts-file" in helped.out
     unknown = workspace.inv("schemas.show", "nope", "--json")

@@ -47,7 +47,7 @@ def test_notes_show_where_people_and_agents_look(workspace: Workspace, database:
     assert shown["note"] == "People who sign in." and shown.get("group") is None  # no empty fields
     email = next(c for c in shown["columns"] if c["name"] == "email")
     assert email["note"] == "Sign-in address" and email["tags"] == ["pii"]
-    pii = workspace.inv("schemas.search", "--tag", "pii", "--json").json["matches"]
+    pii = workspace.inv("schemas.search", "*", "--tag", "pii", "--json").json["matches"]
     tables = {m["table"] for m in pii}
     assert tables == {"users", "customers"} and [m["column"] for m in pii if m["table"] == "users"] == ["email"]
     # list filters by group and tag, and pages

@@ -2,22 +2,9 @@
 
 from __future__ import annotations
 
-from invoke import Program
-from invoke.exceptions import ParseError
-
 from schemasync import __version__
-from schemasync.frontends.tasks import schemas, usage_error
-
-
-class SchemasyncProgram(Program):
-    """Invoke's program over the schemas tasks, where every command line is schemasync's: one
-    that does not parse (`schemasync refrsh`) is a usage error, exit 2."""
-
-    def parse_tasks(self) -> None:
-        try:
-            super().parse_tasks()
-        except ParseError as exc:
-            usage_error(self, exc, list(self.core.unparsed))
+from schemasync.frontends.program import SchemasyncProgram
+from schemasync.frontends.tasks import schemas
 
 
 def main() -> None:

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import json as jsonlib
 import os
 import sys
 from collections.abc import Callable
 from typing import Any
 
 from invoke import Collection, Exit, task
-from invoke.exceptions import ParseError
-from invoke.program import Program
 
-from schemasync.core.errors import USAGE, ConfigError, Interrupted, SchemasyncError
+from schemasync.core.errors import ConfigError, Interrupted, SchemasyncError
 
 HELP = {
     "host": "environment name from hosts.yaml (default: `default:` there, or the only host)",
@@ -87,7 +84,7 @@ def _config(c: Any, hosts_file: str | None) -> Any:
     own option (its configuration file) and would silently leave ours at its default."""
     from schemasync.core.config import load_config
 
-    invoke_file = getattr(c.config, "_runtime_path", None) if c is not None else None
+    invoke_file = _invoke_config_option(sys.argv[1:])
     if invoke_file and not hosts_file:
         try:
             with open(invoke_file, encoding="utf-8") as fh:
@@ -102,6 +99,41 @@ def _config(c: Any, hosts_file: str | None) -> Any:
                 "(or set SCHEMASYNC_HOSTS)",
             )
     return load_config(hosts_file)
+
+
+def _invoke_config_option(argv: list[str]) -> str | None:
+    """The file given to Invoke's own -f/--config, before the first task on the command line."""
+    for i, arg in enumerate(argv):
+        if arg in ("-f", "--config") and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--config="):
+            return arg.split("=", 1)[1]
+        if arg.startswith("schemas.") or arg in TASK_NAMES:
+            return None
+    return None
+
+
+def _asked_for_help(task_: Any, *values: Any) -> bool:
+    """`inv schemas.show --help`: Invoke hands "--help" to the task as its positional argument
+    (a program of its own, as `schemasync` is, sees it first). Print the task's help instead."""
+    if not any(v in ("-h", "--help") for v in values):
+        return False
+    print(task_help(task_))
+    return True
+
+
+def task_help(task_: Any) -> str:
+    """A task's usage, what it does and its options, as `inv --help <task>` prints them."""
+    import inspect
+
+    name = task_.name
+    positional = " ".join(f"<{p}>" for p in task_.positional)
+    lines = [f"Usage: inv[oke] [--core-opts] schemas.{name} [--options] {positional}".rstrip(), ""]
+    lines += ["Docstring:", f"  {inspect.getdoc(task_.body) or ''}", "", "Options:"]
+    for arg in task_.get_arguments():
+        flag = f"--{arg.name.replace('_', '-')}" + ("" if arg.kind is bool else "=STRING")
+        lines.append(f"  {flag:<26}{task_.help.get(arg.name, '')}")
+    return "\n".join(lines)
 
 
 @task(
@@ -248,6 +280,9 @@ def diff(c, first, second, text=False, json=False, hosts_file=None):
     """Compare two environments from their committed files (no connection). Exit 1 when they differ."""
     from schemasync.jobs.diff import compare_hosts, render_data, render_text
 
+    if _asked_for_help(diff, first, second):
+        return
+
     _run(
         json,
         lambda: compare_hosts(_config(c, hosts_file), first, second),
@@ -309,6 +344,9 @@ def show(c, name, host=None, database=None, json=False, hosts_file=None, part=No
     from schemasync.jobs.reader import describe, show_text
     from schemasync.jobs.reader import show as run_show
 
+    if _asked_for_help(show, name):
+        return
+
     _run(
         json,
         lambda: run_show(_config(c, hosts_file), _on(host, database), name),
@@ -350,6 +388,9 @@ def search(
     from schemasync.jobs.reader import search as run_search
     from schemasync.jobs.reader import search_data, search_text
 
+    if _asked_for_help(search, pattern):
+        return
+
     def job() -> Any:
         return run_search(
             _config(c, hosts_file),
@@ -381,6 +422,9 @@ def search(
 def history(c, table, column=None, host=None, database=None, all_hosts=False, json=False, hosts_file=None):
     """Every commit that changed a table, and what changed, from git alone (no connection)."""
     from schemasync.jobs import history as hist
+
+    if _asked_for_help(history, table):
+        return
 
     def job() -> Any:
         cfg = _config(c, hosts_file)
@@ -448,66 +492,3 @@ def mcp(c, json=False, hosts_file=None):
 schemas = Collection("schemas", refresh, list_, sweep, diff, check, show, search, history, changes, agent_guide, mcp)
 ns = Collection(schemas)
 TASK_NAMES = frozenset(schemas.task_names) | {f"schemas.{n}" for n in schemas.task_names}
-
-
-# ---------------------------------------------------------------------------------------------
-# Usage errors. Invoke exits 1 on a command line it cannot parse, the code `check` and `diff` use
-# for "differences found": a CI job would read a typo as drift. For our tasks they exit 2 (and
-# print JSON with --json). And `inv schemas.show --help` must print help, not take "--help" as
-# the table's name.
-
-_parse_tasks = Program.parse_tasks
-
-
-def _is_ours(program: Program, error: ParseError | None = None) -> bool:
-    context = getattr(error, "context", None)
-    if context is not None and getattr(context, "name", None) in TASK_NAMES:
-        return True
-    first = program.core.unparsed[0] if program.core.unparsed else ""
-    return first in TASK_NAMES or first.startswith("schemas.")
-
-
-def _parse_tasks_for_schemas(self: Program) -> None:
-    argv = self.core.unparsed
-    if argv and argv[0] in TASK_NAMES and any(a in ("-h", "--help") for a in argv[1:]):
-        self.core.unparsed = []  # no task to run: only the parser, for its help
-        _parse_tasks(self)
-        self.args.help.value = argv[0]  # Invoke's own per-task help, printed by parse_cleanup
-        return
-    try:
-        try:
-            _parse_tasks(self)
-        except ParseError as exc:
-            # `inv schemas.search --tag pii`: Invoke's positional arguments are always required;
-            # search's PATTERN is not ('*' is every name)
-            if not (argv and argv[0] in ("search", "schemas.search") and "'pattern'" in str(exc)):
-                raise
-            self.core.unparsed = [argv[0], "*", *argv[1:]]
-            _parse_tasks(self)
-    except ParseError as exc:
-        if not _is_ours(self, exc):
-            raise
-        usage_error(self, exc, argv)
-
-
-def usage_error(program: Program, exc: ParseError, argv: list[str]) -> None:
-    """A command line that does not parse: the parser's words and how to get help on stderr,
-    with --json an error document on stdout, exit 2."""
-    binary = getattr(program, "called_as", None) or "inv"
-    first = argv[0] if argv else ""
-    unknown = bool(first) and first not in TASK_NAMES and not first.startswith("-")
-    if unknown:
-        from schemasync.core.names import close_names
-
-        near = close_names(first, sorted({n.removeprefix("schemas.") for n in TASK_NAMES}))
-        usage = (f"did you mean {' or '.join(near)}? " if near else "") + f"{binary} --list shows the tasks"
-    else:
-        usage = f"{binary} --help {first}".strip()
-    print(exc, file=sys.stderr)
-    print(f"  {'hint' if unknown else 'usage'}: {usage}", file=sys.stderr)
-    if "--json" in argv:
-        print(jsonlib.dumps(_error_data(str(exc), USAGE, usage), ensure_ascii=False))
-    raise Exit(code=USAGE) from None
-
-
-Program.parse_tasks = _parse_tasks_for_schemas  # type: ignore[method-assign]
