@@ -133,18 +133,19 @@ def _secure(conn: Connection, mode: str) -> None:
     if save_to is not None and save_to.is_file():
         client.load_host_keys(str(save_to))
     client.set_missing_host_key_policy(VerifyHostKey(mode, save_to))
-    # paramiko names a changed key's host without its port: note which hop it was.
-    name = conn.host if int(conn.port) == 22 else f"[{conn.host}]:{conn.port}"
-    connect = client.connect
 
-    def connect_noting_hop(*args: object, **kwargs: object) -> object:
-        try:
-            return connect(*args, **kwargs)
-        except paramiko.BadHostKeyException as exc:
-            exc.known_hosts_name = name  # type: ignore[attr-defined]
-            raise
 
-    client.connect = connect_noting_hop  # type: ignore[method-assign]
+def _known_hosts_name(conn: Connection, exc: paramiko.BadHostKeyException) -> str:
+    """The known_hosts name of the hop whose key changed: paramiko's exception names its host
+    without the port, which known_hosts (and ssh-keygen -R) need. That hop is the one whose
+    handshake began and never finished: a hop after it was never reached, one before it got in."""
+    hop: object = conn
+    while isinstance(hop, Connection):
+        transport = hop.client.get_transport()
+        if hop.host == exc.hostname and transport is not None and not transport.is_authenticated():
+            return hop.host if int(hop.port) == 22 else f"[{hop.host}]:{hop.port}"
+        hop = hop.gateway
+    return exc.hostname
 
 
 # paramiko logs a traceback of every failed handshake from its transport thread; with no handler
@@ -186,8 +187,10 @@ def connect(host: HostConfig) -> Connection:
         # threads notices first: tell the time-out from a closed connection by the clock
         waited = time.monotonic() - started >= host.connect_timeout * 0.9
         no_banner = _no_banner(conn)
+        # made before close: it reads the hops' state
+        error = None if isinstance(exc, KeyboardInterrupt) else _connect_error(host, conn, exc)
         close(conn)
-        if isinstance(exc, KeyboardInterrupt):
+        if error is None:
             raise
         if no_banner and waited:
             raise SSHError(
@@ -196,7 +199,7 @@ def connect(host: HostConfig) -> Connection:
                 hint=f"is port {conn.port} an SSH server, and is it overloaded? connect_timeout in hosts.yaml "
                 "sets how long to wait",
             ) from None
-        raise _connect_error(host, conn, exc) from None
+        raise error from None
     return conn
 
 
@@ -243,7 +246,7 @@ def _connect_error(host: HostConfig, conn: Connection, exc: BaseException) -> Sc
             ),
         )
     if isinstance(exc, paramiko.BadHostKeyException):
-        name = getattr(exc, "known_hosts_name", exc.hostname)
+        name = _known_hosts_name(conn, exc)
         return SSHError(
             f"{where}: HOST KEY CHANGED for {name}: the server offered {fingerprint(exc.key)}, "
             f"known_hosts has {fingerprint(exc.expected_key)}",
@@ -932,9 +935,8 @@ class _Puller:
                 got += len(part)
                 self.watchdog.kick()
         finally:
-            # paramiko's own asynchronous close (what its destructor does): no round trip waited for
-            with contextlib.suppress(Exception):
-                remote._close(async_=True)
+            with contextlib.suppress(Exception):  # the connection may be gone already
+                remote.close()
         data = b"".join(parts)
         if len(data) != size:
             raise SSHError(f"{self.host.name}: transfer incomplete ({len(data)} of {size} bytes); connection lost")
