@@ -24,11 +24,14 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from schemasync.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from schemasync.core.config import Config, HostConfig
 
 NOTES_FILE = "schema-notes.yaml"
 
@@ -201,3 +204,9 @@ def add_notes(details: dict, notes: Notes, schema: str | None, name: str) -> Non
             col: {k: v for k, v in (("description", n.description), ("tags", list(n.tags))) if v}
             for col, n in t.columns.items()
         }
+
+
+def notes_for(config: Config, host: HostConfig) -> Notes:
+    """The team's notes for one environment: schema-notes.yaml beside hosts.yaml (none if absent),
+    read at each call (notes change without a refresh). The one way every job reads them."""
+    return load_notes(config.path.resolve().parent, host.name)

@@ -34,12 +34,14 @@ except ImportError:  # an optional extra: the task and main() say what to instal
 
 from schemasync.core.config import load_config
 from schemasync.core.errors import ConfigError, SchemasyncError
+from schemasync.core.notes import Notes, notes_for
 from schemasync.frontends import report
 from schemasync.jobs.diff import compare_hosts, render_data
 from schemasync.jobs.history import changelog_data, changes_since, history, history_data
+from schemasync.jobs.query import TableQuery, page
 from schemasync.jobs.reader import describe, load_records, search, search_data, show
 from schemasync.jobs.refresh import refresh
-from schemasync.output.store import ORPHANED
+from schemasync.output.store import ORPHANED, Record
 
 MISSING_SDK = ConfigError(
     "the MCP server needs the MCP Python SDK (the `mcp` package), which is not installed",
@@ -178,14 +180,17 @@ class RefreshAnswer(TypedDict):
     stale_notes: list[str]
 
 
-def _page(rows: list, offset: int, limit: int) -> tuple[list, int | None, int]:
-    """One page of rows: the rows, the next offset (None: the last page), and the limit applied
-    (at most MAX_PAGE, whatever was asked)."""
-    if limit < 1 or offset < 0:
-        raise SchemasyncError("limit must be at least 1 and offset at least 0", code=2)
-    limit = min(limit, MAX_PAGE)
-    chunk = rows[offset : offset + limit]
-    return chunk, (offset + limit if offset + limit < len(rows) else None), limit
+def _table_row(r: Record, notes: Notes) -> TableRow:
+    d = r.details or {}
+    t = notes.for_table(r.schema, r.name)
+    return TableRow(
+        name=r.label,
+        columns=r.columns,
+        primary_key=d.get("primary_key", []),
+        group=notes.group_of(r.schema, r.name),
+        note=_one_line((t.note.description if t else None) or d.get("comment")),
+        orphaned=r.status == ORPHANED,
+    )
 
 
 def _one_line(text: str | None) -> str | None:
@@ -244,38 +249,24 @@ def build_server(config_path: str | None = None) -> Any:
         Filter by schema, by a name substring or glob, by group and by tag (schema-notes.yaml)."""
 
         def run() -> TablePage:
-            from schemasync.core.names import name_matcher
-            from schemasync.core.notes import load_notes
-
             c = cfg()
             h = c.host(host)
-            notes = load_notes(c.path.resolve().parent, h.name)
-            match = name_matcher(pattern) if pattern else None
-            rows = []
-            for r in load_records(h):
-                if r.kind != "table" or (schema is not None and r.schema != schema):
-                    continue
-                if match is not None and not (match(r.name) or match(r.label)):
-                    continue
-                in_group = notes.group_of(r.schema, r.name)
-                t = notes.for_table(r.schema, r.name)
-                if (group is not None and in_group != group) or (
-                    tag is not None and tag not in notes.tags_of(r.schema, r.name)
-                ):
-                    continue
-                d = r.details or {}
-                rows.append(
-                    TableRow(
-                        name=r.label,
-                        columns=r.columns,
-                        primary_key=d.get("primary_key", []),
-                        group=in_group,
-                        note=_one_line((t.note.description if t else None) or d.get("comment")),
-                        orphaned=r.status == ORPHANED,
-                    )
-                )
-            chunk, more, applied = _page(rows, offset, limit)
-            return TablePage(host=h.name, total=len(rows), offset=offset, limit=applied, next_offset=more, tables=chunk)
+            notes = notes_for(c, h)
+            want = TableQuery(schema, pattern, group, tag, limit, offset)
+            rows = [
+                _table_row(r, notes)
+                for r in load_records(h)
+                if r.kind == "table" and want.wants(r.schema, r.name, notes)
+            ]
+            shown = page(rows, offset, limit, most=MAX_PAGE)
+            return TablePage(
+                host=h.name,
+                total=shown.total,
+                offset=shown.offset,
+                limit=shown.limit,
+                next_offset=shown.next_offset,
+                tables=shown.rows,
+            )
 
         return guarded(run)
 
@@ -334,9 +325,14 @@ def build_server(config_path: str | None = None) -> Any:
                 )
                 for m in search_data(res)["matches"]
             ]
-            chunk, more, applied = _page(rows, offset, limit)
+            shown = page(rows, offset, limit, most=MAX_PAGE)
             return ColumnPage(
-                host=res.host.name, total=len(rows), offset=offset, limit=applied, next_offset=more, matches=chunk
+                host=res.host.name,
+                total=shown.total,
+                offset=shown.offset,
+                limit=shown.limit,
+                next_offset=shown.next_offset,
+                matches=shown.rows,
             )
 
         return guarded(run)

@@ -212,11 +212,12 @@ def list_(
 ):
     """List the tables on the server with their status against the local files (no dump)."""
     from schemasync.frontends import report
-    from schemasync.jobs.refresh import ListFilter, list_tables
+    from schemasync.jobs.query import TableQuery
+    from schemasync.jobs.refresh import list_tables
 
     def job() -> Any:
         try:
-            want = ListFilter(schema, pattern, group, tag, int(limit), int(offset))
+            want = TableQuery(schema, pattern, group, tag, int(limit), int(offset))
         except ValueError:
             raise ConfigError("--limit and --offset take whole numbers") from None
         return list_tables(_config(c, hosts_file), _on(host, database), want)

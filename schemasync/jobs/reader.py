@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from schemasync.core.config import Config, HostConfig
 from schemasync.core.errors import ConfigError, LocalError
 from schemasync.core.names import close_names, display_name, name_matcher, qualified_name
-from schemasync.core.notes import Notes, load_notes, note_text
+from schemasync.core.notes import Notes, note_text, notes_for
 from schemasync.output import store
 from schemasync.output.store import INDEX, MANIFEST, ORPHANED, Record
 from schemasync.schema.model import Obj, Table, parse_file
@@ -97,7 +97,7 @@ class ShowResult:
 def show(config: Config, host_name: str | None, name: str) -> ShowResult:
     host = config.host(host_name)
     record = find_record(host, load_records(host), name, kinds=None)
-    notes = load_notes(config.path.resolve().parent, host.name)  # read now: notes change without a refresh
+    notes = notes_for(config, host)
     return ShowResult(host, record, (host.output / record.file).read_text(encoding="utf-8"), notes)
 
 
@@ -307,7 +307,7 @@ def search(
     if not pattern and not type_ and not tag and not table:
         raise ConfigError("search: give a PATTERN (table or column name), --type, --tag, --table, or a mix")
     host = config.host(host_name)
-    notes = load_notes(config.path.resolve().parent, host.name)
+    notes = notes_for(config, host)
     if exact and pattern:
         wanted = pattern.lower()
 

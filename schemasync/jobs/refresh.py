@@ -14,9 +14,10 @@ from schemasync import __version__
 from schemasync.core.background import Background
 from schemasync.core.config import Config, HostConfig
 from schemasync.core.errors import ConfigError, DatabaseError, SchemasyncError, SplitError
-from schemasync.core.names import close_names, name_matcher, table_file
-from schemasync.core.notes import Notes, add_notes, load_notes
+from schemasync.core.names import close_names, table_file
+from schemasync.core.notes import Notes, add_notes, notes_for
 from schemasync.jobs.diff import text_diff
+from schemasync.jobs.query import TableQuery, page
 from schemasync.output import gitops, store
 from schemasync.output.guide import guide_dir
 from schemasync.output.messages import commit_message, warm_message
@@ -646,11 +647,6 @@ class CheckResult:
     dumped_why: str | None = None
 
 
-def notes_for(config: Config, host: HostConfig) -> Notes:
-    """The team's notes for this environment (schema-notes.yaml beside hosts.yaml; none if absent)."""
-    return load_notes(config.path.resolve().parent, host.name)
-
-
 def check(config: Config, host_name: str | None, full: bool = False) -> CheckResult | list[CheckResult | CheckFailure]:
     """Dump as refresh does, compare with the files, write nothing: the fingerprints first, then
     a dump of what they say changed (a whole dump with `full`). A host with several databases:
@@ -735,22 +731,8 @@ def _explain_nothing_to_dump(
     raise ConfigError(f"{host.name}: --table {table!r} is ambiguous: {names}", hint="qualify it as schema.table")
 
 
-@dataclass(frozen=True)
-class ListFilter:
-    """What `list` shows: by schema, name pattern, notes group and tag; a page of it."""
-
-    schema: str | None = None
-    pattern: str | None = None
-    group: str | None = None
-    tag: str | None = None
-    limit: int = 500
-    offset: int = 0
-
-
-def list_tables(config: Config, host_name: str | None, want: ListFilter | None = None) -> ListResult:
-    want = want or ListFilter()
-    if want.limit < 1 or want.offset < 0:
-        raise ConfigError("--limit must be at least 1 and --offset at least 0")
+def list_tables(config: Config, host_name: str | None, want: TableQuery | None = None) -> ListResult:
+    want = want or TableQuery()
     host = config.host(host_name)
     notes = notes_for(config, host)
     out, _ = _fetch(host, "list")
@@ -777,32 +759,21 @@ def list_tables(config: Config, host_name: str | None, want: ListFilter | None =
             pk = list((rec.details or {}).get("primary_key", []))
             tables.append(ListedTable(rec.schema or "", rec.name, rec.file, ORPHANED, rec.columns, pk))
             comments[(rec.schema or "", rec.name)] = (rec.details or {}).get("comment")
-    match = name_matcher(want.pattern) if want.pattern else None
-
-    def wanted(t: ListedTable) -> bool:
-        return (
-            (want.schema is None or t.schema == want.schema)
-            and (match is None or match(t.name) or match(f"{t.schema}.{t.name}"))
-            and (want.group is None or notes.group_of(t.schema, t.name) == want.group)
-            and (want.tag is None or want.tag in notes.tags_of(t.schema, t.name))
-        )
-
-    chosen = sorted((t for t in tables if wanted(t)), key=lambda t: (t.schema, t.name))
+    chosen = sorted((t for t in tables if want.wants(t.schema, t.name, notes)), key=lambda t: (t.schema, t.name))
     for t in chosen:
         n = notes.for_table(t.schema, t.name)
         t.group = notes.group_of(t.schema, t.name)
         t.note = (n.note.description if n else None) or comments.get((t.schema, t.name))
-    page = chosen[want.offset : want.offset + want.limit]
-    more = want.offset + want.limit if want.offset + want.limit < len(chosen) else None
+    shown = page(chosen, want.offset, want.limit)
     return ListResult(
         host=host,
         database=discovery.database,
-        tables=page,
-        total=len(chosen),
-        offset=want.offset,
-        next_offset=more,
+        tables=shown.rows,
+        total=shown.total,
+        offset=shown.offset,
+        next_offset=shown.next_offset,
         live=sum(1 for t in tables if t.status != ORPHANED),
-        filtered=any(x is not None for x in (want.schema, want.pattern, want.group, want.tag)),
+        filtered=want.filtered,
         tenant_schemas=len(tenant_schemas),
         tenants=previous.tenants,
     )
