@@ -318,7 +318,9 @@ def test_discovery_arrives_while_pg_dump_is_still_running(workspace: Workspace, 
             with pytest.raises(DatabaseError, match="table lock"):
                 script = build_script(host, "full")
                 run = session.start_remote(conn, host, script)
-                session.run_remote(run, on_discovery=lambda m: seen.append([t[2] for t in m["tables"]]))
+                for event in session.remote_events(run):
+                    if isinstance(event, session.DiscoveryArrived):
+                        seen.append([t[2] for t in event.doc["tables"]])
         finally:
             session.close(conn)
     assert len(seen) == 1 and "users" in seen[0] and "survey_notes" in seen[0]

@@ -6,7 +6,7 @@ import contextlib
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -154,9 +154,7 @@ def _fetch(
                 run = session.start_remote(conn, host, script)
             if ask is not None:
                 ask.begin()  # now that the script is sent (and not while it is)
-            out = session.run_remote(
-                run, on_discovery, ask, ask.quick_arrived if ask is not None else None, defer_exit=defer_exit
-            )
+            out = exchange(session.remote_events(run, defer_exit=defer_exit), on_discovery, ask)
             deferred = out.exit is not None
             return out, None
         except session.LockTableFull as full:
@@ -169,7 +167,7 @@ def _fetch(
                 batches = plan_batches(discovery, host, size)
                 script = build_script(host, mode, None, password, batches=batches_function(batches, boundary))
                 try:
-                    out = session.run_remote(session.start_remote(conn, host, script), on_discovery)
+                    out = exchange(session.remote_events(session.start_remote(conn, host, script)), on_discovery)
                 except session.LockTableFull:
                     if size == 1:
                         raise
@@ -183,6 +181,33 @@ def _fetch(
     finally:
         if not deferred:  # else the thread awaiting the exit status closes it
             session.close(conn)
+
+
+def exchange(
+    events: Generator[session.Event, str | None, session.RemoteOutput],
+    on_discovery: Callable[[dict], None] | None = None,
+    ask: _Ask | None = None,
+) -> session.RemoteOutput:
+    """Read what the remote step says, as the transport yields it: discovery's document (prepare
+    while the server dumps), the quick check (get ready to commit), and a question of what to
+    dump, answered from the fingerprints. The output, once it is in."""
+    try:
+        event = next(events)
+        while True:
+            if isinstance(event, session.Asked):
+                if ask is None:
+                    raise SchemasyncError("the remote step asked what to dump, and this run does not decide that")
+                event = events.send(ask(event.quick, event.fingerprints, event.pg_dump_version))
+                continue
+            if isinstance(event, session.DiscoveryArrived) and on_discovery is not None:
+                on_discovery(event.doc)
+            elif isinstance(event, session.QuickArrived) and ask is not None:
+                ask.quick_arrived(event.doc)
+            event = next(events)
+    except StopIteration as done:
+        return done.value
+    finally:
+        events.close()  # a job that stopped reading ends the run (its channel closes)
 
 
 class _Early:

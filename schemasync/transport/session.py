@@ -22,7 +22,7 @@ import subprocess
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -598,7 +598,7 @@ class _Said:
     info: dict[str, str] = field(default_factory=dict)
     fetched: int = 0  # bytes fetched over SFTP
 
-    def take(self, line: str, run: _SSHRun | _LocalRun, on_discovery: Callable[[dict], None] | None = None) -> bool:
+    def take(self, line: str, run: _SSHRun | _LocalRun) -> bool:
         """Note the line if it is one of those; False if it is not."""
         if line.startswith(META):
             self.meta_line = line[len(META) :]
@@ -614,10 +614,8 @@ class _Said:
             self.fetched += len(payload)
             if prefix == FINGERPRINTS:
                 self.fingerprints = _json(_decode(payload, fmt))
-                return True
-            self.meta = _json(_decode(payload, fmt))
-            if on_discovery is not None:
-                on_discovery(self.meta)
+            else:
+                self.meta = _json(_decode(payload, fmt))
         elif line.startswith(INFO):
             key, _, value = line[len(INFO) :].partition(" ")
             self.info[key] = value
@@ -641,20 +639,39 @@ def start_remote(conn: Connection, host: HostConfig, script: str) -> Run:
     return run
 
 
-def run_remote(
-    run: Run,
-    on_discovery: Callable[[dict], None] | None = None,
-    ask: Callable[[dict, dict | None, str], str] | None = None,
-    on_quick: Callable[[dict], None] | None = None,
-    defer_exit: bool = False,
-) -> RemoteOutput:
-    """Read the started remote step's lines, fetch its files, let the server remove its temp dir.
+@dataclass(frozen=True)
+class DiscoveryArrived:
+    """Discovery's document, while pg_dump still runs: the job can prepare meanwhile."""
 
-    Discovery's document arrives while pg_dump still runs: `on_discovery` gets it then, so the
-    caller can prepare (read the old files) instead of waiting. With `via: tunnel` the same step
-    runs here, against the database port forwarded through the SSH connection. An incremental
-    script (built with ask=True) asks what to dump: `ask(quick check, fingerprints or None, pg_dump
-    version)` answers; `on_quick` gets the quick check as soon as it comes.
+    doc: dict
+
+
+@dataclass(frozen=True)
+class QuickArrived:
+    """Incremental: the server's quick check, as soon as it comes."""
+
+    doc: dict
+
+
+@dataclass(frozen=True)
+class Asked:
+    """Incremental: the script waits for what to dump. The job answers by sending the answer
+    into the event stream (`events.send(answer)`), which then goes on."""
+
+    quick: dict
+    fingerprints: dict | None  # once the job answered "more" and the server sent them
+    pg_dump_version: str
+
+
+Event = DiscoveryArrived | QuickArrived | Asked
+
+
+def remote_events(run: Run, defer_exit: bool = False) -> Generator[Event, str | None, RemoteOutput]:
+    """Read the started remote step's lines, fetch its files, let the server remove its temp dir:
+    what arrives is yielded as it arrives, and the output is the generator's return value. The
+    transport never calls into a job: the job reads the events, and answers an `Asked` by
+    sending the answer. With `via: tunnel` the same step runs here, against the database port
+    forwarded through the SSH connection.
     defer_exit: once the dump is in, its exit status (a round trip away on a far link) is
     awaited in a thread, which then closes the connection: the caller splits the dump meanwhile,
     and calls `confirm()` on the output before it writes anything."""
@@ -669,23 +686,27 @@ def run_remote(
                 if line.startswith(RESULT):
                     result = file_line(line, RESULT)
                     break
-                if line == ASK and ask is not None and said.quick is not None:
-                    answer = ask(said.quick, said.fingerprints, said.info.get("pg_dump_version", ""))
+                if line == ASK and said.quick is not None:
+                    answer = yield Asked(said.quick, said.fingerprints, said.info.get("pg_dump_version", ""))
+                    if answer is None:
+                        raise SchemasyncError(f"{host.name}: the remote step asked what to dump, and nothing answered")
                     run.send(answer)
                     continue
                 try:
-                    said.take(line, run, on_discovery)
+                    said.take(line, run)
                 except _FileGone:
                     break  # the script ended meanwhile (a failed pg_dump): its exit status says why
-                if on_quick is not None and said.quick is not None and line.startswith(QUICK):
-                    on_quick(said.quick)
+                if line.startswith(DISCOVERY) and said.meta is not None:
+                    yield DiscoveryArrived(said.meta)
+                elif line.startswith(QUICK) and said.quick is not None:
+                    yield QuickArrived(said.quick)
             meta_line, meta = said.meta_line, said.meta
             if result is None and answer == "none" and said.quick is not None:
                 status = run.finish()
                 if status != 0:
                     raise _remote_failure(host, conn, status, run.stderr())
                 return RemoteOutput(
-                    meta=said.fingerprints or said.quick,  # type: ignore[arg-type]
+                    meta=said.fingerprints or said.quick,
                     dump=None,
                     status=0,
                     transferred=said.fetched,
@@ -720,6 +741,20 @@ def run_remote(
     finally:
         if not handed_over:
             run.close()
+
+
+def run_remote(run: Run, defer_exit: bool = False) -> RemoteOutput:
+    """remote_events, for a step that asks nothing, its events left unread: the output."""
+    events = remote_events(run, defer_exit)
+    try:
+        while True:
+            event = next(events)
+            if isinstance(event, Asked):
+                raise SchemasyncError(f"{run.host.name}: the remote step asked what to dump, and nothing answers")
+    except StopIteration as done:
+        return done.value
+    finally:
+        events.close()
 
 
 def _exited(run: Run) -> list[str]:
