@@ -5,41 +5,9 @@
 # and ss_write_pgpass (only when a password is given; it arrives inside this script, on stdin, so it
 # never appears on a command line). Everything here is POSIX sh plus psql, pg_dump and coreutils.
 #
-# Protocol on stdout, one line each:  "."  heartbeat while the server works
-#   SCHEMASYNC META <json>                           list mode, or nothing to dump
-#   SCHEMASYNC DISCOVERY <gzip|plain> <bytes> <path> discovery's JSON, to fetch over SFTP while
-#                                                    pg_dump runs (schemasync prepares meanwhile)
-# A file of at most SS_INLINE_MAX bytes comes on stdout instead: its line ends in "-" for the path,
-# and its bytes follow the line's newline (no SFTP round trips).
-#   SCHEMASYNC QUICK <json>                          incremental (SS_ASK set): the quick check, then
-#   SCHEMASYNC ASK                                   schemasync answers on stdin with one line: none,
-#                                                    more, full, or "part <file owner OIDs>" and a
-#                                                    line: their guessed pg_dump selection; after
-#   SCHEMASYNC FINGERPRINTS <gzip|plain> <bytes> <path>  more: the fingerprints, and ASK again. The
-#                                                    discovery and dump of full or part follow as usual
-#   SCHEMASYNC INFO early used|speculated            the dump was made before the answer: of the
-#                                                    guessed selection sent with it (used), or of the
-#                                                    relations with catalog rows written since
-#                                                    SS_SINCE, while the fingerprints were computed
-#                                                    (speculated); either only if it is the selection
-#                                                    asked for
-#   SCHEMASYNC INFO early_snapshot shared            after "early used": that dump imported the
-#                                                    run's snapshot, the one discovery describes
-#   SCHEMASYNC INFO pg_dump <major>                  the pg_dump major that wrote the dump
-#   SCHEMASYNC INFO pg_dump_version <version>        its whole version (spaces as _), before ASK
-#                                                    (after an answer of none, the script ends here)
-#   SCHEMASYNC RESULT <gzip|plain> <bytes> <path>    the dump, to fetch over SFTP
-# A host with several databases (ss_write_databases_sql defined) prints instead:
-#   SCHEMASYNC DATABASES <json>                      {"chosen": the databases, in order,
-#                                                    "present": every database but templates}
-#   SCHEMASYNC DATABASE <k>                          then the lines above for the k-th (from 1)
-#   SCHEMASYNC FAILED <k> <exit> <last error lines>  the k-th failed (25: nothing to dump); lines end in \037
-#   SCHEMASYNC END                                   all done; then it waits as after RESULT
-# After RESULT the script waits for end of input: schemasync closes it once the file is fetched,
-# or the connection drops. Either way the temporary directory is removed by this script.
-# Exit codes: 20 psql missing, 21 pg_dump missing or too old, 22 discovery failed, 23 pg_dump
-# failed, 24 no writable temporary directory, 25 nothing to dump (META says why), 26 lock wait timeout,
-# 27 too many tables for one pg_dump's locks (META follows; schemasync retries in batches).
+# What this script and schemasync say to each other (lines, answers, modes, exit codes):
+# remote/PROTOCOL.md. tests/test_protocol.py keeps that page, this script and
+# schemasync/transport/protocol.py equal.
 
 set -u
 set -f  # SS_PREFIX and SS_DUMP_FLAGS are split into words, never globbed

@@ -17,18 +17,19 @@ from hypothesis import strategies as st
 
 from schemasync.core.config import HostConfig
 from schemasync.core.errors import DATABASE, SSH
-from schemasync.transport.session import (
+from schemasync.transport.protocol import (
     DISCOVERY,
     FINGERPRINTS,
     INFO,
     INLINE,
     RESULT,
     RemoteExit,
-    _Output,
     _remote_failure,
     file_line,
 )
+from schemasync.transport.runners import _Output
 
+REPO = Path(__file__).resolve().parent.parent
 SCRIPT = resources.files("schemasync.transport.remote").joinpath("refresh.sh").read_text(encoding="utf-8")
 
 
@@ -37,6 +38,25 @@ def test_exit_codes_are_named_alike_on_both_sides() -> None:
     assert in_script == {e.name: e.value for e in RemoteExit}
     # and the script uses the names, not the numbers
     assert not re.search(r"ss_fail 2\d ", SCRIPT) and "exit 25" not in SCRIPT and "exit 27" not in SCRIPT
+
+
+def test_the_protocol_page_says_what_both_sides_use() -> None:
+    """remote/PROTOCOL.md is the one description: every line prefix and exit code of
+    transport/protocol.py is on it, under the same name and number."""
+    from schemasync.transport import protocol
+
+    page = (REPO / "remote" / "PROTOCOL.md").read_text(encoding="utf-8")
+    prefixes = [
+        v for k, v in vars(protocol).items() if k.isupper() and isinstance(v, str) and v.startswith("SCHEMASYNC")
+    ]
+    assert (
+        len(prefixes) == 11
+    )  # META, DISCOVERY, RESULT, INFO, QUICK, FINGERPRINTS, ASK, DATABASES, DATABASE, FAILED, END
+    for prefix in prefixes:
+        assert f"`{prefix.strip()}" in page, prefix
+    for code in protocol.RemoteExit:
+        assert f"| {code.value} | `{code.name}` |" in page, code
+    assert f"`{protocol.INLINE}`" in page and "PROTOCOL.md" in SCRIPT
 
 
 def test_the_script_prints_the_lines_session_reads() -> None:

@@ -114,7 +114,7 @@ def test_errors_cross_a_process_boundary_whole() -> None:
     import pickle
 
     from schemasync.core.errors import SchemasyncError, SSHError
-    from schemasync.transport.session import LockTableFull
+    from schemasync.transport.protocol import LockTableFull
 
     for error in (SSHError("prod: connection refused", hint="is sshd running?"), SchemasyncError("x", code=4)):
         back = pickle.loads(pickle.dumps(error))

@@ -305,7 +305,7 @@ def test_discovery_arrives_while_pg_dump_is_still_running(workspace: Workspace, 
     it before pg_dump is done. Here pg_dump never finishes (a table is locked), discovery still arrives."""
     from schemasync.core.config import load_config
     from schemasync.core.errors import DatabaseError
-    from schemasync.transport import session
+    from schemasync.transport import connect, session
     from schemasync.transport.remote_script import build_script
 
     sb = workspace.sandbox
@@ -313,7 +313,7 @@ def test_discovery_arrives_while_pg_dump_is_still_running(workspace: Workspace, 
     host = load_config(str(workspace.path / "hosts.yaml")).host("dev")
     seen: list[list[str]] = []
     with holding_lock(sb, database, "LOCK TABLE users IN ACCESS EXCLUSIVE MODE"):
-        conn = session.connect(host)
+        conn = connect.connect(host)
         try:
             with pytest.raises(DatabaseError, match="table lock"):
                 script = build_script(host, "full")
@@ -322,7 +322,7 @@ def test_discovery_arrives_while_pg_dump_is_still_running(workspace: Workspace, 
                     if isinstance(event, session.DiscoveryArrived):
                         seen.append([t[2] for t in event.doc["tables"]])
         finally:
-            session.close(conn)
+            connect.close(conn)
     assert len(seen) == 1 and "users" in seen[0] and "survey_notes" in seen[0]
 
 
@@ -335,7 +335,7 @@ def test_the_exit_status_is_awaited_while_the_dump_is_used_and_still_decides(
     connection, and `confirm()` (before anything is written) gives the notices or raises the
     failure. Here a step that sends its result and then fails (which refresh.sh never does: its
     last words are its exit) over a real sshd."""
-    from schemasync.transport import session
+    from schemasync.transport import connect, session
 
     workspace.add_host("dev", database)
     host = load_config(str(workspace.path / "hosts.yaml")).host("dev")
@@ -348,7 +348,7 @@ def test_the_exit_status_is_awaited_while_the_dump_is_used_and_still_decides(
         f"exit {status}\n"
     )
     for defer in (True, False):
-        conn = session.connect(host)
+        conn = connect.connect(host)
         try:
             run = session.start_remote(conn, host, script)
             if not defer and status:
@@ -367,7 +367,7 @@ def test_the_exit_status_is_awaited_while_the_dump_is_used_and_still_decides(
             if defer:  # the thread that awaited the status closed the connection
                 assert not conn.is_connected
         finally:
-            session.close(conn)
+            connect.close(conn)
 
 
 def test_a_first_refresh_of_many_tables_commits_exactly_what_it_writes(workspace: Workspace) -> None:
@@ -395,16 +395,16 @@ def test_small_files_come_on_the_channel_and_big_ones_over_sftp_alike(
 ) -> None:
     from schemasync.core.config import load_config
     from schemasync.jobs import refresh
-    from schemasync.transport import remote_script, session
+    from schemasync.transport import remote_script, runners
 
     fetched: list[str] = []
-    sftp_get = session._Puller.get
+    sftp_get = runners._Puller.get
 
-    def noting_get(self: session._Puller, path: str, size: int, opened=None) -> bytes:  # the real get, noted
+    def noting_get(self: runners._Puller, path: str, size: int, opened=None) -> bytes:  # the real get, noted
         fetched.append(path)
         return sftp_get(self, path, size, opened)
 
-    monkeypatch.setattr(session._Puller, "get", noting_get)
+    monkeypatch.setattr(runners._Puller, "get", noting_get)
     workspace.add_host("dev", database)
     config = load_config(str(workspace.path / "hosts.yaml"))
     refresh.refresh(config, "dev", commit=False)

@@ -42,7 +42,7 @@ def test_pgpass_escaping() -> None:
 
 
 def test_the_password_is_in_the_script_body_never_in_the_command() -> None:
-    from schemasync.transport.session import REMOTE_COMMAND
+    from schemasync.transport.protocol import REMOTE_COMMAND
 
     script = build_script(host(), "full", password="s3cret-pw")
     assert "s3cret-pw" in script

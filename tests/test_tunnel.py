@@ -77,7 +77,7 @@ def test_nothing_runs_on_the_bastion(workspace: Workspace, database: str) -> Non
     """Through a real connection to the sandbox's sshd: the run opens no session channel (no
     command runs there), only forwarded-port channels."""
     from schemasync.core.config import load_config
-    from schemasync.transport import session
+    from schemasync.transport import connect, session
     from schemasync.transport.remote_script import build_script
 
     sb = workspace.sandbox
@@ -86,7 +86,7 @@ def test_nothing_runs_on_the_bastion(workspace: Workspace, database: str) -> Non
         "dev", database, via="tunnel", db_host="127.0.0.1", db_port=sb.pg_port, db_user=role, password_env="UNUSED"
     )
     host = load_config(str(workspace.path / "hosts.yaml")).host("dev")
-    conn = session.connect(host)
+    conn = connect.connect(host)
     kinds: list[str] = []
     transport = conn.transport
     open_session, open_channel = transport.open_session, transport.open_channel
@@ -95,7 +95,7 @@ def test_nothing_runs_on_the_bastion(workspace: Workspace, database: str) -> Non
     try:
         out = session.run_remote(session.start_remote(conn, host, build_script(host, "full", None, PASSWORD)))
     finally:
-        session.close(conn)
+        connect.close(conn)
     assert "session" not in kinds and kinds.count("direct-tcpip") >= 2  # psql, then pg_dump
     assert out.dump is not None and "CREATE TABLE public.users" in out.dump
 

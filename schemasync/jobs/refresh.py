@@ -31,7 +31,7 @@ from schemasync.schema.redact import Finding, earlier_copies, redact_pieces, red
 from schemasync.schema.relations import header_lines, table_details
 from schemasync.schema.split import SplitResult, render_piece, split_dump
 from schemasync.schema.tenants import TENANTS_FILE, explain, fold, render_tenants
-from schemasync.transport import session
+from schemasync.transport import connect, protocol, runners, session
 from schemasync.transport.remote_script import (
     DISCOVERY_FORMAT,
     Mode,
@@ -105,25 +105,25 @@ class _Starting:
         self.connected = threading.Event()
         self._background = Background(self._start)
 
-    def _start(self) -> tuple[session.Connection, session.Run]:
+    def _start(self) -> tuple[connect.Connection, runners.Run]:
         try:
-            conn = session.connect(self.host)
+            conn = connect.connect(self.host)
         finally:
             self.connected.set()
         try:
             return conn, session.start_remote(conn, self.host, self.script)
         except BaseException:
-            session.close(conn)
+            connect.close(conn)
             raise
 
-    def result(self) -> tuple[session.Connection, session.Run]:
+    def result(self) -> tuple[connect.Connection, runners.Run]:
         return self._background.result()
 
     def abandon(self) -> None:
         with contextlib.suppress(Exception):
             conn, run = self.result()
             run.close()
-            session.close(conn)
+            connect.close(conn)
 
 
 def _fetch(
@@ -141,12 +141,12 @@ def _fetch(
     defer_exit: the output's exit status may still be on its way (session.run_remote): the
     caller confirms it before writing, and the connection closes once it is in."""
     password = host.password()
-    run: session.Run | None = None
+    run: runners.Run | None = None
     deferred = False
     if starting is not None:
         conn, run = starting.result()
     else:
-        conn = session.connect(host)
+        conn = connect.connect(host)
     try:
         try:
             if run is None:
@@ -157,7 +157,7 @@ def _fetch(
             out = exchange(session.remote_events(run, defer_exit=defer_exit), on_discovery, ask)
             deferred = out.exit is not None
             return out, None
-        except session.LockTableFull as full:
+        except protocol.LockTableFull as full:
             if table is not None:
                 raise
             discovery = Discovery.from_dict(full.meta)
@@ -168,7 +168,7 @@ def _fetch(
                 script = build_script(host, mode, None, password, batches=batches_function(batches, boundary))
                 try:
                     out = exchange(session.remote_events(session.start_remote(conn, host, script)), on_discovery)
-                except session.LockTableFull:
+                except protocol.LockTableFull:
                     if size == 1:
                         raise
                     size = max(1, size // 4)
@@ -180,7 +180,7 @@ def _fetch(
                 return out, (out.dump or "").split(f"\n{boundary}\n")
     finally:
         if not deferred:  # else the thread awaiting the exit status closes it
-            session.close(conn)
+            connect.close(conn)
 
 
 def exchange(
@@ -392,11 +392,11 @@ def fetch_several(host: HostConfig) -> session.SeveralOutput:
     """One connection and one remote run for every database of a host with several. A name in
     `database:` that matches no database is a failure of its own, beside the others."""
     password = host.password()
-    conn = session.connect(host)
+    conn = connect.connect(host)
     try:
         run = session.run_remote_several(conn, host, build_script(host, "full", None, password))
     finally:
-        session.close(conn)
+        connect.close(conn)
     for pattern, error in unmatched_databases(host, run.databases, run.present).items():
         run.databases.append(pattern)
         run.failures[pattern] = error
