@@ -25,8 +25,9 @@ import yaml
 
 from sandbox import Sandbox, pg_bindir
 from schemasync.core.config import HostConfig, load_config
-from schemasync.jobs import refresh as refresh_job
-from schemasync.jobs.refresh import check, refresh
+from schemasync.jobs import fetch as fetch_job
+from schemasync.jobs.check import check
+from schemasync.jobs.refresh import refresh
 from schemasync.transport.remote_script import discovery_sql
 
 from .conftest import Workspace, open_session, remote_dirs, sessions_left, wrapped_pg_bin
@@ -190,14 +191,14 @@ def _differential(ws: Workspace, pg: Sandbox, database: str, extra: dict, monkey
     # per run: the server dumped the relations schemasync named while discovery ran ("used"), or
     # had dumped its own guess at what changed while the fingerprints were computed ("speculated")
     early: list[str | None] = []
-    real_exchange = refresh_job.exchange
+    real_exchange = fetch_job.exchange
 
     def noting_exchange(*args, **kwargs):
         out = real_exchange(*args, **kwargs)
         early.append(out.info.get("early"))
         return out
 
-    monkeypatch.setattr(refresh_job, "exchange", noting_exchange)
+    monkeypatch.setattr(fetch_job, "exchange", noting_exchange)
     pg.create_database(database, BASE)
     ws.add_host("dev", database, **extra)
     inc, fresh = ws.path / "inc", ws.path / "fresh"

@@ -7,8 +7,9 @@ from pathlib import Path
 
 from schemasync.core.config import HostConfig
 from schemasync.frontends.report import check_data, refresh_data
+from schemasync.jobs.check import CheckResult
 from schemasync.jobs.diff import compare, definition, render_data, render_text
-from schemasync.jobs.refresh import CheckResult, RefreshResult
+from schemasync.jobs.refresh import RefreshResult
 from schemasync.output.store import NewFile, Previous, Record, plan_changes, render_manifest
 from schemasync.schema.discovery import Discovery
 from schemasync.schema.relations import header_lines, table_details

@@ -6,9 +6,10 @@ import json
 from typing import Any
 
 from schemasync.core.names import display_name
+from schemasync.jobs.check import CheckResult, ListResult
 from schemasync.jobs.diff import render_data
 from schemasync.jobs.diff import render_text as diff_text
-from schemasync.jobs.refresh import CheckResult, ListResult, RefreshResult
+from schemasync.jobs.refresh import RefreshResult
 from schemasync.jobs.sweep import Outcome, SweepResult
 from schemasync.output.messages import table_changes
 from schemasync.output.store import CURRENT, MARKS, NEW, ORPHANED, UPDATED

@@ -212,8 +212,8 @@ def list_(
 ):
     """List the tables on the server with their status against the local files (no dump)."""
     from schemasync.frontends import report
+    from schemasync.jobs.check import list_tables
     from schemasync.jobs.query import TableQuery
-    from schemasync.jobs.refresh import list_tables
 
     def job() -> Any:
         try:
@@ -308,8 +308,8 @@ def diff(c, first, second, text=False, json=False, hosts_file=None):
 def check(c, host=None, database=None, json=False, verbose=False, strict_notes=False, full=False, hosts_file=None):
     """CI mode: dump the live schema and compare it with the files; writes nothing. Exit 1 when stale."""
     from schemasync.frontends import report
-    from schemasync.jobs.refresh import CheckResult
-    from schemasync.jobs.refresh import check as run_check
+    from schemasync.jobs.check import CheckResult
+    from schemasync.jobs.check import check as run_check
 
     def code(r: Any) -> int:
         if isinstance(r, CheckResult):

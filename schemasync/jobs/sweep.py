@@ -17,7 +17,8 @@ from schemasync.core.config import Config, HostConfig
 from schemasync.core.errors import ConfigError, DatabaseError, LocalError, SchemasyncError
 from schemasync.core.notes import Notes, notes_for
 from schemasync.jobs.diff import DiffReport, compare, read_worktree, render_drift_md
-from schemasync.jobs.refresh import RefreshResult, fetch_several, plan_refresh
+from schemasync.jobs.fetch import fetch_several
+from schemasync.jobs.refresh import RefreshResult, plan_refresh
 from schemasync.output import gitops
 from schemasync.output.guide import guide_dir
 from schemasync.output.messages import sweep_message
