@@ -12,7 +12,7 @@ import anyio
 import pytest
 
 from schemasync.output.erd import ERD_LIMIT, render_erd
-from schemasync.output.store import Record
+from schemasync.output.records import Record
 
 from .conftest import REPO, Workspace
 

@@ -20,7 +20,7 @@ import pytest
 
 from schemasync.output import transaction
 
-from .conftest import REPO, Workspace, without_stamp
+from .conftest import REPO, Workspace, differences, without_stamp
 
 EXTRA_TABLES = 130  # past WRITE_AHEAD_FROM: a cold refresh writes its files ahead, in a process of its own
 POINTS = 12  # per scenario; the signal alternates, so each scenario gets both at six points
@@ -55,6 +55,15 @@ def _start(ws: Workspace, env: dict[str, str], *args: str) -> subprocess.Popen:
         text=True,
         start_new_session=True,
     )
+
+
+def _wait_for_gone(marker: str, seconds: float = 10) -> None:
+    """Until no process has `marker` on its command line (a killed run's children live on)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if subprocess.run(["pgrep", "-f", marker], capture_output=True).returncode != 0:
+            return
+        time.sleep(0.05)
 
 
 def _status(ws: Workspace) -> str:
@@ -126,7 +135,10 @@ def _scenario(
         code, err = _interrupt_at(ws, env, delay, sig)
         where = f"{signal.Signals(sig).name} at {delay:.2f}s of {seconds:.2f}s: exit {code}\n{err}"
         if sig == signal.SIGKILL:
-            for folder in (ws.out(), ws.out().parent):  # what the next run does first, seen here
+            # what the next run does first, seen here; as a next run starts (a second later, not
+            # at once), after the killed run's own git (slowed down here) is done
+            _wait_for_gone(str(env["PATH"].split(os.pathsep)[0]))
+            for folder in (ws.out(), ws.out().parent):
                 transaction.mend(folder)
         head = _head(ws)
         if head == base:
@@ -136,7 +148,7 @@ def _scenario(
                 assert "interrupted; the output directory is unchanged" in err, where
         else:
             assert ws.git("rev-parse", "HEAD^").strip() == base, where
-            assert without_stamp(ws.snapshot()) == new, where
+            assert without_stamp(ws.snapshot()) == new, where + differences(new, ws.snapshot())
             if sig == signal.SIGINT:
                 assert code in (130, 0, None), where
                 if code == 130:
@@ -144,7 +156,7 @@ def _scenario(
         assert _status(ws) == "", where  # on disk: exactly what HEAD holds, nothing beside it
         run = ws.inv("schemas.refresh", "--host", "dev")
         assert run.code == 0, (where, run.err)
-        assert without_stamp(ws.snapshot()) == new, where
+        assert without_stamp(ws.snapshot()) == new, where + differences(new, ws.snapshot())
         assert _status(ws) == "", where
         fsck = subprocess.run(["git", "-C", str(ws.path), "fsck", "--no-dangling"], capture_output=True, text=True)
         assert fsck.returncode == 0 and "error" not in fsck.stderr, (where, fsck.stderr)

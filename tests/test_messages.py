@@ -6,7 +6,8 @@ from dataclasses import replace
 from datetime import datetime, timezone
 
 from schemasync.output.messages import cap_lines, commit_message, sweep_message
-from schemasync.output.store import MANIFEST, NewFile, Plan, Previous, Record, plan_changes
+from schemasync.output.records import MANIFEST, NewFile, Plan, Previous, Record
+from schemasync.output.store import plan_changes
 
 NOW = datetime(2026, 1, 2, 3, 4, tzinfo=timezone.utc)
 

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from schemasync.output.erd import PAGE_DIAGRAMS
-from schemasync.output.store import PAGE_TABLES
+from schemasync.output.pages import PAGE_TABLES
 
 from .conftest import Workspace
 
@@ -90,7 +90,7 @@ def test_a_big_reference_is_paged_and_pages_no_longer_needed_are_deleted(workspa
 
 def _table(schema: str, name: str, columns: list[str], fks: list[tuple[str, str, str]], group: str | None = None):
     """A table's record as a refresh keeps it: fks are (column, parent schema, parent table) to parent.id."""
-    from schemasync.output.store import Record
+    from schemasync.output.records import Record
 
     keys = [
         {"name": f"{name}_{c}_fk", "schema": schema, "table": name, "columns": [c], "ref_schema": ps,

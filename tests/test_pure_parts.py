@@ -10,7 +10,9 @@ from schemasync.frontends.report import check_data, refresh_data
 from schemasync.jobs.check import CheckResult
 from schemasync.jobs.diff import compare, definition, render_data, render_text
 from schemasync.jobs.refresh import RefreshResult
-from schemasync.output.store import NewFile, Previous, Record, plan_changes, render_manifest
+from schemasync.output.manifest import render_manifest
+from schemasync.output.records import NewFile, Previous, Record
+from schemasync.output.store import plan_changes
 from schemasync.schema.discovery import Discovery
 from schemasync.schema.relations import header_lines, table_details
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from schemasync.output.erd import render_erd
-from schemasync.output.store import Record
+from schemasync.output.records import Record
 
 from .conftest import Workspace
 

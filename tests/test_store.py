@@ -14,8 +14,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from schemasync.core.errors import LocalError
-from schemasync.output import store, transaction
-from schemasync.output.store import NewFile, Previous, Record, plan_changes
+from schemasync.output import manifest, store, transaction
+from schemasync.output.records import CURRENT, FORMAT, ORPHANED, UPDATED, NewFile, Plan, Previous, Record, stable_status
+from schemasync.output.store import plan_changes
 
 NOW = datetime(2026, 1, 2, 3, 4, tzinfo=timezone.utc)
 
@@ -24,15 +25,15 @@ def nf(name: str, content: str) -> NewFile:
     return NewFile("table", "public", name, f"{name}.sql", content, 1)
 
 
-def plan(prev: Previous, produced: list[NewFile], partial: bool = False) -> store.Plan:
+def plan(prev: Previous, produced: list[NewFile], partial: bool = False) -> Plan:
     return plan_changes(prev, produced, environment="dev", database="db", partial=partial, now=NOW)
 
 
-def state_after(p: store.Plan, before: Previous) -> Previous:
+def state_after(p: Plan, before: Previous) -> Previous:
     contents = dict(before.contents)
     contents.update(p.writes)
     records = {r.file: r for r in p.records} if p.changed else before.records
-    return Previous(records, contents, format=store.FORMAT)
+    return Previous(records, contents, format=FORMAT)
 
 
 def test_first_run_marks_everything_new_and_writes_index() -> None:
@@ -152,17 +153,17 @@ def test_manifest_paths_never_escape(tmp_path: Path) -> None:
         '{"files": [{"kind": "table", "schema": "public", "name": "x", "file": "../x.sql", "status": "new"}]}'
     )
     with pytest.raises(LocalError, match="outside"):
-        store.read_previous(tmp_path, [])
+        manifest.read_previous(tmp_path, [])
 
 
 def test_records_round_trip_through_the_manifest(tmp_path: Path) -> None:
     recs = [Record("table", "public", "a", "a.sql", "current", 3, sha="0123")]
-    (tmp_path / "_manifest.json").write_text(store.render_manifest(recs, "dev", "db"))
+    (tmp_path / "_manifest.json").write_text(manifest.render_manifest(recs, "dev", "db"))
     (tmp_path / "a.sql").write_text("x")
-    prev = store.read_previous(tmp_path, [])
+    prev = manifest.read_previous(tmp_path, [])
     assert prev.records["a.sql"] == recs[0] and prev.tables_present() == 1
     # a run's own statuses are not per-row data: "new" is stored as "current"
-    fresh = store.render_manifest([Record("table", "public", "a", "a.sql", "new", 3)], "dev", "db")
+    fresh = manifest.render_manifest([Record("table", "public", "a", "a.sql", "new", 3)], "dev", "db")
     assert '"status": "current"' in fresh and '"new"' not in fresh
 
 
@@ -175,37 +176,37 @@ def test_the_manifest_reads_back_in_any_layout_json_reads(count: int) -> None:
         Record("table", "public", f"t{i},\n", f"t{i}.sql", "current", 2, {"comment": "a,\n]}"}, "ab", str(-i))
         for i in range(count)
     ]
-    text = store.render_manifest(recs, "dev", "db", fingerprints={"quick": "1:2"}, pages=["_index/public.md"])
-    assert store.parse_manifest(text, Path("m")).records == [replace(r, status="current") for r in recs]
+    text = manifest.render_manifest(recs, "dev", "db", fingerprints={"quick": "1:2"}, pages=["_index/public.md"])
+    assert manifest.parse_manifest(text, Path("m")).records == [replace(r, status="current") for r in recs]
     pretty = json.dumps(json.loads(text), indent=1)
-    assert store.parse_manifest(pretty, Path("m")) == store.parse_manifest(text, Path("m"))
+    assert manifest.parse_manifest(pretty, Path("m")) == manifest.parse_manifest(text, Path("m"))
     if count > 1:  # a record's comma removed: not JSON, refused
         broken = text.replace("},\n{", "}\n{", 1)
         with pytest.raises(LocalError, match="unreadable"):
-            store.parse_manifest(broken, Path("m"))
+            manifest.parse_manifest(broken, Path("m"))
 
 
 def test_the_manifest_head_is_its_first_line_or_else_the_whole_file(tmp_path: Path) -> None:
     """What a refresh starts the server's work from, before reading the records."""
-    assert store.manifest_head(tmp_path) == {}  # no manifest: a first refresh
+    assert manifest.manifest_head(tmp_path) == {}  # no manifest: a first refresh
     recs = [Record("table", "public", "a", "a.sql", "current", 3, sha="0123", fp="7")]
-    text = store.render_manifest(recs, "dev", "db", fingerprints={"quick": "1:2", "local": "k"})
+    text = manifest.render_manifest(recs, "dev", "db", fingerprints={"quick": "1:2", "local": "k"})
     (tmp_path / "_manifest.json").write_text(text)
-    head = store.manifest_head(tmp_path)
-    assert head["format"] == store.FORMAT and head["fingerprints"] == {"quick": "1:2", "local": "k"}
+    head = manifest.manifest_head(tmp_path)
+    assert head["format"] == FORMAT and head["fingerprints"] == {"quick": "1:2", "local": "k"}
     assert "files" not in head and head["environment"] == "dev"
     (tmp_path / "_manifest.json").write_text(json.dumps(json.loads(text), indent=2))  # reformatted
-    head = store.manifest_head(tmp_path)
-    assert head == {"format": store.FORMAT, "fingerprints": {"quick": "1:2", "local": "k"}}
+    head = manifest.manifest_head(tmp_path)
+    assert head == {"format": FORMAT, "fingerprints": {"quick": "1:2", "local": "k"}}
     (tmp_path / "_manifest.json").write_text("{not json")
     with pytest.raises(LocalError, match="unreadable"):
-        store.manifest_head(tmp_path)
+        manifest.manifest_head(tmp_path)
 
 
-def written(p: store.Plan, before: Previous) -> Previous:
+def written(p: Plan, before: Previous) -> Previous:
     """The directory after a run, as the next run reads it: records as the manifest stores them."""
     after = state_after(p, before)
-    after.records = {f: replace(r, status=store.stable_status(r.status)) for f, r in after.records.items()}
+    after.records = {f: replace(r, status=stable_status(r.status)) for f, r in after.records.items()}
     return after
 
 
@@ -229,16 +230,16 @@ def test_a_references_header_alone_is_not_a_table_change() -> None:
     prev = written(plan(Previous(), [nf("company", "-- Table: company\n\nCREATE TABLE company ();\n")]), Previous())
     new = "-- Table: company\n-- Referenced by: public.users(company_id) -> company(id)\n\nCREATE TABLE company ();\n"
     p = plan(prev, [nf("company", new)])
-    assert p.references_only == ["company.sql"] and p.tables(store.UPDATED) == []
+    assert p.references_only == ["company.sql"] and p.tables(UPDATED) == []
     assert set(p.writes) == {"company.sql"}
 
 
 def test_an_orphan_is_news_once() -> None:
     first = written(plan(Previous(), [nf("a", "A"), nf("b", "B")]), Previous())
     dropped = plan(first, [nf("a", "A")])
-    assert [r.name for r in dropped.announced(store.ORPHANED)] == ["b"]
+    assert [r.name for r in dropped.announced(ORPHANED)] == ["b"]
     later = plan(written(dropped, first), [nf("a", "A2")])
-    assert later.announced(store.ORPHANED) == [] and [r.name for r in later.standing_orphans()] == ["b"]
+    assert later.announced(ORPHANED) == [] and [r.name for r in later.standing_orphans()] == ["b"]
     assert "| ⚠ | `b`" in later.writes["_index.md"]  # still listed as orphaned in the index
     assert "newly orphaned" not in later.writes["_index.md"]
 
@@ -282,9 +283,9 @@ def test_a_removed_page_comes_back_on_rollback_and_its_empty_folder_goes_on_fini
 
 def test_pages_the_manifest_names_must_be_ours(tmp_path: Path) -> None:
     recs = [Record("table", "public", "a", "a.sql", "new", 3)]
-    (tmp_path / "_manifest.json").write_text(store.render_manifest(recs, "dev", "db", pages=["users.sql"]))
+    (tmp_path / "_manifest.json").write_text(manifest.render_manifest(recs, "dev", "db", pages=["users.sql"]))
     with pytest.raises(LocalError, match="refusing page"):
-        store.read_previous(tmp_path, [])
+        manifest.read_previous(tmp_path, [])
 
 
 def _table(i: int, pk_type: str, extra: str) -> Record:
@@ -293,7 +294,7 @@ def _table(i: int, pk_type: str, extra: str) -> Record:
         "primary_key": ["id"],
         "foreign_keys": [{"columns": ["parent"], "ref_schema": "public", "ref_table": f"t{(i + 1) % 5}"}],
     }
-    return Record("table", "public", f"t{i}", f"t{i}.sql", store.CURRENT, 3, details, "sha", "fp")
+    return Record("table", "public", f"t{i}", f"t{i}.sql", CURRENT, 3, details, "sha", "fp")
 
 
 @given(
@@ -310,7 +311,7 @@ def test_the_diagram_is_compared_on_the_changed_records_alone_with_the_same_answ
         if i in changes:
             pk_type, extra, orphan = changes[i]
             r = _table(i, pk_type, extra)  # a new record, equal or not
-            r = replace(r, status=store.ORPHANED) if orphan else r
+            r = replace(r, status=ORPHANED) if orphan else r
         after.append(r)
     if drop:
         after = after[1:]  # a file forgotten: the whole comparison
@@ -334,19 +335,19 @@ def test_kept_records_are_written_as_a_whole_render_writes_them(names, changed, 
         Record("table", "public", n, f"t{i}.sql", "current", i, {"comment": n + ",\n]}"}, "ab", f"{i};x")
         for i, n in enumerate(names)
     ]
-    text = store.render_manifest(recs, "dev", "db", fingerprints={"quick": "1:2"})
+    text = manifest.render_manifest(recs, "dev", "db", fingerprints={"quick": "1:2"})
     if layout == "pretty":
         text = json.dumps(json.loads(text), indent=1)
     elif layout == "older format":
-        text = text.replace(f'"format": {store.FORMAT}', '"format": 1', 1)
+        text = text.replace(f'"format": {FORMAT}', '"format": 1', 1)
     with TemporaryDirectory() as d:
         (Path(d) / "_manifest.json").write_text(text)
-        prev = store.read_previous(Path(d), [])
+        prev = manifest.read_previous(Path(d), [])
     assert bool(prev.lines) == (layout == "ours" and bool(names))
     # some records replaced by new ones (equal or not), the others kept as the same objects
     now = [
         replace(r, status="new", columns=(r.columns or 0) + 1) if i in changed else r
         for i, r in enumerate(prev.records.values())
     ]
-    kept = store.render_manifest(now, "dev", "db", fingerprints={"quick": "3:4"}, kept=prev.lines)
-    assert kept == store.render_manifest(now, "dev", "db", fingerprints={"quick": "3:4"})
+    kept = manifest.render_manifest(now, "dev", "db", fingerprints={"quick": "3:4"}, kept=prev.lines)
+    assert kept == manifest.render_manifest(now, "dev", "db", fingerprints={"quick": "3:4"})

@@ -41,7 +41,7 @@ from schemasync.jobs.history import changelog_data, changes_since, history, hist
 from schemasync.jobs.query import TableQuery, page
 from schemasync.jobs.reader import describe, load_records, search, search_data, show
 from schemasync.jobs.refresh import refresh
-from schemasync.output.store import ORPHANED, Record
+from schemasync.output.records import ORPHANED, Record
 
 MISSING_SDK = ConfigError(
     "the MCP server needs the MCP Python SDK (the `mcp` package), which is not installed",

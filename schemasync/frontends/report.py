@@ -12,7 +12,7 @@ from schemasync.jobs.diff import render_text as diff_text
 from schemasync.jobs.refresh import RefreshResult
 from schemasync.jobs.sweep import Outcome, SweepResult
 from schemasync.output.messages import table_changes
-from schemasync.output.store import CURRENT, MARKS, NEW, ORPHANED, UPDATED
+from schemasync.output.records import CURRENT, MARKS, NEW, ORPHANED, UPDATED
 from schemasync.schema.changes import summary_tokens
 from schemasync.schema.split import KIND_LABELS, kind_word
 

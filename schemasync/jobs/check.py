@@ -15,8 +15,8 @@ from schemasync.jobs.diff import text_diff
 from schemasync.jobs.fetch import fetch, fetch_several
 from schemasync.jobs.query import TableQuery, page
 from schemasync.jobs.refresh import RefreshResult, plan_refresh
-from schemasync.output import store
-from schemasync.output.store import NEW, ORPHANED, UPDATED
+from schemasync.output import manifest
+from schemasync.output.records import NEW, ORPHANED, UPDATED
 from schemasync.output.transaction import lock_outputs
 from schemasync.schema.changes import Change, compare_files
 from schemasync.schema.discovery import Discovery
@@ -145,7 +145,7 @@ def list_tables(config: Config, host_name: str | None, want: TableQuery | None =
     notes = notes_for(config, host)
     out, _ = fetch(host, "list")
     discovery = Discovery.from_dict(out.meta)
-    previous = store.read_previous(host.output, [])
+    previous = manifest.read_previous(host.output, [])
     tables = []
     seen = set()
     rules = rules_for(host.redact)  # a comment read from the catalog may hold what the files redact

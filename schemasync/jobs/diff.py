@@ -11,9 +11,10 @@ from pathlib import Path
 
 from schemasync.core.config import Config
 from schemasync.output import gitops
-from schemasync.output.store import MANIFEST, ORPHANED, OWN_FILES, definition, parse_manifest
+from schemasync.output.manifest import parse_manifest
+from schemasync.output.records import MANIFEST, ORPHANED, OWN_FILES
 from schemasync.schema.changes import Change, compare_files
-from schemasync.schema.split import kind_word
+from schemasync.schema.split import definition, kind_word
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ from schemasync.core.config import Config, HostConfig
 from schemasync.core.errors import ConfigError
 from schemasync.jobs.reader import find_record, load_records
 from schemasync.output import gitops
-from schemasync.output.store import MANIFEST, ORPHANED, Record, parse_manifest
+from schemasync.output.manifest import parse_manifest
+from schemasync.output.records import MANIFEST, ORPHANED, Record
 from schemasync.schema.changes import Change, compare_files
 from schemasync.schema.split import kind_word
 

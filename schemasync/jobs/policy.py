@@ -13,8 +13,8 @@ from schemasync.core.background import Background
 from schemasync.core.config import HostConfig
 from schemasync.core.names import table_file
 from schemasync.core.notes import Notes, add_notes
-from schemasync.output import store
-from schemasync.output.store import ORPHANED
+from schemasync.output import manifest, records
+from schemasync.output.records import ORPHANED
 from schemasync.schema import incremental
 from schemasync.schema.discovery import Discovery
 from schemasync.schema.redact import redact_text, rules_for
@@ -29,7 +29,7 @@ class Prepare:
     """What can be done with discovery's document while the server is still dumping: the
     catalog details, and reading the files this run will compare."""
 
-    def __init__(self, host: HostConfig, table: str | None, notes: Notes, previous: store.Previous) -> None:
+    def __init__(self, host: HostConfig, table: str | None, notes: Notes, previous: records.Previous) -> None:
         self.host, self.table, self.notes, self.previous = host, table, notes, previous
         self.discovery: Discovery | None = None
         self.details: dict = {}
@@ -55,7 +55,7 @@ class Prepare:
                     d["column_comments"] = {c: redact_text(t, rules, "")[0] for c, t in d["column_comments"].items()}
         for t in discovery.tables:  # the team's notes stand beside the database's comments
             add_notes(self.details[t.key], self.notes, t.schema, t.name)
-        store.read_more(self.previous, self.host.output, files)
+        manifest.read_more(self.previous, self.host.output, files)
         self.discovery = discovery
 
 
@@ -70,7 +70,7 @@ def why_whole(host: HostConfig, local: str, head: dict, several: bool) -> str | 
         return "tenant schemas are compared with each other, so they are dumped together"
     if head.get("format") is None:
         return "a first refresh"  # the server dumps while discovery runs
-    if head.get("format") != store.FORMAT:
+    if head.get("format") != records.FORMAT:
         return "the manifest's format changed"
     if fingerprints and fingerprints.get("local") != local:
         return incremental.LOCAL_CHANGED
@@ -92,7 +92,7 @@ def local_key(host: HostConfig, notes: Notes) -> str:
     """What this tool's own inputs are (its format and version, the host's selection and
     settings, the team's notes): the files may change when they do, the database unchanged."""
     return incremental.local_key(
-        store.FORMAT,
+        records.FORMAT,
         DISCOVERY_FORMAT,
         __version__,
         host.name,
@@ -114,7 +114,7 @@ class DumpPolicy:
         self,
         host: HostConfig,
         notes: Notes,
-        previous: store.Previous,
+        previous: records.Previous,
         local: str,
         prepare: Callable[[], None] | None = None,
     ) -> None:
@@ -189,7 +189,7 @@ class DumpPolicy:
     def _check_files(self, database: str) -> None:
         """Which of our files are exactly as the last refresh wrote them."""
         previous, records = self.previous, self.previous.records
-        store.read_more(previous, self.host.output, [f for f, r in records.items() if r.status != ORPHANED])
+        manifest.read_more(previous, self.host.output, [f for f, r in records.items() if r.status != ORPHANED])
         for file, rec in records.items():
             if rec.status == ORPHANED:
                 continue

@@ -13,8 +13,8 @@ from schemasync.core.config import Config, HostConfig
 from schemasync.core.errors import ConfigError, LocalError
 from schemasync.core.names import close_names, display_name, name_matcher, qualified_name
 from schemasync.core.notes import Notes, note_text, notes_for
-from schemasync.output import store
-from schemasync.output.store import INDEX, MANIFEST, ORPHANED, Record
+from schemasync.output import manifest
+from schemasync.output.records import INDEX, MANIFEST, ORPHANED, Record
 from schemasync.schema.model import Obj, Table, parse_file
 from schemasync.schema.split import kind_word
 
@@ -34,7 +34,7 @@ def load_records(host: HostConfig) -> list[Record]:
             f"{host.name}: no schema files in {host.output} yet",
             hint=f"run: inv schemas.refresh --host {host.name}",
         ) from None
-    return store.parse_manifest(text, path).records
+    return manifest.parse_manifest(text, path).records
 
 
 def find_record(

@@ -15,11 +15,11 @@ from schemasync.core.names import close_names, table_file
 from schemasync.core.notes import Notes, notes_for
 from schemasync.jobs.fetch import Starting, fetch
 from schemasync.jobs.policy import DumpPolicy, Prepare, fingerprints_hold, local_key, why_whole
-from schemasync.output import gitops, store
+from schemasync.output import gitops, manifest, records, store
 from schemasync.output.guide import guide_dir
 from schemasync.output.messages import commit_message, warm_message
 from schemasync.output.publish import Publication
-from schemasync.output.store import ORPHANED, NewFile, Plan
+from schemasync.output.records import ORPHANED, NewFile, Plan
 from schemasync.output.transaction import taken
 from schemasync.schema import incremental
 from schemasync.schema.discovery import Discovery
@@ -107,7 +107,7 @@ def plan_refresh(
     produced = _render_step(host, pieces, tenancy, discovery, got.prepared.details, notes)
     del pieces  # the rendered texts are all that is needed of the pieces from here on
     _refuse_strays(table, got.decision, discovery, produced)
-    store.read_more(previous, host.output, [nf.file for nf in produced])
+    manifest.read_more(previous, host.output, [nf.file for nf in produced])
     if write_ahead is not None:  # new files are written whatever the plan says about the rest
         new = {nf.file: nf.content for nf in produced if previous.contents.get(nf.file) is None}
         if len(new) >= WRITE_AHEAD_FROM:
@@ -145,7 +145,7 @@ def _fetch_step(
     """Start the remote step (the handshake and the server's first step overlap the reading of
     the manifest and the files), answer its question, and parse discovery while it dumps."""
     local = local_key(host, notes)
-    head = store.manifest_head(host.output)
+    head = manifest.manifest_head(host.output)
     whole = why_whole(host, local, head, fetched is not None) if table is None else None
     if whole is None and table is None and full:
         whole = "--full"  # as a first refresh does: the dump starts at once, discovery takes the fingerprints
@@ -169,7 +169,7 @@ def _fetch_step(
         starting = Starting(host, script)
         starting.connected.wait()
     try:
-        previous = store.read_previous(host.output, [])
+        previous = manifest.read_previous(host.output, [])
         prepared = Prepare(host, table, notes, previous)
         policy = DumpPolicy(host, notes, previous, local, prepare) if asking else None
     except BaseException:
@@ -190,7 +190,7 @@ def _refuse_empty(
     table: str | None,
     got: _Fetched,
     discovery: Discovery,
-    previous: store.Previous,
+    previous: records.Previous,
     allow_empty: bool,
 ) -> None:
     if got.out.dump is None and got.decision is None:
@@ -356,7 +356,7 @@ def refresh(
 
 
 def _explain_nothing_to_dump(
-    host: HostConfig, discovery: Discovery, table: str | None, previous: store.Previous
+    host: HostConfig, discovery: Discovery, table: str | None, previous: records.Previous
 ) -> None:
     if table is None:
         return  # no schema matched: handled as an empty discovery

@@ -16,6 +16,7 @@ import queue
 import re
 import subprocess
 import threading
+import time
 from collections.abc import Collection, Mapping
 from pathlib import Path
 
@@ -102,6 +103,18 @@ def read_committed(repo: Path, outdir: Path) -> dict[str, str]:
         pos = header_end + 1 + size + 1
         files[path[len(prefix) :]] = body.decode("utf-8", "replace")
     return files
+
+
+def refs_settled(repo: Path, seconds: float = 2.0) -> None:
+    """Wait (a little) while another git process holds HEAD's or its branch's lock: a killed run's
+    own `git update-ref` may still be finishing the commit that decides how it is mended."""
+    paths = _git(repo, "rev-parse", "--git-path", "HEAD.lock", check=False).stdout.decode().split()
+    branch = _git(repo, "symbolic-ref", "-q", "HEAD", check=False).stdout.decode().strip()
+    if branch:
+        paths += _git(repo, "rev-parse", "--git-path", f"{branch}.lock", check=False).stdout.decode().split()
+    deadline = time.monotonic() + seconds
+    while any((repo / p).exists() for p in paths) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def holds(repo: Path, outdir: Path, rels: list[str]) -> bool:

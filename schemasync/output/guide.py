@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from schemasync.core.config import Config
-from schemasync.output.store import INDEX
+from schemasync.output.records import INDEX
 
 GUIDE_FILE = "README.md"
 

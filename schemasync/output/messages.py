@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from schemasync.output.store import MANIFEST, MARKS, NEW, ORPHANED, UPDATED, Plan, Record
+from schemasync.output.records import MANIFEST, MARKS, NEW, ORPHANED, UPDATED, Plan, Record
 from schemasync.schema.changes import Change, compare_files, summary_tokens
 from schemasync.schema.split import kind_word
 from schemasync.schema.tenants import message_part

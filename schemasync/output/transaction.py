@@ -338,6 +338,8 @@ def mend(outdir: Path) -> list[str]:
             continue
         rels = [rel for rel, _, _ in journal["files"]] + [rel for rel, _ in journal["removed"]]
         repo = Path(journal["repo"]) if journal["repo"] else None
+        if written and repo is not None:
+            gitops.refs_settled(repo)
         if written and (repo is None or gitops.holds(repo, outdir, rels)):
             _settle(outdir, staging, [rel.rpartition("/")[0] for rel, _ in journal["removed"]])
             what = "committed" if repo is not None else "written"
