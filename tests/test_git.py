@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from schemasync.core.errors import LocalError
-from schemasync.output import gitops
+from schemasync.output import commit
 
 
 def git(repo: Path, *args: str, check: bool = True) -> str:
@@ -59,7 +59,7 @@ def test_commit_holds_exactly_the_files_and_leaves_the_rest_staged(tmp_path: Pat
     files = put({out / "users.sql": "CREATE TABLE users ();\n", out / "views" / "v.sql": "CREATE VIEW v;\n"})
     before = git(repo, "rev-parse", "HEAD").strip()
 
-    pending = gitops.PendingCommit(repo)
+    pending = commit.PendingCommit(repo)
     pending.add(files)
     sha = pending.finish("schemas(dev): +users  \n\n\n+ users\n\n")
 
@@ -86,7 +86,7 @@ def test_commit_holds_exactly_the_files_and_leaves_the_rest_staged(tmp_path: Pat
 def test_many_files_go_into_one_pack(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "r")
     loose_before = git(repo, "count-objects").split()[0]
-    gitops.commit_files(repo, put({repo / "out" / f"t{i}.sql": f"-- {i}\n" for i in range(300)}), "many")
+    commit.commit_files(repo, put({repo / "out" / f"t{i}.sql": f"-- {i}\n" for i in range(300)}), "many")
     counts = dict(line.split(": ") for line in git(repo, "count-objects", "-v").splitlines())
     assert counts["count"] == loose_before and counts["packs"] == "1" and int(counts["in-pack"]) >= 302
     assert len(committed(repo)) == 301 and git(repo, "status", "--porcelain") == ""
@@ -95,7 +95,7 @@ def test_many_files_go_into_one_pack(tmp_path: Path) -> None:
 def test_message_is_stored_as_git_commit_would(tmp_path: Path) -> None:
     message = "\n\nsubject   \n\n\n\nbody line \t\n  indented\n~odd\u2028name\u00a0\n\n"
     plumbing = make_repo(tmp_path / "a")
-    gitops.commit_files(plumbing, put({plumbing / "x.sql": "x\n"}), message)
+    commit.commit_files(plumbing, put({plumbing / "x.sql": "x\n"}), message)
     porcelain = make_repo(tmp_path / "b")
     put({porcelain / "x.sql": "x\n"})
     git(porcelain, "add", "x.sql")
@@ -111,7 +111,7 @@ def test_repository_without_commits_and_odd_names(tmp_path: Path) -> None:
     out = repo / "out"
     names = ["plain.sql", "with space.sql", 'quote"d.sql', "back\\slash.sql", "tab\there.sql", "ünï.sql"]
     files = put({out / n: f"-- {n}\n" for n in names})
-    sha = gitops.commit_files(repo, files, "first")
+    sha = commit.commit_files(repo, files, "first")
     assert git(repo, "rev-list", "--count", "HEAD").strip() == "1"
     assert "commit (initial): first" in git(repo, "reflog", "-1")
     assert committed(repo, sha) == {f"out/{n}": f"-- {n}\n" for n in names}
@@ -122,7 +122,7 @@ def test_detached_head_moves_only_head(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "r")
     main = git(repo, "rev-parse", "main").strip()
     git(repo, "checkout", "-q", "--detach")
-    sha = gitops.commit_files(repo, put({repo / "x.sql": "x\n"}), "detached")
+    sha = commit.commit_files(repo, put({repo / "x.sql": "x\n"}), "detached")
     assert git(repo, "rev-parse", "HEAD").strip() == sha
     assert git(repo, "rev-parse", "main").strip() == main
 
@@ -132,7 +132,7 @@ def test_a_commit_hook_runs_through_git_commit(tmp_path: Path) -> None:
     hook = repo / ".git" / "hooks" / "pre-commit"
     hook.write_text(f"#!/bin/sh\necho ran >> {tmp_path / 'hook-ran'}\n")
     hook.chmod(0o755)
-    pending = gitops.PendingCommit(repo)
+    pending = commit.PendingCommit(repo)
     pending.add(put({repo / "x.sql": "x\n"}))
     pending.finish("with hook")
     assert pending.commit is None  # git commit made it
@@ -149,7 +149,7 @@ def test_a_failing_hook_commits_nothing_and_unstages(tmp_path: Path) -> None:
     git(repo, "config", "core.hooksPath", str(hooks))
     head = git(repo, "rev-parse", "HEAD").strip()
     with pytest.raises(LocalError, match="message rejected"):
-        gitops.commit_files(repo, put({repo / "x.sql": "x\n"}), "nope")
+        commit.commit_files(repo, put({repo / "x.sql": "x\n"}), "nope")
     assert git(repo, "rev-parse", "HEAD").strip() == head
     assert git(repo, "diff", "--cached", "--name-only") == ""
 
@@ -159,7 +159,7 @@ def test_a_clean_filter_applies_as_with_git_add(tmp_path: Path) -> None:
     git(repo, "config", "filter.upper.clean", "tr a-z A-Z")
     git(repo, "config", "filter.upper.smudge", "cat")
     (repo / ".gitattributes").write_text("*.sql filter=upper\n")
-    gitops.commit_files(repo, put({repo / "x.sql": "create table x ();\n"}), "filtered")
+    commit.commit_files(repo, put({repo / "x.sql": "create table x ();\n"}), "filtered")
     assert committed(repo)["x.sql"] == "CREATE TABLE X ();\n"  # stored as git add stores it
     assert git(repo, "diff", "--cached", "--name-only") == ""
 
@@ -169,7 +169,7 @@ def test_an_ignored_output_directory_is_refused_with_a_hint(tmp_path: Path) -> N
     (repo / ".gitignore").write_text("docs/\n")
     head = git(repo, "rev-parse", "HEAD").strip()
     with pytest.raises(LocalError) as err:
-        gitops.commit_files(repo, put({repo / "docs" / "x.sql": "x\n"}), "ignored")
+        commit.commit_files(repo, put({repo / "docs" / "x.sql": "x\n"}), "ignored")
     assert "ignored by .gitignore" in str(err.value)
     assert git(repo, "rev-parse", "HEAD").strip() == head
 
@@ -180,7 +180,7 @@ def test_a_missing_identity_is_explained(tmp_path: Path) -> None:
     git(repo, "config", "--unset", "user.email")
     git(repo, "config", "user.useConfigOnly", "true")
     with pytest.raises(LocalError) as err:
-        gitops.commit_files(repo, put({repo / "x.sql": "x\n"}), "who")
+        commit.commit_files(repo, put({repo / "x.sql": "x\n"}), "who")
     assert "git config user.name" in err.value.hint
     assert git(repo, "rev-list", "--count", "HEAD").strip() == "1"
 
@@ -188,7 +188,7 @@ def test_a_missing_identity_is_explained(tmp_path: Path) -> None:
 def test_a_branch_that_moves_meanwhile_is_not_overwritten(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "r")
     files = put({repo / "x.sql": "x\n"})
-    pending = gitops.PendingCommit(repo)
+    pending = commit.PendingCommit(repo)
     pending.add(files)
     deadline = time.monotonic() + 30
     while pending.parent is None and time.monotonic() < deadline:  # the commit is built on the old HEAD...
@@ -203,14 +203,14 @@ def test_a_branch_that_moves_meanwhile_is_not_overwritten(tmp_path: Path) -> Non
 
 
 def test_quote_path_round_trips_through_fast_import_syntax() -> None:
-    assert gitops._quote_path('a "b"\\c\n') == b'"a \\"b\\"\\\\c\\012"'
-    assert gitops._quote_path("ü") == '"ü"'.encode()
+    assert commit._quote_path('a "b"\\c\n') == b'"a \\"b\\"\\\\c\\012"'
+    assert commit._quote_path("ü") == '"ü"'.encode()
 
 
 def test_files_added_in_batches_make_one_commit_and_abort_makes_none(tmp_path: Path) -> None:
     """A sweep adds each environment's files as it finishes; an interrupted run aborts."""
     repo = make_repo(tmp_path / "r")
-    pending = gitops.PendingCommit(repo)
+    pending = commit.PendingCommit(repo)
     pending.add(put({repo / "dev" / "a.sql": "a\n"}))
     pending.add(put({repo / "prod" / "a.sql": "b\n", repo / "_drift.md": "d\n"}))
     sha = pending.finish("sweep")
@@ -221,7 +221,7 @@ def test_files_added_in_batches_make_one_commit_and_abort_makes_none(tmp_path: P
         "_drift.md": "d\n",
     }
     head = git(repo, "rev-parse", "HEAD").strip()
-    aborted = gitops.PendingCommit(repo)
+    aborted = commit.PendingCommit(repo)
     aborted.add(put({repo / "dev" / "a.sql": "changed\n"}))
     aborted.abort()
     assert git(repo, "rev-parse", "HEAD").strip() == head
@@ -235,13 +235,13 @@ def test_removed_files_leave_the_commit_and_unknown_ones_are_ignored(tmp_path: P
     repo = make_repo(tmp_path / "r")
     out = repo / "docs" / "_erd"
     first = put({out / "a.md": "A\n", out / "b.md": "B\n"})
-    gitops.commit_files(repo, first, "pages")
+    commit.commit_files(repo, first, "pages")
     if hook:  # a hook sends the commit through `git commit`
         (repo / ".git" / "hooks" / "pre-commit").write_text("#!/bin/sh\nexit 0\n")
         (repo / ".git" / "hooks" / "pre-commit").chmod(0o755)
     (out / "a.md").unlink()
     never_committed = out / "c.md"  # written by a run that did not commit: git does not know it
     files = put({repo / "docs" / "_erd.md": "one page\n"})
-    assert gitops.commit_files(repo, files, "fewer pages", removed=[out / "a.md", never_committed])
+    assert commit.commit_files(repo, files, "fewer pages", removed=[out / "a.md", never_committed])
     assert set(committed(repo)) == {"app.py", "docs/_erd.md", "docs/_erd/b.md"}
     assert git(repo, "status", "--porcelain") == ""

@@ -25,7 +25,7 @@ from types import TracebackType
 from schemasync.core import interrupts
 from schemasync.core.config import Config
 from schemasync.core.errors import Interrupted
-from schemasync.output import gitops
+from schemasync.output import commit
 from schemasync.output.guide import guide_update
 from schemasync.output.transaction import Transaction
 
@@ -43,7 +43,7 @@ class Publication:
     def __init__(self, commit: bool) -> None:
         self.committing = commit
         self.lock = threading.Lock()
-        self.pending: dict[Path, gitops.PendingCommit] = {}  # per repository
+        self.pending: dict[Path, commit.PendingCommit] = {}  # per repository
         self.transactions: list[Transaction] = []
         self.committed: dict[Path, str] = {}  # repository -> the commit this publication made there
         self.ahead: dict[Path, _Ahead] = {}  # by output directory
@@ -92,12 +92,12 @@ class Publication:
             if warm is not None:
                 threading.Thread(target=warm, name="schemasync-warm", daemon=True).start()
 
-    def _pending(self, repo: Path, few: bool = False) -> gitops.PendingCommit:
+    def _pending(self, repo: Path, few: bool = False) -> commit.PendingCommit:
         """The repository's commit in the making (the caller holds the lock). `few`: most likely
         a handful of files (prepared for an incremental refresh)."""
         pending = self.pending.get(repo)
         if pending is None:
-            pending = self.pending[repo] = gitops.PendingCommit(repo, few)
+            pending = self.pending[repo] = commit.PendingCommit(repo, few)
         return pending
 
     def write(self, outdir: Path, repo: Path | None, files: dict[str, str], removed: Collection[str] = ()) -> None:
