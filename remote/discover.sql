@@ -98,16 +98,14 @@ SET TRANSACTION SNAPSHOT :'ss_snapshot';
 SET LOCAL statement_timeout = '300s';
 SET LOCAL lock_timeout = '30s';
 -- The CTEs below join sets of thousands of catalog rows whose sizes the planner cannot estimate;
--- a nested loop over two of them is quadratic (0.5 s at 1,000 tables). Hash joins are linear.
+-- a nested loop over two of them is quadratic in the number of tables. Hash joins are linear.
 -- (Per-row lookups are written as scalar subqueries on catalog indexes, which this leaves alone.)
 SET LOCAL enable_nestloop = off;
--- and a merge join sorts both sides first: hashing is quicker at these sizes (the fingerprints of
--- 5,000 tables: 0.64 -> 0.60 s)
+-- and a merge join sorts both sides first: hashing is quicker at these sizes
 SET LOCAL enable_mergejoin = off;
 SET LOCAL jit = off;  -- compiling this query would take longer than running it
 -- and no parallel workers: they come from the server's shared pool, which the application's own
--- queries need more than this catalog read does (and it is no slower: the fingerprints of 5,000
--- tables 0.604 -> 0.595 s, the Gather of one small join saved)
+-- queries need more than this catalog read does (and it is no slower without them)
 SET LOCAL max_parallel_workers_per_gather = 0;
 \if :ss_export
 \if :ss_has_idle_timeout

@@ -20,7 +20,7 @@ import yaml
 
 from sandbox import Sandbox, SandboxError, sql_text
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]  # the checkout: sandbox/ is at its top
 DEMO = REPO / ".sandbox" / "demo"
 STATE = REPO / ".sandbox" / "sandbox.json"
 

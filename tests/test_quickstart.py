@@ -56,3 +56,10 @@ def test_a_normal_user_is_not_told_to_install_util_linux() -> None:
 def test_dev_sh_without_a_command_lists_them() -> None:
     run = subprocess.run(["sh", str(REPO / "dev.sh")], capture_output=True, text=True)
     assert run.returncode == 2 and "./dev.sh doctor" in run.stdout and "./dev.sh demo" in run.stdout
+
+
+def test_the_demo_finds_the_checkout_it_runs_from() -> None:
+    """`./dev.sh demo` runs `python -m sandbox demo`, which runs this checkout's .venv/bin/inv."""
+    from sandbox.__main__ import REPO as demo_repo
+
+    assert demo_repo == REPO and (demo_repo / "dev.sh").is_file()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from schemasync import __version__
+from schemasync.core import speed
 from schemasync.core.background import Background
 from schemasync.core.config import HostConfig
 from schemasync.core.names import table_file
@@ -182,7 +183,8 @@ class DumpPolicy:
         answer = self.decision.answer()
         if self.decision.kind == incremental.PART:
             # and the selection discovery will most likely give: the server dumps it meanwhile
-            guess = "" if self.host.command_prefix else owners_selection(self.decision.owners)
+            plain = self.host.command_prefix or not speed.on("speculative_dump")
+            guess = "" if plain else owners_selection(self.decision.owners)
             answer += "\n" + ("" if "\n" in guess else guess)
         return answer
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from schemasync.core import speed
 from schemasync.core.config import Config, HostConfig
 from schemasync.core.errors import ConfigError, DatabaseError, SplitError
 from schemasync.core.names import close_names, table_file
@@ -108,7 +109,7 @@ def plan_refresh(
     del pieces  # the rendered texts are all that is needed of the pieces from here on
     _refuse_strays(table, got.decision, discovery, produced)
     manifest.read_more(previous, host.output, [nf.file for nf in produced])
-    if write_ahead is not None:  # new files are written whatever the plan says about the rest
+    if write_ahead is not None and speed.on("write_ahead"):  # new files, whatever the plan says of the rest
         new = {nf.file: nf.content for nf in produced if previous.contents.get(nf.file) is None}
         if len(new) >= WRITE_AHEAD_FROM:
             write_ahead(new)
