@@ -13,7 +13,7 @@ import pytest
 from sandbox import LOOPBACK
 from schemasync.core.config import load_config
 from schemasync.core.errors import DatabaseError
-from schemasync.jobs.refresh import refresh
+from schemasync.jobs.refresh import WRITE_AHEAD_FROM, refresh
 from schemasync.transport import remote_script
 
 from .conftest import Workspace, differences, holding_lock, remote_dirs, without_stamp
@@ -440,3 +440,26 @@ def test_a_server_older_than_11_is_named_as_such(
         assert "schemasync needs PostgreSQL 11 or later; this server is 1" in caught.value.message
         assert caught.value.hint.startswith("PostgreSQL 10 and older are not supported")
     assert workspace.snapshot() == before and workspace.commits() == commits
+
+
+def test_the_plain_path_writes_what_the_speed_tricks_write(workspace: Workspace, database: str) -> None:
+    """Every trick of core/speed.py off (SCHEMASYNC_PLAIN=all): the same files, a cold refresh (of
+    enough tables to be written ahead) and an incremental one alike."""
+    extra = "\n".join(f"CREATE TABLE plain_{i} (id int PRIMARY KEY);" for i in range(WRITE_AHEAD_FROM))
+    workspace.sandbox.psql(extra, database=database)
+    workspace.add_host("dev", database)
+    plain = Workspace(workspace.path.parent / "plain", workspace.sandbox)
+    plain.path.mkdir()
+    subprocess.run(["git", "init", "-q", "-b", "main", str(plain.path)], check=True)
+    for key, value in (("user.email", "t@example.com"), ("user.name", "T")):
+        plain.git("config", key, value)
+    plain.add_host("dev", database)
+    for step in ("cold", "one changed"):
+        if step == "one changed":
+            workspace.sandbox.psql("ALTER TABLE users ADD COLUMN plain_note text;", database=database)
+        fast = workspace.inv("schemas.refresh", "--host", "dev", "--json")
+        slow = plain.inv("schemas.refresh", "--host", "dev", "--json", env={"SCHEMASYNC_PLAIN": "all"})
+        assert fast.code == 0 and slow.code == 0, (fast.err, slow.err)
+        assert without_stamp(plain.snapshot()) == without_stamp(workspace.snapshot()), step
+        assert plain.git("status", "--porcelain", "docs") == workspace.git("status", "--porcelain", "docs") == "", step
+    assert slow.json["dumped"] == fast.json["dumped"] == "part"
