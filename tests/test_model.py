@@ -10,7 +10,8 @@ import pytest
 
 from schemasync.schema.changes import compare_files
 from schemasync.schema.discovery import Discovery
-from schemasync.schema.model import parse_object, parse_table, statement_keys, to_data
+from schemasync.schema.model import to_data
+from schemasync.schema.parse import parse_object, parse_table, statement_keys
 from schemasync.schema.split import render_piece, split_dump
 
 from .conftest import Workspace

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from sandbox import Sandbox
-from schemasync.schema.model import parse_table
+from schemasync.schema.parse import parse_table
 
 from .conftest import Workspace
 

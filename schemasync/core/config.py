@@ -348,8 +348,8 @@ def _with_tenants(schemas: list[str], tenants: TenantSpec | None) -> list[str]:
     return [*schemas, tenants.schemas]
 
 
-def _host(path: Path, base: Path, name: str, raw: dict[str, Any]) -> HostConfig:
-    where = f"{path}: hosts.{name}"
+def _databases(where: str, raw: dict[str, Any]) -> tuple[list[str], bool]:
+    """The names and patterns of `database:`, and whether they can name several databases."""
     for key in ("ssh", "database"):
         if not raw.get(key):
             raise ConfigError(f"{where}.{key}: required ({HOST_KEYS[key][1]})")
@@ -365,13 +365,17 @@ def _host(path: Path, base: Path, name: str, raw: dict[str, Any]) -> HostConfig:
     several = len(set(names)) > 1 or any(ch in d for d in names for ch in "*?")
     if raw.get("exclude_databases") and not several:
         raise ConfigError(f"{where}.exclude_databases: only with several databases (a list or a pattern)")
+    return names, several
+
+
+def _check_values(where: str, raw: dict[str, Any]) -> None:
+    """The values whose type is right but whose value is not."""
     if raw.get("host_key", "strict") not in HOST_KEY_MODES:
         raise ConfigError(f"{where}.host_key: expected strict or accept-new, got {raw['host_key']!r}")
     if raw.get("password_env") and not _ENV_NAME.fullmatch(raw["password_env"]):
         raise ConfigError(f"{where}.password_env: {raw['password_env']!r} is not an environment variable name")
-    for key in ("db_port",):
-        if key in raw and not 0 < raw[key] < 65536:
-            raise ConfigError(f"{where}.{key}: expected a port number, got {raw[key]!r}")
+    if "db_port" in raw and not 0 < raw["db_port"] < 65536:
+        raise ConfigError(f"{where}.db_port: expected a port number, got {raw['db_port']!r}")
     for key in ("lock_wait_timeout", "connect_timeout", "command_timeout", "run_timeout"):
         if key in raw and raw[key] <= 0:
             raise ConfigError(f"{where}.{key}: expected a positive number of seconds, got {raw[key]!r}")
@@ -383,7 +387,10 @@ def _host(path: Path, base: Path, name: str, raw: dict[str, Any]) -> HostConfig:
             parse_pattern(pattern)
         except ValueError as exc:
             raise ConfigError(f"{where}.redact: {exc}") from None
-    tenants = _tenants(where, raw.get("tenants"))
+
+
+def _check_transport(where: str, raw: dict[str, Any]) -> None:
+    """`via`, TLS and `command_prefix`: the combinations that cannot work."""
     if raw.get("via", "ssh") not in VIA_MODES:
         raise ConfigError(f"{where}.via: expected ssh or tunnel, got {raw['via']!r}")
     if raw.get("sslmode") is not None and raw["sslmode"] not in SSL_MODES:
@@ -402,6 +409,14 @@ def _host(path: Path, base: Path, name: str, raw: dict[str, Any]) -> HostConfig:
             "container or to another user)",
             hint="use ~/.pgpass of the user inside the prefix, or peer authentication",
         )
+
+
+def _host(path: Path, base: Path, name: str, raw: dict[str, Any]) -> HostConfig:
+    where = f"{path}: hosts.{name}"
+    names, several = _databases(where, raw)
+    _check_values(where, raw)
+    tenants = _tenants(where, raw.get("tenants"))
+    _check_transport(where, raw)
     output = base / raw.get("output", f"docs/schemas/{name}")
     ssh_config = raw.get("ssh_config")
     return HostConfig(

@@ -200,38 +200,31 @@ def _one_line(text: str | None) -> str | None:
     return line if len(line) <= COMMENT_CHARS else line[: COMMENT_CHARS - 1] + "…"
 
 
-def build_server(config_path: str | None = None) -> Any:
-    from mcp.server.mcpserver import MCPServer
+def guarded(fn: Any) -> Any:
+    """The answer as structured content and as compact JSON text (the SDK would indent it: a third
+    of a big answer is indentation), or an MCP error (isError) with the closest matches."""
     from mcp.server.mcpserver.exceptions import ToolError
+    from mcp.types import TextContent
 
-    server = MCPServer(
-        name="schemasync",
-        instructions=(
-            "PostgreSQL schema reference kept as files by schemasync. list_tables (paged) for what exists, "
-            "describe_table for one table or object, search_columns (paged) by name, type or comment; "
-            "table_history and schema_changes for what changed and when; diff_environments to compare "
-            "environments; refresh only when the files are stale or after a migration. A host with several "
-            "databases: pass host as 'env/database'."
-        ),
-    )
+    try:
+        data = fn()
+    except SchemasyncError as exc:
+        raise ToolError(str(exc)) from None
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)
 
-    def cfg() -> Any:
-        return load_config(config_path)
 
-    def guarded(fn: Any) -> Any:
-        """The answer as structured content and as compact JSON text (the SDK would indent it: a
-        third of a big answer is indentation), or an MCP error (isError) with the closest matches."""
-        from mcp.types import TextContent
+class Tools:
+    """The tools: arguments and what they mean, then a call into a job, as the tasks do."""
 
-        try:
-            data = fn()
-        except SchemasyncError as exc:
-            raise ToolError(str(exc)) from None
-        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-        return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)
+    def __init__(self, config_path: str | None) -> None:
+        self.config_path = config_path
 
-    @server.tool()
+    def cfg(self) -> Any:
+        return load_config(self.config_path)
+
     def list_tables(
+        self,
         host: Host = None,
         schema: Annotated[str | None, Field(description="only tables of this schema, e.g. public")] = None,
         pattern: Annotated[
@@ -249,7 +242,7 @@ def build_server(config_path: str | None = None) -> Any:
         Filter by schema, by a name substring or glob, by group and by tag (schema-notes.yaml)."""
 
         def run() -> TablePage:
-            c = cfg()
+            c = self.cfg()
             h = c.host(host)
             notes = notes_for(c, h)
             want = TableQuery(schema, pattern, group, tag, limit, offset)
@@ -270,8 +263,8 @@ def build_server(config_path: str | None = None) -> Any:
 
         return guarded(run)
 
-    @server.tool()
     def describe_table(
+        self,
         table: Annotated[str, Field(description="table, view, function or type: name or schema.name")],
         host: Host = None,
         definition: Annotated[
@@ -291,12 +284,12 @@ def build_server(config_path: str | None = None) -> Any:
         `file` (relative to the environment's folder), or in the answer with definition=true."""
 
         def run() -> TableDescription:
-            return describe(show(cfg(), host, table), definition=definition, part=part)  # type: ignore[return-value]
+            return describe(show(self.cfg(), host, table), definition=definition, part=part)  # type: ignore[return-value]
 
         return guarded(run)
 
-    @server.tool()
     def search_columns(
+        self,
         pattern: Annotated[
             str | None, Field(description="part of a table or column name or comment, or a glob with * or ?")
         ] = None,
@@ -313,7 +306,7 @@ def build_server(config_path: str | None = None) -> Any:
         100), with the total count."""
 
         def run() -> ColumnPage:
-            res = search(cfg(), host, pattern, type, tag)
+            res = search(self.cfg(), host, pattern, type, tag)
             rows = [
                 ColumnRow(
                     table=m["table"],
@@ -337,32 +330,32 @@ def build_server(config_path: str | None = None) -> Any:
 
         return guarded(run)
 
-    @server.tool()
     def diff_environments(
+        self,
         a: Annotated[str, Field(description="the first environment (host name, or env/database)")],
         b: Annotated[str, Field(description="the second environment")],
     ) -> Annotated[CallToolResult, Comparison]:
         """Compare two environments' committed schema files, by object: what is missing, extra, different."""
 
         def run() -> Comparison:
-            data = render_data(compare_hosts(cfg(), a, b))
+            data = render_data(compare_hosts(self.cfg(), a, b))
             for d in data["different"]:
                 d.pop("diff", None)  # the changes say it; the text diff is `inv schemas.diff --text`
             return data  # type: ignore[return-value]
 
         return guarded(run)
 
-    @server.tool()
     def table_history(
+        self,
         table: Annotated[str, Field(description="table or object: name or schema.name")],
         column: Annotated[str | None, Field(description="only the commits that changed this column")] = None,
         host: Host = None,
     ) -> Annotated[CallToolResult, HistoryAnswer]:
         """Every commit that changed a table (or one column of it) and what changed, from git; no database."""
-        return guarded(lambda: history_data(history(cfg(), host, table, column)))
+        return guarded(lambda: history_data(history(self.cfg(), host, table, column)))
 
-    @server.tool()
     def schema_changes(
+        self,
         since: Annotated[
             str,
             Field(description="a commit, tag or branch, or a date: 2026-11-01 (start of day), '2 weeks ago', today"),
@@ -374,18 +367,44 @@ def build_server(config_path: str | None = None) -> Any:
     ) -> Annotated[CallToolResult, ChangelogAnswer]:
         """What changed in the schema since a commit, tag or date ('2 weeks ago'), by table, from git:
         the net difference, or with log=True every commit of the range with its own changes."""
-        return guarded(lambda: changelog_data(changes_since(cfg(), host, since, log=log)))
+        return guarded(lambda: changelog_data(changes_since(self.cfg(), host, since, log=log)))
 
-    @server.tool()
     def refresh_schema(
+        self,
         host: Annotated[str, Field(description="the environment to refresh: a host name of hosts.yaml")],
     ) -> Annotated[CallToolResult, RefreshAnswer]:
         """Refresh one environment over SSH, exactly like `inv schemas.refresh --host HOST`, and commit."""
-        return guarded(lambda: report.refresh_data(refresh(cfg(), host)))
+        return guarded(lambda: report.refresh_data(refresh(self.cfg(), host)))
 
-    # The tool is called `refresh`, as the task is.
-    server.remove_tool("refresh_schema")
-    server.add_tool(refresh_schema, name="refresh")
+
+# name -> method; `refresh` is the tool the task of that name is
+TOOLS = {
+    "list_tables": "list_tables",
+    "describe_table": "describe_table",
+    "search_columns": "search_columns",
+    "diff_environments": "diff_environments",
+    "table_history": "table_history",
+    "schema_changes": "schema_changes",
+    "refresh": "refresh_schema",
+}
+
+
+def build_server(config_path: str | None = None) -> Any:
+    from mcp.server.mcpserver import MCPServer
+
+    server = MCPServer(
+        name="schemasync",
+        instructions=(
+            "PostgreSQL schema reference kept as files by schemasync. list_tables (paged) for what exists, "
+            "describe_table for one table or object, search_columns (paged) by name, type or comment; "
+            "table_history and schema_changes for what changed and when; diff_environments to compare "
+            "environments; refresh only when the files are stale or after a migration. A host with several "
+            "databases: pass host as 'env/database'."
+        ),
+    )
+    tools = Tools(config_path)
+    for name, method in TOOLS.items():
+        server.add_tool(getattr(tools, method), name=name)
     return server
 
 

@@ -107,7 +107,8 @@ def _statuses(repo: Path, host: HostConfig, record: Record) -> dict[str, tuple[s
 
 def _created(record: Record, text: str) -> list[Change]:
     """The first version: the table, and each of its columns as it came."""
-    from schemasync.schema.model import Table, parse_file
+    from schemasync.schema.model import Table
+    from schemasync.schema.parse import parse_file
 
     model = parse_file(record.kind, record.schema, record.name, text)
     changes = [Change(record.label, kind_word(record.kind), "", None, None, record.label)]

@@ -15,7 +15,8 @@ from schemasync.core.names import close_names, display_name, name_matcher, quali
 from schemasync.core.notes import Notes, note_text, notes_for
 from schemasync.output import manifest
 from schemasync.output.records import INDEX, MANIFEST, ORPHANED, Record
-from schemasync.schema.model import Obj, Table, parse_file
+from schemasync.schema.model import Obj, Table
+from schemasync.schema.parse import parse_file
 from schemasync.schema.split import kind_word
 
 _INDEX_STATEMENT = re.compile(
@@ -147,55 +148,16 @@ def show_data(res: ShowResult) -> dict:
     if isinstance(model, Obj):
         return {**base, "values": model.values, "comment": model.comment, "definition": res.definition}
     table_notes = res.notes.for_table(res.record.schema, res.record.name)
-    column_notes = table_notes.columns if table_notes else {}
     return {
         **base,
         "group": res.notes.group_of(res.record.schema, res.record.name),
         "note": table_notes.note.description if table_notes else None,
         "tags": list(table_notes.note.tags) if table_notes else [],
-        "columns": [
-            {
-                "name": c.name,
-                "type": c.type,
-                "not_null": c.not_null,
-                "default": c.default,
-                "identity": c.identity,
-                "generated": c.generated,
-                "collation": c.collation,
-                "comment": c.comment,
-                "note": column_notes[c.name].description if c.name in column_notes else None,
-                "tags": list(column_notes[c.name].tags) if c.name in column_notes else [],
-            }
-            for c in model.columns
-        ],
+        "columns": _columns_data(model, table_notes.columns if table_notes else {}),
         "primary_key": d.get("primary_key", model.primary_key),
         "comment": d.get("comment", model.comment),
         "indexes": res.indexes,
-        "index_details": [
-            {
-                "name": i.name,
-                "columns": i.columns,
-                "unique": i.unique,
-                "method": i.method,
-                "predicate": i.predicate,
-                "include": i.include,
-                "constraint": False,
-            }
-            for i in model.indexes
-        ]
-        + [
-            {
-                "name": c.name,
-                "columns": c.columns,
-                "unique": True,
-                "method": "btree",
-                "predicate": None,
-                "include": [],
-                "constraint": True,
-            }
-            for c in model.constraints
-            if c.kind in ("primary key", "unique")
-        ],
+        "index_details": _indexes_data(model),
         "constraints": [
             {"name": c.name, "kind": c.kind, "columns": c.columns, "expression": c.expression}
             for c in model.constraints
@@ -204,17 +166,7 @@ def show_data(res: ShowResult) -> dict:
         "foreign_keys": d.get("foreign_keys", []),
         "referenced_by": d.get("referenced_by", []),
         "dependents": d.get("dependents", []),
-        "triggers": [
-            {
-                "name": t.name,
-                "timing": t.timing,
-                "events": t.events,
-                "level": t.level,
-                "function": t.function,
-                "enabled": t.enabled,
-            }
-            for t in model.triggers
-        ],
+        "triggers": [_trigger_data(t) for t in model.triggers],
         "policies": [
             {"name": p.name, "command": p.command, "roles": p.roles, "using": p.using, "check": p.check}
             for p in model.policies
@@ -223,6 +175,45 @@ def show_data(res: ShowResult) -> dict:
         "partitions": model.partitions,
         "definition": res.definition,
     }
+
+
+def _trigger_data(t: object) -> dict:
+    keys = ("name", "timing", "events", "level", "function", "enabled")
+    return {k: getattr(t, k) for k in keys}
+
+
+def _columns_data(model: Table, notes: dict) -> list[dict]:
+    return [
+        {
+            "name": c.name,
+            "type": c.type,
+            "not_null": c.not_null,
+            "default": c.default,
+            "identity": c.identity,
+            "generated": c.generated,
+            "collation": c.collation,
+            "comment": c.comment,
+            "note": notes[c.name].description if c.name in notes else None,
+            "tags": list(notes[c.name].tags) if c.name in notes else [],
+        }
+        for c in model.columns
+    ]
+
+
+def _indexes_data(model: Table) -> list[dict]:
+    """Every index: CREATE INDEX ones, and those of primary key and unique constraints."""
+    own = [
+        {"name": i.name, "columns": i.columns, "unique": i.unique, "method": i.method, "predicate": i.predicate,
+         "include": i.include, "constraint": False}
+        for i in model.indexes
+    ]  # fmt: skip
+    by_constraint = [
+        {"name": c.name, "columns": c.columns, "unique": True, "method": "btree", "predicate": None, "include": [],
+         "constraint": True}
+        for c in model.constraints
+        if c.kind in ("primary key", "unique")
+    ]  # fmt: skip
+    return own + by_constraint
 
 
 # The parts of a table `describe` can give alone (`show --part`, for a context window).

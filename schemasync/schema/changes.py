@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from schemasync.schema.model import Column, Constraint, Index, Obj, Policy, Table, Trigger, parse_file, statement_keys
+from schemasync.schema.model import Column, Constraint, Index, Obj, Policy, Table, Trigger
+from schemasync.schema.parse import parse_file, statement_keys
 from schemasync.schema.split import kind_word
 
 COLUMN_FIELDS = ("type", "not_null", "default", "identity", "generated", "generated_kind", "collation", "comment")
