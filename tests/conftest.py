@@ -184,20 +184,16 @@ class Workspace:
         (self.path / "hosts.yaml").write_text(yaml.safe_dump({"hosts": self.hosts}))
 
     def inv(self, *args: str, env: dict[str, str] | None = None, timeout: float = 120) -> Run:
-        proc = subprocess.run(
-            [sys.executable, "-m", "invoke", "-r", str(REPO), *args],
-            cwd=self.path,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env={**os.environ, "SCHEMASYNC_HOSTS": str(self.path / "hosts.yaml"), **(env or {})},
-        )
-        return Run(proc.returncode, proc.stdout, proc.stderr)
+        """`inv` with this checkout's tasks.py, in the repository."""
+        return self._run([sys.executable, "-m", "invoke", "-r", str(REPO), *args], env, timeout)
 
     def cli(self, *args: str, env: dict[str, str] | None = None, timeout: float = 120) -> Run:
         """The `schemasync` command (no tasks.py), as installed beside this Python."""
+        return self._run([str(Path(sys.executable).parent / "schemasync"), *args], env, timeout)
+
+    def _run(self, argv: list[str], env: dict[str, str] | None, timeout: float) -> Run:
         proc = subprocess.run(
-            [str(Path(sys.executable).parent / "schemasync"), *args],
+            argv,
             cwd=self.path,
             capture_output=True,
             text=True,

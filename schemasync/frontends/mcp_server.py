@@ -38,7 +38,7 @@ from schemasync.core.notes import Notes, notes_for
 from schemasync.frontends import report
 from schemasync.jobs.diff import compare_hosts, render_data
 from schemasync.jobs.history import changelog_data, changes_since, history, history_data
-from schemasync.jobs.query import TableQuery, page
+from schemasync.jobs.query import Page, TableQuery, page
 from schemasync.jobs.reader import describe, load_records, search, search_data, show
 from schemasync.jobs.refresh import refresh
 from schemasync.output.records import ORPHANED, Record
@@ -180,6 +180,11 @@ class RefreshAnswer(TypedDict):
     stale_notes: list[str]
 
 
+def _paging(shown: Page) -> dict[str, Any]:
+    """Where a page stands: every paged answer says it alike."""
+    return {"total": shown.total, "offset": shown.offset, "limit": shown.limit, "next_offset": shown.next_offset}
+
+
 def _table_row(r: Record, notes: Notes) -> TableRow:
     d = r.details or {}
     t = notes.for_table(r.schema, r.name)
@@ -252,14 +257,7 @@ class Tools:
                 if r.kind == "table" and want.wants(r.schema, r.name, notes)
             ]
             shown = page(rows, offset, limit, most=MAX_PAGE)
-            return TablePage(
-                host=h.name,
-                total=shown.total,
-                offset=shown.offset,
-                limit=shown.limit,
-                next_offset=shown.next_offset,
-                tables=shown.rows,
-            )
+            return TablePage(host=h.name, **_paging(shown), tables=shown.rows)
 
         return guarded(run)
 
@@ -319,14 +317,7 @@ class Tools:
                 for m in search_data(res)["matches"]
             ]
             shown = page(rows, offset, limit, most=MAX_PAGE)
-            return ColumnPage(
-                host=res.host.name,
-                total=shown.total,
-                offset=shown.offset,
-                limit=shown.limit,
-                next_offset=shown.next_offset,
-                matches=shown.rows,
-            )
+            return ColumnPage(host=res.host.name, **_paging(shown), matches=shown.rows)
 
         return guarded(run)
 
