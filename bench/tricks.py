@@ -24,13 +24,13 @@ from .rounds import run_rotated
 
 N = 5000
 BANDS = {"cold": 1.7, "unchanged": 0.35, "one_changed": 0.75}  # issue 32's bands, ratios to the floor
-VARIANTS = ["", *TRICKS]  # "": every trick on
 
 
 class TricksBench(Bench):
-    def __init__(self, runs: int) -> None:
+    def __init__(self, runs: int, variants: list[str]) -> None:
         super().__init__([N], runs, [], None)
         self.plain = ""
+        self.variants = variants
 
     def inv(self, repo: Path, *args: str, code: Path | None = None, ok: tuple[int, ...] = (0,)) -> tuple:
         os.environ["SCHEMASYNC_PLAIN"] = self.plain
@@ -41,7 +41,7 @@ class TricksBench(Bench):
 
     def round(self, r: int) -> None:
         jobs = [("floor", lambda: self.record("floor", self.floor(N)))]
-        for i, variant in enumerate(VARIANTS):
+        for i, variant in enumerate(self.variants):
             jobs += [
                 (f"cold/{variant}", lambda v=variant: self._as(v, "cold", self._cold_one)),
                 (f"unchanged/{variant}", lambda v=variant: self._as(v, "unchanged", self._unchanged_one)),
@@ -85,8 +85,8 @@ def table(bench: TricksBench) -> tuple[dict, str]:
     med = {k: statistics.median(v) for k, v in bench.times.items()}
     floor = med["floor"]
     rows = []
-    for trick, what_it_is in TRICKS.items():
-        row = {"trick": trick, "what": what_it_is}
+    for trick in bench.variants[1:]:
+        row = {"trick": trick, "what": "; ".join(TRICKS[t] for t in trick.split(","))}
         for what, band in BANDS.items():
             on, off = med[f"{what}/"] / floor, med[f"{what}/{trick}"] / floor
             row[what] = {"on": round(on, 3), "off": round(off, 3), "band": band, "needed": off > band >= on}
@@ -116,8 +116,14 @@ def table(bench: TricksBench) -> tuple[dict, str]:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="bench.tricks", description=__doc__)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--off",
+        action="append",
+        help="a set of tricks to turn off together (comma-separated); repeat for more (default: each alone)",
+    )
+    parser.add_argument("--out", default="tricks.json", help="file name under bench/results")
     args = parser.parse_args(argv)
-    bench = TricksBench(args.runs)
+    bench = TricksBench(args.runs, ["", *(args.off or list(TRICKS))])
     try:
         bench.start()
         for r in range(args.runs):
@@ -126,7 +132,7 @@ def main(argv: list[str]) -> int:
     finally:
         bench.stop()
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "tricks.json").write_text(json.dumps(data, indent=2) + "\n")
+    (RESULTS / args.out).write_text(json.dumps(data, indent=2) + "\n")
     print(text)
     return 0
 
