@@ -1,6 +1,18 @@
--- schemasync discovery: one read-only query.
--- It selects what to dump (schema and exclude filters, or one --table), maps every catalog object
--- pg_dump will print to the relation that owns it, and builds pg_dump's selection arguments.
+-- schemasync discovery, run by psql on the server in read-only sessions (refresh.sh ss_discover).
+-- What a session does depends on the psql variables the script sets (remote/PROTOCOL.md):
+--   ss_mode ''            discovery: what to dump (schema and exclude filters, or one --table),
+--                         every catalog object pg_dump will print mapped to the relation that owns
+--                         it, and pg_dump's selection arguments; with fingerprints in __PARAMS__,
+--                         the quick check and the fingerprints of a whole refresh too;
+--   ss_mode fingerprints  an incremental run's first step: the quick check (a sum over the catalog
+--                         rows a dump depends on), then, unless it is the last refresh's
+--                         (ss_expect), the fingerprints of every relation, at the same snapshot;
+--   ss_mode quick         the quick check alone;
+--   ss_mode owners        discovery of the file owners in ss_owners only (an incremental part);
+--   ss_mode guessed       with ss_since: the relations whose catalog rows were written since the
+--                         last refresh (at most 200), then their discovery (the speculative dump);
+--   ss_export/ss_snapshot/ss_hold: the run's first session exports its snapshot (and, held, stays
+--                         open until the script ends its input); every later session imports it.
 -- __PARAMS__ is replaced by schemasync with a quoted jsonb literal:
 --   {"mode": "full"|"table"|"list", "all_schemas": bool, "schemas": [regex], "exclude": [regex],
 --    "dump_words": null or pg_dump -n patterns equivalent to "schemas" (globs pg_dump reads alike),
