@@ -18,7 +18,7 @@ from invoke.exceptions import ParseError
 
 from schemasync.core.errors import USAGE
 from schemasync.core.names import close_names
-from schemasync.frontends.tasks import TASK_NAMES
+from schemasync.frontends.tasks import TASK_NAMES, error_data
 
 
 class SchemasyncProgram(Program):
@@ -55,5 +55,5 @@ def usage_error(program: Program, exc: ParseError, argv: list[str]) -> None:
     print(exc, file=sys.stderr)
     print(f"  {'hint' if unknown else 'usage'}: {usage}", file=sys.stderr)
     if "--json" in argv:
-        print(json.dumps({"error": str(exc), "exit_code": USAGE, "hints": [usage]}, ensure_ascii=False))
+        print(json.dumps(error_data(str(exc), USAGE, usage), ensure_ascii=False))
     raise Exit(code=USAGE) from None

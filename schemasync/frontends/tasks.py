@@ -34,7 +34,8 @@ def _on(host: str | None, database: str | None) -> str | None:
     return f"{host or ''}/{database}" if database else host
 
 
-def _error_data(message: str, code: int, hint: str = "") -> dict[str, Any]:
+def error_data(message: str, code: int, hint: str = "") -> dict[str, Any]:
+    """The JSON document of a failure, for every command and the usage errors alike."""
     return {"error": message, "exit_code": code, "hints": [hint] if hint else []}
 
 
@@ -44,7 +45,7 @@ def _fail(json_out: bool, exc: SchemasyncError) -> None:
 
     print(f"schemasync: {'' if isinstance(exc, Interrupted) else 'error: '}{exc}", file=sys.stderr)
     if json_out:
-        print(dumps(_error_data(exc.message, exc.code, exc.hint)), flush=True)
+        print(dumps(error_data(exc.message, exc.code, exc.hint)), flush=True)
     raise Exit(code=exc.code) from None
 
 
