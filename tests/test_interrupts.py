@@ -22,7 +22,7 @@ from schemasync.output import transaction
 
 from .conftest import REPO, Workspace, differences, without_stamp
 
-EXTRA_TABLES = 130  # past WRITE_AHEAD_FROM: a cold refresh writes its files ahead, in a process of its own
+EXTRA_TABLES = 130  # enough files that a signal can land while they are written and committed
 POINTS = 12  # per scenario; the signal alternates, so each scenario gets both at six points
 
 

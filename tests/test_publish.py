@@ -71,36 +71,6 @@ def test_without_commit_only_files_are_written(repo: Path) -> None:
     assert (repo / "docs" / "a.sql").read_text() == "A\n" and git(repo, "rev-list", "--count", "HEAD") == "1\n"
 
 
-def test_files_given_ahead_are_committed_as_finally_written(repo: Path) -> None:
-    out = repo / "docs" / "dev"
-    ahead = {f"t{i}.sql": f"table {i}\n" for i in range(20)}
-    final = {**ahead, "t1.sql": "table 1, planned again\n", "_index.md": "index\n"}
-    del final["t2.sql"]
-    with Publication(commit=True) as pub:
-        pub.write_ahead(out, repo, ahead)
-        pub.write(out, repo, final)
-        pub.commit("schemas: ahead\n")
-    committed = git(repo, "show", "--name-only", "--format=", "HEAD").split()
-    assert committed == sorted(f"docs/dev/{rel}" for rel in final)
-    assert git(repo, "show", "HEAD:docs/dev/t1.sql") == "table 1, planned again\n"
-    assert git(repo, "status", "--porcelain") == ""  # the files on disk are the ones committed
-    assert sorted(p.name for p in out.iterdir()) == sorted(final)
-
-
-def test_files_given_ahead_and_never_written_are_neither_kept_nor_committed(repo: Path) -> None:
-    with Publication(commit=True) as pub:
-        pub.write_ahead(repo / "docs" / "dev", repo, {"t.sql": "T\n"})
-        pub.write(repo / "docs" / "prod", repo, {"p.sql": "P\n"})
-        pub.commit("schemas: prod\n")
-    assert git(repo, "show", "--name-only", "--format=", "HEAD").split() == ["docs/prod/p.sql"]
-    assert sorted(p.name for p in (repo / "docs").iterdir()) == ["prod"]
-    head = git(repo, "rev-parse", "HEAD")
-    with pytest.raises(RuntimeError), Publication(commit=True) as pub:
-        pub.write_ahead(repo / "docs" / "dev", repo, {"t.sql": "T\n"})
-        raise RuntimeError("the plan failed")
-    assert git(repo, "rev-parse", "HEAD") == head and not (repo / "docs" / "dev").exists()
-
-
 def test_a_prepared_commit_is_used_by_the_writes_or_dropped(repo: Path) -> None:
     warmed = threading.Event()
     with Publication(commit=True) as pub:

@@ -13,7 +13,7 @@ import pytest
 from sandbox import LOOPBACK
 from schemasync.core.config import load_config
 from schemasync.core.errors import DatabaseError
-from schemasync.jobs.refresh import WRITE_AHEAD_FROM, refresh
+from schemasync.jobs.refresh import refresh
 from schemasync.transport import remote_script
 
 from .conftest import Workspace, differences, holding_lock, remote_dirs, without_stamp
@@ -371,9 +371,7 @@ def test_the_exit_status_is_awaited_while_the_dump_is_used_and_still_decides(
 
 
 def test_a_first_refresh_of_many_tables_commits_exactly_what_it_writes(workspace: Workspace) -> None:
-    from schemasync.jobs.refresh import WRITE_AHEAD_FROM
-
-    count = WRITE_AHEAD_FROM + 20  # enough new files to be written ahead, while the run plans
+    count = 120  # enough for git fast-import to build the commit while the files are written
     workspace.sandbox.create_database(
         "many", "\n".join(f"CREATE TABLE t{i} (id int PRIMARY KEY, v text);" for i in range(count))
     )
@@ -444,8 +442,8 @@ def test_a_server_older_than_11_is_named_as_such(
 
 def test_the_plain_path_writes_what_the_speed_tricks_write(workspace: Workspace, database: str) -> None:
     """Every trick of core/speed.py off (SCHEMASYNC_PLAIN=all): the same files, a cold refresh (of
-    enough tables to be written ahead) and an incremental one alike."""
-    extra = "\n".join(f"CREATE TABLE plain_{i} (id int PRIMARY KEY);" for i in range(WRITE_AHEAD_FROM))
+    a hundred tables more) and an incremental one alike."""
+    extra = "\n".join(f"CREATE TABLE plain_{i} (id int PRIMARY KEY);" for i in range(100))
     workspace.sandbox.psql(extra, database=database)
     workspace.add_host("dev", database)
     plain = Workspace(workspace.path.parent / "plain", workspace.sandbox)

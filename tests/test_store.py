@@ -102,52 +102,6 @@ def test_transaction_creates_and_removes_missing_directories(tmp_path: Path) -> 
     assert not (tmp_path / "docs").exists()
 
 
-def test_files_written_ahead_are_taken_up_by_the_write(tmp_path: Path) -> None:
-    out = tmp_path / "docs" / "dev"
-    ahead = {f"t{i}.sql": f"table {i}\n" for i in range(7)} | {"views/v.sql": "view\n"}
-    tx = transaction.Transaction(out)
-    tx.write_ahead(ahead)
-    assert tx.wait_ahead()  # both writers finished, everything in staging
-    assert len(list(tx.staging.rglob("*.new"))) == len(ahead)
-    final = {**ahead, "t3.sql": "table 3, changed since\n", "_index.md": "index\n"}
-    del final["t5.sql"]  # planned ahead, not written after all
-    tx.write(final)
-    # the ones given unchanged were moved from staging; the others written afresh
-    left = sorted(str(p.relative_to(tx.staging)) for p in tx.staging.rglob("*.new"))
-    assert left == [f"ahead{i % transaction.AHEAD_WRITERS}/{i}.new" for i in (3, 5)]
-    written = {str(p.relative_to(out)): p.read_text() for p in out.rglob("*") if p.is_file()}
-    assert {rel: text for rel, text in written.items() if not rel.startswith(".schemasync-")} == final
-    tx.finish()
-    assert sorted(p.name for p in out.iterdir()) == sorted({"views", *(f for f in final if "/" not in f)})
-
-
-def test_files_written_ahead_and_never_written_leave_nothing(tmp_path: Path) -> None:
-    out = tmp_path / "docs" / "dev"
-    tx = transaction.Transaction(out)
-    tx.write_ahead({f"t{i}.sql": "x\n" for i in range(50)})
-    tx.rollback()  # the plan failed: nothing was written
-    assert not (tmp_path / "docs").exists()
-    kept = tmp_path / "kept"
-    kept.mkdir()
-    (kept / "t1.sql").write_text("mine\n")
-    tx = transaction.Transaction(kept)
-    tx.write_ahead({"t1.sql": "theirs\n", "t2.sql": "x\n"})
-    tx.rollback()
-    assert sorted(os.listdir(kept)) == ["t1.sql"] and (kept / "t1.sql").read_text() == "mine\n"
-
-
-def test_when_the_writers_cannot_start_the_write_does_it_all(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(transaction.sys, "executable", str(tmp_path / "no-such-python"))
-    out = tmp_path / "out"
-    files = {f"t{i}.sql": f"{i}\n" for i in range(5)}
-    tx = transaction.Transaction(out)
-    tx.write_ahead(files)
-    assert not tx.wait_ahead()
-    tx.write(files)
-    tx.finish()
-    assert {p.name: p.read_text() for p in out.iterdir()} == files
-
-
 def test_manifest_paths_never_escape(tmp_path: Path) -> None:
     (tmp_path / "_manifest.json").write_text(
         '{"files": [{"kind": "table", "schema": "public", "name": "x", "file": "../x.sql", "status": "new"}]}'

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 
 TRICKS = {
-    "write_ahead": "a cold refresh's new files are created by a process of their own while the plan is made",
     "gc_pause": "the cyclic garbage collector is paused for a command, and its objects frozen at the end",
     "fast_import": "the commit is built by git fast-import while the files are written, not by git add + commit",
     "early_dump": "a whole refresh's pg_dump starts while discovery runs, on the selection expected",

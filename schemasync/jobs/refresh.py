@@ -9,7 +9,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from schemasync.core import speed
 from schemasync.core.config import Config, HostConfig
 from schemasync.core.errors import ConfigError, DatabaseError, SplitError
 from schemasync.core.names import close_names, table_file
@@ -33,10 +32,6 @@ from schemasync.transport.remote_script import (
     Mode,
     build_script,
 )
-
-# New files from which a refresh writes them ahead, while it plans (Publication.write_ahead):
-# fewer take less time to write than a process takes to start.
-WRITE_AHEAD_FROM = 100
 
 
 @dataclass
@@ -90,12 +85,10 @@ def plan_refresh(
     notes: Notes | None = None,
     fetched: tuple[session.RemoteOutput, list[str] | None] | None = None,
     full: bool = False,
-    write_ahead: Callable[[dict[str, str]], None] | None = None,
     prepare: Callable[[], None] | None = None,
 ) -> RefreshResult:
     """Dump, split and compare with the files: everything but writing. The caller holds the lock.
     `fetched`: the remote output already in hand (one database of a host with several).
-    `write_ahead`: given the files that do not exist yet, when there are many (Publication.write_ahead).
     `prepare`: called, in an incremental refresh, once the quick check finds a change.
     Incremental unless `full`, when the manifest has fingerprints to compare (incremental.py)."""
     started = time.monotonic()
@@ -109,10 +102,6 @@ def plan_refresh(
     del pieces  # the rendered texts are all that is needed of the pieces from here on
     _refuse_strays(table, got.decision, discovery, produced)
     manifest.read_more(previous, host.output, [nf.file for nf in produced])
-    if write_ahead is not None and speed.on("write_ahead"):  # new files, whatever the plan says of the rest
-        new = {nf.file: nf.content for nf in produced if previous.contents.get(nf.file) is None}
-        if len(new) >= WRITE_AHEAD_FROM:
-            write_ahead(new)
     plan = _plan_step(host, table, got, discovery, produced, tenancy, notes)
     live = [r for r in plan.records if r.kind == "table" and r.status != ORPHANED]
     got.out.confirm()  # the remote step's exit status, awaited meanwhile: nothing is written before it
@@ -341,7 +330,6 @@ def refresh(
             allow_empty=allow_empty,
             notes=notes_for(config, host),
             full=full,
-            write_ahead=lambda files: pub.write_ahead(host.output, repo, files),
             prepare=lambda: pub.prepare(repo, warm_message),
         )
         res.committing = repo is not None

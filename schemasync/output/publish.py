@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -30,15 +29,6 @@ from schemasync.output.guide import guide_update
 from schemasync.output.transaction import Transaction
 
 
-@dataclass
-class _Ahead:
-    """Files of one output directory given to `Publication.write_ahead`."""
-
-    tx: Transaction
-    repo: Path | None  # the commit they were given to, if any
-    files: dict[str, str]  # relative to tx.outdir
-
-
 class Publication:
     def __init__(self, commit: bool) -> None:
         self.committing = commit
@@ -46,7 +36,6 @@ class Publication:
         self.pending: dict[Path, commit.PendingCommit] = {}  # per repository
         self.transactions: list[Transaction] = []
         self.committed: dict[Path, str] = {}  # repository -> the commit this publication made there
-        self.ahead: dict[Path, _Ahead] = {}  # by output directory
 
     def __enter__(self) -> Publication:
         return self
@@ -54,8 +43,6 @@ class Publication:
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         # One rule, whatever ends the block: files whose commit was made stay; all others go back.
         with interrupts.held():
-            for ahead in self.ahead.values():  # written ahead, never written: nothing of it stays
-                ahead.tx.rollback()
             for pending in self.pending.values():  # prepared, or failed: no commit
                 pending.abort()
             for tx in reversed(self.transactions):
@@ -69,19 +56,6 @@ class Publication:
     @property
     def wrote(self) -> bool:
         return bool(self.transactions)
-
-    def write_ahead(self, outdir: Path, repo: Path | None, files: dict[str, str]) -> None:
-        """Files that `write` will be given (a cold refresh's new files), started while the caller
-        still plans: created in the staging folder by a process of their own, and given to git's
-        commit. `write` takes up the same texts and leaves out the rest; unused, nothing stays."""
-        if outdir in self.ahead or not files:
-            return
-        repo = repo if self.committing else None
-        ahead = self.ahead[outdir] = _Ahead(Transaction(outdir, repo), repo, files)
-        ahead.tx.write_ahead(files)
-        if ahead.repo is not None:
-            with self.lock:
-                self._pending(ahead.repo).add_under(outdir, files)
 
     def prepare(self, repo: Path | None, warm: Callable[[], None] | None = None) -> None:
         """Start the repository's commit (git's checks, fast-import) and `warm` in the background,
@@ -106,17 +80,12 @@ class Publication:
         in the commit."""
         if not files and not removed:
             return
-        ahead = self.ahead.pop(outdir, None)
-        tx = ahead.tx if ahead is not None else Transaction(outdir, repo if self.committing else None)
+        tx = Transaction(outdir, repo if self.committing else None)
         pending = None
         if self.committing and repo is not None:
-            adding = files
             with self.lock:
                 pending = self._pending(repo)
-                if ahead is not None and ahead.repo == repo:  # given ahead with the same text: in the commit
-                    pending.withdraw_under(outdir, [rel for rel, text in ahead.files.items() if files.get(rel) != text])
-                    adding = {rel: text for rel, text in files.items() if ahead.files.get(rel) != text}
-                pending.add_under(outdir, adding, removed)
+                pending.add_under(outdir, files, removed)
         try:
             tx.write(files, removed)  # rolls itself back on failure
         except BaseException:
@@ -138,10 +107,6 @@ class Publication:
     def commit(self, message: str) -> str | None:
         """Finish every repository's commit with this message; the last commit id (None if none).
         Ctrl-C waits until each commit is made or not: whether it was decides which files stay."""
-        with self.lock:
-            for ahead in self.ahead.values():  # given ahead, never written: not committed either
-                if ahead.repo is not None and ahead.repo in self.pending:
-                    self.pending[ahead.repo].withdraw_under(ahead.tx.outdir, list(ahead.files))
         commit = None
         for repo in list(self.pending):
             with interrupts.held():

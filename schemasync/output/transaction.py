@@ -20,10 +20,7 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import stat
-import subprocess
-import sys
 import time
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager, suppress
@@ -35,7 +32,6 @@ from schemasync.output import gitops
 STAGING_PREFIX = ".schemasync-"
 JOURNAL = "journal.json"
 WRITTEN = "written"  # every step of the journal was taken
-WRITER_PID = "writer.pid"
 
 
 def check_inside(outdir: Path, rel: str) -> None:
@@ -81,33 +77,6 @@ def lock_outputs(outdirs: list[Path], wait: float = 5.0) -> Iterator[None]:
             os.close(fd)
 
 
-# Run by Transaction.write_ahead as `python -I -S -c`: for each pair of arguments, a thread reads
-# records of "<name> <size>\n<bytes>" from the batch file and creates each file new in the folder.
-# Threads, not processes: each waits in the kernel most of the time.
-_AHEAD_WRITER = """
-import os, sys, threading
-failed = []
-def write(batch, folder):
-    try:
-        with open(batch, "rb") as records:
-            while head := records.readline():
-                name, size = head.split()
-                with open(os.path.join(folder, name.decode()), "xb") as fh:
-                    fh.write(records.read(int(size)))
-    except BaseException as exc:
-        failed.append(exc)
-writers = [threading.Thread(target=write, args=sys.argv[i : i + 2]) for i in range(1, len(sys.argv), 2)]
-for w in writers:
-    w.start()
-for w in writers:
-    w.join()
-sys.exit(1 if failed else 0)
-"""
-# Two writers, each creating in a folder of its own (in one folder they wait for each other's
-# directory lock).
-AHEAD_WRITERS = 2
-
-
 class Transaction:
     """Writes files into place with a journal; `rollback` puts back exactly what was there.
     `repo`: the repository whose commit will hold the files (None: no commit), for `mend`."""
@@ -117,8 +86,6 @@ class Transaction:
         self.repo = repo
         self.staging = outdir / f"{STAGING_PREFIX}{os.getpid()}-{secrets.token_hex(4)}.tmp"
         self.created_dirs: list[Path] = []  # above and in outdir, removed again on rollback
-        self.ahead: dict[str, tuple[str, Path]] = {}  # rel -> (content, where `writer` puts it)
-        self.writer: subprocess.Popen | None = None
         self.emptied: list[str] = []  # folders a removal may have left empty
 
     def _open_staging(self) -> None:
@@ -126,75 +93,19 @@ class Transaction:
             self._mkdir(self.outdir)
             self.staging.mkdir()
 
-    def write_ahead(self, files: dict[str, str]) -> None:
-        """Start creating `files` in the staging folder, in a process of its own, while the caller
-        goes on planning; `write` takes up those whose content it is given unchanged. A cold
-        refresh creates thousands of files, and the kernel's time for each is most of its
-        writing: a thread would wait for the GIL after every system call while the planning
-        holds it, a process uses the other core. Best effort: what it did not write, `write` does.
-        Once per transaction, before `write`."""
-        assert not self.ahead, "write_ahead: once, before write"
-        if not files:
-            return
-        try:
-            self._open_staging()
-            for rel in files:
-                check_inside(self.outdir, rel)
-            items = list(files.items())
-            ahead: dict[str, tuple[str, Path]] = {}
-            args = []
-            for w in range(AHEAD_WRITERS):
-                folder = self.staging / f"ahead{w}"
-                folder.mkdir()
-                batch = self.staging / f"ahead{w}.bin"
-                with open(batch, "wb") as fh:  # the writer reads it back: no pipe to feed from here
-                    for i in range(w, len(items), AHEAD_WRITERS):
-                        rel, text = items[i]
-                        data = text.encode("utf-8")
-                        fh.write(b"%d.new %d\n" % (i, len(data)))
-                        fh.write(data)
-                        ahead[rel] = (text, folder / f"{i}.new")
-                args += [str(batch), str(folder)]
-            self.writer = subprocess.Popen(
-                [sys.executable, "-I", "-S", "-c", _AHEAD_WRITER, *args],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,  # Ctrl-C is this run's to handle, not the writer's
-            )
-            # a run killed meanwhile leaves the writer going: the next run ends it (`mend`)
-            (self.staging / WRITER_PID).write_text(str(self.writer.pid))
-            self.ahead = ahead
-        except OSError:
-            return  # `write` writes them, and says what fails
-
-    def wait_ahead(self, kill: bool = False) -> bool:
-        """Wait for the writer; whether everything given to `write_ahead` is in staging."""
-        if self.writer is not None:
-            if kill:
-                self.writer.kill()
-            if self.writer.wait() != 0:
-                self.ahead.clear()
-            self.writer = None
-        return bool(self.ahead)
-
     def write(self, files: dict[str, str], removed: Collection[str] = ()) -> None:
         """Put `files` in place and delete `removed` (pages of ours no longer needed), journaled.
         Once per transaction."""
         try:
-            ahead = self.ahead if self.wait_ahead() else {}
             self._open_staging()
             steps: list[tuple[str, str, str | None]] = []  # (rel, staged file, backup) in staging
             for i, (rel, content) in enumerate(sorted(files.items())):
                 check_inside(self.outdir, rel)
-                if rel in ahead and ahead[rel][0] == content:
-                    tmp = ahead[rel][1]
-                else:
-                    tmp = self.staging / f"{i}.new"
-                    # no newline translation; encoded as written, not copied whole (the manifest
-                    # of 5,000 tables is megabytes)
-                    with open(tmp, "w", encoding="utf-8", newline="") as fh:
-                        fh.write(content)
+                tmp = self.staging / f"{i}.new"
+                # no newline translation; encoded as written, not copied whole (the manifest of
+                # 5,000 tables is megabytes)
+                with open(tmp, "w", encoding="utf-8", newline="") as fh:
+                    fh.write(content)
                 try:
                     mode: int | None = os.lstat(self.outdir / rel).st_mode  # a dangling link too
                 except FileNotFoundError:
@@ -242,7 +153,6 @@ class Transaction:
             self.created_dirs.append(p)
 
     def rollback(self) -> None:
-        self.wait_ahead(kill=True)
         _undo(self.outdir, self.staging)
         for d in reversed(self.created_dirs):
             with suppress(OSError):
@@ -329,7 +239,6 @@ def mend(outdir: Path) -> list[str]:
     """Finish or undo what killed runs left in outdir; a sentence for each."""
     said = []
     for staging in leftovers(outdir):
-        _stop_writer(staging)
         journal = _load_journal(staging)
         written = (staging / WRITTEN).exists()
         if journal is None:
@@ -350,19 +259,6 @@ def mend(outdir: Path) -> list[str]:
                 gitops.unstage(repo, gitops.relative_paths(repo, [outdir / rel for rel in rels]))
             said.append(f"{outdir}: a run stopped before its commit; its {len(rels)} files were put back as they were")
     return said
-
-
-def _stop_writer(staging: Path) -> None:
-    """End the write-ahead process of a killed run, if it still writes into its staging folder."""
-    with suppress(OSError, ValueError):
-        pid = int((staging / WRITER_PID).read_text())
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        if str(staging).encode() in cmdline:
-            os.kill(pid, signal.SIGKILL)
-            for _ in range(100):  # gone within a moment; the folder is removed after it
-                if not _alive(pid):
-                    break
-                time.sleep(0.01)
 
 
 @contextmanager
