@@ -13,7 +13,9 @@
 --                         last refresh (at most 200), then their discovery (the speculative dump);
 --   ss_export/ss_snapshot/ss_hold: the run's first session exports its snapshot (and, held, stays
 --                         open until the script ends its input); every later session imports it.
--- __PARAMS__ is replaced by schemasync with a quoted jsonb literal:
+-- __QUICK_CATALOGS__ and __ELSE_CATALOGS__ are filled in by schemasync from one list of catalogs
+-- (OID_CATALOGS in schemasync/transport/remote_script.py). __PARAMS__ is replaced by schemasync
+-- with a quoted jsonb literal:
 --   {"mode": "full"|"table"|"list", "all_schemas": bool, "schemas": [regex], "exclude": [regex],
 --    "dump_words": null or pg_dump -n patterns equivalent to "schemas" (globs pg_dump reads alike),
 --    "table": "name or schema.name"}
@@ -227,31 +229,7 @@ FROM (
     WHERE pronamespace NOT IN (SELECT oid FROM tmp_ns)
     UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_type
     WHERE typnamespace NOT IN (SELECT oid FROM tmp_ns)
-    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_enum
-    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_collation
-    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_operator
-    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_opclass
-    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_opfamily
-    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_amop
-    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_amproc
-    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_am
-    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_cast
-    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_conversion
-    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_extension
-    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_language
-    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_transform
-    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_ts_config
-    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_ts_dict
-    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_ts_parser
-    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_ts_template
-    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_foreign_data_wrapper
-    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_foreign_server
-    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_publication
-    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_publication_rel
-    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_event_trigger
-    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_default_acl
-    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_statistic_ext
-    UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_largeobject_metadata
+    __QUICK_CATALOGS__
     UNION ALL SELECT count(*), sum(hashint8extended(aggfnoid::oid::int8, xmin::text::int8)) FROM pg_aggregate
     UNION ALL SELECT count(*), sum(hashint8extended(rngtypid::int8, xmin::text::int8)) FROM pg_range
     UNION ALL SELECT count(*), sum(hashint8extended((mapcfg::int8 << 24) # (maptokentype::int8 << 12) # mapseqno,
@@ -609,7 +587,7 @@ fp_else(tok) AS (
     WHERE t.oid >= 12000 AND t.typnamespace NOT IN (SELECT oid FROM tmp_ns)
       AND NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = t.typrelid AND c.relkind <> 'c')
       AND NOT EXISTS (SELECT 1 FROM pg_type e WHERE e.typarray = t.oid)
-    UNION ALL SELECT 'e' || oid || ':' || xmin FROM pg_enum
+    __ELSE_CATALOGS__
     UNION ALL SELECT 'R' || rngtypid || ':' || xmin FROM pg_range WHERE rngtypid >= 12000
     UNION ALL SELECT 'k' || oid || ':' || xmin FROM pg_constraint WHERE conrelid = 0
     UNION ALL  -- composite types
@@ -617,34 +595,10 @@ fp_else(tok) AS (
     UNION ALL
     SELECT 'a' || a.attrelid || ':' || a.attnum || ':' || a.xmin FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
     WHERE c.relkind = 'c' AND c.oid >= 12000
-    UNION ALL SELECT 'o' || oid || ':' || xmin FROM pg_collation WHERE oid >= 12000
-    UNION ALL SELECT 'O' || oid || ':' || xmin FROM pg_operator WHERE oid >= 12000
-    UNION ALL SELECT 'l' || oid || ':' || xmin FROM pg_opclass WHERE oid >= 12000
-    UNION ALL SELECT 'L' || oid || ':' || xmin FROM pg_opfamily WHERE oid >= 12000
-    UNION ALL SELECT 'm' || oid || ':' || xmin FROM pg_amop WHERE oid >= 12000
-    UNION ALL SELECT 'M' || oid || ':' || xmin FROM pg_amproc WHERE oid >= 12000
-    UNION ALL SELECT 'A' || oid || ':' || xmin FROM pg_am WHERE oid >= 12000
-    UNION ALL SELECT 'z' || oid || ':' || xmin FROM pg_cast WHERE oid >= 12000
-    UNION ALL SELECT 'v' || oid || ':' || xmin FROM pg_conversion WHERE oid >= 12000
-    UNION ALL SELECT 'E' || oid || ':' || xmin FROM pg_extension
-    UNION ALL SELECT 'G' || oid || ':' || xmin FROM pg_language WHERE oid >= 12000
-    UNION ALL SELECT 'X' || oid || ':' || xmin FROM pg_transform
-    UNION ALL SELECT 'j' || oid || ':' || xmin FROM pg_ts_config WHERE oid >= 12000
     UNION ALL SELECT 'J' || mapcfg || ':' || maptokentype || ':' || mapseqno || ':' || xmin FROM pg_ts_config_map
     WHERE mapcfg >= 12000
-    UNION ALL SELECT 'q' || oid || ':' || xmin FROM pg_ts_dict WHERE oid >= 12000
-    UNION ALL SELECT 'Q' || oid || ':' || xmin FROM pg_ts_parser WHERE oid >= 12000
-    UNION ALL SELECT 'u' || oid || ':' || xmin FROM pg_ts_template WHERE oid >= 12000
-    UNION ALL SELECT 'w' || oid || ':' || xmin FROM pg_foreign_data_wrapper
-    UNION ALL SELECT 'W' || oid || ':' || xmin FROM pg_foreign_server
     UNION ALL SELECT 'U' || umid || ':' || srvid || ':' || umuser || ':' || coalesce(umoptions::text, '')
     FROM pg_user_mappings  -- the catalog itself is for superusers
-    UNION ALL SELECT 'b' || oid || ':' || xmin FROM pg_publication
-    UNION ALL SELECT 'B' || oid || ':' || xmin FROM pg_publication_rel
-    UNION ALL SELECT 'V' || oid || ':' || xmin FROM pg_event_trigger
-    UNION ALL SELECT 'Z' || oid || ':' || xmin FROM pg_default_acl
-    UNION ALL SELECT 'S' || oid || ':' || xmin FROM pg_statistic_ext
-    UNION ALL SELECT 'Y' || oid || ':' || xmin FROM pg_largeobject_metadata
     UNION ALL SELECT 'I' || classoid || ':' || objoid || ':' || objsubid || ':' || privtype::text || ':' || xmin
     FROM pg_init_privs WHERE objoid >= 12000
     UNION ALL SELECT 'N' || classoid || ':' || objoid || ':' || objsubid || ':' || xmin FROM pg_seclabel

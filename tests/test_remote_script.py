@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from schemasync.core.config import HostConfig
+from schemasync.transport import remote_script
 from schemasync.transport.remote_script import (
     build_script,
     dump_pattern,
@@ -112,3 +113,18 @@ def test_the_stamps_are_read_back_by_the_shell() -> None:
         ["sh", "-c", header + '\nprintf "%s\\n" "$SS_QUICK_EXPECT" "$SS_SINCE"'], capture_output=True, text=True
     )
     assert out.stdout.splitlines() == ["12:-34", "4294967295"]
+
+
+def test_the_quick_check_sums_every_catalog_the_fingerprint_of_everything_else_hashes() -> None:
+    """The two lists discover.sql once kept by hand are one (OID_CATALOGS): a catalog the
+    fingerprint of everything else reads and the quick check does not would let a change there
+    go unseen by an unchanged refresh."""
+    sql = remote_script.discovery_text()
+    assert "__" not in sql.replace("__PARAMS__", "")  # every placeholder filled in
+    quick = sql[sql.index("SELECT sum(n) || ':' || sum(h) AS ss_quick") : sql.index(") AS quick(n, h)")]
+    fp_else = sql[sql.index("fp_else(tok) AS (") : sql.index("-- pg_dump's selection")]
+    read = lambda text: set(re.findall(r"\bFROM (pg_\w+)", text))  # noqa: E731
+    assert read(fp_else) - {"pg_class", "pg_attribute", "pg_constraint", "pg_depend", "pg_description"} <= read(quick)
+    assert {c for c, _, _ in remote_script.OID_CATALOGS} <= read(quick) & read(fp_else)
+    letters = [k for _, k, _ in remote_script.OID_CATALOGS]
+    assert len(letters) == len(set(letters))  # each catalog's tokens its own

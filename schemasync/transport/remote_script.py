@@ -57,6 +57,63 @@ def sql_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+# Catalogs whose rows a dump may print, keyed by oid, that no relation owns: the quick check sums
+# each whole and the fingerprint of everything else (fp_else) hashes their rows one by one. One list
+# for both, so that neither misses a catalog the other sees. (catalog, the fingerprint's token
+# letter, whether initdb's own rows (oid < 12000) are left out of the fingerprint)
+OID_CATALOGS: tuple[tuple[str, str, bool], ...] = (
+    ("pg_enum", "e", False),
+    ("pg_collation", "o", True),
+    ("pg_operator", "O", True),
+    ("pg_opclass", "l", True),
+    ("pg_opfamily", "L", True),
+    ("pg_amop", "m", True),
+    ("pg_amproc", "M", True),
+    ("pg_am", "A", True),
+    ("pg_cast", "z", True),
+    ("pg_conversion", "v", True),
+    ("pg_extension", "E", False),
+    ("pg_language", "G", True),
+    ("pg_transform", "X", False),
+    ("pg_ts_config", "j", True),
+    ("pg_ts_dict", "q", True),
+    ("pg_ts_parser", "Q", True),
+    ("pg_ts_template", "u", True),
+    ("pg_foreign_data_wrapper", "w", False),
+    ("pg_foreign_server", "W", False),
+    ("pg_publication", "b", False),
+    ("pg_publication_rel", "B", False),
+    ("pg_event_trigger", "V", False),
+    ("pg_default_acl", "Z", False),
+    ("pg_statistic_ext", "S", False),
+    ("pg_largeobject_metadata", "Y", False),
+)
+
+
+def _catalog_lines(line: str) -> str:
+    return "\n    ".join(
+        line.format(catalog=c, letter=k, initdb=" WHERE oid >= 12000" if from_initdb else "")
+        for c, k, from_initdb in OID_CATALOGS
+    )
+
+
+def discovery_text() -> str:
+    """remote/discover.sql with its catalog lists filled in, before __PARAMS__ is."""
+    return (
+        _remote_text("discover.sql")
+        .replace(
+            "__QUICK_CATALOGS__",
+            _catalog_lines(
+                "UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM {catalog}"
+            ),
+        )
+        .replace(
+            "__ELSE_CATALOGS__",
+            _catalog_lines("UNION ALL SELECT '{letter}' || oid || ':' || xmin FROM {catalog}{initdb}"),
+        )
+    )
+
+
 def discovery_sql(host: HostConfig, mode: Mode, table: str | None = None) -> str:
     params = {
         "mode": mode,
@@ -70,7 +127,7 @@ def discovery_sql(host: HostConfig, mode: Mode, table: str | None = None) -> str
         "privileges": host.privileges,
     }
     literal = sql_literal(json.dumps(params, ensure_ascii=True))
-    return _remote_text("discover.sql").replace("__PARAMS__", literal)
+    return discovery_text().replace("__PARAMS__", literal)
 
 
 def databases_sql(host: HostConfig) -> str:
