@@ -13,9 +13,9 @@
 --                         last refresh (at most 200), then their discovery (the speculative dump);
 --   ss_export/ss_snapshot/ss_hold: the run's first session exports its snapshot (and, held, stays
 --                         open until the script ends its input); every later session imports it.
--- __QUICK_CATALOGS__ and __ELSE_CATALOGS__ are filled in by schemasync from one list of catalogs
--- (OID_CATALOGS in schemasync/transport/remote_script.py). __PARAMS__ is replaced by schemasync
--- with a quoted jsonb literal:
+-- Two lines, in the quick check and in fp_else, are filled in by schemasync from one list of
+-- catalogs (OID_CATALOGS in schemasync/transport/remote_script.py). __PARAMS__ is replaced by
+-- schemasync with a quoted jsonb literal:
 --   {"mode": "full"|"table"|"list", "all_schemas": bool, "schemas": [regex], "exclude": [regex],
 --    "dump_words": null or pg_dump -n patterns equivalent to "schemas" (globs pg_dump reads alike),
 --    "table": "name or schema.name"}

@@ -119,8 +119,12 @@ def test_the_quick_check_sums_every_catalog_the_fingerprint_of_everything_else_h
     """The two lists discover.sql once kept by hand are one (OID_CATALOGS): a catalog the
     fingerprint of everything else reads and the quick check does not would let a change there
     go unseen by an unchanged refresh."""
+    raw = remote_script._remote_text("discover.sql")
+    assert [raw.count(f"    __{p}_CATALOGS__\n") for p in ("QUICK", "ELSE")] == [1, 1]  # a line each, nowhere else
     sql = remote_script.discovery_text()
     assert "__" not in sql.replace("__PARAMS__", "")  # every placeholder filled in
+    comments = lambda text: [ln for ln in text.splitlines() if ln.startswith("--")]  # noqa: E731
+    assert comments(sql) == comments(raw)
     quick = sql[sql.index("SELECT sum(n) || ':' || sum(h) AS ss_quick") : sql.index(") AS quick(n, h)")]
     fp_else = sql[sql.index("fp_else(tok) AS (") : sql.index("-- pg_dump's selection")]
     read = lambda text: set(re.findall(r"\bFROM (pg_\w+)", text))  # noqa: E731
