@@ -49,9 +49,8 @@ def test_the_protocol_page_says_what_both_sides_use() -> None:
     prefixes = [
         v for k, v in vars(protocol).items() if k.isupper() and isinstance(v, str) and v.startswith("SCHEMASYNC")
     ]
-    assert (
-        len(prefixes) == 11
-    )  # META, DISCOVERY, RESULT, INFO, QUICK, FINGERPRINTS, ASK, DATABASES, DATABASE, FAILED, END
+    # META, DISCOVERY, RESULT, INFO, INFO step, QUICK, FINGERPRINTS, ASK, DATABASES, DATABASE, FAILED, END
+    assert len(prefixes) == 12
     for prefix in prefixes:
         assert f"`{prefix.strip()}" in page, prefix
     for code in protocol.RemoteExit:

@@ -155,6 +155,7 @@ def refresh(
 ):
     """Dump the schema over SSH and update the per-table files, then commit them."""
     from schemasync.frontends import report
+    from schemasync.frontends.progress import LiveLine
     from schemasync.jobs.refresh import RefreshResult
     from schemasync.jobs.refresh import refresh as run_refresh
     from schemasync.jobs.sweep import sweep as run_sweep
@@ -166,9 +167,16 @@ def refresh(
             if table:
                 raise ConfigError(f"--table: {target.name} has several databases; choose one with --database")
             return run_sweep(cfg, [target], commit=not no_commit)
-        return run_refresh(
-            cfg, _on(host, database), table=table, commit=not no_commit, allow_empty=allow_empty, full=full
-        )
+        with LiveLine(sys.stdout, live=not json and sys.stdout.isatty(), name=target.name) as live:
+            return run_refresh(
+                cfg,
+                _on(host, database),
+                table=table,
+                commit=not no_commit,
+                allow_empty=allow_empty,
+                full=full,
+                progress=live,
+            )
 
     def one(r: Any) -> bool:
         return isinstance(r, RefreshResult)

@@ -15,6 +15,7 @@ from schemasync.core.background import Background
 from schemasync.core.config import HostConfig
 from schemasync.core.errors import DatabaseError, SchemasyncError
 from schemasync.core.names import close_names
+from schemasync.core.progress import QUIET, Progress
 from schemasync.jobs.policy import DumpPolicy
 from schemasync.schema.discovery import Discovery
 from schemasync.transport import connect, protocol, runners, session
@@ -65,6 +66,7 @@ def fetch(
     ask: DumpPolicy | None = None,
     starting: Starting | None = None,
     defer_exit: bool = False,
+    progress: Progress = QUIET,
 ) -> tuple[session.RemoteOutput, list[str] | None]:
     """Run the remote step on one connection; returns its output and, for a batched run, the dumps.
     ask: incremental; it says what to dump once discovery is in. starting: the connection and
@@ -85,7 +87,7 @@ def fetch(
                 run = session.start_remote(conn, host, script)
             if ask is not None:
                 ask.begin()  # now that the script is sent (and not while it is)
-            out = exchange(session.remote_events(run, defer_exit=defer_exit), on_discovery, ask)
+            out = exchange(session.remote_events(run, defer_exit=defer_exit), on_discovery, ask, progress)
             deferred = out.exit is not None
             return out, None
         except protocol.LockTableFull as full:
@@ -97,8 +99,10 @@ def fetch(
                 boundary = f"-- schemasync: next batch {secrets.token_hex(8)}"
                 batches = plan_batches(discovery, host, size)
                 script = build_script(host, mode, None, password, batches=batches_function(batches, boundary))
+                progress.step(f"too many tables to lock in one pg_dump: {len(batches)} batches")
                 try:
-                    out = exchange(session.remote_events(session.start_remote(conn, host, script)), on_discovery)
+                    events = session.remote_events(session.start_remote(conn, host, script))
+                    out = exchange(events, on_discovery, progress=progress)
                 except protocol.LockTableFull:
                     if size == 1:
                         raise
@@ -118,10 +122,12 @@ def exchange(
     events: Generator[session.Event, str | None, session.RemoteOutput],
     on_discovery: Callable[[dict], None] | None = None,
     ask: DumpPolicy | None = None,
+    progress: Progress = QUIET,
 ) -> session.RemoteOutput:
     """Read what the remote step says, as the transport yields it: discovery's document (prepare
     while the server dumps), the quick check (get ready to commit), and a question of what to
-    dump, answered from the fingerprints. The output, once it is in."""
+    dump, answered from the fingerprints; and where the server is, for `progress`. The output,
+    once it is in."""
     try:
         event = next(events)
         while True:
@@ -130,8 +136,14 @@ def exchange(
                     raise SchemasyncError("the remote step asked what to dump, and this run does not decide that")
                 event = events.send(ask(event.quick, event.fingerprints, event.pg_dump_version))
                 continue
-            if isinstance(event, session.DiscoveryArrived) and on_discovery is not None:
-                on_discovery(event.doc)
+            if isinstance(event, session.DiscoveryArrived):
+                progress.step(f"discovery: {len(event.doc.get('tables') or []):,} tables; dumping")
+                if on_discovery is not None:
+                    on_discovery(event.doc)
+            elif isinstance(event, session.Said):
+                progress.step(event.words)
+            elif isinstance(event, session.Receiving):
+                progress.step("receiving the dump", event.transfer)
             elif isinstance(event, session.QuickArrived) and ask is not None:
                 ask.quick_arrived(event.doc)
             event = next(events)

@@ -13,6 +13,7 @@ from schemasync.core.config import Config, HostConfig
 from schemasync.core.errors import ConfigError, DatabaseError, SplitError
 from schemasync.core.names import close_names, table_file
 from schemasync.core.notes import Notes, notes_for
+from schemasync.core.progress import QUIET, Progress
 from schemasync.jobs.fetch import Starting, fetch
 from schemasync.jobs.policy import DumpPolicy, Prepare, fingerprints_hold, local_key, why_whole
 from schemasync.output import gitops, manifest, records, store
@@ -86,6 +87,7 @@ def plan_refresh(
     fetched: tuple[session.RemoteOutput, list[str] | None] | None = None,
     full: bool = False,
     prepare: Callable[[], None] | None = None,
+    progress: Progress = QUIET,
 ) -> RefreshResult:
     """Dump, split and compare with the files: everything but writing. The caller holds the lock.
     `fetched`: the remote output already in hand (one database of a host with several).
@@ -93,11 +95,14 @@ def plan_refresh(
     Incremental unless `full`, when the manifest has fingerprints to compare (incremental.py)."""
     started = time.monotonic()
     notes = notes or Notes()
-    got = _fetch_step(host, table, notes, fetched, full, prepare)
+    got = _fetch_step(host, table, notes, fetched, full, prepare, progress)
     discovery, previous = got.prepared.discovery, got.prepared.previous
     assert discovery is not None
     _refuse_empty(host, table, got, discovery, previous, allow_empty)
+    if got.out.dump is not None:
+        progress.step(f"splitting the dump ({len(got.out.dump) / 1e6:.1f} MB)")
     pieces, tenancy, redacted = _split_step(host, table, got, discovery)
+    progress.step(f"comparing {len(pieces):,} files")
     produced = _render_step(host, pieces, tenancy, discovery, got.prepared.details, notes)
     del pieces  # the rendered texts are all that is needed of the pieces from here on
     _refuse_strays(table, got.decision, discovery, produced)
@@ -131,6 +136,7 @@ def _fetch_step(
     fetched: tuple[session.RemoteOutput, list[str] | None] | None,
     full: bool,
     prepare: Callable[[], None] | None,
+    progress: Progress,
 ) -> _Fetched:
     """Start the remote step (the handshake and the server's first step overlap the reading of
     the manifest and the files), answer its question, and parse discovery while it dumps."""
@@ -156,8 +162,10 @@ def _fetch_step(
             expect_quick=quick if isinstance(quick, str) else None,
             since=since if isinstance(since, str) else None,
         )
+        progress.step(f"connecting to {host.name}")
         starting = Starting(host, script)
         starting.connected.wait()
+        progress.step("discovery")
     try:
         previous = manifest.read_previous(host.output, [])
         prepared = Prepare(host, table, notes, previous)
@@ -167,7 +175,9 @@ def _fetch_step(
             starting.abandon()
         raise
     if fetched is None:
-        out, batched = fetch(host, mode, table, on_discovery=prepared, ask=policy, starting=starting, defer_exit=True)
+        out, batched = fetch(
+            host, mode, table, on_discovery=prepared, ask=policy, starting=starting, defer_exit=True, progress=progress
+        )
     else:
         out, batched = fetched
     if prepared.discovery is None:  # nothing to dump: discovery came on its own, at the end
@@ -318,7 +328,9 @@ def refresh(
     commit: bool = True,
     allow_empty: bool = False,
     full: bool = False,
+    progress: Progress = QUIET,
 ) -> RefreshResult:
+    """Refresh one host's files and commit them. `progress` is told each step (the live line)."""
     started = time.monotonic()
     host = config.host(host_name)
     host.password()  # a missing variable is a configuration error, found before connecting
@@ -331,13 +343,16 @@ def refresh(
             notes=notes_for(config, host),
             full=full,
             prepare=lambda: pub.prepare(repo, warm_message),
+            progress=progress,
         )
         res.committing = repo is not None
         res.mended = mended
         if res.plan.changed:
+            progress.step(f"writing {len(res.plan.writes):,} files")
             pub.write(host.output, repo, res.plan.writes, res.plan.removed)
             res.guide_written = pub.write_guide(config, repo)
             if repo is not None:
+                progress.step("committing")
                 res.commit_message = commit_message(host.name, res.plan)
                 res.commit = pub.commit(res.commit_message)
     res.seconds = time.monotonic() - started

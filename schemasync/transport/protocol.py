@@ -17,6 +17,7 @@ from fabric import Connection
 from schemasync.core import gcpause
 from schemasync.core.config import HostConfig
 from schemasync.core.errors import DatabaseError, SchemasyncError, SSHError
+from schemasync.core.progress import Transfer
 
 REMOTE_COMMAND = "sh -s"
 
@@ -42,6 +43,7 @@ META, DISCOVERY, RESULT = "SCHEMASYNC META ", "SCHEMASYNC DISCOVERY ", "SCHEMASY
 
 
 INFO = "SCHEMASYNC INFO "
+STEP = INFO + "step "  # the server's own step, for the live line: "step dump 2 of 9"
 
 
 QUICK = "SCHEMASYNC QUICK "  # incremental: the quick check, first
@@ -98,7 +100,21 @@ class Asked:
     pg_dump_version: str
 
 
-Event = DiscoveryArrived | QuickArrived | Asked
+@dataclass(frozen=True)
+class Receiving:
+    """The dump is on its way: `transfer.done` counts its bytes as they arrive (over SFTP)."""
+
+    transfer: Transfer
+
+
+@dataclass(frozen=True)
+class Said:
+    """The server is at a step of its own: `SCHEMASYNC INFO step <words>` ("dump 2 of 9")."""
+
+    words: str
+
+
+Event = DiscoveryArrived | QuickArrived | Asked | Receiving | Said
 
 
 def file_line(line: str, prefix: str) -> tuple[str, int, str]:

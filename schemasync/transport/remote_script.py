@@ -266,6 +266,7 @@ def batches_function(batches: list[list[str]], boundary: str) -> str:
     for i, args in enumerate(batches):
         if i:
             lines.append("    ss_boundary")
+        lines.append(f"    printf 'SCHEMASYNC INFO step dump %d of %d\\n' {i + 1} {len(batches)}")
         lines.append("    ss_dump " + " ".join(shlex.quote(a) for a in args))
     lines.append("}")
     return "\n".join(lines) + "\n" + f"SS_BOUNDARY={shlex.quote(boundary)}\n"

@@ -20,6 +20,7 @@ from fabric import Connection
 
 from schemasync.core.config import HostConfig
 from schemasync.core.errors import SchemasyncError, SSHError
+from schemasync.core.progress import Transfer
 from schemasync.transport.protocol import _MAX_LINE, INLINE, REMOTE_COMMAND, _target
 
 
@@ -109,10 +110,11 @@ class _SSHRun:
         assert self.out is not None
         return self.out.lines()
 
-    def get(self, path: str, size: int, then_end_input: bool = False) -> bytes:
+    def get(self, path: str, size: int, then_end_input: bool = False, transfer: Transfer | None = None) -> bytes:
         """The file: sent inline after its line (INLINE), or over SFTP. With then_end_input, our
         input ends as soon as the file is open: the script removes its directory and exits while
-        the file is read (the open handle still reads it), instead of after."""
+        the file is read (the open handle still reads it), instead of after. `transfer` counts
+        the bytes of a file fetched over SFTP as they arrive."""
         assert self.chan is not None and self.out is not None
         end = self.chan.shutdown_write if then_end_input else None
         if path == INLINE:
@@ -122,7 +124,7 @@ class _SSHRun:
             if end is not None:
                 end()
             return data
-        return self.puller.get(path, size, end)
+        return self.puller.get(path, size, end, transfer)
 
     def send(self, line: str) -> None:
         assert self.chan is not None
@@ -235,7 +237,7 @@ class _LocalRun:
             self.watchdog.kick()
             yield raw.decode("utf-8", "replace").rstrip("\n")
 
-    def get(self, path: str, size: int, then_end_input: bool = False) -> bytes:
+    def get(self, path: str, size: int, then_end_input: bool = False, transfer: Transfer | None = None) -> bytes:
         assert self.proc is not None and self.proc.stdout is not None
         # inline: the bytes after the line, read from the same buffered stream as the lines
         data = self.proc.stdout.read(size) if path == INLINE else Path(path).read_bytes()
@@ -390,7 +392,9 @@ class _Puller:
         except BaseException as exc:  # raised where the file is wanted
             self.error = exc
 
-    def get(self, path: str, size: int, opened: Callable[[], object] | None = None) -> bytes:
+    def get(
+        self, path: str, size: int, opened: Callable[[], object] | None = None, transfer: Transfer | None = None
+    ) -> bytes:
         self.used = True
         self.start()
         assert self.opening is not None
@@ -411,6 +415,8 @@ class _Puller:
                     break
                 parts.append(part)
                 got += len(part)
+                if transfer is not None:
+                    transfer.done = got
                 self.watchdog.kick()
         finally:
             with contextlib.suppress(Exception):  # the connection may be gone already

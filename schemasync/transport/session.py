@@ -14,6 +14,7 @@ from fabric import Connection
 from schemasync.core.background import Background
 from schemasync.core.config import HostConfig
 from schemasync.core.errors import SchemasyncError, SSHError
+from schemasync.core.progress import Transfer
 from schemasync.transport.connect import close
 from schemasync.transport.protocol import (
     ASK,
@@ -27,12 +28,15 @@ from schemasync.transport.protocol import (
     META,
     QUICK,
     RESULT,
+    STEP,
     Asked,
     DiscoveryArrived,
     Event,
     LockTableFull,
     QuickArrived,
+    Receiving,
     RemoteExit,
+    Said,
     _decode,
     _json,
     _notices,
@@ -154,6 +158,8 @@ def remote_events(run: Run, defer_exit: bool = False) -> Generator[Event, str | 
                     yield DiscoveryArrived(said.meta)
                 elif line.startswith(QUICK) and said.quick is not None:
                     yield QuickArrived(said.quick)
+                elif line.startswith(STEP):
+                    yield Said(line[len(STEP) :])
             meta_line, meta = said.meta_line, said.meta
             if result is None and answer == "none" and said.quick is not None:
                 status = run.finish()
@@ -177,7 +183,9 @@ def remote_events(run: Run, defer_exit: bool = False) -> Generator[Event, str | 
                 if status == 0:
                     raise SSHError(f"{host.name}: the remote step ended without sending its results")
                 raise _remote_failure(host, conn, status, run.stderr())
-            payload = run.get(result[2], result[1], then_end_input=True)
+            transfer = Transfer(result[1])
+            yield Receiving(transfer)
+            payload = run.get(result[2], result[1], then_end_input=True, transfer=transfer)
             output = RemoteOutput(
                 meta=meta,
                 dump=_decode(payload, result[0]),
