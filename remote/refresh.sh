@@ -165,15 +165,56 @@ ss_dump() {  # one pg_dump of the selection in "$@", appended to dump.sql. A job
     wait "$ss_dumping"
     ss_status=$?
     ss_dumping=""
-    [ "$ss_status" -eq 0 ] || ss_dump_failed
+    [ "$ss_status" -eq 0 ] && return 0
+    # too many tables for the server's lock table: the caller dumps in batches, if it may
+    [ -n "${ss_may_batch:-}" ] && ss_locks_full && return 1
+    ss_dump_failed
+}
+
+ss_locks_full() {  # the dump failed because the server's shared lock table is full
+    grep -q -e 'out of shared memory' -e 'max_locks_per_transaction' "$ss_dir/dump.err" 2>/dev/null
+}
+
+ss_dump_batches() {  # too many tables for one pg_dump's locks. schemasync, which has discovery's
+    # document, says how to split them: "batches <n> <token>", then n lines of pg_dump selection
+    # words. Every batch imports the run's snapshot (ss_dump), so all describe one moment; a
+    # table changed after that moment and before its batch locked it would be dumped half old,
+    # half new, so the quick check is taken again once they are done, outside the snapshot: if
+    # it differs from discovery's, schemasync does not use the dump (quick_after).
+    printf 'SCHEMASYNC ASK batches\n'
+    IFS= read -r ss_answer || ss_fail "$SS_EXIT_PG_DUMP" "schemasync did not say how to batch the dump"
+    set -- $ss_answer
+    { [ "$#" -eq 3 ] && [ "$1" = batches ]; } || ss_fail "$SS_EXIT_PG_DUMP" "unexpected answer from schemasync"
+    case $2$3 in *[!0-9a-f]*) ss_fail "$SS_EXIT_PG_DUMP" "unexpected answer from schemasync" ;; esac
+    ss_n=$2
+    SS_BOUNDARY="-- schemasync: next batch $3"
+    ss_k=0
+    while [ "$ss_k" -lt "$ss_n" ]; do
+        ss_k=$((ss_k + 1))
+        IFS= read -r ss_line || ss_fail "$SS_EXIT_PG_DUMP" "unexpected end of input"
+        printf '%s\n' "$ss_line" > "$ss_dir/batch.$ss_k"
+    done
+    : > "$ss_dir/dump.sql"
+    ss_k=0
+    while [ "$ss_k" -lt "$ss_n" ]; do
+        ss_k=$((ss_k + 1))
+        [ "$ss_k" -eq 1 ] || ss_boundary
+        printf 'SCHEMASYNC INFO step dump %s of %s\n' "$ss_k" "$ss_n"
+        eval "set -- $(cat "$ss_dir/batch.$ss_k")"
+        ss_dump "$@"
+        rm -f "$ss_dir/batch.$ss_k"
+    done
+    if (ss_snapshot=""; ss_discover quick '[]' quick.after); then
+        printf 'SCHEMASYNC INFO quick_after %s\n' \
+            "$(sed -n 2p "$ss_dir/quick.after" | sed -n 's/.*"quick" *: *"\([0-9:,-]*\)".*/\1/p')"
+    fi
 }
 
 ss_dump_failed() {  # explain dump.err and exit with the matching code
     grep -i -e 'error' -e 'detail' -e 'hint' -e 'fatal' "$ss_dir/dump.err" | tail -n 20 >&2
     # first: the lock table is full (its message also quotes a LOCK TABLE query)
-    if grep -q -e 'out of shared memory' -e 'max_locks_per_transaction' "$ss_dir/dump.err"; then
-        # schemasync retries in batches; it needs the discovery to plan them
-        printf 'SCHEMASYNC META %s\n' "$(cat "$ss_dir/meta.json")"
+    if ss_locks_full; then
+        # schemasync, which has discovery's document, tries again in smaller batches
         ss_fail "$SS_EXIT_LOCK_TABLE_FULL" "one pg_dump cannot lock all the tables (max_locks_per_transaction)"
     fi
     # pg_dump's lock wait ends as a statement timeout on its LOCK TABLE
@@ -668,6 +709,8 @@ ss_database() {  # discovery and pg_dump of PGDATABASE into $ss_dir; the packed 
                 # at the run's snapshot, discovery's: its fingerprints describe the dump. Else
                 # schemasync keeps them only if the quick check taken before it started is the same
                 [ -n "$ss_early_shared" ] && printf 'SCHEMASYNC INFO early_snapshot shared\n'
+            elif [ -n "${SS_BATCHES:-}" ] && ss_locks_full; then
+                ss_need_batches=1
             elif grep -q -e 'could not obtain lock' -e 'canceling statement due to statement timeout' \
                     -e 'out of shared memory' "$ss_dir/dump.err" 2>/dev/null; then
                 ss_early=""
@@ -684,14 +727,16 @@ ss_database() {  # discovery and pg_dump of PGDATABASE into $ss_dir; the packed 
     elif [ -n "${ss_spec_ok:-}" ]; then
         # made at the fingerprints' snapshot (ss_speculate imports it)
         printf 'SCHEMASYNC INFO early speculated\n'
-    elif command -v ss_batches >/dev/null 2>&1; then
-        # Too many tables for one pg_dump's locks: schemasync sent the tables in batches.
-        : > "$ss_dir/dump.sql"
-        ss_batches
-    else
+    elif [ -z "${ss_need_batches:-}" ]; then
         : > "$ss_dir/dump.sql"
         eval "set -- $(cat "$ss_dir/args")"
-        ss_dump "$@"
+        ss_may_batch=${SS_BATCHES:-}
+        ss_dump "$@" || ss_need_batches=1
+        ss_may_batch=""
+    fi
+    if [ -n "${ss_need_batches:-}" ]; then
+        ss_need_batches=""
+        ss_dump_batches
     fi
 
     ss_release  # every dump is done

@@ -79,3 +79,92 @@ def test_too_many_tables_for_one_dump_are_dumped_in_batches(
     assert len(one) > TABLES
     assert one.keys() == two.keys()
     assert [k for k in one if one[k] != two[k]] == []
+
+
+def _pg_bin_that_alters(folder: Path, tight: Sandbox, runs: int) -> Path:
+    """pg_bin whose pg_dump, in the first `runs` runs (told apart by the snapshot their batches
+    import), adds a column to public.t5 before the run's first batch dump, as another session
+    would: a migration running while the refresh does."""
+    folder.mkdir()
+    real = tight.pg_bin
+    (folder / "psql").symlink_to(real / "psql")
+    seen = folder / "snapshots"
+    alter = " ".join(str(a) for a in tight.client("psql", "locks", "-X", "-q"))
+    script = folder / "pg_dump"
+    script.write_text(
+        "#!/bin/sh\n"
+        'snap=""\n'
+        'for a in "$@"; do case $a in --snapshot=*) snap=${a#--snapshot=} ;; esac; done\n'
+        'case " $* " in *" -t "*)\n'
+        f'  if [ -n "$snap" ] && ! grep -qx "$snap" {seen} 2>/dev/null; then\n'
+        f"    n=$(cat {seen} 2>/dev/null | wc -l)\n"
+        f'    echo "$snap" >> {seen}\n'
+        f'    [ "$n" -lt {runs} ] && {alter} -c "ALTER TABLE public.t5 ADD COLUMN during_$n integer" >/dev/null\n'
+        "  fi ;;\n"
+        "esac\n"
+        f'exec {real / "pg_dump"} "$@"\n'
+    )
+    script.chmod(0o755)
+    return folder
+
+
+@pytest.mark.parametrize("migrations", [1, 1000])
+def test_a_table_changed_while_the_batches_ran_is_never_written_half_old(
+    workspace: Workspace, tight_cluster: Sandbox, tmp_path: Path, migrations: int
+) -> None:
+    """Every batch imports the run's snapshot, but a table changed after it and before its batch
+    locked it would be dumped half old, half new: the run sees the catalog moved, and dumps
+    again once; if it moved again (here: in every run), nothing is written."""
+    tight_cluster.create_database("locks", schema_sql())
+    workspace.add_host(
+        "dev",
+        "locks",
+        schemas=["*"],
+        db_host=str(tight_cluster.pg_socket_dir),
+        db_port=tight_cluster.pg_port,
+        pg_bin=str(_pg_bin_that_alters(tmp_path / "bin", tight_cluster, migrations)),
+    )
+    before = workspace.snapshot()
+    run = workspace.inv("schemas.refresh", "--host", "dev", "--json")
+    if migrations == 1:
+        assert run.code == 0, run.err
+        assert any("batches" in n for n in run.json["notices"]), run.json["notices"]
+        assert "during_0 integer" in workspace.snapshot()["t5.sql"].decode()  # as the table is now
+    else:
+        assert run.code == 4, run.err
+        assert "the schema changed while the dump ran in batches" in run.err
+        assert workspace.snapshot() == before and workspace.commits() == 0
+
+
+def test_batches_lock_at_most_what_they_may_and_keep_a_table_with_its_partitions() -> None:
+    from schemasync.core.config import HostConfig
+    from schemasync.schema.discovery import Discovery
+    from schemasync.transport.remote_script import plan_batches
+
+    relations = [[1, "public", "big", "p", 1], [2, "public", "big_2024", "r", 1], [3, "public", "big_2025", "r", 1]]
+    relations += [[10 + i, "public", f"t{i}", "r", 10 + i] for i in range(5)]
+    relations += [[20, "public", "t0_id_seq", "S", 10], [30, "app", "v", "v", 30], [40, "public", "t0_pkey", "i", 10]]
+    discovery = Discovery.from_dict(
+        {
+            "version": 150000,
+            "database": "d",
+            "user": "u",
+            "tables": [],
+            "relations": relations,
+            "subobjects": [],
+            "schemas": ["app", "public"],
+        }
+    )
+    host = HostConfig(name="h", ssh="x", database="d", output=Path("/tmp/out"), schemas=["app", "public"])
+    batches = plan_batches(discovery, host, locks=3)
+    *tables, rest = batches
+    named = [[a for a in b if a != "-t"] for b in tables]
+    assert all(len(b) <= 3 for b in named)
+    together = next(b for b in named if '"public"."big"' in b)
+    assert {'"public"."big_2024"', '"public"."big_2025"'} <= set(together)  # one file: one batch
+    listed = [name for b in named for name in b]
+    assert sorted(listed) == sorted(set(listed))  # each relation once
+    assert '"public"."t0_id_seq"' not in listed and '"public"."t0_pkey"' not in listed  # they come with t0
+    assert '"app"."v"' in listed
+    assert rest == ["-n", '"app"', "-n", '"public"', "-T", '"app".*', "-T", '"public".*']
+    assert plan_batches(discovery, host, locks=3, whole=False) == tables  # a part: no rest

@@ -305,3 +305,22 @@ def test_kept_records_are_written_as_a_whole_render_writes_them(names, changed, 
     ]
     kept = manifest.render_manifest(now, "dev", "db", fingerprints={"quick": "3:4"}, kept=prev.lines)
     assert kept == manifest.render_manifest(now, "dev", "db", fingerprints={"quick": "3:4"})
+
+
+def test_a_folder_made_meanwhile_by_another_writer_is_used_and_left_alone(tmp_path: Path, monkeypatch) -> None:
+    """A sweep writes its environments in threads: both may find docs/ missing, and the second
+    mkdir fails. That folder is the other's: this write goes on, and its rollback keeps it."""
+    shared = tmp_path / "docs"
+    real_mkdir = Path.mkdir
+
+    def racing_mkdir(self: Path, *args, **kwargs) -> None:
+        if self == shared and not shared.exists():
+            os.mkdir(shared)  # the other environment got there first
+        real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", racing_mkdir)
+    tx = transaction.Transaction(shared / "dev")
+    tx.write({"a.sql": "A\n"})
+    assert (shared / "dev" / "a.sql").read_text() == "A\n"
+    tx.rollback()
+    assert shared.is_dir() and not (shared / "dev").exists()

@@ -10,6 +10,7 @@ import contextlib
 import secrets
 import threading
 from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
 
 from schemasync.core.background import Background
 from schemasync.core.config import HostConfig
@@ -21,7 +22,8 @@ from schemasync.schema.discovery import Discovery
 from schemasync.transport import connect, protocol, runners, session
 from schemasync.transport.remote_script import (
     Mode,
-    batches_function,
+    batch_boundary,
+    batches_answer,
     build_script,
     plan_batches,
 )
@@ -58,11 +60,38 @@ class Starting:
             connect.close(conn)
 
 
+# Of the server's shared lock table, what one batch may take: the rest stays for the application
+# (its own transactions fail when the table is full) and for the server's own slack.
+LOCK_SHARE = 0.9
+
+
+class ChangedDuringDump(DatabaseError):
+    """The catalog changed between the run's snapshot and the end of its batches."""
+
+
+@dataclass
+class Batching:
+    """How to split a dump that cannot lock every table at once (`ASK batches`)."""
+
+    host: HostConfig
+    locks: int | None = None  # per batch; None: from the server's lock table
+    whole: bool = True  # the whole selection (else the relations asked for only)
+    token: str = field(default_factory=lambda: secrets.token_hex(8))
+    used: int = 0  # batches the server was told to dump
+
+    def answer(self, discovery: Discovery) -> str:
+        if self.locks is None:
+            self.locks = max(1, int(discovery.max_locks * LOCK_SHARE))
+        batches = plan_batches(discovery, self.host, self.locks, self.whole)
+        self.used = len(batches)
+        return batches_answer(batches, self.token)
+
+
 def fetch(
     host: HostConfig,
     mode: Mode,
     table: str | None = None,
-    on_discovery: Callable[[dict], None] | None = None,
+    on_discovery: Callable[[Discovery, dict | None], None] | None = None,
     ask: DumpPolicy | None = None,
     starting: Starting | None = None,
     defer_exit: bool = False,
@@ -72,83 +101,131 @@ def fetch(
     ask: incremental; it says what to dump once discovery is in. starting: the connection and
     the remote step, started while the caller read its files (else they start here).
     defer_exit: the output's exit status may still be on its way (session.run_remote): the
-    caller confirms it before writing, and the connection closes once it is in."""
+    caller confirms it before writing, and the connection closes once it is in.
+    A dump of more tables than the server can lock at once is made in batches at the run's
+    snapshot; batches that still cannot lock their tables are made smaller, and a run whose
+    catalog changed before its batches were done is made again once."""
     password = host.password()
-    run: runners.Run | None = None
-    deferred = False
+    batching = Batching(host)
+    retried = begun = False
     if starting is not None:
         conn, run = starting.result()
     else:
         conn = connect.connect(host)
+        run = None
+    deferred = False
     try:
-        try:
-            if run is None:
-                script = build_script(host, mode, table, password)
-                run = session.start_remote(conn, host, script)
-            if ask is not None:
-                ask.begin()  # now that the script is sent (and not while it is)
-            out = exchange(session.remote_events(run, defer_exit=defer_exit), on_discovery, ask, progress)
+        while True:
+            try:
+                if run is None:
+                    run = session.start_remote(conn, host, build_script(host, mode, table, password))
+                if ask is not None and not begun:
+                    ask.begin()  # now that the script is sent (and not while it is)
+                    begun = True
+                events = session.remote_events(run, defer_exit=defer_exit)
+                run = None
+                out = exchange(events, on_discovery, ask, progress, batching)
+            except protocol.LockTableFull:
+                if batching.locks is None or batching.locks == 1:
+                    raise
+                batching.locks = max(1, batching.locks // 2)
+                progress.step(f"the server's lock table is fuller than it says: batches of {batching.locks:,}")
+                continue
+            if not batching.used:
+                deferred = out.exit is not None
+                return out, None
+            try:
+                _check_unchanged(host, out)
+            except ChangedDuringDump:
+                if retried:
+                    raise
+                retried = True
+                progress.step("the schema changed while the batches ran: dumping again")
+                if out.exit is not None:  # its thread closes the connection once the script is gone
+                    with contextlib.suppress(SchemasyncError):
+                        out.confirm()
+                    conn = connect.connect(host)
+                continue
+            out.notices.append(
+                f"dumped in {batching.used} batches of at most {batching.locks:,} tables at one snapshot: "
+                "too many tables to lock in one pg_dump (max_locks_per_transaction)"
+                + ("; the schema changed while the first batches ran, so they were all dumped again" if retried else "")
+            )
             deferred = out.exit is not None
-            return out, None
-        except protocol.LockTableFull as full:
-            if table is not None:
-                raise
-            discovery = Discovery.from_dict(full.meta)
-            size = max(1, discovery.max_locks // 4)
-            while True:
-                boundary = f"-- schemasync: next batch {secrets.token_hex(8)}"
-                batches = plan_batches(discovery, host, size)
-                script = build_script(host, mode, None, password, batches=batches_function(batches, boundary))
-                progress.step(f"too many tables to lock in one pg_dump: {len(batches)} batches")
-                try:
-                    events = session.remote_events(session.start_remote(conn, host, script))
-                    out = exchange(events, on_discovery, progress=progress)
-                except protocol.LockTableFull:
-                    if size == 1:
-                        raise
-                    size = max(1, size // 4)
-                    continue
-                out.notices.append(
-                    f"dumped in {len(batches)} batches: too many tables to lock in one pg_dump "
-                    "(max_locks_per_transaction); each batch is consistent on its own"
-                )
-                return out, (out.dump or "").split(f"\n{boundary}\n")
+            return out, (out.dump or "").split(f"\n{batch_boundary(batching.token)}\n")
     finally:
         if not deferred:  # else the thread awaiting the exit status closes it
             connect.close(conn)
 
 
+def _check_unchanged(host: HostConfig, out: session.RemoteOutput) -> None:
+    """A batched dump is used only if the catalog is as it was at the run's snapshot once the
+    batches are done: a table changed in between may have been dumped half old, half new."""
+    at_snapshot = out.info.get("quick_at_snapshot")
+    after = out.info.get("quick_after")
+    if not at_snapshot or not after or at_snapshot != after:
+        raise ChangedDuringDump(
+            f"{host.name}: the schema changed while the dump ran in batches (a migration?); nothing was written",
+            hint="run the refresh again when the migration is done",
+        )
+
+
 def exchange(
     events: Generator[session.Event, str | None, session.RemoteOutput],
-    on_discovery: Callable[[dict], None] | None = None,
+    on_discovery: Callable[[Discovery, dict | None], None] | None = None,
     ask: DumpPolicy | None = None,
     progress: Progress = QUIET,
+    batching: Batching | None = None,
 ) -> session.RemoteOutput:
     """Read what the remote step says, as the transport yields it: discovery's document (prepare
-    while the server dumps), the quick check (get ready to commit), and a question of what to
-    dump, answered from the fingerprints; and where the server is, for `progress`. The output,
-    once it is in."""
+    while the server dumps), the quick check (get ready to commit), a question of what to dump,
+    answered from the fingerprints, and one of how to batch a dump too big to lock at once; and
+    where the server is, for `progress`. The output, once it is in."""
+    quick_at_snapshot = None
+    discovery: Discovery | None = None
     try:
         event = next(events)
         while True:
             if isinstance(event, session.Asked):
                 if ask is None:
                     raise SchemasyncError("the remote step asked what to dump, and this run does not decide that")
-                event = events.send(ask(event.quick, event.fingerprints, event.pg_dump_version))
+                answer = ask(event.quick, event.fingerprints, event.pg_dump_version)
+                quick_at_snapshot = event.quick.get("quick")
+                if batching is not None and answer.startswith("part"):
+                    batching.whole = False  # the relations asked for, nothing else
+                event = events.send(answer)
+                continue
+            if isinstance(event, session.AskedBatches):
+                if batching is None or discovery is None:
+                    raise SchemasyncError("the remote step asked how to batch its dump, and this run does not batch")
+                answer = batching.answer(discovery)
+                progress.step(f"too many tables to lock at once: {batching.used} batches")
+                event = events.send(answer)
                 continue
             if isinstance(event, session.DiscoveryArrived):
-                progress.step(f"discovery: {len(event.doc.get('tables') or []):,} tables; dumping")
+                # parsed once, and the document let go: it is several times the size of what
+                # Discovery keeps
+                discovery = Discovery.from_dict(event.doc)
+                fingerprints = event.doc.get("fingerprints")
+                event.doc.clear()
+                quick_at_snapshot = (fingerprints or {}).get("quick") or quick_at_snapshot
+                progress.step(f"discovery: {len(discovery.tables):,} tables; dumping")
                 if on_discovery is not None:
-                    on_discovery(event.doc)
+                    on_discovery(discovery, fingerprints)
+            elif isinstance(event, session.QuickArrived):
+                quick_at_snapshot = event.doc.get("quick")
+                if ask is not None:
+                    ask.quick_arrived(event.doc)
             elif isinstance(event, session.Said):
                 progress.step(event.words)
             elif isinstance(event, session.Receiving):
                 progress.step("receiving the dump", event.transfer)
-            elif isinstance(event, session.QuickArrived) and ask is not None:
-                ask.quick_arrived(event.doc)
             event = next(events)
     except StopIteration as done:
-        return done.value
+        out = done.value
+        if quick_at_snapshot and "quick_at_snapshot" not in out.info:
+            out.info["quick_at_snapshot"] = quick_at_snapshot
+        return out
     finally:
         events.close()  # a job that stopped reading ends the run (its channel closes)
 

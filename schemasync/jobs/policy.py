@@ -36,10 +36,8 @@ class Prepare:
         self.details: dict = {}
         self.fingerprints: dict | None = None  # as discovery computed them (incremental.py)
 
-    def __call__(self, meta: dict) -> None:
-        discovery = Discovery.from_dict(meta)
-        self.fingerprints = meta.get("fingerprints")
-        meta.clear()  # the parsed JSON is several times the size of what Discovery keeps
+    def __call__(self, discovery: Discovery, fingerprints: dict | None) -> None:
+        self.fingerprints = fingerprints
         if self.table is not None:
             files = [table_file(*discovery.matches[0])] if discovery.matches else []
         else:

@@ -181,7 +181,7 @@ def _fetch_step(
     else:
         out, batched = fetched
     if prepared.discovery is None:  # nothing to dump: discovery came on its own, at the end
-        prepared(out.meta)
+        prepared(Discovery.from_dict(out.meta), out.meta.get("fingerprints"))
     return _Fetched(out, batched, prepared, policy, whole)
 
 

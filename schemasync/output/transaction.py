@@ -149,7 +149,10 @@ class Transaction:
             missing.append(path)
             path = path.parent
         for p in reversed(missing):
-            p.mkdir()
+            try:
+                p.mkdir()
+            except FileExistsError:  # made meanwhile by another environment's write (a sweep): not ours
+                continue
             self.created_dirs.append(p)
 
     def rollback(self) -> None:

@@ -32,7 +32,7 @@ class RemoteExit(IntEnum):
     NO_TMPDIR = 24
     NOTHING_TO_DUMP = 25  # META says why
     LOCK_WAIT = 26
-    LOCK_TABLE_FULL = 27  # META follows: schemasync retries in batches
+    LOCK_TABLE_FULL = 27  # a batch could not lock its tables: schemasync tries smaller batches
 
 
 # Lines the remote step prints on stdout ("." is a heartbeat).
@@ -53,6 +53,7 @@ FINGERPRINTS = "SCHEMASYNC FINGERPRINTS "  # then, if asked for, the fingerprint
 
 
 ASK = "SCHEMASYNC ASK"  # then the script waits for one line saying what to dump
+ASK_BATCHES = ASK + " batches"  # too many tables to lock at once: the script waits for the batches
 
 
 # A host with several databases: the list, then each one's lines after DATABASE <k>.
@@ -66,7 +67,8 @@ _MAX_LINE = 64 * 1024 * 1024
 
 
 class LockTableFull(DatabaseError):
-    """One pg_dump cannot lock every table: the caller retries in batches (it has the discovery)."""
+    """A batch of the dump could not lock its tables: the caller tries again in smaller batches
+    (it has discovery's document)."""
 
     def __init__(self, message: str, meta: dict) -> None:
         super().__init__(message)
@@ -101,6 +103,14 @@ class Asked:
 
 
 @dataclass(frozen=True)
+class AskedBatches:
+    """Too many tables for one pg_dump's locks: the script waits for how to split them. The job
+    answers (`events.send`) with `batches <n> <token>` and n lines of selection words."""
+
+    meta: dict  # discovery's document, said before
+
+
+@dataclass(frozen=True)
 class Receiving:
     """The dump is on its way: `transfer.done` counts its bytes as they arrive (over SFTP)."""
 
@@ -114,7 +124,7 @@ class Said:
     words: str
 
 
-Event = DiscoveryArrived | QuickArrived | Asked | Receiving | Said
+Event = DiscoveryArrived | QuickArrived | Asked | AskedBatches | Receiving | Said
 
 
 def file_line(line: str, prefix: str) -> tuple[str, int, str]:

@@ -169,31 +169,42 @@ def dump_pattern(schema: str, name: str | None = None) -> str:
     return q(schema) if name is None else f"{q(schema)}.{q(name)}"
 
 
-def plan_batches(discovery: Discovery, host: HostConfig, batch_size: int) -> list[list[str]]:
-    """pg_dump selections for a database too big to lock at once: tables in batches (a table's
-    partitions stay with it), then one dump of everything that is not a table."""
+def plan_batches(discovery: Discovery, host: HostConfig, locks: int, whole: bool = True) -> list[list[str]]:
+    """pg_dump selections for more tables than one pg_dump can lock: the file owners (tables,
+    views, sequences of their own) in batches that lock at most `locks` relations each, a
+    table's partitions with it (they share its file; its owned sequences come with it), in the
+    catalog's byte order. Then, if `whole`, one dump of everything that is not a relation: every
+    relation of the selected schemas excluded by a pattern per schema, not one by one (pg_dump
+    runs a query per pattern)."""
+    by_owner: dict[int, list[Relation]] = {}
+    for rel in discovery.relations.values():
+        by_owner.setdefault(rel.owner, []).append(rel)
+    owners = sorted(
+        (r for r in discovery.relations.values() if r.owner == r.oid and r.relkind in "rpfvmS"),
+        key=lambda r: (r.schema.encode(), r.name.encode()),
+    )
     batches: list[list[str]] = []
     current: list[str] = []
-    every_table: list[str] = []
-    for table in discovery.tables:
-        members = [dump_pattern(r.schema, r.name) for r in discovery.members(table)]
-        if current and len(current) // 2 + len(members) > batch_size:
+    held = 0
+    for owner in owners:
+        members = [r for r in by_owner[owner.oid] if r.relkind in "rpf"] if owner.relkind in "rpf" else [owner]
+        if current and held + len(members) > locks:
             batches.append(current)
-            current = []
-        for pattern in members:
-            current += ["-t", pattern]
-        # -T on a table does not keep its owned sequences out of the last dump: name them too
-        owned = [dump_pattern(r.schema, r.name) for r in discovery.owned_sequences(table)]
-        every_table += [arg for pattern in members + owned for arg in ("-T", pattern)]
+            current, held = [], 0
+        held += len(members)
+        current += [
+            arg
+            for r in sorted(members, key=lambda r: (r.schema.encode(), r.name.encode()))
+            for arg in ("-t", dump_pattern(r.schema, r.name))
+        ]
     if current:
         batches.append(current)
-    rest: list[str] = []
-    if host.schemas != ["*"]:
-        for schema in discovery.schemas:
-            rest += ["-n", dump_pattern(schema)]
-    for schema, name in discovery.excluded:
-        rest += ["-T", dump_pattern(schema, name)]
-    batches.append(rest + every_table)
+    if whole:
+        rest: list[str] = []
+        if host.schemas != ["*"]:
+            rest += [arg for schema in discovery.schemas for arg in ("-n", dump_pattern(schema))]
+        rest += [arg for schema in discovery.schemas for arg in ("-T", dump_pattern(schema) + ".*")]
+        batches.append(rest)
     return batches
 
 
@@ -260,16 +271,15 @@ def selection_words(args: list[str]) -> str:
     return " ".join("'" + a.replace("'", "'\"'\"'") + "'" for a in args)
 
 
-def batches_function(batches: list[list[str]], boundary: str) -> str:
-    """`ss_batches`: one pg_dump per batch of selection arguments, separated by a boundary line."""
-    lines = ["ss_batches() {"]
-    for i, args in enumerate(batches):
-        if i:
-            lines.append("    ss_boundary")
-        lines.append(f"    printf 'SCHEMASYNC INFO step dump %d of %d\\n' {i + 1} {len(batches)}")
-        lines.append("    ss_dump " + " ".join(shlex.quote(a) for a in args))
-    lines.append("}")
-    return "\n".join(lines) + "\n" + f"SS_BOUNDARY={shlex.quote(boundary)}\n"
+def batches_answer(batches: list[list[str]], token: str) -> str:
+    """The answer to the script's `ASK batches`: `batches <n> <token>`, then each batch's selection
+    words on a line (the script reads them as it reads discovery's)."""
+    return "\n".join([f"batches {len(batches)} {token}", *(selection_words(args) for args in batches)])
+
+
+def batch_boundary(token: str) -> str:
+    """The line between two batches' dumps in the script's output (refresh.sh ss_boundary)."""
+    return f"-- schemasync: next batch {token}"
 
 
 def _more_bin(host: HostConfig) -> str:
@@ -286,7 +296,6 @@ def build_script(
     mode: Mode,
     table: str | None = None,
     password: str | None = None,
-    batches: str = "",
     ask: bool = False,
     expect_quick: str | None = None,
     since: str | None = None,
@@ -323,8 +332,10 @@ def build_script(
         "SS_MORE_BIN": _more_bin(host),
         "SS_INLINE_MAX": str(INLINE_MAX),
     }
-    early = None if batches or host.several or ask or not speed.on("early_dump") else early_selection(host, mode, table)
+    early = None if host.several or ask or not speed.on("early_dump") else early_selection(host, mode, table)
     lines = ["# generated by schemasync for this run"]
+    if mode == "full" and not host.several:
+        lines.append("SS_BATCHES=1")  # too many tables to lock at once: the script asks how to batch them
     if ask:
         lines.append("SS_ASK=1")
         if expect_quick is not None and re.fullmatch(r"-?[0-9]+:-?[0-9]+", expect_quick):
@@ -342,4 +353,4 @@ def build_script(
         header += _heredoc_function("ss_write_databases_sql", '"$1"', databases_sql(host))
     if password is not None:
         header += _heredoc_function("ss_write_pgpass", '"$1"', pgpass_line(password))
-    return header + batches + _remote_text("refresh.sh")
+    return header + _remote_text("refresh.sh")

@@ -18,6 +18,7 @@ from schemasync.core.progress import Transfer
 from schemasync.transport.connect import close
 from schemasync.transport.protocol import (
     ASK,
+    ASK_BATCHES,
     DATABASE,
     DATABASES,
     DISCOVERY,
@@ -30,6 +31,7 @@ from schemasync.transport.protocol import (
     RESULT,
     STEP,
     Asked,
+    AskedBatches,
     DiscoveryArrived,
     Event,
     LockTableFull,
@@ -66,7 +68,7 @@ class RemoteOutput:
         Before anything is written: the output is whole, but only a status of 0 vouches for it."""
         if self.exit is not None:
             pending, self.exit = self.exit, None
-            self.notices = pending.result()
+            self.notices = [*pending.result(), *self.notices]
 
 
 class _FileGone(SSHError):
@@ -144,6 +146,12 @@ def remote_events(run: Run, defer_exit: bool = False) -> Generator[Event, str | 
                 if line.startswith(RESULT):
                     result = file_line(line, RESULT)
                     break
+                if line == ASK_BATCHES and said.meta is not None:
+                    answer_batches = yield AskedBatches(said.meta)
+                    if answer_batches is None:
+                        raise SchemasyncError(f"{host.name}: the remote step asked how to batch, and nothing answered")
+                    run.send(answer_batches)
+                    continue
                 if line == ASK and said.quick is not None:
                     answer = yield Asked(said.quick, said.fingerprints, said.info.get("pg_dump_version", ""))
                     if answer is None:
@@ -178,8 +186,8 @@ def remote_events(run: Run, defer_exit: bool = False) -> Generator[Event, str | 
                 status = run.finish()
                 if meta_line is not None and status in (0, RemoteExit.NOTHING_TO_DUMP):
                     return RemoteOutput(meta=_json(meta_line), dump=None, status=status, notices=_notices(run.stderr()))
-                if meta_line is not None and status == RemoteExit.LOCK_TABLE_FULL:
-                    raise LockTableFull(f"{host.name}: too many tables for one pg_dump", _json(meta_line))
+                if meta is not None and status == RemoteExit.LOCK_TABLE_FULL:
+                    raise LockTableFull(f"{host.name}: too many tables for one pg_dump", meta)
                 if status == 0:
                     raise SSHError(f"{host.name}: the remote step ended without sending its results")
                 raise _remote_failure(host, conn, status, run.stderr())
