@@ -49,8 +49,9 @@ def test_the_protocol_page_says_what_both_sides_use() -> None:
     prefixes = [
         v for k, v in vars(protocol).items() if k.isupper() and isinstance(v, str) and v.startswith("SCHEMASYNC")
     ]
-    # META, DISCOVERY, RESULT, INFO, INFO step, QUICK, FINGERPRINTS, ASK, DATABASES, DATABASE, FAILED, END
-    assert len(prefixes) == 12
+    # META, DISCOVERY, RESULT, INFO, INFO step, QUICK, FINGERPRINTS, ASK, ASK batches, DATABASES, DATABASE,
+    # FAILED, END
+    assert len(prefixes) == 13
     for prefix in prefixes:
         assert f"`{prefix.strip()}" in page, prefix
     for code in protocol.RemoteExit:

@@ -398,9 +398,9 @@ def test_small_files_come_on_the_channel_and_big_ones_over_sftp_alike(
     fetched: list[str] = []
     sftp_get = runners._Puller.get
 
-    def noting_get(self: runners._Puller, path: str, size: int, opened=None) -> bytes:  # the real get, noted
+    def noting_get(self: runners._Puller, path: str, size: int, opened=None, transfer=None) -> bytes:  # noted
         fetched.append(path)
-        return sftp_get(self, path, size, opened)
+        return sftp_get(self, path, size, opened, transfer)
 
     monkeypatch.setattr(runners._Puller, "get", noting_get)
     workspace.add_host("dev", database)

@@ -152,7 +152,9 @@ def fetch(
                 + ("; the schema changed while the first batches ran, so they were all dumped again" if retried else "")
             )
             deferred = out.exit is not None
-            return out, (out.dump or "").split(f"\n{batch_boundary(batching.token)}\n")
+            dumps = (out.dump or "").split(f"\n{batch_boundary(batching.token)}\n")
+            out.dump = None  # the batches hold it: not twice
+            return out, dumps
     finally:
         if not deferred:  # else the thread awaiting the exit status closes it
             connect.close(conn)

@@ -99,8 +99,9 @@ def plan_refresh(
     discovery, previous = got.prepared.discovery, got.prepared.previous
     assert discovery is not None
     _refuse_empty(host, table, got, discovery, previous, allow_empty)
-    if got.out.dump is not None:
-        progress.step(f"splitting the dump ({len(got.out.dump) / 1e6:.1f} MB)")
+    dumped = got.batched or ([got.out.dump] if got.out.dump is not None else [])
+    if dumped:
+        progress.step(f"splitting the dump ({sum(map(len, dumped)) / 1e6:.1f} MB)")
     pieces, tenancy, redacted = _split_step(host, table, got, discovery)
     progress.step(f"comparing {len(pieces):,} files")
     produced = _render_step(host, pieces, tenancy, discovery, got.prepared.details, notes)
@@ -193,7 +194,7 @@ def _refuse_empty(
     previous: records.Previous,
     allow_empty: bool,
 ) -> None:
-    if got.out.dump is None and got.decision is None:
+    if got.out.dump is None and got.batched is None and got.decision is None:
         _explain_nothing_to_dump(host, discovery, table, previous)
     if table is None and not got.kept and not discovery.tables and previous.tables_present() and not allow_empty:
         raise DatabaseError(
@@ -208,7 +209,9 @@ def _split_step(
 ) -> tuple[list[Piece], Tenancy | None, list[Finding]]:
     """The dump into pieces (checked complete), tenants folded, secrets redacted: before anything
     is rendered."""
-    result = SplitResult({}) if got.out.dump is None else split_dump(got.batched or got.out.dump, discovery)
+    dumped = got.batched or got.out.dump
+    result = SplitResult({}) if dumped is None else split_dump(dumped, discovery)
+    del dumped
     got.out.dump = got.batched = None  # the pieces hold what is needed; the whole dump can go
     pieces = list(result.pieces.values())
     tenancy = None

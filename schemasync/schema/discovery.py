@@ -12,7 +12,7 @@ from schemasync.core.errors import SplitError
 TABLE_KINDS = frozenset("rpf")  # table, partitioned table, foreign table
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Relation:
     oid: int
     schema: str
@@ -21,7 +21,7 @@ class Relation:
     owner: int  # oid of the relation whose file holds this one (itself for tables and views)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Column:
     name: str
     type: str
@@ -29,7 +29,7 @@ class Column:
     comment: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ForeignKey:
     schema: str
     table: str
@@ -42,7 +42,7 @@ class ForeignKey:
     name: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Table:
     oid: int
     schema: str
