@@ -167,16 +167,9 @@ def refresh(
             if table:
                 raise ConfigError(f"--table: {target.name} has several databases; choose one with --database")
             return run_sweep(cfg, [target], commit=not no_commit)
+        options = {"table": table, "commit": not no_commit, "allow_empty": allow_empty, "full": full}
         with LiveLine(sys.stdout, live=not json and sys.stdout.isatty(), name=target.name) as live:
-            return run_refresh(
-                cfg,
-                _on(host, database),
-                table=table,
-                commit=not no_commit,
-                allow_empty=allow_empty,
-                full=full,
-                progress=live,
-            )
+            return run_refresh(cfg, _on(host, database), **options, progress=live)
 
     def one(r: Any) -> bool:
         return isinstance(r, RefreshResult)

@@ -135,7 +135,7 @@ def remote_events(run: Run, defer_exit: bool = False) -> Generator[Event, str | 
     defer_exit: once the dump is in, its exit status (a round trip away on a far link) is
     awaited in a thread, which then closes the connection: the caller splits the dump meanwhile,
     and calls `confirm()` on the output before it writes anything."""
-    conn, host = run.conn, run.host
+    host = run.host
     handed_over = False
     try:
         with run.errors():
@@ -168,34 +168,13 @@ def remote_events(run: Run, defer_exit: bool = False) -> Generator[Event, str | 
                     yield QuickArrived(said.quick)
                 elif line.startswith(STEP):
                     yield Said(line[len(STEP) :])
-            meta_line, meta = said.meta_line, said.meta
-            if result is None and answer == "none" and said.quick is not None:
-                status = run.finish()
-                if status != 0:
-                    raise _remote_failure(host, conn, status, run.stderr())
-                return RemoteOutput(
-                    meta=said.fingerprints or said.quick,
-                    dump=None,
-                    status=0,
-                    transferred=said.fetched,
-                    notices=_notices(run.stderr()),
-                    info=said.info,
-                    answer=answer,
-                )
-            if result is None or meta is None:
-                status = run.finish()
-                if meta_line is not None and status in (0, RemoteExit.NOTHING_TO_DUMP):
-                    return RemoteOutput(meta=_json(meta_line), dump=None, status=status, notices=_notices(run.stderr()))
-                if meta is not None and status == RemoteExit.LOCK_TABLE_FULL:
-                    raise LockTableFull(f"{host.name}: too many tables for one pg_dump", meta)
-                if status == 0:
-                    raise SSHError(f"{host.name}: the remote step ended without sending its results")
-                raise _remote_failure(host, conn, status, run.stderr())
+            if result is None or said.meta is None:
+                return _ended(run, said, answer)
             transfer = Transfer(result[1])
             yield Receiving(transfer)
             payload = run.get(result[2], result[1], then_end_input=True, transfer=transfer)
             output = RemoteOutput(
-                meta=meta,
+                meta=said.meta,
                 dump=_decode(payload, result[0]),
                 status=0,
                 transferred=said.fetched + len(payload),
@@ -211,6 +190,32 @@ def remote_events(run: Run, defer_exit: bool = False) -> Generator[Event, str | 
     finally:
         if not handed_over:
             run.close()
+
+
+def _ended(run: Run, said: _Said, answer: str | None) -> RemoteOutput:
+    """The script ended without a dump: nothing changed (incremental), nothing to dump, or it
+    failed (a batch that cannot lock its tables is LockTableFull)."""
+    host = run.host
+    status = run.finish()
+    if answer == "none" and said.quick is not None:
+        if status != 0:
+            raise _remote_failure(host, run.conn, status, run.stderr())
+        return RemoteOutput(
+            meta=said.fingerprints or said.quick,
+            dump=None,
+            status=0,
+            transferred=said.fetched,
+            notices=_notices(run.stderr()),
+            info=said.info,
+            answer=answer,
+        )
+    if said.meta_line is not None and status in (0, RemoteExit.NOTHING_TO_DUMP):
+        return RemoteOutput(meta=_json(said.meta_line), dump=None, status=status, notices=_notices(run.stderr()))
+    if said.meta is not None and status == RemoteExit.LOCK_TABLE_FULL:
+        raise LockTableFull(f"{host.name}: too many tables for one pg_dump", said.meta)
+    if status == 0:
+        raise SSHError(f"{host.name}: the remote step ended without sending its results")
+    raise _remote_failure(host, run.conn, status, run.stderr())
 
 
 def run_remote(run: Run, defer_exit: bool = False) -> RemoteOutput:
