@@ -78,5 +78,5 @@ case "$cmd" in
     bench-big) check_system; setup_venv; exec .venv/bin/python -m bench.big "$@" ;;
     stop)  exec .venv/bin/python -m sandbox stop ;;
     doctor) check_system; echo "system packages: all present" ;;
-    *)     sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    *)     sed -n '2,/^set -eu/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2 ;;
 esac
