@@ -23,9 +23,8 @@ class _Ticker:
     """Redraws one line on a terminal from `text()` every TICK, once QUIET_FOR has passed;
     clears it when stopped. `lock` is held while drawing, so others can print between draws."""
 
-    def __init__(self, stream: TextIO, text: Callable[[float], str | None]) -> None:
-        self.stream, self.text = stream, text
-        self.lock = threading.Lock()
+    def __init__(self, stream: TextIO, text: Callable[[float], str | None], lock: threading.Lock) -> None:
+        self.stream, self.text, self.lock = stream, text, lock
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._tick, name="schemasync-live", daemon=True)
         self.started = time.monotonic()
@@ -75,7 +74,7 @@ class LiveLine(Progress):
     def __init__(self, stream: TextIO, live: bool, name: str = "") -> None:
         self.name = name
         self.now: tuple[str, Transfer | None] = ("starting", None)
-        self.ticker = _Ticker(stream, self._text) if live else None
+        self.ticker = _Ticker(stream, self._text, threading.Lock()) if live else None
 
     def step(self, text: str, transfer: Transfer | None = None) -> None:
         self.now = (text, transfer)  # one assignment: the drawing thread sees the old or the new
@@ -102,7 +101,8 @@ class LiveStatus:
     def __init__(self, hosts: list[HostConfig], stream: TextIO) -> None:
         self.pending = [h.name for h in hosts]
         self.stream = stream
-        self.ticker = _Ticker(stream, self._text) if stream.isatty() else None
+        self.lock = threading.Lock()  # finished lines come from several threads, between draws
+        self.ticker = _Ticker(stream, self._text, self.lock) if stream.isatty() else None
 
     def _text(self, elapsed: float) -> str | None:
         return f"running: {', '.join(self.pending)} ({elapsed:.0f}s)" if self.pending else None
@@ -120,8 +120,7 @@ class LiveStatus:
             self.ticker.end()
 
     def done(self, outcome: Outcome) -> None:
-        lock = self.ticker.lock if self.ticker is not None else threading.Lock()
-        with lock:
+        with self.lock:
             if self.ticker is not None:
                 self.ticker.clear()
             if outcome.host.name in self.pending:

@@ -116,6 +116,7 @@ def fetch(
     deferred = False
     try:
         while True:
+            batching.used = 0  # this attempt's, not an earlier one's
             try:
                 if run is None:
                     run = session.start_remote(conn, host, build_script(host, mode, table, password))
