@@ -196,6 +196,13 @@ FROM (
     SELECT count(*), sum(hashint8extended((objoid::int8 << 24) # (classoid::int8 << 8) # objsubid, xmin::text::int8))
     FROM pg_description WHERE (classoid, objoid) NOT IN (SELECT classid, oid FROM tmp_obj)
     UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_class WHERE relpersistence <> 't'
+    -- tables' size classes (ANALYZE writes them in place, keeping xmin): one moving to another
+    -- power of ten is news for the manifest; counted as no rows, so the count stays the catalog's
+    UNION ALL SELECT 0, sum(hashint8extended(oid::int8, CASE WHEN reltuples < 1 THEN reltuples::int8
+                                                             ELSE floor(log(reltuples::numeric))::int8 + 1 END
+                                                        + 64 * CASE WHEN relpages = 0 THEN 0 ELSE floor(log(
+                                                  relpages::numeric * current_setting('block_size')::numeric))::int8 + 1 END))
+    FROM pg_class WHERE relkind IN ('r', 'p', 'f') AND relpersistence <> 't'
     UNION ALL
     SELECT count(*), sum(hashint8extended((attrelid::int8 << 16) # attnum, xmin::text::int8)) FROM pg_attribute
     WHERE attrelid NOT IN (SELECT oid FROM tmp)
@@ -494,13 +501,21 @@ fp_tok(owner, tok) AS (
                c.reltablespace, c.relpersistence, c.relkind, c.relnatts, c.relchecks, c.relrowsecurity,
                c.relforcerowsecurity, c.relispopulated, c.relreplident, c.relispartition,
                CASE WHEN r.acl THEN c.relacl END, c.reloptions,
-               c.relpartbound::text, t.reloptions), 0)::text
+               c.relpartbound::text, t.reloptions,
+               -- the size class (discovery's, and the manifest's): the file stays, its record moves
+               CASE WHEN c.reltuples < 1 THEN c.reltuples::int8 ELSE floor(log(c.reltuples::numeric))::int8 + 1 END,
+               CASE WHEN c.relpages = 0 THEN 0
+                    ELSE floor(log(c.relpages::numeric * current_setting('block_size')::numeric))::int8 + 1 END), 0)::text
 \else
                md5(ROW(c.relname, c.relnamespace, c.reltype, c.reloftype, c.relam,
                c.reltablespace, c.relpersistence, c.relkind, c.relnatts, c.relchecks, c.relrowsecurity,
                c.relforcerowsecurity, c.relispopulated, c.relreplident, c.relispartition,
                CASE WHEN r.acl THEN c.relacl END, c.reloptions,
-               c.relpartbound, t.reloptions)::text)
+               c.relpartbound, t.reloptions,
+               -- the size class (discovery's, and the manifest's): the file stays, its record moves
+               CASE WHEN c.reltuples < 1 THEN c.reltuples::int8 ELSE floor(log(c.reltuples::numeric))::int8 + 1 END,
+               CASE WHEN c.relpages = 0 THEN 0
+                    ELSE floor(log(c.relpages::numeric * current_setting('block_size')::numeric))::int8 + 1 END)::text)
 \endif
     FROM pg_class c JOIN fp_rel r ON r.oid = c.oid LEFT JOIN pg_class t ON t.oid = c.reltoastrelid
     UNION ALL
@@ -670,7 +685,16 @@ meta AS (
                          WHERE c.conrelid = r.oid AND c.contype = 'p'),
                         -- not obj_description(): a SQL function, planned on each call under the settings above
                         (SELECT d.description FROM pg_description d
-                         WHERE d.objoid = r.oid AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0))
+                         WHERE d.objoid = r.oid AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0),
+                        -- size class: the power of ten at or below the planner's row count and the table's
+                        -- bytes (null: never analyzed), so that a size moving within its class changes nothing
+                        (SELECT json_build_array(
+                                    CASE WHEN c.reltuples < 0 THEN NULL WHEN c.reltuples < 1 THEN 0
+                                         ELSE (10::numeric ^ floor(log(c.reltuples::numeric)))::bigint END,
+                                    CASE WHEN c.reltuples < 0 AND c.relpages = 0 THEN NULL WHEN c.relpages = 0 THEN 0
+                                         ELSE (10::numeric ^ floor(log(c.relpages::numeric
+                                               * current_setting('block_size')::numeric)))::bigint END)
+                         FROM pg_class c WHERE c.oid = r.oid))
                         ORDER BY r.nspname, r.relname), '[]')
                    FROM sel r WHERE r.owner = r.oid AND r.relkind IN ('r', 'p', 'f')),
         'foreign_keys', (SELECT coalesce(json_agg(json_build_array(

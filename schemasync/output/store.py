@@ -56,6 +56,7 @@ def plan_changes(
     extra_own: dict[str, str] | None = None,
     fingerprints: tuple[dict, dict[str, str]] | None = None,
     incremental: bool = False,
+    sizes: dict[tuple[str, str], tuple] | None = None,
 ) -> Plan:
     """Statuses and the files to write. Pure.
 
@@ -72,6 +73,7 @@ def plan_changes(
         if file in records or not previous.exists(file):
             continue  # refreshed now, or its file was removed by hand: forget it
         records[file] = rec if partial or incremental else replace(rec, status=ORPHANED)
+    resized = _resize(records, sizes, previous.records) if sizes is not None else False
     ordered = sorted(records.values(), key=_sort_key)
     newly_orphaned = frozenset(
         r.file for r in ordered if r.status == ORPHANED and previous.records.get(r.file, r).status != ORPHANED
@@ -90,7 +92,7 @@ def plan_changes(
     refingerprinted = valid_for != previous.fingerprints or any(
         previous.records.get(f) is None or previous.records[f].fp != r.fp for f, r in records.items()
     )
-    changed = bool(cmp.writes) or bool(newly_orphaned) or forgotten or own_missing or refingerprinted
+    changed = bool(cmp.writes) or bool(newly_orphaned) or forgotten or own_missing or refingerprinted or resized
     before_stamp, now_stamp = previous.fingerprints or {}, valid_for or {}
     plan = Plan(
         ordered,
@@ -119,10 +121,27 @@ def plan_changes(
     }
     head = _ManifestHead(environment, database, versions, tenants, valid_for)
     if not any(news.values()) and not any(news_objects.values()) and not forgotten and not own_missing:
-        _restamp_only(plan, previous, head, refingerprinted)
+        _restamp_only(plan, previous, head, refingerprinted or resized)
         return plan
     _write_own(plan, previous, head, news, news_objects, now, extra_own, keep_erd=not own_missing)
     return plan
+
+
+def _resize(records: dict[str, Record], sizes: dict[tuple[str, str], tuple], before: dict[str, Record]) -> bool:
+    """Each live table's size class as discovery found it (kept records too): True when one is in
+    another class than the manifest says. A size moving within its class changes nothing."""
+    moved = False
+    for file, r in records.items():
+        if r.kind != "table" or r.status == ORPHANED or not r.details or (r.schema or "", r.name) not in sizes:
+            continue
+        rows, size_bytes = sizes[(r.schema or "", r.name)]
+        want = {"rows": rows, "bytes": size_bytes} if (rows, size_bytes) != (None, None) else None
+        if r.details.get("size") != want:
+            details = {k: v for k, v in r.details.items() if k != "size"}
+            records[file] = r = replace(r, details={**details, "size": want} if want else details)
+        old = before.get(file)
+        moved |= old is not None and (old.details or {}).get("size") != want
+    return moved
 
 
 def _compare(

@@ -52,6 +52,7 @@ class Table:
     column_defs: tuple[Column, ...] = ()
     primary_key: tuple[str, ...] = ()
     comment: str | None = None
+    size: tuple[int | None, int | None] = (None, None)  # size class: rows, bytes (powers of ten)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -142,4 +143,5 @@ def _table(row: list) -> Table:
     cols = tuple(Column(c[0], c[1], bool(c[2]), *c[3:4]) for c in (row[5] if len(row) > 5 else []))
     pk = tuple(row[6]) if len(row) > 6 else ()
     comment = row[7] if len(row) > 7 else None
-    return Table(int(oid), schema, name, kind, int(count), cols, pk, comment)
+    size = tuple(row[8]) if len(row) > 8 and row[8] else (None, None)
+    return Table(int(oid), schema, name, kind, int(count), cols, pk, comment, size)  # type: ignore[arg-type]

@@ -1,0 +1,183 @@
+"""`impact` and `review`: questions about the next migration, answered from the files alone.
+
+Each environment's files are read into a catalog (schema/catalog.py); `impact` walks who depends on
+a name, `review` applies a migration statement by statement (schema/review.py). With several
+environments, each answers for itself and the differences between them are drift.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from schemasync.core.config import Config, HostConfig
+from schemasync.core.errors import ConfigError
+from schemasync.jobs.reader import load_records
+from schemasync.output.records import ORPHANED
+from schemasync.schema.catalog import Catalog, SourceFile, dependents_of, target_of
+from schemasync.schema.catalog_build import build_catalog
+from schemasync.schema.review import StatementReview, parse_migration, review
+
+
+def load_catalog(host: HostConfig) -> Catalog:
+    """The environment as its files say: every live file, and each table's size class."""
+    records = [r for r in load_records(host) if r.status != ORPHANED]
+    files = [SourceFile(r.kind, r.schema, r.name, r.file, (host.output / r.file).read_text(encoding="utf-8"))
+             for r in records]  # fmt: skip
+    catalog = build_catalog(files)
+    for r in records:
+        size = (r.details or {}).get("size")
+        rel = catalog.relations.get((r.schema or "public", r.name))
+        if rel is not None and size:
+            rel.size = size
+    return catalog
+
+
+def _hosts(config: Config, host: str | None, all_hosts: bool) -> list[HostConfig]:
+    if all_hosts:
+        found = [h for h in config.hosts.values() if (h.output / "_manifest.json").exists()]
+        if not found:
+            raise ConfigError("no environment has schema files yet", hint="run: inv schemas.sweep")
+        return found
+    return [config.host(host)]
+
+
+# --- impact ------------------------------------------------------------------------------------
+
+
+@dataclass
+class ImpactResult:
+    name: str
+    target: dict[str, Any]
+    hosts: list[str]
+    dependents: list[dict[str, Any]] = field(default_factory=list)  # each with `hosts`: where it exists
+    missing: list[str] = field(default_factory=list)  # environments without the name
+
+
+def impact(config: Config, name: str, host: str | None = None, all_hosts: bool = False) -> ImpactResult:
+    hosts = _hosts(config, host, all_hosts)
+    merged: dict[tuple, dict[str, Any]] = {}
+    result: ImpactResult | None = None
+    for h in hosts:
+        catalog = load_catalog(h)
+        target = target_of(catalog, name)
+        if target is None:
+            if result is None:
+                result = ImpactResult(name, {}, [x.name for x in hosts])
+            result.missing.append(h.name)
+            continue
+        if result is None or not result.target:
+            missing = result.missing if result else []
+            result = ImpactResult(name, _target_data(target), [x.name for x in hosts], missing=missing)
+        for d, depth in dependents_of(catalog, target):
+            key = (d.kind, d.name)
+            entry = merged.setdefault(key, {**d.data(), "depth": depth, "names": [], "hosts": []})
+            entry["depth"] = min(entry["depth"], depth)
+            what = _target_words(d.target)
+            if what not in entry["names"]:
+                entry["names"].append(what)
+            if h.name not in entry["hosts"]:
+                entry["hosts"].append(h.name)
+    assert result is not None
+    if not result.target:
+        hint = f"names are looked up in {', '.join(h.name for h in hosts)}'s files"
+        raise ConfigError(f"nothing named {name!r} (a table, column, view, type, sequence or function)", hint=hint)
+    result.dependents = sorted(merged.values(), key=lambda e: (e["depth"], e["kind"], e["name"]))
+    return result
+
+
+def _target_data(target: tuple) -> dict[str, Any]:
+    keys = {"relation": ("schema", "name"), "column": ("schema", "table", "column")}.get(target[0], ("schema", "name"))
+    return {"kind": target[0], **dict(zip(keys, target[1:], strict=False))}
+
+
+def _target_words(target: tuple) -> str:
+    if target[0] == "column":
+        return f"{target[3]} of {target[2]}"
+    return f"{target[0]} {target[2]}"
+
+
+# --- review ------------------------------------------------------------------------------------
+
+
+@dataclass
+class HostReview:
+    host: str
+    statements: list[StatementReview]
+
+    @property
+    def ok(self) -> bool:
+        return all(s.ok for s in self.statements)
+
+
+@dataclass
+class ReviewResult:
+    sources: list[str]
+    hosts: list[HostReview]
+    drift: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(h.ok for h in self.hosts)
+
+
+def review_migration(
+    config: Config, sources: list[tuple[str, str]], host: str | None = None, all_hosts: bool = False
+) -> ReviewResult:
+    """The migration (each (file name, text), in order) against each environment. Raises
+    MigrationSyntaxError when it does not parse."""
+    statements = parse_migration(sources)
+    hosts = _hosts(config, host, all_hosts)
+    result = ReviewResult([name for name, _ in sources], [])
+    finals: dict[str, Catalog] = {}
+    for h in hosts:
+        reviewed, final = review(load_catalog(h), statements)
+        result.hosts.append(HostReview(h.name, reviewed))
+        finals[h.name] = final
+    if len(hosts) > 1:
+        result.drift = drift(result.hosts, finals, statements)
+    return result
+
+
+def drift(hosts: list[HostReview], finals: dict[str, Catalog], statements: list) -> list[dict[str, Any]]:
+    """Where environments part: a statement that fails in some and not others (they differ already
+    in a way the migration relies on), and the tables it touches ending up different."""
+    out: list[dict[str, Any]] = []
+    for i, st in enumerate(statements):
+        failing = [h.host for h in hosts if h.statements[i].fails]
+        if failing and len(failing) < len(hosts):
+            out.append({"statement": st.index, "kind": "differs already",
+                        "message": f"fails in {', '.join(failing)} only: "
+                                   f"{hosts[[h.host for h in hosts].index(failing[0])].statements[i].fails[0].message}",
+                        "hosts": failing})  # fmt: skip
+    touched = sorted({lk.table for h in hosts for s in h.statements for lk in s.locks})
+    for table in touched:
+        shapes = {name: _shape(cat, table) for name, cat in finals.items()}
+        if len({repr(v) for v in shapes.values()}) > 1:
+            out.append({"statement": None, "kind": "ends up different", "table": table,
+                        "message": f"{table} would differ afterwards: {_shape_diff(shapes)}",
+                        "hosts": sorted(shapes)})  # fmt: skip
+    return out
+
+
+def _shape(cat: Catalog, table: str) -> Any:
+    key = cat.resolve(table.split(".")[0] if "." in table else None, table.split(".")[-1])
+    rel = cat.relations.get(key) if key else None
+    if rel is None:
+        return None
+    return sorted((c.name, c.type, c.not_null) for c in rel.columns.values())
+
+
+def _shape_diff(shapes: dict[str, Any]) -> str:
+    names = sorted(shapes)
+    a, b = names[0], next(n for n in names[1:] if repr(shapes[n]) != repr(shapes[names[0]]))
+    if shapes[a] is None or shapes[b] is None:
+        return f"it exists in {a if shapes[a] else b} only"
+    only_a = sorted(set(map(tuple, shapes[a])) - set(map(tuple, shapes[b])))
+    only_b = sorted(set(map(tuple, shapes[b])) - set(map(tuple, shapes[a])))
+    words = [f"{a} has {_col(c)}" for c in only_a[:3]] + [f"{b} has {_col(c)}" for c in only_b[:3]]
+    return "; ".join(words)
+
+
+def _col(c: tuple) -> str:
+    return f"{c[0]} {c[1]}{' NOT NULL' if c[2] else ''}"

@@ -1,0 +1,167 @@
+"""A migration applied, statement by statement, to one environment's catalog: what fails there,
+what a statement that succeeds leaves broken or takes with it, and the lock each statement takes
+and whether it rewrites or scans the table. Pure: SQL and a catalog in, findings out.
+
+PostgreSQL is the reference for every prediction here (tests/test_review_oracle.py applies each
+migration of a corpus to a real server and compares).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from schemasync.schema.catalog import Catalog, Dependent
+
+LOCK_ORDER = [
+    "ACCESS SHARE", "ROW SHARE", "ROW EXCLUSIVE", "SHARE UPDATE EXCLUSIVE", "SHARE", "SHARE ROW EXCLUSIVE",
+    "EXCLUSIVE", "ACCESS EXCLUSIVE",
+]  # fmt: skip
+BLOCKS_WRITES = "SHARE"  # from this mode up, INSERT/UPDATE/DELETE wait
+BLOCKS_READS = "ACCESS EXCLUSIVE"
+
+
+class MigrationSyntaxError(ValueError):
+    """The migration does not parse: the statement, and where."""
+
+    def __init__(self, message: str, line: int, column: int, statement: str) -> None:
+        super().__init__(message)
+        self.message, self.line, self.column, self.statement = message, line, column, statement
+
+
+@dataclass
+class Lock:
+    table: str
+    mode: str
+    effect: str = "none"  # rewrite, scan, none
+    size: dict[str, int] | None = None
+
+    def data(self) -> dict[str, Any]:
+        return {"table": self.table, "mode": self.mode, "effect": self.effect, "size": self.size,
+                "weight": weight(self)}  # fmt: skip
+
+
+def weight(lock: Lock) -> str:
+    """How much a lock hurts, by the table's size class: a rewrite or scan under a lock that blocks
+    writes lasts as long as the table is big."""
+    blocking = LOCK_ORDER.index(lock.mode) >= LOCK_ORDER.index(BLOCKS_WRITES)
+    if not blocking:
+        return "low"
+    rows = (lock.size or {}).get("rows")
+    size_bytes = (lock.size or {}).get("bytes")
+    if lock.effect == "none":
+        return "low"
+    if rows is None and size_bytes is None:
+        return "unknown size"
+    if (rows or 0) >= 10**6 or (size_bytes or 0) >= 10**9:
+        return "high"
+    if (rows or 0) >= 10**4 or (size_bytes or 0) >= 10**7:
+        return "medium"
+    return "low"
+
+
+@dataclass
+class Problem:
+    """A failure or a breakage: PostgreSQL's message where it gives one, and the objects named."""
+
+    message: str
+    objects: list[str] = field(default_factory=list)  # PostgreSQL's words: `view open_projects`
+    places: list[dict[str, Any]] = field(default_factory=list)  # file and line of each, as the files say
+
+    def data(self) -> dict[str, Any]:
+        return {"message": self.message, "objects": self.objects, "places": self.places}
+
+
+@dataclass
+class StatementReview:
+    index: int  # 1-based, over the whole migration
+    sql: str
+    file: str
+    line: int
+    fails: list[Problem] = field(default_factory=list)
+    breaks: list[Problem] = field(default_factory=list)
+    locks: list[Lock] = field(default_factory=list)
+    cascades: list[str] = field(default_factory=list)  # what CASCADE drops, in PostgreSQL's words
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.fails and not self.breaks
+
+    def data(self) -> dict[str, Any]:
+        return {
+            "index": self.index, "sql": self.sql, "file": self.file, "line": self.line,
+            "fails": [p.data() for p in self.fails], "breaks": [p.data() for p in self.breaks],
+            "locks": [lk.data() for lk in self.locks], "cascades": self.cascades, "notes": self.notes,
+        }  # fmt: skip
+
+
+@dataclass
+class Statement:
+    tree: dict
+    sql: str
+    file: str
+    line: int
+    index: int
+
+
+def parse_migration(sources: list[tuple[str, str]]) -> list[Statement]:
+    """Each (file name, text), in order, into statements; a syntax error names file, line and column."""
+    from pglast.parser import ParseError, parse_sql_json
+
+    out: list[Statement] = []
+    for name, text in sources:
+        try:
+            doc = json.loads(parse_sql_json(text))
+        except ParseError as exc:
+            pos = max(int(exc.location or 1) - 1, 0) if len(exc.args) > 1 else 0
+            data = text.encode()
+            line = data[:pos].count(b"\n") + 1
+            column = pos - (data.rfind(b"\n", 0, pos) + 1) + 1
+            bad = data[data.rfind(b";", 0, pos) + 1 :].decode(errors="replace").strip().split(";")[0]
+            raise MigrationSyntaxError(f"{name}:{line}:{column}: {exc.args[0]}", line, column, bad) from None
+        data = text.encode()
+        for raw in doc.get("stmts", []):
+            start = raw.get("stmt_location", 0)
+            end = start + raw["stmt_len"] if raw.get("stmt_len") else len(data)
+            sql = data[start:end].decode(errors="replace")
+            lead = len(sql) - len(sql.lstrip())
+            line = data[: start + lead].count(b"\n") + 1
+            out.append(Statement(raw["stmt"], sql.strip(), name, line, len(out) + 1))
+    return out
+
+
+def review(catalog: Catalog, statements: list[Statement]) -> tuple[list[StatementReview], Catalog]:
+    """Every statement against the catalog as the ones before it left it. A statement that fails
+    changes nothing (as a migration tool that stops, or a savepoint, would leave it)."""
+    from schemasync.schema.review_rules import apply
+
+    state = copy.deepcopy(catalog)
+    out = []
+    for st in statements:
+        result = StatementReview(st.index, st.sql, st.file, st.line)
+        trial = copy.deepcopy(state) if _may_fail(st) else state
+        apply(trial, st, result)
+        if not result.fails:
+            state = trial
+        out.append(result)
+    return out, state
+
+
+def _may_fail(st: Statement) -> bool:
+    """Rules check before they change anything; a statement of several commands could fail after
+    its first has changed the catalog, so it runs on a copy."""
+    kind, node = next(iter(st.tree.items()))
+    return kind == "AlterTableStmt" and len(node.get("cmds", [])) > 1
+
+
+def places(deps: list[Dependent]) -> list[dict[str, Any]]:
+    seen, out = set(), []
+    for d in deps:
+        if (d.name, d.file) in seen:
+            continue
+        seen.add((d.name, d.file))
+        out.append({"object": d.name, "file": d.file, "line": d.line})
+    return out
