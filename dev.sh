@@ -10,6 +10,7 @@
 #   ./dev.sh bench-memory  peak memory of a cold refresh: largest process, and the whole local tree
 #   ./dev.sh bench-tricks  what each speed trick is worth: the bench with each one off, side by side
 #   ./dev.sh bench-big     12,000 and 50,000 tables and 2,500 tenants on PostgreSQL's default lock table
+#   ./dev.sh bench-review  review of a 50-statement migration and impact of a column on 5,000 tables
 #   ./dev.sh stop    stop the demo's sandbox servers
 #   ./dev.sh doctor  check the system packages only, and say what is missing
 set -eu
@@ -76,6 +77,7 @@ case "$cmd" in
     bench-sweep) check_system; setup_venv; exec .venv/bin/python -m bench.sweep "$@" ;;
     bench-tricks) check_system; setup_venv; exec .venv/bin/python -m bench.tricks "$@" ;;
     bench-big) check_system; setup_venv; exec .venv/bin/python -m bench.big "$@" ;;
+    bench-review) check_system; setup_venv; exec .venv/bin/python -m bench.review "$@" ;;
     stop)  exec .venv/bin/python -m sandbox stop ;;
     doctor) check_system; echo "system packages: all present" ;;
     *)     sed -n '2,/^set -eu/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2 ;;

@@ -196,13 +196,14 @@ FROM (
     SELECT count(*), sum(hashint8extended((objoid::int8 << 24) # (classoid::int8 << 8) # objsubid, xmin::text::int8))
     FROM pg_description WHERE (classoid, objoid) NOT IN (SELECT classid, oid FROM tmp_obj)
     UNION ALL SELECT count(*), sum(hashint8extended(oid::int8, xmin::text::int8)) FROM pg_class WHERE relpersistence <> 't'
-    -- tables' size classes (ANALYZE writes them in place, keeping xmin): one moving to another
-    -- power of ten is news for the manifest; counted as no rows, so the count stays the catalog's
+    -- user tables' size classes (ANALYZE writes them in place, keeping xmin): one moving to
+    -- another power of ten is news for the manifest; counted as no rows, so the count stays the
+    -- catalog's. Not the system catalogs' (oid < 16384), whose sizes move with every DDL
     UNION ALL SELECT 0, sum(hashint8extended(oid::int8, CASE WHEN reltuples < 1 THEN reltuples::int8
                                                              ELSE floor(log(reltuples::numeric))::int8 + 1 END
-                                                        + 64 * CASE WHEN relpages = 0 THEN 0 ELSE floor(log(
+                                                        + 64 * CASE WHEN relpages <= 0 THEN 0 ELSE floor(log(
                                                   relpages::numeric * current_setting('block_size')::numeric))::int8 + 1 END))
-    FROM pg_class WHERE relkind IN ('r', 'p', 'f') AND relpersistence <> 't'
+    FROM pg_class WHERE relkind IN ('r', 'f') AND relpersistence <> 't' AND oid >= 16384
     UNION ALL
     SELECT count(*), sum(hashint8extended((attrelid::int8 << 16) # attnum, xmin::text::int8)) FROM pg_attribute
     WHERE attrelid NOT IN (SELECT oid FROM tmp)
@@ -501,21 +502,13 @@ fp_tok(owner, tok) AS (
                c.reltablespace, c.relpersistence, c.relkind, c.relnatts, c.relchecks, c.relrowsecurity,
                c.relforcerowsecurity, c.relispopulated, c.relreplident, c.relispartition,
                CASE WHEN r.acl THEN c.relacl END, c.reloptions,
-               c.relpartbound::text, t.reloptions,
-               -- the size class (discovery's, and the manifest's): the file stays, its record moves
-               CASE WHEN c.reltuples < 1 THEN c.reltuples::int8 ELSE floor(log(c.reltuples::numeric))::int8 + 1 END,
-               CASE WHEN c.relpages = 0 THEN 0
-                    ELSE floor(log(c.relpages::numeric * current_setting('block_size')::numeric))::int8 + 1 END), 0)::text
+               c.relpartbound::text, t.reloptions), 0)::text
 \else
                md5(ROW(c.relname, c.relnamespace, c.reltype, c.reloftype, c.relam,
                c.reltablespace, c.relpersistence, c.relkind, c.relnatts, c.relchecks, c.relrowsecurity,
                c.relforcerowsecurity, c.relispopulated, c.relreplident, c.relispartition,
                CASE WHEN r.acl THEN c.relacl END, c.reloptions,
-               c.relpartbound, t.reloptions,
-               -- the size class (discovery's, and the manifest's): the file stays, its record moves
-               CASE WHEN c.reltuples < 1 THEN c.reltuples::int8 ELSE floor(log(c.reltuples::numeric))::int8 + 1 END,
-               CASE WHEN c.relpages = 0 THEN 0
-                    ELSE floor(log(c.relpages::numeric * current_setting('block_size')::numeric))::int8 + 1 END)::text)
+               c.relpartbound, t.reloptions)::text)
 \endif
     FROM pg_class c JOIN fp_rel r ON r.oid = c.oid LEFT JOIN pg_class t ON t.oid = c.reltoastrelid
     UNION ALL
@@ -577,6 +570,19 @@ fp_owner AS (
     JOIN rel r ON r.oid = f.owner
 ),
 
+-- every table's size class, whatever this run dumps (the fingerprints' document too, for a run
+-- that dumps nothing): the power of ten at or below the planner's row count and the table's bytes, so
+-- that a size moving within its class changes nothing. Not known: never analyzed; partitioned
+-- (its partitions hold the rows)
+size_classes AS (
+    SELECT coalesce(json_agg(json_build_array(s.nspname, c.relname,
+               CASE WHEN c.reltuples < 1 THEN 0 ELSE (10::numeric ^ floor(log(c.reltuples::numeric)))::bigint END,
+               CASE WHEN c.relpages <= 0 THEN 0
+                    ELSE (10::numeric ^ floor(log(c.relpages::numeric
+                          * current_setting('block_size')::numeric)))::bigint END)), '[]') AS doc
+    FROM pg_class c JOIN schemas s ON s.oid = c.relnamespace
+    WHERE c.relkind IN ('r', 'f') AND NOT c.relispartition AND c.relpersistence <> 't' AND c.reltuples >= 0
+),
 fp_doc AS (
     SELECT json_build_object(
         'objects', (SELECT coalesce(json_agg(json_build_array(f.owner::bigint, f.nspname, f.relname, f.relkind, f.fp)
@@ -685,18 +691,10 @@ meta AS (
                          WHERE c.conrelid = r.oid AND c.contype = 'p'),
                         -- not obj_description(): a SQL function, planned on each call under the settings above
                         (SELECT d.description FROM pg_description d
-                         WHERE d.objoid = r.oid AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0),
-                        -- size class: the power of ten at or below the planner's row count and the table's
-                        -- bytes (null: never analyzed), so that a size moving within its class changes nothing
-                        (SELECT json_build_array(
-                                    CASE WHEN c.reltuples < 0 THEN NULL WHEN c.reltuples < 1 THEN 0
-                                         ELSE (10::numeric ^ floor(log(c.reltuples::numeric)))::bigint END,
-                                    CASE WHEN c.reltuples < 0 AND c.relpages = 0 THEN NULL WHEN c.relpages = 0 THEN 0
-                                         ELSE (10::numeric ^ floor(log(c.relpages::numeric
-                                               * current_setting('block_size')::numeric)))::bigint END)
-                         FROM pg_class c WHERE c.oid = r.oid))
+                         WHERE d.objoid = r.oid AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0))
                         ORDER BY r.nspname, r.relname), '[]')
                    FROM sel r WHERE r.owner = r.oid AND r.relkind IN ('r', 'p', 'f')),
+        'sizes', (SELECT doc FROM size_classes),
         'foreign_keys', (SELECT coalesce(json_agg(json_build_array(
                         fn.nspname, fc.relname,
                         (SELECT json_agg((SELECT a.attname FROM pg_attribute a
@@ -754,6 +752,7 @@ SELECT CASE
                THEN (SELECT json_build_object('version', current_setting('server_version_num')::int,
                                               'database', current_database(), 'user', current_user,
                                               'tables', '[]'::json, 'relations', '[]'::json, 'subobjects', '[]'::json,
+                                              'sizes', (SELECT doc FROM size_classes),
                                               'fingerprints', (SELECT doc FROM fp_doc))::text)
                ELSE (SELECT doc::jsonb::text FROM meta) END || E'\n'
        || CASE WHEN params.p ->> 'mode' = 'fingerprints' THEN '' ELSE

@@ -292,9 +292,11 @@ def test_mcp_server_over_stdio(refreshed: Workspace) -> None:
         "diff_environments",
         "list_tables",
         "refresh",
+        "review_migration",
         "schema_changes",
         "search_columns",
         "table_history",
+        "what_depends_on",
     ]
     assert len(got["list"]["tables"]) == 16 and got["list"]["total"] == 16 and got["list"]["next_offset"] is None
     assert got["undescribed"] == []  # the model reads every parameter's description

@@ -41,6 +41,7 @@ from schemasync.jobs.history import changelog_data, changes_since, history, hist
 from schemasync.jobs.query import Page, TableQuery, page
 from schemasync.jobs.reader import describe, load_records, search, search_data, show
 from schemasync.jobs.refresh import refresh
+from schemasync.jobs.review import impact, impact_data, review_data, review_migration
 from schemasync.output.records import ORPHANED, Record
 
 MISSING_SDK = ConfigError(
@@ -147,6 +148,28 @@ class ChangelogAnswer(TypedDict, total=False):
     until: str
     objects: list[dict[str, Any]]  # the net difference
     commits: list[dict[str, Any]]  # log=True: each commit with its objects
+
+
+class ImpactAnswer(TypedDict):
+    """As `inv schemas.impact --json`."""
+
+    name: str
+    target: dict[str, Any]
+    hosts: list[str]
+    missing_in: list[str]
+    count: int
+    dependents: list[dict[str, Any]]  # kind, name, file, line, depth, names, hosts, checked
+    unchecked: list[str]
+
+
+class ReviewAnswer(TypedDict):
+    """As `inv schemas.review --json`."""
+
+    ok: bool
+    exit_code: int
+    sources: list[str]
+    hosts: list[dict[str, Any]]  # host, ok, statements: fails, breaks, locks, cascades, notes
+    drift: list[dict[str, Any]]
 
 
 class RefreshAnswer(TypedDict):
@@ -360,6 +383,38 @@ class Tools:
         the net difference, or with log=True every commit of the range with its own changes."""
         return guarded(lambda: changelog_data(changes_since(self.cfg(), host, since, log=log)))
 
+    def what_depends_on(
+        self,
+        name: Annotated[
+            str,
+            Field(description="a table, table.column, view, type, sequence or function: name or schema.name"),
+        ],
+        host: Host = None,
+        all_hosts: Annotated[
+            bool, Field(description="every environment with files: each dependent says where it exists")
+        ] = False,
+    ) -> Annotated[CallToolResult, ImpactAnswer]:
+        """Everything that depends on a name, transitively: views (column by column), SQL and PL/pgSQL
+        function bodies (a body that builds SQL at run time is listed as not checked), triggers,
+        policies, checks, defaults, generated columns, foreign keys in and out, indexes, partitions.
+        Each with the file and line that names it. From the files; no database."""
+        return guarded(lambda: impact_data(impact(self.cfg(), name, host, all_hosts)))
+
+    def review_migration(
+        self,
+        sql: Annotated[str, Field(description="the migration's SQL: one or more statements")],
+        host: Host = None,
+        all_hosts: Annotated[
+            bool, Field(description="every environment with files; differences between them come as drift")
+        ] = False,
+    ) -> Annotated[CallToolResult, ReviewAnswer]:
+        """Call before running a migration: what each statement would do in the environment, from
+        its files. fails: what PostgreSQL would refuse there (with the dependents it names);
+        breaks: what succeeds but leaves a function body or policy naming something gone;
+        cascades: what CASCADE drops; locks: the lock on each table, whether it rewrites or scans,
+        weighed by the table's size. ok=false when anything fails or breaks."""
+        return guarded(lambda: review_data(review_migration(self.cfg(), [("migration", sql)], host, all_hosts)))
+
     def refresh_schema(
         self,
         host: Annotated[str, Field(description="the environment to refresh: a host name of hosts.yaml")],
@@ -376,6 +431,8 @@ TOOLS = {
     "diff_environments": "diff_environments",
     "table_history": "table_history",
     "schema_changes": "schema_changes",
+    "what_depends_on": "what_depends_on",
+    "review_migration": "review_migration",
     "refresh": "refresh_schema",
 }
 
@@ -389,7 +446,8 @@ def build_server(config_path: str | None = None) -> Any:
             "PostgreSQL schema reference kept as files by schemasync. list_tables (paged) for what exists, "
             "describe_table for one table or object, search_columns (paged) by name, type or comment; "
             "table_history and schema_changes for what changed and when; diff_environments to compare "
-            "environments; refresh only when the files are stale or after a migration. A host with several "
+            "environments; what_depends_on before changing or dropping something; review_migration before "
+            "running any migration; refresh only when the files are stale or after a migration. A host with several "
             "databases: pass host as 'env/database'."
         ),
     )

@@ -18,7 +18,8 @@ from invoke.exceptions import ParseError
 
 from schemasync.core.errors import USAGE
 from schemasync.core.names import close_names
-from schemasync.frontends.tasks import TASK_NAMES, error_data
+from schemasync.frontends.task_args import error_data
+from schemasync.frontends.tasks import TASK_NAMES
 
 
 class SchemasyncProgram(Program):

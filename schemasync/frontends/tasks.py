@@ -2,139 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import sys
-from collections.abc import Callable
 from typing import Any
 
-from invoke import Collection, Exit, task
+from invoke import Collection, task
 
-from schemasync.core.errors import ConfigError, Interrupted, SchemasyncError
-
-HELP = {
-    "host": "environment name from hosts.yaml (default: `default:` there, or the only host)",
-    "table": "refresh just this table: name or schema.name",
-    "no_commit": "write the files but do not commit them",
-    "json": "print exactly one JSON document on stdout (errors too)",
-    "verbose": "list every changed name (by default a long list is summarised)",
-    "allow_empty": "accept a database with no tables even though table files exist (marks them orphaned)",
-    "full": "dump the whole schema, not only what the catalog fingerprints say changed since the last refresh",
-    "database": "one database of a host whose `database:` names several (a list or a pattern)",
-    "hosts_file": "path of hosts.yaml (default: $SCHEMASYNC_HOSTS, else hosts.yaml here or in a parent directory)",
-}
-
-
-def _help(*keys: str, **extra: str) -> dict[str, str]:
-    return {**{k: HELP[k] for k in keys}, **extra}
-
-
-def _on(host: str | None, database: str | None) -> str | None:
-    """The host argument the package takes: `dev`, or `dev/app` for one database of several
-    (an empty host part: the default host)."""
-    return f"{host or ''}/{database}" if database else host
-
-
-def error_data(message: str, code: int, hint: str = "") -> dict[str, Any]:
-    """The JSON document of a failure, for every command and the usage errors alike."""
-    return {"error": message, "exit_code": code, "hints": [hint] if hint else []}
-
-
-def _fail(json_out: bool, exc: SchemasyncError) -> None:
-    """The one way a task fails: a line on stderr, with --json one document on stdout, the exit code."""
-    from schemasync.frontends.report import dumps
-
-    print(f"schemasync: {'' if isinstance(exc, Interrupted) else 'error: '}{exc}", file=sys.stderr)
-    if json_out:
-        print(dumps(error_data(exc.message, exc.code, exc.hint)), flush=True)
-    raise Exit(code=exc.code) from None
-
-
-def _run(
-    json_out: bool,
-    job: Callable[[], Any],
-    text: Callable[[Any], str],
-    data: Callable[[Any], dict],
-    exit_code: Callable[[Any], int] = lambda _: 0,
-) -> None:
-    from schemasync.core import gcpause
-    from schemasync.frontends.report import dumps
-
-    result: Any = None
-    # a command's objects live until it ends, and the process ends with it (gcpause.py)
-    with gcpause.paused(then_freeze=True):
-        try:
-            result = job()
-            print(dumps(data(result)) if json_out else text(result), flush=True)
-        except BrokenPipeError:
-            # the reader went away (`| head`): what it did not read was not wanted
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        except SchemasyncError as exc:
-            _fail(json_out, exc)
-        except KeyboardInterrupt:
-            # the run's rule (publish.py): no commit, files as they were; or, once the commit is
-            # made, the files as committed (Interrupted, above)
-            commit = getattr(result, "commit", None)
-            _fail(json_out, Interrupted(commit) if commit else Interrupted.before_commit())
-    code = exit_code(result)
-    if code:
-        raise Exit(code=code)
-
-
-def _config(c: Any, hosts_file: str | None) -> Any:
-    """hosts.yaml, refusing the one mix-up Invoke invites: `inv --config hosts.yaml ...` is Invoke's
-    own option (its configuration file) and would silently leave ours at its default."""
-    from schemasync.core.config import load_config
-
-    invoke_file = _invoke_config_option(sys.argv[1:])
-    if invoke_file and not hosts_file:
-        try:
-            with open(invoke_file, encoding="utf-8") as fh:
-                looks_like_hosts = any(line.startswith("hosts:") for line in fh)
-        except OSError:
-            looks_like_hosts = False
-        if looks_like_hosts:
-            raise ConfigError(
-                f"`inv --config {invoke_file}` is Invoke's own option (its configuration file), "
-                "not the hosts file; nothing was run",
-                hint=f"put it after the task: inv schemas.<task> ... --hosts-file {invoke_file} "
-                "(or set SCHEMASYNC_HOSTS)",
-            )
-    return load_config(hosts_file)
-
-
-def _invoke_config_option(argv: list[str]) -> str | None:
-    """The file given to Invoke's own -f/--config, before the first task on the command line."""
-    for i, arg in enumerate(argv):
-        if arg in ("-f", "--config") and i + 1 < len(argv):
-            return argv[i + 1]
-        if arg.startswith("--config="):
-            return arg.split("=", 1)[1]
-        if arg.startswith("schemas.") or arg in TASK_NAMES:
-            return None
-    return None
-
-
-def _asked_for_help(task_: Any, *values: Any) -> bool:
-    """`inv schemas.show --help`: Invoke hands "--help" to the task as its positional argument
-    (a program of its own, as `schemasync` is, sees it first). Print the task's help instead."""
-    if not any(v in ("-h", "--help") for v in values):
-        return False
-    print(task_help(task_))
-    return True
-
-
-def task_help(task_: Any) -> str:
-    """A task's usage, what it does and its options, as `inv --help <task>` prints them."""
-    import inspect
-
-    name = task_.name
-    positional = " ".join(f"<{p}>" for p in task_.positional)
-    lines = [f"Usage: inv[oke] [--core-opts] schemas.{name} [--options] {positional}".rstrip(), ""]
-    lines += ["Docstring:", f"  {inspect.getdoc(task_.body) or ''}", "", "Options:"]
-    for arg in task_.get_arguments():
-        flag = f"--{arg.name.replace('_', '-')}" + ("" if arg.kind is bool else "=STRING")
-        lines.append(f"  {flag:<26}{task_.help.get(arg.name, '')}")
-    return "\n".join(lines)
+from schemasync.core.errors import ConfigError, SchemasyncError
+from schemasync.frontends.task_args import (
+    _asked_for_help,
+    _config,
+    _fail,
+    _help,
+    _on,
+    _run,
+)
 
 
 @task(
@@ -470,6 +351,65 @@ def changes(c, since=None, host=None, database=None, json=False, hosts_file=None
     _run(json, job, hist.changelog_text, hist.changelog_data)
 
 
+@task(
+    auto_shortflags=False,
+    positional=["name"],
+    help=_help(
+        "host",
+        "database",
+        "json",
+        "hosts_file",
+        name="a table, column (table.column), view, type, sequence or function: name or schema.name",
+        all_hosts="every environment with files: says where each dependent exists",
+    ),
+)
+def impact(c, name, host=None, database=None, all_hosts=False, json=False, hosts_file=None):
+    """Everything that depends on a table, column, type, sequence or function, with file and line (no connection)."""
+    from schemasync.frontends.review_report import impact_text
+    from schemasync.jobs.review import impact as run_impact
+    from schemasync.jobs.review import impact_data
+
+    if _asked_for_help(impact, name):
+        return
+    _run(
+        json, lambda: run_impact(_config(c, hosts_file), name, _on(host, database), all_hosts), impact_text, impact_data
+    )
+
+
+@task(
+    auto_shortflags=False,
+    positional=["migrations"],
+    help=_help(
+        "host",
+        "database",
+        "json",
+        "hosts_file",
+        migrations="the migration: a .sql file, several (one per line, or separated by commas), a directory "
+        "(its .sql files in name order), a quoted glob, or - for stdin",
+        all_hosts="every environment with files; differences between them are reported as drift",
+        format="text (default) or markdown (a pull-request comment)",
+    ),
+)
+def review(c, migrations, host=None, database=None, all_hosts=False, json=False, format="text", hosts_file=None):
+    """What a migration would do in each environment, from the files: fails, breaks, locks. Exit 1: something does."""
+    from schemasync.frontends.review_report import review_markdown, review_text
+    from schemasync.jobs.review import read_migrations, review_data, review_migration
+
+    if _asked_for_help(review, migrations):
+        return
+    if format not in ("text", "markdown"):
+        _fail(json, ConfigError(f"--format {format}: text or markdown"))
+
+    def job() -> Any:
+        return review_migration(_config(c, hosts_file), read_migrations(migrations, sys.stdin), _on(host, database),
+                                all_hosts)  # fmt: skip
+
+    def text(res: Any) -> str:
+        return (review_markdown if format == "markdown" else review_text)(res, review_data(res))
+
+    _run(json, job, text, review_data, exit_code=lambda res: 0 if res is None or res.ok else 1)
+
+
 @task(name="agent-guide", auto_shortflags=False, help=_help("json", "hosts_file"))
 def agent_guide(c, json=False, hosts_file=None):
     """Print a short block to paste into your project's CLAUDE.md."""
@@ -492,6 +432,8 @@ def mcp(c, json=False, hosts_file=None):
     main(hosts_file)
 
 
-schemas = Collection("schemas", refresh, list_, sweep, diff, check, show, search, history, changes, agent_guide, mcp)
+schemas = Collection(
+    "schemas", refresh, list_, sweep, diff, check, show, search, history, changes, impact, review, agent_guide, mcp
+)
 ns = Collection(schemas)
 TASK_NAMES = frozenset(schemas.task_names) | {f"schemas.{n}" for n in schemas.task_names}

@@ -310,7 +310,7 @@ def _plan_step(
         tenants=tenants,
         extra_own={TENANTS_FILE: render_tenants(tenants, host.name)} if tenants else None,
         fingerprints=(now.stamp, now.objects) if now is not None else None,
-        sizes=None if table is not None else {t.key: t.size for t in discovery.tables},
+        sizes=None if table is not None else discovery.sizes,
     )
 
 

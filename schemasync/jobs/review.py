@@ -131,7 +131,7 @@ def review_migration(
     result = ReviewResult([name for name, _ in sources], [])
     finals: dict[str, Catalog] = {}
     for h in hosts:
-        reviewed, final = review(load_catalog(h), statements)
+        reviewed, final = review(load_catalog(h), statements, keep=False)
         result.hosts.append(HostReview(h.name, reviewed))
         finals[h.name] = final
     if len(hosts) > 1:
@@ -144,12 +144,18 @@ def drift(hosts: list[HostReview], finals: dict[str, Catalog], statements: list)
     in a way the migration relies on), and the tables it touches ending up different."""
     out: list[dict[str, Any]] = []
     for i, st in enumerate(statements):
-        failing = [h.host for h in hosts if h.statements[i].fails]
+        failing = [h for h in hosts if h.statements[i].fails]
         if failing and len(failing) < len(hosts):
-            out.append({"statement": st.index, "kind": "differs already",
-                        "message": f"fails in {', '.join(failing)} only: "
-                                   f"{hosts[[h.host for h in hosts].index(failing[0])].statements[i].fails[0].message}",
-                        "hosts": failing})  # fmt: skip
+            message = f"#{st.index} fails in {', '.join(h.host for h in failing)} only: "
+            out.append({"statement": st.index, "kind": "differs already", "hosts": [h.host for h in failing],
+                        "message": message + failing[0].statements[i].fails[0].message})  # fmt: skip
+        elif not failing:
+            acts = {h.host: sorted((lk.table, lk.mode, lk.effect) for lk in h.statements[i].locks) for h in hosts}
+            if len({repr(v) for v in acts.values()}) > 1:
+                words = "; ".join(f"{h}: {', '.join(f'{m} on {t}, {e}' for t, m, e in v) or 'nothing'}"
+                                  for h, v in acts.items())  # fmt: skip
+                out.append({"statement": st.index, "kind": "acts differently", "hosts": sorted(acts),
+                            "message": f"#{st.index} locks or rewrites differently: {words}"})  # fmt: skip
     touched = sorted({lk.table for h in hosts for s in h.statements for lk in s.locks})
     for table in touched:
         shapes = {name: _shape(cat, table) for name, cat in finals.items()}
@@ -181,3 +187,56 @@ def _shape_diff(shapes: dict[str, Any]) -> str:
 
 def _col(c: tuple) -> str:
     return f"{c[0]} {c[1]}{' NOT NULL' if c[2] else ''}"
+
+
+# --- the one shape both front ends give ---------------------------------------------------------
+
+
+def impact_data(res: ImpactResult) -> dict[str, Any]:
+    return {
+        "name": res.name,
+        "target": res.target,
+        "hosts": res.hosts,
+        "missing_in": res.missing,
+        "count": len(res.dependents),
+        "dependents": res.dependents,
+        "unchecked": [d["name"] for d in res.dependents if not d["checked"]],
+    }
+
+
+def review_data(res: ReviewResult) -> dict[str, Any]:
+    return {
+        "ok": res.ok,
+        "exit_code": 0 if res.ok else 1,
+        "sources": res.sources,
+        "hosts": [{"host": h.host, "ok": h.ok, "statements": [s.data() for s in h.statements]} for h in res.hosts],
+        "drift": res.drift,
+    }
+
+
+def read_migrations(spec: str | None, stdin: Any) -> list[tuple[str, str]]:
+    """(name, text) of each migration file `spec` names: one path, several (newlines or commas),
+    a directory (its .sql files in name order), a glob, or `-` for stdin."""
+    import glob
+    from pathlib import Path
+
+    if spec in (None, "", "-"):
+        return [("<stdin>", stdin.read())]
+    parts = [p.strip() for p in spec.replace(",", "\n").splitlines() if p.strip()]
+    if len(parts) == 1 and not Path(parts[0]).exists() and " " in parts[0] and not glob.glob(parts[0]):
+        parts = parts[0].split()
+    out: list[tuple[str, str]] = []
+    for part in parts:
+        path = Path(part)
+        if path.is_dir():
+            found = sorted(path.glob("*.sql"))
+        elif path.exists():
+            found = [path]
+        else:
+            found = [Path(p) for p in sorted(glob.glob(part))]
+        if not found:
+            raise ConfigError(
+                f"no migration file {part!r}", hint="give a .sql file, a directory, a glob, or - for stdin"
+            )
+        out += [(str(f), f.read_text(encoding="utf-8")) for f in found]
+    return out

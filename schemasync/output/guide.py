@@ -74,6 +74,9 @@ def render_guide(config: Config) -> str:
             "`'*' --type timestamp`): answers from these files, no connection. Every command takes `--json`.\n",
             "- `inv schemas.history <table> [--column <c>]`, `inv schemas.changes --since <commit|date>`, ",
             "`inv schemas.diff <env> <env>`: what changed and when, and how environments differ, from git.\n",
+            "- `inv schemas.impact <table>[.<column>]` and `inv schemas.review <migration.sql>` (`--all-hosts`, "
+            "`--format markdown`): what depends on a name, and what a migration would fail, break, lock or "
+            "rewrite in each environment, from these files.\n",
         ]
     )
 
@@ -117,6 +120,11 @@ def agent_guide(config: Config) -> str:
         "(exit 0 current, 1 stale).\n"
         "- What changed and when, from git: `inv schemas.history <table> --column <c> --json`, "
         "`inv schemas.changes --since <commit|date> --json`; environments: `inv schemas.diff dev prod --json`.\n"
+        "- Before you write or run a migration: `inv schemas.impact <table>[.<column>] --all-hosts --json` "
+        "(everything that depends on it, with file and line), then `inv schemas.review <migration.sql> "
+        "--all-hosts --json` (over MCP: `what_depends_on`, `review_migration`): what fails, what breaks, "
+        "the locks and rewrites in each environment. Exit 1 means something fails or breaks: fix the "
+        "migration first.\n"
         "- Refresh after a migration: `inv schemas.refresh --host <env>` (commits only the schema files).\n"
         "- Never edit these files by hand; a refresh overwrites them.\n" + "".join(_layout_extras(config))
     )

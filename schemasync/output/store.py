@@ -65,7 +65,8 @@ def plan_changes(
     fingerprints: the catalog's (stamp, file -> fp) as this run found them (incremental.py).
     incremental: only what changed was dumped; the fingerprints vouch for the rest, kept as it is.
     tenants: the tenant schemas' summary for the manifest; extra_own: more files of ours
-    (`_tenants.md`), deleted like pages when a later run no longer writes them.
+    (`_tenants.md`), deleted like pages when a later run no longer writes them. sizes: each
+    table's size class as discovery found it (none for --table).
     """
     cmp = _compare(previous, produced, fingerprints)
     records = cmp.records
@@ -73,15 +74,14 @@ def plan_changes(
         if file in records or not previous.exists(file):
             continue  # refreshed now, or its file was removed by hand: forget it
         records[file] = rec if partial or incremental else replace(rec, status=ORPHANED)
-    resized = _resize(records, sizes, previous.records) if sizes is not None else False
+    resized = sizes is not None and _resize(records, sizes, previous.records)
     ordered = sorted(records.values(), key=_sort_key)
     newly_orphaned = frozenset(
         r.file for r in ordered if r.status == ORPHANED and previous.records.get(r.file, r).status != ORPHANED
     )
     forgotten = any(f not in records for f in previous.records)
     versions = versions if versions is not None else previous.versions
-    if partial:
-        tenants = previous.tenants
+    tenants = previous.tenants if partial else tenants
     own_missing = (
         any(previous.contents.get(f) is None for f in (*OWN_FILES, *previous.pages))
         or previous.format != FORMAT
@@ -89,9 +89,7 @@ def plan_changes(
         or tenants != previous.tenants  # a tenant drifted, or came back in line
     )
     valid_for = fingerprints[0] if fingerprints else (previous.fingerprints if partial else None)
-    refingerprinted = valid_for != previous.fingerprints or any(
-        previous.records.get(f) is None or previous.records[f].fp != r.fp for f, r in records.items()
-    )
+    refingerprinted = _refingerprinted(valid_for, previous, records)
     changed = bool(cmp.writes) or bool(newly_orphaned) or forgotten or own_missing or refingerprinted or resized
     before_stamp, now_stamp = previous.fingerprints or {}, valid_for or {}
     plan = Plan(
@@ -127,15 +125,23 @@ def plan_changes(
     return plan
 
 
+def _refingerprinted(valid_for: dict | None, previous: Previous, records: dict[str, Record]) -> bool:
+    """The catalog's fingerprints, or a file's, are not the ones the manifest holds."""
+    return valid_for != previous.fingerprints or any(
+        previous.records.get(f) is None or previous.records[f].fp != r.fp for f, r in records.items()
+    )
+
+
 def _resize(records: dict[str, Record], sizes: dict[tuple[str, str], tuple], before: dict[str, Record]) -> bool:
-    """Each live table's size class as discovery found it (kept records too): True when one is in
-    another class than the manifest says. A size moving within its class changes nothing."""
+    """Each live table's size class as discovery found it (kept records too; a table never
+    analyzed has none): True when one is in another class than the manifest says. A size moving
+    within its class changes nothing."""
     moved = False
     for file, r in records.items():
-        if r.kind != "table" or r.status == ORPHANED or not r.details or (r.schema or "", r.name) not in sizes:
+        if r.kind != "table" or r.status == ORPHANED or not r.details:
             continue
-        rows, size_bytes = sizes[(r.schema or "", r.name)]
-        want = {"rows": rows, "bytes": size_bytes} if (rows, size_bytes) != (None, None) else None
+        found = sizes.get((r.schema or "", r.name))
+        want = {"rows": found[0], "bytes": found[1]} if found else None
         if r.details.get("size") != want:
             details = {k: v for k, v in r.details.items() if k != "size"}
             records[file] = r = replace(r, details={**details, "size": want} if want else details)

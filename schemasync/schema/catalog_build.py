@@ -347,7 +347,7 @@ class Reader:
         fn.dynamic = [first + line - 1 for line in got.dynamic]
         for ref, line in got.refs:
             if ref.target[0] == "column" and ref.target[1:3] == ("", ""):
-                self.c.row_columns.append((tuple(key), ref.target[3], self.file, first + line - 1))
+                self.c.row_columns.append((tuple(key), ref.target[3], self.file, first + line - 1, not fn.dynamic))
                 continue
             ref = self.fix_function(ref)
             if self.known(ref):
@@ -444,11 +444,11 @@ def link_trigger_rows(catalog: Catalog) -> None:
     by_fn: dict[tuple, list[tuple[str, str]]] = {}
     for table, fn, *_ in catalog.trigger_functions:
         by_fn.setdefault(fn, []).append(table)
-    for fn_key, column, file, line in catalog.row_columns:
+    for fn_key, column, file, line, checked in catalog.row_columns:
         fn = catalog.functions.get(fn_key, [])
         name = f"function {fn[0].signature}" if fn else f"function {pg_name(*fn_key)}()"
         for table in by_fn.get(fn_key, []):
             if column in catalog.columns_of(table):
                 catalog.dependents.append(
-                    Dependent("function", name, ("column", *table, column), file, line, fn_key, via="text")
+                    Dependent("function", name, ("column", *table, column), file, line, fn_key, checked, "text")
                 )

@@ -52,7 +52,6 @@ class Table:
     column_defs: tuple[Column, ...] = ()
     primary_key: tuple[str, ...] = ()
     comment: str | None = None
-    size: tuple[int | None, int | None] = (None, None)  # size class: rows, bytes (powers of ten)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -73,6 +72,9 @@ class Discovery:
     foreign_keys: list[ForeignKey] = field(default_factory=list)  # from or to the selected tables
     max_locks: int = 0  # size of the server's shared lock table
     dependents: dict[int, list[tuple[str, str, str]]] = field(default_factory=dict)  # table oid -> (kind, schema, name)
+    # every table's size class (rows, bytes: powers of ten), analyzed ones only, whatever was
+    # dumped; None: the document did not say (a run the quick check ended)
+    sizes: dict[tuple[str, str], tuple[int, int]] | None = None
 
     @cached_property
     def _by_owner(self) -> dict[int, list[Relation]]:
@@ -124,6 +126,7 @@ class Discovery:
                 schemas=list(raw.get("schemas", [])),
                 max_locks=int(raw.get("max_locks", 0)),
                 dependents=_dependents(raw.get("dependents", [])),
+                sizes=None if raw.get("sizes") is None else {(s, n): (int(r), int(b)) for s, n, r, b in raw["sizes"]},
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise SplitError(f"the server's discovery output could not be read: {exc}") from exc
@@ -143,5 +146,4 @@ def _table(row: list) -> Table:
     cols = tuple(Column(c[0], c[1], bool(c[2]), *c[3:4]) for c in (row[5] if len(row) > 5 else []))
     pk = tuple(row[6]) if len(row) > 6 else ()
     comment = row[7] if len(row) > 7 else None
-    size = tuple(row[8]) if len(row) > 8 and row[8] else (None, None)
-    return Table(int(oid), schema, name, kind, int(count), cols, pk, comment, size)  # type: ignore[arg-type]
+    return Table(int(oid), schema, name, kind, int(count), cols, pk, comment)

@@ -87,6 +87,8 @@ def expression_refs(
             scope.append(rel)
             aliases[(node.get("alias") or {}).get("aliasname") or node["relname"]] = rel
     for kind, node in walk(tree):
+        if kind in ("InsertStmt", "UpdateStmt"):
+            refs.extend(_written_columns(node, resolve))
         if kind == "ColumnRef":
             refs.extend(_column_ref(node, aliases, scope, columns_of))
         elif kind == "FuncCall":
@@ -99,6 +101,19 @@ def expression_refs(
             if schema not in BUILTIN_SCHEMAS:
                 refs.append(Ref(("type", schema or "", name), node.get("location", -1)))
     return refs
+
+
+def _written_columns(node: dict, resolve: Resolver) -> list[Ref]:
+    """`INSERT INTO t (a, b)` and `UPDATE t SET a = ...`: the columns written, named as targets."""
+    rel = resolve(node["relation"].get("schemaname"), node["relation"]["relname"])
+    if rel is None:
+        return []
+    targets = node.get("cols") or node.get("targetList") or []
+    return [
+        Ref(("column", *rel, t["ResTarget"]["name"]), t["ResTarget"].get("location", -1))
+        for t in targets
+        if "ResTarget" in t and t["ResTarget"].get("name")
+    ]
 
 
 def _column_ref(node: dict, aliases: dict, scope: list, columns_of: ColumnsOf) -> list[Ref]:

@@ -63,8 +63,9 @@ def table_details(discovery: Discovery) -> dict[tuple[str, str], dict]:
             "foreign_keys": sorted(out[t.key], key=lambda d: d["text"]),
             "referenced_by": sorted(into[t.key], key=lambda d: d["text"]),
         }
-        if t.size != (None, None):  # what `review` weighs a lock by: rows and bytes, as powers of ten
-            details[t.key]["size"] = {"rows": t.size[0], "bytes": t.size[1]}
+        if t.key in (discovery.sizes or {}):  # what `review` weighs a lock by: rows and bytes, as powers of ten
+            rows, size = discovery.sizes[t.key]
+            details[t.key]["size"] = {"rows": rows, "bytes": size}
     return details
 
 

@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from schemasync.core.errors import ConfigError
 from schemasync.schema.catalog import Catalog, Dependent
 
 LOCK_ORDER = [
@@ -23,12 +24,12 @@ BLOCKS_WRITES = "SHARE"  # from this mode up, INSERT/UPDATE/DELETE wait
 BLOCKS_READS = "ACCESS EXCLUSIVE"
 
 
-class MigrationSyntaxError(ValueError):
-    """The migration does not parse: the statement, and where."""
+class MigrationSyntaxError(ConfigError):
+    """The migration does not parse: where, and the statement (exit 2, as any unusable input)."""
 
     def __init__(self, message: str, line: int, column: int, statement: str) -> None:
-        super().__init__(message)
-        self.message, self.line, self.column, self.statement = message, line, column, statement
+        super().__init__(message, hint=f"the statement: {statement[:200]}")
+        self.line, self.column, self.statement = line, column, statement
 
 
 @dataclass
@@ -116,12 +117,7 @@ def parse_migration(sources: list[tuple[str, str]]) -> list[Statement]:
         try:
             doc = json.loads(parse_sql_json(text))
         except ParseError as exc:
-            pos = max(int(exc.location or 1) - 1, 0) if len(exc.args) > 1 else 0
-            data = text.encode()
-            line = data[:pos].count(b"\n") + 1
-            column = pos - (data.rfind(b"\n", 0, pos) + 1) + 1
-            bad = data[data.rfind(b";", 0, pos) + 1 :].decode(errors="replace").strip().split(";")[0]
-            raise MigrationSyntaxError(f"{name}:{line}:{column}: {exc.args[0]}", line, column, bad) from None
+            raise _syntax_error(name, text, exc) from None
         data = text.encode()
         for raw in doc.get("stmts", []):
             start = raw.get("stmt_location", 0)
@@ -133,12 +129,25 @@ def parse_migration(sources: list[tuple[str, str]]) -> list[Statement]:
     return out
 
 
-def review(catalog: Catalog, statements: list[Statement]) -> tuple[list[StatementReview], Catalog]:
+def _syntax_error(name: str, text: str, exc: Exception) -> MigrationSyntaxError:
+    """Where the parser stopped (its offset counts bytes), and the statement around it."""
+    data = text.encode()
+    pos = min(int(exc.args[1]), len(data)) if len(exc.args) > 1 and isinstance(exc.args[1], int) else 0
+    line = data[:pos].count(b"\n") + 1
+    column = pos - (data.rfind(b"\n", 0, pos) + 1) + 1
+    start = data.rfind(b";", 0, pos) + 1
+    end = data.find(b";", pos)
+    statement = data[start : end if end >= 0 else len(data)].decode(errors="replace").strip()
+    return MigrationSyntaxError(f"{name}:{line}:{column}: {exc.args[0]}", line, column, statement)
+
+
+def review(catalog: Catalog, statements: list[Statement], keep: bool = True) -> tuple[list[StatementReview], Catalog]:
     """Every statement against the catalog as the ones before it left it. A statement that fails
-    changes nothing (as a migration tool that stops, or a savepoint, would leave it)."""
+    changes nothing (as a migration tool that stops, or a savepoint, would leave it). `keep`: leave
+    the catalog given as it was (a copy is changed); otherwise it is changed in place."""
     from schemasync.schema.review_rules import apply
 
-    state = copy.deepcopy(catalog)
+    state = copy.deepcopy(catalog) if keep else catalog
     out = []
     for st in statements:
         result = StatementReview(st.index, st.sql, st.file, st.line)
