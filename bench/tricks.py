@@ -123,7 +123,8 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--out", default="tricks.json", help="file name under bench/results")
     args = parser.parse_args(argv)
-    bench = TricksBench(args.runs, ["", *(args.off or list(TRICKS))])
+    refresh_tricks = [t for t in TRICKS if t != "focused_reading"]  # that one is review's: bench/review.py
+    bench = TricksBench(args.runs, ["", *(args.off or refresh_tricks)])
     try:
         bench.start()
         for r in range(args.runs):

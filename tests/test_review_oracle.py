@@ -18,9 +18,9 @@ import pytest
 
 from sandbox import Sandbox, sql_text
 from schemasync.core.config import load_config
-from schemasync.jobs.review import load_catalog
+from schemasync.jobs.review import live_records, load_catalog
 from schemasync.schema.catalog import Catalog
-from schemasync.schema.review import StatementReview, parse_migration, review
+from schemasync.schema.review import StatementReview, focus_words, parse_migration, review
 
 from .conftest import Workspace
 from .review_oracle import apply, call_functions, disagreements, load_corpus
@@ -59,6 +59,7 @@ def environments(
         "v15": (sandbox, load_catalog(config.host("v15"))),
         "v18": (pg18, load_catalog(config.host("v18"))),
         "work": root,  # type: ignore[dict-item]
+        "config": config,  # type: ignore[dict-item]
     }
     for sb in (sandbox, pg18):
         sb.psql(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE);', check=False)
@@ -130,3 +131,42 @@ def test_the_corpus_covers_every_finding(environments: dict) -> None:
         "effect none", "lock ACCESS EXCLUSIVE", "lock SHARE", "lock SHARE ROW EXCLUSIVE", "lock SHARE UPDATE EXCLUSIVE",
     }  # fmt: skip
     assert wanted <= seen, sorted(wanted - seen)
+
+
+def test_reading_only_the_files_a_migration_can_touch_changes_no_prediction(environments: dict) -> None:
+    """`review` reads the files that name what a migration names (and what uses those); the
+    predictions are the ones a catalog of every file gives, which PostgreSQL checked above."""
+    host = environments["config"].host("v15")
+    records = live_records(host)
+    _sb, whole = environments["v15"]
+    read = []
+    for name in CORPUS:
+        statements = parse_migration([(f"{name}.sql", "\n".join(CORPUS[name]))])
+        words = focus_words(statements, {r.name for r in records})
+        focused = load_catalog(host, words, records)
+        read.append(len({d.file for d in focused.dependents}))
+        got = [s.data() for s in review(focused, statements, keep=False)[0]]
+        want = [s.data() for s in review(whole, statements)[0]]
+        assert got == want, name
+    assert min(read) < len(records) / 2  # and it did read less
+
+
+def test_impact_reading_only_what_can_name_it_finds_every_dependent(environments: dict) -> None:
+    """`impact` reads the files that name the table, type or function, and what uses those; for
+    every table, column, view, type, sequence and function it finds what a catalog of every file
+    finds."""
+    from schemasync.schema.catalog import dependents_of
+
+    host = environments["config"].host("v15")
+    records = live_records(host)
+    _sb, whole = environments["v15"]
+    targets = [("relation", *k) for k in whole.relations] + [
+        ("column", *k, c) for k, rel in whole.relations.items() for c in rel.columns
+    ]
+    targets += [("type", *k) for k in whole.types] + [("function", *k) for k in whole.functions]
+    targets += [("sequence", *k) for k in whole.sequences]
+    for target in targets:
+        focused = load_catalog(host, {target[2]}, records)
+        got = sorted((d.name, d.file, d.line, depth) for d, depth in dependents_of(focused, target))
+        want = sorted((d.name, d.file, d.line, depth) for d, depth in dependents_of(whole, target))
+        assert got == want, target

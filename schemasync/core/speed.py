@@ -12,6 +12,7 @@ TRICKS = {
     "fast_import": "the commit is built by git fast-import while the files are written, not by git add + commit",
     "early_dump": "a whole refresh's pg_dump starts while discovery runs, on the selection expected",
     "speculative_dump": "an incremental refresh's likely selection is dumped while the fingerprints are computed",
+    "focused_reading": "review and impact read only the files that name what they ask about (and what uses those)",
 }
 
 

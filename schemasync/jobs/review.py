@@ -14,23 +14,54 @@ from schemasync.core.config import Config, HostConfig
 from schemasync.core.errors import ConfigError
 from schemasync.jobs.reader import load_records
 from schemasync.output.records import ORPHANED
-from schemasync.schema.catalog import Catalog, SourceFile, dependents_of, target_of
+from schemasync.schema.catalog import Catalog, ColumnInfo, Function, Relation, SourceFile, dependents_of, target_of
 from schemasync.schema.catalog_build import build_catalog
-from schemasync.schema.review import StatementReview, parse_migration, review
+from schemasync.schema.review import StatementReview, focus_words, parse_migration, review
 
 
-def load_catalog(host: HostConfig) -> Catalog:
-    """The environment as its files say: every live file, and each table's size class."""
-    records = [r for r in load_records(host) if r.status != ORPHANED]
+def load_catalog(host: HostConfig, focus: set[str] | None = None, records: list | None = None) -> Catalog:
+    """The environment as its files say, and each table's size class. With `focus` (the names a
+    migration or a question uses), only the files that can depend on them are read; the manifest
+    says what the others hold (schema/catalog_build.py)."""
+    from schemasync.core import speed
+
+    records = records if records is not None else live_records(host)
+    if not speed.on("focused_reading"):
+        focus = None
     files = [SourceFile(r.kind, r.schema, r.name, r.file, (host.output / r.file).read_text(encoding="utf-8"))
              for r in records]  # fmt: skip
-    catalog = build_catalog(files)
+    catalog = build_catalog(files, outline(records), focus) if focus is not None else build_catalog(files)
     for r in records:
         size = (r.details or {}).get("size")
         rel = catalog.relations.get((r.schema or "public", r.name))
         if rel is not None and size:
             rel.size = size
     return catalog
+
+
+def live_records(host: HostConfig) -> list:
+    return [r for r in load_records(host) if r.status != ORPHANED]
+
+
+def outline(records: list) -> Catalog:
+    """What the manifest alone says: every table with its columns, every object by name."""
+    cat = Catalog()
+    for r in records:
+        key = (r.schema or "public", r.name)
+        if r.kind == "table":
+            rel = Relation(*key, "table", r.file, 1)
+            for name, type_, not_null in (r.details or {}).get("column_defs", []):
+                rel.columns[name] = ColumnInfo(name, type_, bool(not_null))
+            cat.relations[key] = rel
+        elif r.kind in ("views", "materialized_views"):
+            cat.relations[key] = Relation(*key, "view" if r.kind == "views" else "materialized view", r.file, 1)
+        elif r.kind == "functions":
+            cat.functions[key].append(Function(*key, "", "", r.file, 1, outline=True))
+        elif r.kind == "types":
+            cat.types[key] = "type"
+        elif r.kind == "sequences":
+            cat.sequences[key] = r.file
+    return cat
 
 
 def _hosts(config: Config, host: str | None, all_hosts: bool) -> list[HostConfig]:
@@ -59,7 +90,10 @@ def impact(config: Config, name: str, host: str | None = None, all_hosts: bool =
     merged: dict[tuple, dict[str, Any]] = {}
     result: ImpactResult | None = None
     for h in hosts:
-        catalog = load_catalog(h)
+        records = live_records(h)
+        # the manifest knows most names (not a view's columns): which files to read
+        known = target_of(outline(records), name)
+        catalog = load_catalog(h, {known[2]} if known else None, records)
         target = target_of(catalog, name)
         if target is None:
             if result is None:
@@ -131,7 +165,9 @@ def review_migration(
     result = ReviewResult([name for name, _ in sources], [])
     finals: dict[str, Catalog] = {}
     for h in hosts:
-        reviewed, final = review(load_catalog(h), statements, keep=False)
+        records = live_records(h)
+        words = focus_words(statements, {r.name for r in records})
+        reviewed, final = review(load_catalog(h, words, records), statements, keep=False)
         result.hosts.append(HostReview(h.name, reviewed))
         finals[h.name] = final
     if len(hosts) > 1:

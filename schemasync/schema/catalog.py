@@ -97,6 +97,7 @@ class Function:
     volatile: bool = True  # PostgreSQL's default; STABLE and IMMUTABLE say otherwise
     atomic: bool = False  # BEGIN ATOMIC: PostgreSQL tracks what it uses, and follows renames
     dynamic: list[int] = field(default_factory=list)  # lines that build SQL at run time
+    outline: bool = False  # known by name only (its file was not read): what it does is not known
 
     @property
     def signature(self) -> str:
@@ -182,16 +183,14 @@ def parse_tree(text: str) -> list[dict]:
 
 
 class LineOf:
-    """Offsets in a file's text (bytes, as the parser counts them) to line numbers."""
+    """Offsets in a file's text (bytes, as the parser counts them) to line numbers: counted when
+    asked, since most statements of a file are never asked about."""
 
     def __init__(self, text: str) -> None:
-        data = text.encode()
-        self.starts = [0] + [i + 1 for i, b in enumerate(data) if b == 10]
+        self.data = text.encode()
 
     def __call__(self, offset: int) -> int:
-        import bisect
-
-        return bisect.bisect_right(self.starts, max(offset, 0))
+        return self.data.count(b"\n", 0, max(offset, 0)) + 1
 
 
 def impact_targets(catalog: Catalog, target: Target) -> list[Target]:

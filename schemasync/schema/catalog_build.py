@@ -120,7 +120,7 @@ class Reader:
         volatility = (options.get("volatility", {}).get("arg") or {}).get("String", {}).get("sval", "volatile")
         fn.volatile = volatility == "volatile"
         existing = self.c.functions[(schema, name)]
-        existing[:] = [f for f in existing if f.args != args] + [fn]
+        existing[:] = [f for f in existing if f.args != args and not f.outline] + [fn]
         return fn
 
     # --- pass two: dependencies ------------------------------------------------------------
@@ -423,10 +423,14 @@ def _statement_text(text: str, loc: int) -> str:
     return data.decode(errors="replace")
 
 
-def build_catalog(files: list[SourceFile]) -> Catalog:
-    catalog = Catalog()
+def build_catalog(files: list[SourceFile], outline: Catalog | None = None, focus: set[str] | None = None) -> Catalog:
+    """The catalog of these files. With `focus` (names), only the files that name one of them are
+    read, and then the files that name what those define (a view, a function) or call (a
+    trigger's function), until nothing new comes: what can depend on the names. The rest is
+    known from `outline` (the manifest: every table's columns, every object's name)."""
+    catalog = outline or Catalog()
     reader = Reader(catalog)
-    trees = [(f, parse_tree(f.text)) for f in files]
+    trees = [(f, parse_tree(f.text)) for f in files] if focus is None else _focused(files, focus)
     for f, stmts in trees:
         reader.at(f.file, f.text)
         for raw in stmts:
@@ -437,6 +441,33 @@ def build_catalog(files: list[SourceFile]) -> Catalog:
             reader.depend(raw["stmt"], raw.get("stmt_location", 0))
     link_trigger_rows(catalog)
     return catalog
+
+
+def _focused(files: list[SourceFile], focus: set[str]) -> list[tuple[SourceFile, list[dict]]]:
+    import re
+
+    chosen: dict[str, tuple[SourceFile, list[dict]]] = {}
+    pending, asked, called = {w for w in focus if w}, set(), set()
+    while pending or called:
+        names = re.compile("|".join(re.escape(w) for w in sorted(pending, key=len, reverse=True)) or "(?!)")
+        asked |= pending
+        pending, calling = set(), called
+        called = set()
+        for f in files:
+            if f.file in chosen:
+                continue
+            if not names.search(f.text) and not (f.kind == "functions" and f.name in calling):
+                continue
+            named = names.search(f.text) is not None
+            stmts = parse_tree(f.text)
+            chosen[f.file] = (f, stmts)
+            if named and f.kind in ("views", "materialized_views", "functions"):
+                pending.add(f.name)  # it uses a name: what uses it is affected too
+            for raw in stmts:  # a trigger's function: its body, not everything else that calls it
+                if "CreateTrigStmt" in raw["stmt"]:
+                    called.add(strings(raw["stmt"]["CreateTrigStmt"]["funcname"])[-1])
+        pending -= asked
+    return list(chosen.values())
 
 
 def link_trigger_rows(catalog: Catalog) -> None:

@@ -129,6 +129,41 @@ def parse_migration(sources: list[tuple[str, str]]) -> list[Statement]:
     return out
 
 
+# Fields of a statement's parse tree that name a relation, index, type, function or sequence.
+NAME_FIELDS = frozenset({"relname", "idxname", "newname", "ctename"})
+# ... and those that hold a qualified name as a list: types, functions, dropped objects
+LIST_NAMES = frozenset({"names", "funcname", "objname", "typeName", "domainname"})
+
+
+def focus_words(statements: list[Statement], known: set[str] | None = None) -> set[str]:
+    """The names a migration uses (not its column names: what depends on a column names its
+    table too): the files that can depend on them are the ones `review` needs to read. A type or
+    function name counts only if `known` (the schema's own names) has it: `text` is not news."""
+    from schemasync.schema.refs import strings
+
+    words: set[str] = set()
+    stack: list = [st.tree for st in statements]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        if "removeType" in node:  # DROP: whatever it names, an index too (the manifest has no index names)
+            words |= {strings(o["List"]["items"])[-1] for o in node.get("objects", []) if "List" in o}
+        for key, value in node.items():
+            if key in NAME_FIELDS and isinstance(value, str):
+                words.add(value)
+            elif key in LIST_NAMES and isinstance(value, list):
+                names = strings(value)[-1:]
+                if known is None or set(names) <= known:
+                    words |= set(names)
+            if isinstance(value, (dict, list)):
+                stack.append(value)
+    return words
+
+
 def _syntax_error(name: str, text: str, exc: Exception) -> MigrationSyntaxError:
     """Where the parser stopped (its offset counts bytes), and the statement around it."""
     data = text.encode()
