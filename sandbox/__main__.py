@@ -102,12 +102,24 @@ def demo() -> int:
     _show([*inv, "schemas.history", "survey_notes", "--column", "weather"], DEMO, env)
     _show([*inv, "schemas.changes", "--since", "HEAD~1"], DEMO, env)
 
+    _step("Before the next migration runs: what depends on a column, and what the migration would do")
+    (DEMO / "migrations").mkdir()
+    (DEMO / "migrations" / "0042_release.sql").write_text(
+        "ALTER TABLE users ADD COLUMN nickname text;\n"
+        "CREATE INDEX users_nickname_idx ON users (nickname);\n"
+        "ALTER TABLE solar_projects ALTER COLUMN status TYPE text;\n"
+    )
+    _show([*inv, "schemas.impact", "solar_projects.status"], DEMO, env)
+    _show(["cat", "migrations/0042_release.sql"], DEMO)
+    _show([*inv, "schemas.review", "migrations/0042_release.sql"], DEMO, env)
+
     _step("Try it yourself (the sandbox keeps running; ./dev.sh stop ends it)")
     print(f"  export SCHEMASYNC_HOSTS={DEMO / 'hosts.yaml'}")
     print("  .venv/bin/inv schemas.list --host demo")
     print("  .venv/bin/inv schemas.refresh --host demo --table survey_notes --json")
     print("  .venv/bin/inv schemas.show users --json")
     print("  .venv/bin/inv schemas.history users")
+    print("  .venv/bin/inv schemas.review migrations/0042_release.sql --format markdown")
     print(f"  ls {out}")
     return 0
 
