@@ -139,6 +139,7 @@ def test_usage_errors_exit_2_and_json_errors_are_json(workspace: Workspace, data
     assert workspace.inv("schemas.check", "--hots", "staging").code == 1
     helped = workspace.inv("schemas.show", "--help")
     assert helped.code == 0 and "Usage:" in helped.out and "--hosts-file" in helped.out
+    assert "environment name from hosts.yaml" in helped.out  # each option with what it means
     unknown = workspace.inv("schemas.show", "nope", "--json")
     assert unknown.code == 5 or unknown.code == 2
     doc = json.loads(unknown.out)

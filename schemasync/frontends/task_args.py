@@ -134,7 +134,7 @@ def task_help(task_: Any) -> str:
     lines += ["Docstring:", f"  {inspect.getdoc(task_.body) or ''}", "", "Options:"]
     for arg in task_.get_arguments():
         flag = f"--{arg.name.replace('_', '-')}" + ("" if arg.kind is bool else "=STRING")
-        lines.append(f"  {flag:<26}{task_.help.get(arg.name, '')}")
+        lines.append(f"  {flag:<26}{arg.help or task_.help.get(arg.name, '')}")
     return "\n".join(lines)
 
 
