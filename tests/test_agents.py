@@ -287,10 +287,8 @@ def test_mcp_server_over_stdio(refreshed: Workspace) -> None:
             }
 
     got = anyio.run(session_calls)
-    assert got["tools"] == sorted(
-        "describe_table diff_environments list_tables refresh review_migration schema_changes search_columns "
-        "table_history what_depends_on".split()
-    )
+    assert got["tools"] == ["describe_table", "diff_environments", "list_tables", "refresh", "review_migration",
+                            "schema_changes", "search_columns", "table_history", "what_depends_on"]  # fmt: skip
     assert len(got["list"]["tables"]) == 16 and got["list"]["total"] == 16 and got["list"]["next_offset"] is None
     assert got["undescribed"] == []  # the model reads every parameter's description
     assert got["huge"]["limit"] == 200 and len(got["huge"]["matches"]) <= 200  # capped at the budget
