@@ -11,7 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from schemasync.schema.refs import BUILTIN_SCHEMAS, Ref, Target, expression_refs, plpgsql_refs, sql_text_refs, strings
+from schemasync.schema.refs import Target, strings
 
 REL_KINDS = {"table": "table", "partitioned table": "table", "view": "view", "materialized view": "materialized view"}
 
@@ -130,9 +130,6 @@ class Catalog:
     def columns_of(self, rel: tuple[str, str]) -> frozenset[str]:
         r = self.relations.get(rel)
         return frozenset(r.columns) if r else frozenset()
-
-    def on(self, target: Target) -> list[Dependent]:
-        return [d for d in self.dependents if d.target == target]
 
 
 def pg_name(schema: str | None, name: str) -> str:
@@ -263,14 +260,3 @@ def _split_name(name: str) -> list[str]:
         else:
             cur += ch
     return [*out, cur]
-
-
-def builtin(schema: str | None) -> bool:
-    return schema in BUILTIN_SCHEMAS
-
-
-__all__ = [
-    "Catalog", "ColumnInfo", "ConstraintInfo", "Dependent", "Function", "IndexInfo", "LineOf", "Ref", "Relation",
-    "SourceFile", "dependents_of", "expression_refs", "parse_tree", "pg_name", "plpgsql_refs",
-    "sql_text_refs", "target_of", "type_text",
-]  # fmt: skip

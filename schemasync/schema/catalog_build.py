@@ -25,12 +25,11 @@ from schemasync.schema.catalog import (
     rel_word,
     type_text,
 )
+from schemasync.schema.model import CONSTRAINT_KINDS
 from schemasync.schema.refs import Ref, Target, expression_refs, plpgsql_refs, sql_text_refs, strings
 
-CONSTRAINT_WORDS = {
-    "CONSTR_PRIMARY": "primary key", "CONSTR_UNIQUE": "unique", "CONSTR_CHECK": "check",
-    "CONSTR_FOREIGN": "foreign key", "CONSTR_EXCLUSION": "exclusion",
-}  # fmt: skip
+# the model's words for constraints; NOT NULL is a column's property here
+CONSTRAINT_WORDS = {k: v for k, v in CONSTRAINT_KINDS.items() if k != "CONSTR_NOTNULL"}
 
 
 def rel_key(rv: dict) -> tuple[str, str]:

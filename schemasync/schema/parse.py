@@ -8,7 +8,8 @@ from __future__ import annotations
 from functools import lru_cache
 
 from schemasync.schema.model import CONSTRAINT_KINDS, FK_ACTIONS, Column, Constraint, Index, Obj, Policy, Table, Trigger
-from schemasync.schema.sqlnodes import _default_names_out, _key, _names, _qualified, _Source, _unwrap
+from schemasync.schema.refs import strings as _names
+from schemasync.schema.sqlnodes import _default_names_out, _key, _qualified, _Source, _unwrap
 
 
 def parse_table(text: str, schema: str, name: str) -> Table:

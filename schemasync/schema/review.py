@@ -71,6 +71,11 @@ class Problem:
     objects: list[str] = field(default_factory=list)  # PostgreSQL's words: `view open_projects`
     places: list[dict[str, Any]] = field(default_factory=list)  # file and line of each, as the files say
 
+    @classmethod
+    def about(cls, message: str, deps: list[Dependent]) -> Problem:
+        """The message, naming each dependent once, with where the files name it."""
+        return cls(message, list(dict.fromkeys(d.name for d in deps)), places(deps))
+
     def data(self) -> dict[str, Any]:
         return {"message": self.message, "objects": self.objects, "places": self.places}
 

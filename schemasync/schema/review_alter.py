@@ -69,9 +69,9 @@ def alter_type(ctx: Ctx, rel: Relation, c: dict) -> None:
         ctx.out.notes.append(f"rebuilds {', '.join(indexes)}")
     breaks = untracked(ctx.cat, [target])
     if breaks:
-        ctx.out.breaks.append(Problem(
+        ctx.out.breaks.append(Problem.about(
             f"column {name} of table {pg_name(*rel.key)} changes from {old} to {new}; these read it in text "
-            "and are not checked again until they run", [d.name for d in breaks], places(breaks)))  # fmt: skip
+            "and are not checked again until they run", breaks))  # fmt: skip
     rel.columns[name].type = new
 
 

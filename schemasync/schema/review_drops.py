@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from schemasync.schema.catalog import Catalog, Dependent, impact_targets, pg_name
 from schemasync.schema.refs import Target, strings
-from schemasync.schema.review import Problem, places
+from schemasync.schema.review import Problem
 from schemasync.schema.review_rules import Ctx
 
 # A table's own parts: dropped with the table or the column, never in the way.
@@ -77,17 +77,10 @@ def report_drop(
             ctx.lock(d.owner, "ACCESS EXCLUSIVE")
     broken = untracked(ctx.cat, targets, {d.owner for d in deps if d.owner})
     if broken:
-        ctx.out.breaks.append(
-            Problem(
-                f"{what} is dropped, and these still name it: they fail when they run", _names(broken), places(broken)
-            )
-        )
+        message = f"{what} is dropped, and these still name it: they fail when they run"
+        ctx.out.breaks.append(Problem.about(message, broken))
     remove(ctx.cat, targets, deps)
     return True
-
-
-def _names(deps: list[Dependent]) -> list[str]:
-    return list(dict.fromkeys(d.name for d in deps))
 
 
 def remove(cat: Catalog, targets: list[Target], dropped: list[Dependent]) -> None:
@@ -235,10 +228,9 @@ def _rename_column(ctx: Ctx, node: dict) -> None:
     target = ("column", *rel.key, old)
     broken = untracked(ctx.cat, [target])
     if broken:
-        ctx.out.breaks.append(Problem(
+        ctx.out.breaks.append(Problem.about(
             f"column {old} of table {pg_name(*rel.key)} is renamed to {new}; "
-            f"these still name {old} and fail when they run",
-            _names(broken), places(broken)))  # fmt: skip
+            f"these still name {old} and fail when they run", broken))  # fmt: skip
     rel.columns = {(new if k == old else k): v for k, v in rel.columns.items()}
     rel.columns[new].name = new
     for d in ctx.cat.dependents:
@@ -263,9 +255,11 @@ def _rename_relation(ctx: Ctx, node: dict) -> None:
     targets = set(impact_targets(ctx.cat, ("relation", *old_key)))
     broken = untracked(ctx.cat, list(targets))
     if broken:
-        ctx.out.breaks.append(Problem(
-            f"{pg_name(*old_key)} is renamed to {new}; these still name {old_key[1]} and fail when they run",
-            _names(broken), places(broken)))  # fmt: skip
+        ctx.out.breaks.append(
+            Problem.about(
+                f"{pg_name(*old_key)} is renamed to {new}; these still name {old_key[1]} and fail when they run", broken
+            )
+        )
     del ctx.cat.relations[old_key]
     rel.name = new
     ctx.cat.relations[new_key] = rel

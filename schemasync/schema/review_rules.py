@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from schemasync.schema.catalog import Catalog, Relation, pg_name, type_text
-from schemasync.schema.catalog_build import CONSTRAINT_WORDS, Reader, column_info, rel_key
+from schemasync.schema.catalog import Catalog, Relation, pg_name
+from schemasync.schema.catalog_build import Reader, column_info, rel_key
 from schemasync.schema.refs import strings
-from schemasync.schema.review import LOCK_ORDER, Lock, Problem, Statement, StatementReview, places
+from schemasync.schema.review import LOCK_ORDER, Lock, Problem, Statement, StatementReview
 
 EFFECTS = ["none", "scan", "rewrite"]
 
@@ -37,8 +37,7 @@ class Ctx:
     out: StatementReview
 
     def fail(self, message: str, deps: list | None = None) -> None:
-        deps = deps or []
-        self.out.fails.append(Problem(message, _names(deps), places(deps)))
+        self.out.fails.append(Problem.about(message, deps or []))
 
     def lock(self, key: tuple[str, str], mode: str, effect: str = "none") -> None:
         rel = self.cat.relations.get(key)
@@ -63,10 +62,6 @@ class Ctx:
         r = Reader(self.cat)
         r.at(self.st.file, self.st.sql, self.st.line)
         return r
-
-
-def _names(deps: list) -> list[str]:
-    return list(dict.fromkeys(d.name for d in deps))
 
 
 def _shown(rv: dict) -> str:
@@ -434,5 +429,3 @@ RULES = {
     "TruncateStmt": truncate,
     "AlterTableStmt": alter_table,
 }
-
-__all__ = ["CONSTRAINT_WORDS", "RULES", "Ctx", "apply", "type_text"]

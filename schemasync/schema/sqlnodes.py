@@ -197,10 +197,6 @@ def _unwrap(node: dict, name: str) -> dict:
     return node.get(name, node)
 
 
-def _names(items: list | None) -> list[str]:
-    return [i["String"]["sval"] for i in items or [] if "String" in i]
-
-
 def _qualified(rel: dict) -> str:
     schema = rel.get("schemaname")
     return f"{schema}.{rel['relname']}" if schema else rel["relname"]
