@@ -137,6 +137,8 @@ def test_a_table_changed_while_the_batches_ran_is_never_written_half_old(
 
 
 def test_batches_lock_at_most_what_they_may_and_keep_a_table_with_its_partitions() -> None:
+    from dataclasses import replace
+
     from schemasync.core.config import HostConfig
     from schemasync.schema.discovery import Discovery
     from schemasync.transport.remote_script import plan_batches
@@ -144,27 +146,33 @@ def test_batches_lock_at_most_what_they_may_and_keep_a_table_with_its_partitions
     relations = [[1, "public", "big", "p", 1], [2, "public", "big_2024", "r", 1], [3, "public", "big_2025", "r", 1]]
     relations += [[10 + i, "public", f"t{i}", "r", 10 + i] for i in range(5)]
     relations += [[20, "public", "t0_id_seq", "S", 10], [30, "app", "v", "v", 30], [40, "public", "t0_pkey", "i", 10]]
-    discovery = Discovery.from_dict(
-        {
-            "version": 150000,
-            "database": "d",
-            "user": "u",
-            "tables": [],
-            "relations": relations,
-            "subobjects": [],
-            "schemas": ["app", "public"],
-        }
-    )
+    raw = {
+        "version": 150000,
+        "database": "d",
+        "user": "u",
+        "tables": [],
+        "relations": relations,
+        "subobjects": [],
+        "schemas": ["app", "public"],
+    }
+    discovery = Discovery.from_dict(raw)
     host = HostConfig(name="h", ssh="x", database="d", output=Path("/tmp/out"), schemas=["app", "public"])
     batches = plan_batches(discovery, host, locks=3)
     *tables, rest = batches
-    named = [[a for a in b if a != "-t"] for b in tables]
+    assert ["-n", '"app"'] in [b[:2] for b in tables]  # a schema that fits in a batch goes whole
+    named = [[a for a in b if a != "-t"] for b in tables if b[:2] != ["-n", '"app"']]
     assert all(len(b) <= 3 for b in named)
     together = next(b for b in named if '"public"."big"' in b)
     assert {'"public"."big_2024"', '"public"."big_2025"'} <= set(together)  # one file: one batch
     listed = [name for b in named for name in b]
     assert sorted(listed) == sorted(set(listed))  # each relation once
     assert '"public"."t0_id_seq"' not in listed and '"public"."t0_pkey"' not in listed  # they come with t0
-    assert '"app"."v"' in listed
-    assert rest == ["-n", '"app"', "-n", '"public"', "-T", '"app".*', "-T", '"public".*']
-    assert plan_batches(discovery, host, locks=3, whole=False) == tables  # a part: no rest
+    assert '"app"."v"' not in listed
+    assert rest == ["-n", '"app"', "-n", '"public"', "-N", '"app"', "-T", '"public".*']
+    part = plan_batches(discovery, host, locks=3, whole=False)  # a part: one by one, no rest
+    assert [a for b in part for a in b if a != "-t"] == sorted([*listed, '"app"."v"'], key=str.encode)
+    # a schema whose sequence a table of another schema owns, or with tables left out, goes one by one
+    crossing = Discovery.from_dict({**raw, "relations": [*relations, [50, "app", "s", "S", 10]]})
+    assert not any(b[:1] == ["-n"] for b in plan_batches(crossing, host, locks=3)[:-1])
+    excluding = replace(host, exclude=["public.t4"])
+    assert not any(b[:1] == ["-n"] for b in plan_batches(discovery, excluding, locks=3)[:-1])

@@ -76,6 +76,9 @@ def test_tenants_are_written_once_and_the_deviants_named(tenanted: Workspace) ->
     ws.sandbox.psql("SELECT txid_current()", database=run.json["database"])
     again = ws.inv("schemas.refresh", "--host", "saas", "--json")
     assert again.code == 0 and again.json["changed"] is False
+    # told by the quick check alone, with the same count of tables (every tenant's)
+    assert (again.json["dumped"], again.json["tables"]) == ("none", run.json["tables"]), again.json
+    assert again.json["tenants"] == run.json["tenants"]
 
     # one tenant is mended, another drifts: the commit says so in a few words, check first
     ws.sandbox.psql("ALTER TABLE tenant_042.accounts DROP COLUMN legacy_flag;", database=run.json["database"])
@@ -129,6 +132,34 @@ def test_the_quick_comparison_takes_out_only_the_tenants_own_name() -> None:
     # the name inside a longer word: the lexer decides, and renames only the identifier
     assert quick_key(table("t_1", "t_10"), "t_1") == shape_key(table("t_1", "t_10"), "t_1")
     assert "t_10" in quick_key(table("t_1", "t_10"), "t_1")
+
+
+def test_a_tenant_host_unchanged_is_told_by_the_quick_check(tenanted: Workspace) -> None:
+    """No whole dump to find that nothing changed; the template's files are checked as written
+    (their header names the template), and a change anywhere refreshes every tenant together."""
+    ws = tenanted
+    first = ws.inv("schemas.refresh", "--host", "saas", "--json")
+    assert first.code == 0, first.err
+    check = ws.inv("schemas.check", "--host", "saas", "--json")
+    assert (check.code, check.json["stale"], check.json["dumped"]) == (0, False, "none"), check.json
+
+    template = ws.out("saas") / "tenant" / "accounts.sql"
+    written = template.read_text()
+    template.write_text(written.replace("email text NOT NULL", "email text"))
+    mended = ws.inv("schemas.refresh", "--host", "saas", "--json")
+    assert mended.code == 0 and mended.json["dumped"] == "full", mended.json
+    assert mended.json["dumped_why"] == "edited by hand or removed: tenant/accounts.sql"
+    assert template.read_text() == written
+
+    database = first.json["database"]
+    ws.sandbox.psql("ALTER TABLE tenant_009.orders ADD COLUMN note text;", database=database)
+    drifted = ws.inv("schemas.check", "--host", "saas", "--json")
+    assert drifted.code == 1 and drifted.json["dumped"] == "full", drifted.json
+    assert drifted.json["dumped_why"].startswith("the catalog changed: tenant schemas are compared")
+    assert "tenant_009" in drifted.json["tenants"]["deviants"]
+    refreshed = ws.inv("schemas.refresh", "--host", "saas", "--json")
+    assert refreshed.json["tenants"]["deviants"]["tenant_009"] == ["orders: column note only in tenant_009"]
+    assert refreshed.json["tables"] == first.json["tables"]
 
 
 def test_a_tenant_pattern_lets_pg_dump_start_before_discovery_ends(tenanted: Workspace) -> None:

@@ -20,6 +20,7 @@ from schemasync.schema import incremental
 from schemasync.schema.discovery import Discovery
 from schemasync.schema.redact import redact_text, rules_for
 from schemasync.schema.relations import header_lines, table_details
+from schemasync.schema.tenants import is_template_file, template_note
 from schemasync.transport.remote_script import (
     DISCOVERY_FORMAT,
     owners_selection,
@@ -58,6 +59,9 @@ class Prepare:
         self.discovery = discovery
 
 
+TENANTS_WHOLE = "the catalog changed: tenant schemas are compared with each other, so they are dumped together"
+
+
 def why_whole(host: HostConfig, local: str, head: dict, several: bool) -> str | None:
     """Why this refresh dumps everything without comparing fingerprints; None: it compares. What
     can be known before connecting is decided here, from the manifest's head: the server then
@@ -65,8 +69,6 @@ def why_whole(host: HostConfig, local: str, head: dict, several: bool) -> str | 
     fingerprints = head.get("fingerprints")
     if several:
         return "a host with several databases is dumped whole"
-    if host.tenants is not None:
-        return "tenant schemas are compared with each other, so they are dumped together"
     if head.get("format") is None:
         return "a first refresh"  # the server dumps while discovery runs
     if head.get("format") != records.FORMAT:
@@ -173,6 +175,12 @@ class DumpPolicy:
             self.decision = incremental.Decision(incremental.FULL, "the server computed no fingerprints")
             return self.decision.answer()
         self.now = now
+        if self.host.tenants is not None:
+            # The template's files stand for every tenant, so they are not one per relation: the
+            # quick check alone finds nothing changed; anything else is a whole dump.
+            why = f"edited by hand or removed: {', '.join(sorted(self.edited)[:3])}" if self.edited else TENANTS_WHOLE
+            self.decision = incremental.Decision(incremental.FULL, why)
+            return self.decision.answer()
         kept = {f: incremental.Kept(r.fp, r.status != ORPHANED) for f, r in previous.records.items()}
         # a relation's file edited by hand or removed is dumped again; another one (a function's,
         # a type's: they cannot be dumped one by one) means a whole dump
@@ -189,6 +197,7 @@ class DumpPolicy:
     def _check_files(self, database: str) -> None:
         """Which of our files are exactly as the last refresh wrote them."""
         previous, records = self.previous, self.previous.records
+        tenants = previous.tenants if self.host.tenants is not None and previous.tenants else None
         manifest.read_more(previous, self.host.output, [f for f, r in records.items() if r.status != ORPHANED])
         for file, rec in records.items():
             if rec.status == ORPHANED:
@@ -196,6 +205,8 @@ class DumpPolicy:
             extra = []
             if rec.kind == "table":
                 extra = header_lines(rec.details) + self.notes.header_lines(rec.schema, rec.name)
+            if tenants is not None and is_template_file(self.host.tenants, file):
+                extra.append(template_note(self.host.tenants, tenants["template"]))
             header = incremental.expected_header(rec.kind, rec.schema, rec.name, database, self.host.name, extra)
             if incremental.is_intact(previous.contents.get(file), header, rec.sha):
                 self.intact.add(file)

@@ -27,7 +27,7 @@ from schemasync.schema.discovery import Discovery
 from schemasync.schema.redact import Finding, earlier_copies, redact_pieces, rules_for
 from schemasync.schema.relations import header_lines
 from schemasync.schema.split import Piece, SplitResult, render_piece, split_dump
-from schemasync.schema.tenants import TENANTS_FILE, Tenancy, explain, fold, render_tenants
+from schemasync.schema.tenants import TENANTS_FILE, Tenancy, explain, fold, is_template_file, render_tenants
 from schemasync.transport import session
 from schemasync.transport.remote_script import (
     Mode,
@@ -116,7 +116,7 @@ def plan_refresh(
         host=host,
         stale_notes=_stale_notes(table, notes, discovery, got.kept, live),
         database=discovery.database,
-        tables_found=len(live) if got.kept else len(discovery.tables),
+        tables_found=_tables_found(host, got, discovery, live),
         plan=plan,
         table=table,
         transferred=got.out.transferred,
@@ -154,6 +154,8 @@ def _fetch_step(
         # without asking (one round trip fewer); build_script checks its form.
         stamp = (head.get("fingerprints") or {}) if asking else {}
         quick, since = stamp.get("quick"), stamp.get("since")
+        if host.tenants is not None:
+            since = None  # its guess at what changed would be dumped in vain: tenants are dumped whole
         script = build_script(
             host,
             mode,
@@ -221,7 +223,7 @@ def _split_step(
                 f"{host.name}: --table {table}: a table of a tenant schema; refresh the whole host",
                 hint="tenant schemas are compared with each other, so they are refreshed together",
             )
-        if table is None:  # before redaction and rendering: the other tenants cost only a comparison
+        if table is None and not got.kept:  # before redaction and rendering: the other tenants cost only a comparison
             pieces, tenancy = fold(pieces, host.tenants)
     rules = rules_for(host.redact)
     redacted = redact_pieces(pieces, rules)
@@ -291,6 +293,8 @@ def _plan_step(
     dumped_by = out.info.get("pg_dump", "")
     versions = {"server": discovery.server_version // 10000, "pg_dump": int(dumped_by) if dumped_by.isdigit() else None}
     tenants = tenancy.to_data() if tenancy else None
+    if host.tenants is not None and got.kept:  # nothing was dumped (the quick check): as they were
+        tenants = previous.tenants
     now = got.policy.now if got.policy is not None else None
     early = got.prepared.fingerprints
     if now is None and table is None and early and fingerprints_hold(out.info, early):
@@ -312,6 +316,15 @@ def _plan_step(
         fingerprints=(now.stamp, now.objects) if now is not None else None,
         sizes=None if table is not None else discovery.sizes,
     )
+
+
+def _tables_found(host: HostConfig, got: _Fetched, discovery: Discovery, live: list) -> int:
+    if not got.kept:
+        return len(discovery.tables)
+    tenants = got.prepared.previous.tenants if host.tenants is not None else None
+    if tenants:  # the template's files stand for all the tenants' tables
+        return sum(not is_template_file(host.tenants, r.file) for r in live) + tenants.get("tables", 0)
+    return len(live)
 
 
 def _stale_notes(table: str | None, notes: Notes, discovery: Discovery, kept: bool, live: list) -> list[str]:

@@ -131,6 +131,7 @@ class Tenancy:
     pieces: dict[str, dict[tuple[str, str], Piece]] = field(default_factory=dict)  # template's, deviants'
     written: set[str] = field(default_factory=set)  # the template's files, under the folder
     note: str = ""  # the header line of the template's files
+    tables: int = 0  # in all the tenant schemas
 
     def to_data(self) -> dict:
         return {
@@ -138,6 +139,7 @@ class Tenancy:
             "template": self.template,
             "folder": self.spec.folder,
             "count": self.count,
+            "tables": self.tables,
             "same": self.count - len(self.deviants) - (1 if self.template else 0),
             "deviants": {
                 schema: [c.between(self.template or "the template", schema) for c in changes]
@@ -155,6 +157,19 @@ def _tokens(changes: list[Change]) -> list[str]:
         detail = f" {c.field.replace('_', ' ')}" if c.field and c.field != "definition" else ""
         out.append(f"{mark}{c.what} {c.name or c.table}{detail}")
     return list(dict.fromkeys(out))
+
+
+def template_note(spec: TenantSpec, template: str) -> str:
+    """The header line of the template's files."""
+    return (
+        f"-- Tenant template: every schema matching {escape_controls(spec.schemas)} has these objects; "
+        f"written once, from {escape_controls(template)} (the others, and how they differ: {TENANTS_FILE})\n"
+    )
+
+
+def is_template_file(spec: TenantSpec, file: str) -> bool:
+    """A file under the tenants' folder: one of the template's (`fold`)."""
+    return file.startswith(name_part(spec.folder) + "/")
 
 
 def fold(pieces: list[Piece], spec: TenantSpec) -> tuple[list[Piece], Tenancy]:
@@ -181,15 +196,13 @@ def fold(pieces: list[Piece], spec: TenantSpec) -> tuple[list[Piece], Tenancy]:
         common, _ = Counter(shapes.values()).most_common(1)[0]
         template = min(s for s, shape in shapes.items() if shape == common)
     tenancy = Tenancy(spec, template, len(by_tenant), {})
+    tenancy.tables = sum(kind == "table" for files in by_tenant.values() for kind, _ in files)
     tenancy.pieces = {template: by_tenant[template]}
     tenancy.pieces.update({s: files for s, files in by_tenant.items() if shapes[s] != shapes[template]})
-    tenancy.note = (
-        f"-- Tenant template: every schema matching {escape_controls(spec.schemas)} has these objects; "
-        f"written once, from {escape_controls(template)} (the others, and how they differ: {TENANTS_FILE})\n"
-    )
+    tenancy.note = template_note(spec, template)
     for (kind, name), piece in sorted(by_tenant[template].items()):
         folder = "" if kind == "table" else f"{kind}."
-        path = f"{name_part(spec.folder)}/{folder}{name_part(name)}.sql"
+        path = f"{name_part(spec.folder)}/{folder}{name_part(name)}.sql"  # is_template_file
         tenancy.written.add(path)
         kept.append(replace(piece, path=path))
     return kept, tenancy

@@ -170,12 +170,14 @@ def dump_pattern(schema: str, name: str | None = None) -> str:
 
 
 def plan_batches(discovery: Discovery, host: HostConfig, locks: int, whole: bool = True) -> list[list[str]]:
-    """pg_dump selections for more tables than one pg_dump can lock: the file owners (tables,
-    views, sequences of their own) in batches that lock at most `locks` relations each, a
-    table's partitions with it (they share its file; its owned sequences come with it), in the
-    catalog's byte order. Then, if `whole`, one dump of everything that is not a relation: every
-    relation of the selected schemas excluded by a pattern per schema, not one by one (pg_dump
-    runs a query per pattern)."""
+    """pg_dump selections for more tables than one pg_dump can lock, in batches that lock at most
+    `locks` relations each, in the catalog's byte order. A schema whose relations fit in a batch,
+    own each other only within it and are all selected goes whole (`-n`: all its objects, one
+    pattern: pg_dump runs a query per pattern and scans each list of matches once per relation);
+    the other schemas' file owners (tables, views, sequences of their own) go one by one (`-t`), a
+    table's partitions with it (they share its file; its owned sequences come with it). Then, if
+    `whole`, one dump of everything else: the whole schemas excluded (`-N`), and the relations of
+    the others by a pattern per schema."""
     by_owner: dict[int, list[Relation]] = {}
     for rel in discovery.relations.values():
         by_owner.setdefault(rel.owner, []).append(rel)
@@ -183,29 +185,58 @@ def plan_batches(discovery: Discovery, host: HostConfig, locks: int, whole: bool
         (r for r in discovery.relations.values() if r.owner == r.oid and r.relkind in "rpfvmS"),
         key=lambda r: (r.schema.encode(), r.name.encode()),
     )
+    units: dict[str, list[list[str]]] = {}  # schema -> its file owners' selections, each with its locks
+    held_by: dict[str, int] = {}
+    for owner in owners:
+        members = [r for r in by_owner[owner.oid] if r.relkind in "rpf"] if owner.relkind in "rpf" else [owner]
+        ordered = sorted(members, key=lambda r: (r.schema.encode(), r.name.encode()))
+        units.setdefault(owner.schema, []).append(
+            [arg for r in ordered for arg in ("-t", dump_pattern(r.schema, r.name))]
+        )
+        held_by[owner.schema] = held_by.get(owner.schema, 0) + len(members)
+    whole_schemas = _whole_schemas(discovery, host, held_by, locks) if whole else set()
     batches: list[list[str]] = []
     current: list[str] = []
     held = 0
-    for owner in owners:
-        members = [r for r in by_owner[owner.oid] if r.relkind in "rpf"] if owner.relkind in "rpf" else [owner]
-        if current and held + len(members) > locks:
+
+    def add(selection: list[str], count: int) -> None:
+        nonlocal current, held
+        if current and held + count > locks:
             batches.append(current)
             current, held = [], 0
-        held += len(members)
-        current += [
-            arg
-            for r in sorted(members, key=lambda r: (r.schema.encode(), r.name.encode()))
-            for arg in ("-t", dump_pattern(r.schema, r.name))
-        ]
+        held += count
+        current += selection
+
+    for schema in sorted(units, key=str.encode):
+        if schema in whole_schemas:
+            add(["-n", dump_pattern(schema)], held_by[schema])
+        else:
+            for selection in units[schema]:
+                add(selection, len(selection) // 2)
     if current:
         batches.append(current)
     if whole:
         rest: list[str] = []
         if host.schemas != ["*"]:
             rest += [arg for schema in discovery.schemas for arg in ("-n", dump_pattern(schema))]
-        rest += [arg for schema in discovery.schemas for arg in ("-T", dump_pattern(schema) + ".*")]
+        for schema in discovery.schemas:
+            rest += ["-N", dump_pattern(schema)] if schema in whole_schemas else ["-T", dump_pattern(schema) + ".*"]
         batches.append(rest)
     return batches
+
+
+def _whole_schemas(discovery: Discovery, host: HostConfig, held_by: dict[str, int], locks: int) -> set[str]:
+    """The schemas a batch may dump whole: nothing in them left out by `exclude`, no relation in
+    them owned from another schema or owning one in another (a sequence owned by a table, a
+    partition: pg_dump prints those with their owner), and few enough tables for one batch."""
+    if host.exclude:
+        return set()
+    crossing: set[str] = set()
+    for rel in discovery.relations.values():
+        owner = discovery.relations.get(rel.owner)
+        if owner is None or owner.schema != rel.schema:
+            crossing |= {rel.schema, owner.schema if owner else rel.schema}
+    return {schema for schema, held in held_by.items() if held <= locks and schema not in crossing}
 
 
 def early_selection(host: HostConfig, mode: Mode, table: str | None = None) -> list[str] | None:
