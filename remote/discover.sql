@@ -671,6 +671,8 @@ meta AS (
         'schemas', (SELECT coalesce(json_agg(s.nspname ORDER BY s.nspname), '[]') FROM schemas s),
         'max_locks', current_setting('max_locks_per_transaction')::int
                      * (current_setting('max_connections')::int + current_setting('max_prepared_transactions')::int),
+        -- tables a publication names: pg_dump prints that only in a dump of everything (batches)
+        'published', (SELECT coalesce(json_agg(DISTINCT pr.prrelid::bigint), '[]') FROM pg_publication_rel pr),
         'tables', (SELECT coalesce(json_agg(json_build_array(
                         r.oid::bigint, r.nspname, r.relname, r.relkind,
                         (SELECT count(*) FROM pg_attribute a

@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sandbox import Sandbox
 
@@ -26,6 +28,10 @@ def schema_sql() -> str:
     parts.append("CREATE TABLE parts (id int, at date) PARTITION BY RANGE (at);")
     parts.append("CREATE TABLE parts_a PARTITION OF parts FOR VALUES FROM ('2020-01-01') TO ('2021-01-01');")
     parts.append("CREATE VIEW v AS SELECT id FROM t1;")
+    # a publication's tables are printed only by a dump of everything: the last batch keeps them
+    parts.append('CREATE TABLE "T1" (id int PRIMARY KEY); CREATE TABLE "t1x" (id int);')
+    parts.append('CREATE PUBLICATION pub FOR TABLE t1, "T1", extra.t10;')
+    parts.append("CREATE PUBLICATION pub_schema FOR TABLES IN SCHEMA extra;")
     return "\n".join(parts)
 
 
@@ -63,7 +69,7 @@ def test_too_many_tables_for_one_dump_are_dumped_in_batches(
     batched = workspace.inv("schemas.refresh", "--host", "dev", "--no-commit", "--json")
     assert batched.code == 0, batched.err
     assert any("batches" in n for n in batched.json["notices"]), batched.json["notices"]
-    assert batched.json["tables"] == TABLES + 1
+    assert batched.json["tables"] == TABLES + 3
 
     def files(name: str) -> dict[str, bytes]:
         root = workspace.path / name
@@ -140,8 +146,9 @@ def test_batches_lock_at_most_what_they_may_and_keep_a_table_with_its_partitions
     from dataclasses import replace
 
     from schemasync.core.config import HostConfig
+    from schemasync.core.errors import DatabaseError
     from schemasync.schema.discovery import Discovery
-    from schemasync.transport.remote_script import plan_batches
+    from schemasync.transport.remote_script import all_but, plan_batches
 
     relations = [[1, "public", "big", "p", 1], [2, "public", "big_2024", "r", 1], [3, "public", "big_2025", "r", 1]]
     relations += [[10 + i, "public", f"t{i}", "r", 10 + i] for i in range(5)]
@@ -176,3 +183,52 @@ def test_batches_lock_at_most_what_they_may_and_keep_a_table_with_its_partitions
     assert not any(b[:1] == ["-n"] for b in plan_batches(crossing, host, locks=3)[:-1])
     excluding = replace(host, exclude=["public.t4"])
     assert not any(b[:1] == ["-n"] for b in plan_batches(discovery, excluding, locks=3)[:-1])
+    # a table a publication names (here t0, with its sequence) is left in the last dump only
+    published = replace(discovery, published=frozenset({10}))
+    *tables, rest = plan_batches(published, host, locks=3)
+    assert not [a for b in tables for a in b if a.startswith('"public"."t0')]
+    assert rest[-2:] == ["-T", '"public".' + all_but({"t0", "t0_id_seq"})]
+    with pytest.raises(DatabaseError, match="named one by one by publications"):
+        plan_batches(replace(discovery, published=frozenset({1, 10, 11})), host, locks=3)
+
+
+def _pg_dump_name_regex(pattern: str) -> str:
+    """The regular expression pg_dump makes of a name pattern (processSQLNamePattern, no dot), for
+    Python's re: `*` and `?` outside quotes, quoted text literal, `\\xHEX` escapes spelled out."""
+    out, quoted, i = [], False, 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if quoted and ch == '"' and pattern[i + 1 : i + 2] == '"':
+            out.append('"')
+            i += 1
+        elif ch == '"':
+            quoted = not quoted
+        elif quoted:
+            out.append(re.escape(ch))
+        elif ch == "*":
+            out.append(".*")
+        elif ch == "?":
+            out.append(".")
+        elif ch == "\\" and pattern[i + 1] == "x":
+            hexes = re.match(r"[0-9a-f]+", pattern[i + 2 :])
+            assert hexes is not None
+            out.append(re.escape(chr(int(hexes.group(), 16))))
+            i += 1 + len(hexes.group())
+        else:
+            assert ch.lower() == ch and ch != ".", pattern  # pg_dump would fold it, or split at it
+            out.append(ch)
+        i += 1
+    return "^(" + "".join(out) + ")$"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sets(st.text(alphabet='aAb1_."\\[]^é', min_size=1, max_size=5), max_size=6),
+    st.lists(st.text(alphabet='aAb1_."\\[]^é', min_size=1, max_size=6), max_size=20),
+)
+def test_all_but_matches_every_name_except_those(kept: set[str], others: list[str]) -> None:
+    from schemasync.transport.remote_script import all_but
+
+    regex = re.compile(_pg_dump_name_regex(all_but(kept)), re.DOTALL)
+    assert all(regex.match(name) is None for name in kept)
+    assert all(regex.match(name) is not None for name in others if name not in kept)

@@ -71,6 +71,7 @@ class Discovery:
     schemas: list[str] = field(default_factory=list)  # the selected schemas
     foreign_keys: list[ForeignKey] = field(default_factory=list)  # from or to the selected tables
     max_locks: int = 0  # size of the server's shared lock table
+    published: frozenset[int] = frozenset()  # relations a publication names one by one
     dependents: dict[int, list[tuple[str, str, str]]] = field(default_factory=dict)  # table oid -> (kind, schema, name)
     # every table's size class (rows, bytes: powers of ten), analyzed ones only, whatever was
     # dumped; None: the document did not say (a run the quick check ended)
@@ -125,6 +126,7 @@ class Discovery:
                 matches=[(s, n) for s, n in raw.get("matches", [])],
                 schemas=list(raw.get("schemas", [])),
                 max_locks=int(raw.get("max_locks", 0)),
+                published=frozenset(int(o) for o in raw.get("published", [])),
                 dependents=_dependents(raw.get("dependents", [])),
                 sizes=None if raw.get("sizes") is None else {(s, n): (int(r), int(b)) for s, n, r, b in raw["sizes"]},
             )
