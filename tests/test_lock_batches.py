@@ -21,6 +21,10 @@ TABLES = 600
 
 def schema_sql() -> str:
     parts = ["CREATE TYPE mood AS ENUM ('ok', 'meh');", "CREATE SCHEMA extra;"]
+    for tenant in ("ta", "tb"):  # small schemas: a batch dumps each whole
+        parts.append(f"CREATE SCHEMA {tenant}; CREATE TYPE {tenant}.state AS ENUM ('on', 'off');")
+        parts.append(f"CREATE FUNCTION {tenant}.f() RETURNS int LANGUAGE sql AS 'SELECT 1';")
+        parts += [f"CREATE TABLE {tenant}.a{i} (id serial PRIMARY KEY, s {tenant}.state);" for i in range(12)]
     for i in range(TABLES):
         schema = "extra" if i % 10 == 0 else "public"
         parts.append(f"CREATE TABLE {schema}.t{i} (id serial PRIMARY KEY, m mood, note text);")
@@ -46,8 +50,18 @@ def tight_cluster(sandbox: Sandbox) -> Iterator[Sandbox]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+def _pg_bin_that_logs(folder: Path, tight: Sandbox) -> Path:
+    """pg_bin whose pg_dump writes its arguments, one run per line, to folder/args."""
+    folder.mkdir()
+    (folder / "psql").symlink_to(tight.pg_bin / "psql")
+    script = folder / "pg_dump"
+    script.write_text(f'#!/bin/sh\necho "$*" >> {folder / "args"}\nexec {tight.pg_bin / "pg_dump"} "$@"\n')
+    script.chmod(0o755)
+    return folder
+
+
 def test_too_many_tables_for_one_dump_are_dumped_in_batches(
-    workspace: Workspace, sandbox: Sandbox, tight_cluster: Sandbox
+    workspace: Workspace, sandbox: Sandbox, tight_cluster: Sandbox, tmp_path: Path
 ) -> None:
     sql = schema_sql()
     sandbox.create_database("locks", sql)
@@ -65,11 +79,15 @@ def test_too_many_tables_for_one_dump_are_dumped_in_batches(
         output="two",
         db_host=str(tight_cluster.pg_socket_dir),
         db_port=tight_cluster.pg_port,
+        pg_bin=str(_pg_bin_that_logs(tmp_path / "bin", tight_cluster)),
     )
     batched = workspace.inv("schemas.refresh", "--host", "dev", "--no-commit", "--json")
     assert batched.code == 0, batched.err
     assert any("batches" in n for n in batched.json["notices"]), batched.json["notices"]
-    assert batched.json["tables"] == TABLES + 3
+    assert batched.json["tables"] == TABLES + 3 + 24
+    runs = (tmp_path / "bin" / "args").read_text().splitlines()
+    assert any(' -n "ta" -n "tb"' in run and " -t " not in run for run in runs), runs  # whole, and alone
+    assert any(' -N "ta" -N "tb"' in run for run in runs), runs
 
     def files(name: str) -> dict[str, bytes]:
         root = workspace.path / name
@@ -166,7 +184,8 @@ def test_batches_lock_at_most_what_they_may_and_keep_a_table_with_its_partitions
     host = HostConfig(name="h", ssh="x", database="d", output=Path("/tmp/out"), schemas=["app", "public"])
     batches = plan_batches(discovery, host, locks=3)
     *tables, rest = batches
-    assert ["-n", '"app"'] in [b[:2] for b in tables]  # a schema that fits in a batch goes whole
+    assert tables[0] == ["-n", '"app"']  # a schema that fits in a batch goes whole, never beside a -t
+    assert all(len({a for a in b if a.startswith("-")}) == 1 for b in tables)
     named = [[a for a in b if a != "-t"] for b in tables if b[:2] != ["-n", '"app"']]
     assert all(len(b) <= 3 for b in named)
     together = next(b for b in named if '"public"."big"' in b)

@@ -99,13 +99,12 @@ def plan_refresh(
     discovery, previous = got.prepared.discovery, got.prepared.previous
     assert discovery is not None
     _refuse_empty(host, table, got, discovery, previous, allow_empty)
-    dumped = got.batched or ([got.out.dump] if got.out.dump is not None else [])
+    dumped = sum(map(len, got.batched or [got.out.dump or ""]))  # the dump itself is let go once split
     if dumped:
-        progress.step(f"splitting the dump ({sum(map(len, dumped)) / 1e6:.1f} MB)")
+        progress.step(f"splitting the dump ({dumped / 1e6:.1f} MB)")
     pieces, tenancy, redacted = _split_step(host, table, got, discovery)
     progress.step(f"comparing {len(pieces):,} files")
     produced = _render_step(host, pieces, tenancy, discovery, got.prepared.details, notes)
-    del pieces  # the rendered texts are all that is needed of the pieces from here on
     _refuse_strays(table, got.decision, discovery, produced)
     manifest.read_more(previous, host.output, [nf.file for nf in produced])
     plan = _plan_step(host, table, got, discovery, produced, tenancy, notes)
@@ -243,9 +242,12 @@ def _render_step(
     details: dict,
     notes: Notes,
 ) -> list[NewFile]:
-    """Each piece as the text of its file, headers and all."""
+    """Each piece as the text of its file, headers and all; the pieces are used up (taken from the
+    list as they are rendered: the dump's text is not held twice)."""
     produced = []
-    for p in pieces:
+    pieces.reverse()
+    while pieces:
+        p = pieces.pop()
         d = details.get(p.table.key) if p.table else None
         header = (header_lines(d) + notes.header_lines(p.schema, p.name) if p.table else []) + (
             [tenancy.note] if tenancy is not None and p.path in tenancy.written else []

@@ -257,25 +257,26 @@ def plan_batches(discovery: Discovery, host: HostConfig, locks: int, whole: bool
 
 
 def _packed(units: dict[str, list[list[str]]], held_by: dict[str, int], whole: set[str], locks: int) -> list[list[str]]:
-    """The selections in batches of at most `locks` tables, schema by schema in byte order."""
+    """The selections in batches of at most `locks` tables: the whole schemas (-n) first, then the
+    file owners (-t), each in byte order. Never both in one batch: with a -t, pg_dump ignores -n."""
     batches: list[list[str]] = []
     current: list[str] = []
     held = 0
 
     def add(selection: list[str], count: int) -> None:
         nonlocal current, held
-        if current and held + count > locks:
+        if current and (held + count > locks or current[0] != selection[0]):
             batches.append(current)
             current, held = [], 0
         held += count
         current += selection
 
-    for schema in sorted(units, key=str.encode):
-        if schema in whole:
-            add(["-n", dump_pattern(schema)], held_by[schema])
-        else:
-            for selection in units[schema]:
-                add(selection, len(selection) // 2)
+    schemas = sorted(units, key=str.encode)
+    for schema in (s for s in schemas if s in whole):
+        add(["-n", dump_pattern(schema)], held_by[schema])
+    for schema in (s for s in schemas if s not in whole):
+        for selection in units[schema]:
+            add(selection, len(selection) // 2)
     if current:
         batches.append(current)
     return batches
