@@ -96,6 +96,7 @@ def plan_refresh(
     started = time.monotonic()
     notes = notes or Notes()
     got = _fetch_step(host, table, notes, fetched, full, prepare, progress)
+    del fetched  # `got` has it; the dump goes once it is split
     discovery, previous = got.prepared.discovery, got.prepared.previous
     assert discovery is not None
     _refuse_empty(host, table, got, discovery, previous, allow_empty)
@@ -182,8 +183,9 @@ def _fetch_step(
         )
     else:
         out, batched = fetched
-    if prepared.discovery is None:  # nothing to dump: discovery came on its own, at the end
+    if prepared.discovery is None:  # nothing to dump, or one of several databases: parsed here
         prepared(Discovery.from_dict(out.meta), out.meta.get("fingerprints"))
+        out.meta.clear()  # several times the size of what Discovery keeps (as fetch.exchange does)
     return _Fetched(out, batched, prepared, policy, whole)
 
 
@@ -211,9 +213,9 @@ def _split_step(
     """The dump into pieces (checked complete), tenants folded, secrets redacted: before anything
     is rendered."""
     dumped = got.batched or got.out.dump
+    got.out.dump = got.batched = None  # the pieces hold what is needed; the dump goes as it is split
     result = SplitResult({}) if dumped is None else split_dump(dumped, discovery)
     del dumped
-    got.out.dump = got.batched = None  # the pieces hold what is needed; the whole dump can go
     pieces = list(result.pieces.values())
     tenancy = None
     if host.tenants is not None:

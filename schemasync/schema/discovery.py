@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from functools import cached_property
+from sys import intern
 
 from schemasync.core.errors import SplitError
 
@@ -65,7 +66,7 @@ class Discovery:
     user: str
     tables: list[Table]
     relations: dict[int, Relation]
-    subobjects: dict[tuple[int, int], int]  # (catalog class oid, object oid) -> relation oid
+    subobjects: dict[int, int]  # subobject_key(catalog class oid, object oid) -> relation oid
     excluded: list[tuple[str, str]] = field(default_factory=list)
     matches: list[tuple[str, str]] = field(default_factory=list)  # --table: the tables that matched
     schemas: list[str] = field(default_factory=list)  # the selected schemas
@@ -110,6 +111,8 @@ class Discovery:
 
     @classmethod
     def from_dict(cls, raw: dict) -> Discovery:
+        # Schema names, column names and types recur on every table: one string each (interned),
+        # not one per occurrence: at 50,000 tables they are most of what this document holds.
         try:
             return cls(
                 server_version=int(raw["version"]),
@@ -120,8 +123,8 @@ class Discovery:
                     ForeignKey(s, t, tuple(c or ()), rs, rt, tuple(rc or ()), d, u, n)
                     for s, t, c, rs, rt, rc, d, u, n in raw.get("foreign_keys", [])
                 ],
-                relations={int(o): Relation(int(o), s, n, k, int(w)) for o, s, n, k, w in raw["relations"]},
-                subobjects={(int(c), int(o)): int(r) for c, o, r in raw["subobjects"]},
+                relations={int(o): Relation(int(o), intern(s), n, k, int(w)) for o, s, n, k, w in raw["relations"]},
+                subobjects={subobject_key(int(c), int(o)): int(r) for c, o, r in raw["subobjects"]},
                 excluded=[(s, n) for s, n in raw.get("excluded", [])],
                 matches=[(s, n) for s, n in raw.get("matches", [])],
                 schemas=list(raw.get("schemas", [])),
@@ -132,6 +135,11 @@ class Discovery:
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise SplitError(f"the server's discovery output could not be read: {exc}") from exc
+
+
+def subobject_key(classid: int, oid: int) -> int:
+    """One int for a catalog object's (class, oid): a tuple of two would cost three objects."""
+    return classid << 32 | oid
 
 
 def _dependents(rows: list) -> dict[int, list[tuple[str, str, str]]]:
@@ -145,7 +153,7 @@ def _dependents(rows: list) -> dict[int, list[tuple[str, str, str]]]:
 
 def _table(row: list) -> Table:
     oid, schema, name, kind, count = row[:5]
-    cols = tuple(Column(c[0], c[1], bool(c[2]), *c[3:4]) for c in (row[5] if len(row) > 5 else []))
+    cols = tuple(Column(intern(c[0]), intern(c[1]), bool(c[2]), *c[3:4]) for c in (row[5] if len(row) > 5 else []))
     pk = tuple(row[6]) if len(row) > 6 else ()
     comment = row[7] if len(row) > 7 else None
-    return Table(int(oid), schema, name, kind, int(count), cols, pk, comment)
+    return Table(int(oid), intern(schema), name, kind, int(count), cols, pk, comment)

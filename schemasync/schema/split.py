@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import hashlib
 import re
+import sys
 from dataclasses import dataclass, field
 
 from schemasync.core.errors import SplitError
 from schemasync.core.names import display_name, escape_controls, object_file, other_file, qualified_name, table_file
-from schemasync.schema.discovery import TABLE_KINDS, Discovery, Table
+from schemasync.schema.discovery import TABLE_KINDS, Discovery, Table, subobject_key
 
 PG_CLASS = 1259
 # Catalogs whose rows belong to one relation, as mapped by discovery's "subobjects".
@@ -87,7 +88,7 @@ _PREAMBLE_LINE = re.compile(
 _TRAILER_LINE = re.compile(r"(--.*|\\unrestrict .*)?\n")
 
 
-@dataclass
+@dataclass(slots=True)
 class Entry:
     dump_id: int
     classid: int
@@ -209,8 +210,8 @@ def _parse_entry(text: str, start: int, stop: int, settings: dict[str, str]) -> 
         oid=int(header.group(3)),
         deps=deps,
         tag=tag,
-        type=etype,
-        schema=None if schema == "-" else schema,
+        type=sys.intern(etype),  # a few words, each on hundreds of thousands of entries
+        schema=None if schema == "-" else sys.intern(schema),
         name_line=name_line,
         body=text[first:last],
         settings=tuple((k, settings[k]) for k in relevant if settings[k] != _DEFAULT_SETTINGS[k]),
@@ -286,7 +287,7 @@ class _Resolver:
         if entry.classid == PG_CLASS:
             return self.piece_for_relation(entry.oid)
         if entry.classid in RELATION_CHILD_CLASSES:
-            relid = self.d.subobjects.get((entry.classid, entry.oid))
+            relid = self.d.subobjects.get(subobject_key(entry.classid, entry.oid))
             if relid is not None:
                 return self.piece_for_relation(relid)
         if entry.type in ATTACHED_TYPES:
@@ -354,12 +355,14 @@ def parse_qualified(text: str, pos: int) -> tuple[str, str, int]:
 
 
 def split_dump(text: str | list[str], discovery: Discovery) -> SplitResult:
-    """Split one dump, or the dumps of a batched run (each with its own TOC numbering)."""
+    """Split one dump, or the dumps of a batched run (each with its own TOC numbering; the list
+    is used up)."""
     texts = [text] if isinstance(text, str) else text
+    texts.reverse()
     pieces: dict[str, Piece] = {}
     entries: list[Entry] = []
-    for one in texts:
-        parsed = parse_dump(one)
+    while texts:  # taken from the list: each dump's text goes once its entries hold what they need
+        parsed = parse_dump(texts.pop())
         resolver = _Resolver(parsed, discovery, pieces)
         for entry in parsed:
             resolver.resolve(entry).entries.append(entry)
