@@ -320,7 +320,7 @@ def test_discovery_arrives_while_pg_dump_is_still_running(workspace: Workspace, 
                 run = session.start_remote(conn, host, script)
                 for event in session.remote_events(run):
                     if isinstance(event, session.DiscoveryArrived):
-                        seen.append([t[2] for t in event.doc["tables"]])
+                        seen.append([t.name for t in event.doc["tables"]])
         finally:
             connect.close(conn)
     assert len(seen) == 1 and "users" in seen[0] and "survey_notes" in seen[0]

@@ -173,3 +173,22 @@ def test_parse_qualified_reads_back_quoted_identifiers(schema: str, name: str) -
 
     text = f"{q(schema)}.{q(name)} ATTACH PARTITION"
     assert parse_qualified(text, 0)[:2] == (schema, name)
+
+
+def test_discovery_document_read_row_by_row_is_what_json_reads() -> None:
+    """read_document reads the big arrays row by row; the rest as json.loads does; blanks
+    anywhere between tokens; anything malformed is an error that says so."""
+    import json
+
+    from schemasync.core.errors import SplitError
+    from schemasync.schema.discovery import read_document
+
+    text = (DATA / "hardcases.discovery.json").read_text()
+    doc = json.loads(text)
+    assert Discovery.from_dict(read_document(text)) == Discovery.from_dict(doc)
+    spaced = json.dumps(doc, indent=2)  # a newline and blanks between every token
+    assert Discovery.from_dict(read_document(spaced)) == Discovery.from_dict(doc)
+    assert read_document(spaced)["matches"] == doc["matches"]  # not read row by row: as json reads it
+    for broken in (text.rstrip()[:-1], text[:-200], text + "x", text.replace("[", "{", 1), ""):
+        with pytest.raises(SplitError, match="could not be read"):
+            read_document(broken)

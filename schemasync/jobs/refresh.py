@@ -300,10 +300,11 @@ def _plan_step(
     if host.tenants is not None and got.kept:  # nothing was dumped (the quick check): as they were
         tenants = previous.tenants
     now = got.policy.now if got.policy is not None else None
-    early = got.prepared.fingerprints
+    early, got.prepared.fingerprints = got.prepared.fingerprints, None  # read here, then let go
     if now is None and table is None and early and fingerprints_hold(out.info, early):
         version = out.info.get("pg_dump_version", "")
-        now = incremental.fingerprints(early, discovery.server_version, version, local_key(host, notes))
+        now = incremental.fingerprints(early, discovery.server_version, version, local_key(host, notes), owners=False)
+    del early
     if now is not None:
         kept_fps = {r.file: r.fp for r in previous.records.values() if r.fp and r.status != ORPHANED}
         now = incremental.settled(now, previous.fingerprints, kept_fps)

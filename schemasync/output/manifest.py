@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import fields
+from operator import attrgetter
 from pathlib import Path
 from typing import NamedTuple
 
@@ -75,15 +77,25 @@ def render_manifest(
     )
     change = json.dumps(last_change, ensure_ascii=False, sort_keys=True)
     kept = kept or {}
-    lines = [kept.get(id(r)) or json.dumps(_record_data(r), ensure_ascii=False, sort_keys=True) for r in records]
-    return head[:-1] + ',\n"last_change": ' + change + _FILES_OPEN + ",\n".join(lines) + "\n" + _FILES_CLOSE
+    parts = [head[:-1], ',\n"last_change": ', change, _FILES_OPEN]
+    for i, r in enumerate(records):
+        if i:
+            parts.append(",\n")
+        parts.append(kept.get(id(r)) or json.dumps(_record_data(r), ensure_ascii=False, sort_keys=True))
+    parts += ["\n", _FILES_CLOSE]
+    return "".join(parts)  # one join: the text is made once (a + b + ... would copy it at each +)
 
 
 _FILES_OPEN, _FILES_CLOSE = ',\n"files": [\n', "]}\n"
 
 
+_RECORD_FIELDS = tuple(f.name for f in fields(Record))
+_record_values = attrgetter(*_RECORD_FIELDS)
+
+
 def _record_data(r: Record) -> dict:
-    data = {**r.__dict__, "status": stable_status(r.status)}
+    data = dict(zip(_RECORD_FIELDS, _record_values(r), strict=True))
+    data["status"] = stable_status(r.status)
     if data["fp"] is None:
         del data["fp"]  # objects that are not relations have none
     return data

@@ -40,7 +40,7 @@ NEW, UPDATED, CURRENT, ORPHANED = "new", "updated", "current", "orphaned"
 MARKS = {NEW: "+", UPDATED: "~", CURRENT: "✓", ORPHANED: "⚠"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Record:
     """One file of the reference: a table, or an object that belongs to no table."""
 
@@ -63,7 +63,7 @@ class Record:
         return qualified_name(self.schema, self.name) if self.schema != "public" else escape_controls(self.name)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NewFile:
     """A file this run produced, before it is compared with what is on disk."""
 

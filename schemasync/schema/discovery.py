@@ -4,10 +4,15 @@ object pg_dump will print to the relation that owns it."""
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
+from json.decoder import scanstring
 from sys import intern
+from typing import Any
 
+from schemasync.core import gcpause
 from schemasync.core.errors import SplitError
 
 TABLE_KINDS = frozenset("rpf")  # table, partitioned table, foreign table
@@ -103,28 +108,25 @@ class Discovery:
 
     @classmethod
     def from_json(cls, text: str) -> Discovery:
-        try:
-            raw = json.loads(text)
-        except ValueError as exc:
-            raise SplitError(f"the server's discovery output could not be read: {exc}") from exc
-        return cls.from_dict(raw)
+        return cls.from_dict(read_document(text))
 
     @classmethod
     def from_dict(cls, raw: dict) -> Discovery:
         # Schema names, column names and types recur on every table: one string each (interned),
         # not one per occurrence: at 50,000 tables they are most of what this document holds.
+        columns: dict[tuple, Column] = {}
         try:
             return cls(
                 server_version=int(raw["version"]),
                 database=raw["database"],
                 user=raw["user"],
-                tables=[_table(row) for row in raw["tables"]],
+                tables=[row if isinstance(row, Table) else _table(row, columns) for row in raw["tables"]],
                 foreign_keys=[
                     ForeignKey(s, t, tuple(c or ()), rs, rt, tuple(rc or ()), d, u, n)
                     for s, t, c, rs, rt, rc, d, u, n in raw.get("foreign_keys", [])
                 ],
-                relations={int(o): Relation(int(o), intern(s), n, k, int(w)) for o, s, n, k, w in raw["relations"]},
-                subobjects={subobject_key(int(c), int(o)): int(r) for c, o, r in raw["subobjects"]},
+                relations=_rows(raw["relations"], _relation),
+                subobjects=_rows(raw["subobjects"], _subobject),
                 excluded=[(s, n) for s, n in raw.get("excluded", [])],
                 matches=[(s, n) for s, n in raw.get("matches", [])],
                 schemas=list(raw.get("schemas", [])),
@@ -151,9 +153,87 @@ def _dependents(rows: list) -> dict[int, list[tuple[str, str, str]]]:
     return out
 
 
-def _table(row: list) -> Table:
+def _table(row: list, columns: dict[tuple, Column] | None = None) -> Table:
+    """columns: the document's columns so far; alike ones are one Column (they are frozen)."""
     oid, schema, name, kind, count = row[:5]
-    cols = tuple(Column(intern(c[0]), intern(c[1]), bool(c[2]), *c[3:4]) for c in (row[5] if len(row) > 5 else []))
+    seen = {} if columns is None else columns
+    cols = tuple(
+        seen.get(key) or seen.setdefault(key, Column(intern(c[0]), intern(c[1]), *key[2:]))
+        for c in (row[5] if len(row) > 5 else [])
+        for key in [(c[0], c[1], bool(c[2]), *c[3:4])]
+    )
     pk = tuple(row[6]) if len(row) > 6 else ()
     comment = row[7] if len(row) > 7 else None
     return Table(int(oid), intern(schema), name, kind, int(count), cols, pk, comment)
+
+
+# The document's big arrays: read row by row into what Discovery keeps (read_document).
+def _relation(row: list) -> tuple[int, Relation]:
+    oid, schema, name, relkind, owner = row
+    return int(oid), Relation(int(oid), intern(schema), name, relkind, int(owner))
+
+
+def _subobject(row: list) -> tuple[int, int]:
+    classid, oid, relation = row
+    return subobject_key(int(classid), int(oid)), int(relation)
+
+
+def _rows(value: list | dict, convert: Callable[[list], tuple[int, Any]]) -> dict:
+    return value if isinstance(value, dict) else dict(convert(row) for row in value)
+
+
+_BLANK = re.compile(r"[ \t\n\r]*")
+_DECODER = json.JSONDecoder()
+
+
+def read_document(text: str) -> dict[str, Any]:
+    """Discovery's document as json.loads reads it, except that its big arrays are read row by
+    row into what Discovery keeps (`tables` a list of Table, `relations` and `subobjects` dicts):
+    the parsed rows never exist all at once. At 50,000 tables they would be 250 MB of small
+    objects, and the process keeps such memory once it has it."""
+    doc: dict[str, Any] = {}
+    columns: dict[tuple, Column] = {}
+    rows_of: dict[str, Callable[[list], Any]] = {
+        "tables": lambda row: _table(row, columns),
+        "relations": _relation,
+        "subobjects": _subobject,
+    }
+    try:
+        with gcpause.paused():
+            at = _expect(text, _BLANK.match(text).end(), "{")  # type: ignore[union-attr]
+            while text[at] != "}":
+                if doc:
+                    at = _expect(text, at, ",")
+                key, at = scanstring(text, _expect(text, at, '"'))
+                at = _expect(text, _BLANK.match(text, at).end(), ":")  # type: ignore[union-attr]
+                convert = rows_of.get(key)
+                if convert is not None and text.startswith("[", at):
+                    rows, at = _array(text, at, convert)
+                    doc[key] = rows if key == "tables" else dict(rows)
+                else:
+                    doc[key], at = _DECODER.raw_decode(text, at)
+                at = _BLANK.match(text, at).end()  # type: ignore[union-attr]
+            if text[at + 1 :].strip():
+                raise ValueError(f"extra data at {at + 1}")
+    except (ValueError, IndexError) as exc:
+        raise SplitError(f"the server's discovery output could not be read: {exc}") from exc
+    return doc
+
+
+def _expect(text: str, at: int, char: str) -> int:
+    """Past `char` at `at` and the blanks after it."""
+    if text[at] != char:
+        raise ValueError(f"expected {char!r} at {at}")
+    return _BLANK.match(text, at + 1).end()  # type: ignore[union-attr]
+
+
+def _array(text: str, at: int, convert: Callable[[list], Any]) -> tuple[list, int]:
+    out: list = []
+    at = _expect(text, at, "[")
+    while text[at] != "]":
+        if out:
+            at = _expect(text, at, ",")
+        row, at = _DECODER.raw_decode(text, at)
+        out.append(convert(row))
+        at = _BLANK.match(text, at).end()  # type: ignore[union-attr]
+    return out, at + 1

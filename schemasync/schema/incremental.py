@@ -45,22 +45,27 @@ class Fingerprints:
     owners: dict[str, Relation] = field(default_factory=dict)  # file -> the relation that owns it
 
 
-def fingerprints(doc: dict | None, server_version: int, pg_dump: str, local: str) -> Fingerprints | None:
-    """From discovery's `fingerprints` document; None when the server did not compute them."""
+def fingerprints(
+    doc: dict | None, server_version: int, pg_dump: str, local: str, owners: bool = True
+) -> Fingerprints | None:
+    """From discovery's `fingerprints` document; None when the server did not compute them.
+    owners: also each file's relation (what an incremental refresh dumps; a whole one needs none)."""
     if not doc:
         return None
-    objects, owners = {}, {}
+    objects, by_file = {}, {}
     for oid, schema, name, relkind, digest in doc["objects"]:
         rel = Relation(int(oid), schema, name, relkind, int(oid))
-        objects[file_of(rel)] = digest
-        owners[file_of(rel)] = rel
+        file = file_of(rel)
+        objects[file] = digest
+        if owners:
+            by_file[file] = rel
     stamp = {"global": doc["global"], "server": server_version, "pg_dump": pg_dump, "local": local}
     quick = doc.get("quick")  # computed at the fingerprints' snapshot
     if quick is not None:
         stamp["quick"] = quick  # the database-wide check the next refresh makes first
     if doc.get("since") is not None:
         stamp["since"] = doc["since"]  # where the next refresh's guess at what changed starts
-    return Fingerprints(objects, stamp, owners)
+    return Fingerprints(objects, stamp, by_file)
 
 
 def settled(now: Fingerprints, before_stamp: dict | None, before_objects: dict[str, str]) -> Fingerprints:

@@ -48,9 +48,12 @@ def table_details(discovery: Discovery) -> dict[tuple[str, str], dict]:
         out[home.get((fk.schema, fk.table), (fk.schema, fk.table))].append(d)
         into[(fk.ref_schema, fk.ref_table)].append(d)
     details = {}
+    alike: dict[tuple[str, str, bool], list] = {}  # one list for columns alike: nothing changes them
     for t in discovery.tables:
         details[t.key] = {
-            "column_defs": [[c.name, c.type, c.not_null] for c in t.column_defs],
+            "column_defs": [
+                alike.setdefault((c.name, c.type, c.not_null), [c.name, c.type, c.not_null]) for c in t.column_defs
+            ],
             # sparse: only the columns that have one, so the manifest stays one short line a table
             "column_comments": {c.name: c.comment for c in t.column_defs if c.comment is not None},
             # what uses the table (views, SQL-bodied functions): what a column drop would break

@@ -80,7 +80,8 @@ class LockTableFull(DatabaseError):
 
 @dataclass(frozen=True)
 class DiscoveryArrived:
-    """Discovery's document, while pg_dump still runs: the job can prepare meanwhile."""
+    """Discovery's document, while pg_dump still runs: the job can prepare meanwhile. Its big
+    arrays are read already (discovery.read_document)."""
 
     doc: dict
 

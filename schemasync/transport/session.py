@@ -15,6 +15,7 @@ from schemasync.core.background import Background
 from schemasync.core.config import HostConfig
 from schemasync.core.errors import SchemasyncError, SSHError
 from schemasync.core.progress import Transfer
+from schemasync.schema.discovery import read_document
 from schemasync.transport.connect import close
 from schemasync.transport.protocol import (
     ASK,
@@ -104,8 +105,8 @@ class _Said:
             self.fetched += len(payload)
             if prefix == FINGERPRINTS:
                 self.fingerprints = _json(_decode(payload, fmt))
-            else:
-                self.meta = _json(_decode(payload, fmt))
+            else:  # its big arrays read row by row into what Discovery keeps
+                self.meta = read_document(_decode(payload, fmt))
         elif line.startswith(INFO):
             key, _, value = line[len(INFO) :].partition(" ")
             self.info[key] = value
