@@ -166,7 +166,7 @@ def test_batches_lock_at_most_what_they_may_and_keep_a_table_with_its_partitions
     from schemasync.core.config import HostConfig
     from schemasync.core.errors import DatabaseError
     from schemasync.schema.discovery import Discovery
-    from schemasync.transport.remote_script import all_but, plan_batches
+    from schemasync.transport.batches import all_but, plan_batches
 
     relations = [[1, "public", "big", "p", 1], [2, "public", "big_2024", "r", 1], [3, "public", "big_2025", "r", 1]]
     relations += [[10 + i, "public", f"t{i}", "r", 10 + i] for i in range(5)]
@@ -246,7 +246,7 @@ def _pg_dump_name_regex(pattern: str) -> str:
     st.lists(st.text(alphabet='aAb1_."\\[]^é', min_size=1, max_size=6), max_size=20),
 )
 def test_all_but_matches_every_name_except_those(kept: set[str], others: list[str]) -> None:
-    from schemasync.transport.remote_script import all_but
+    from schemasync.transport.batches import all_but
 
     regex = re.compile(_pg_dump_name_regex(all_but(kept)), re.DOTALL)
     assert all(regex.match(name) is None for name in kept)

@@ -20,12 +20,12 @@ from schemasync.core.progress import QUIET, Progress
 from schemasync.jobs.policy import DumpPolicy
 from schemasync.schema.discovery import Discovery
 from schemasync.transport import connect, protocol, runners, session
+from schemasync.transport.batches import plan_batches
 from schemasync.transport.remote_script import (
     Mode,
     batch_boundary,
     batches_answer,
     build_script,
-    plan_batches,
 )
 
 
