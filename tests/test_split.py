@@ -189,6 +189,7 @@ def test_discovery_document_read_row_by_row_is_what_json_reads() -> None:
     spaced = json.dumps(doc, indent=2)  # a newline and blanks between every token
     assert Discovery.from_dict(read_document(spaced)) == Discovery.from_dict(doc)
     assert read_document(spaced)["matches"] == doc["matches"]  # not read row by row: as json reads it
-    for broken in (text.rstrip()[:-1], text[:-200], text + "x", text.replace("[", "{", 1), ""):
+    bad_row = json.dumps({**doc, "relations": [[1, "public"]]})  # a row of the wrong shape
+    for broken in (text.rstrip()[:-1], text[:-200], text + "x", text.replace("[", "{", 1), "", bad_row):
         with pytest.raises(SplitError, match="could not be read"):
             read_document(broken)

@@ -157,14 +157,16 @@ def _table(row: list, columns: dict[tuple, Column] | None = None) -> Table:
     """columns: the document's columns so far; alike ones are one Column (they are frozen)."""
     oid, schema, name, kind, count = row[:5]
     seen = {} if columns is None else columns
-    cols = tuple(
-        seen.get(key) or seen.setdefault(key, Column(intern(c[0]), intern(c[1]), *key[2:]))
-        for c in (row[5] if len(row) > 5 else [])
-        for key in [(c[0], c[1], bool(c[2]), *c[3:4])]
-    )
+    cols = []
+    for c in row[5] if len(row) > 5 else []:
+        key = (c[0], c[1], bool(c[2]), *c[3:4])  # name, type, not null, comment
+        column = seen.get(key)
+        if column is None:
+            column = seen[key] = Column(intern(c[0]), intern(c[1]), *key[2:])
+        cols.append(column)
     pk = tuple(row[6]) if len(row) > 6 else ()
     comment = row[7] if len(row) > 7 else None
-    return Table(int(oid), intern(schema), name, kind, int(count), cols, pk, comment)
+    return Table(int(oid), intern(schema), name, kind, int(count), tuple(cols), pk, comment)
 
 
 # The document's big arrays: read row by row into what Discovery keeps (read_document).
@@ -215,7 +217,7 @@ def read_document(text: str) -> dict[str, Any]:
                 at = _BLANK.match(text, at).end()  # type: ignore[union-attr]
             if text[at + 1 :].strip():
                 raise ValueError(f"extra data at {at + 1}")
-    except (ValueError, IndexError) as exc:
+    except (ValueError, IndexError, KeyError, TypeError) as exc:  # a row of the wrong shape too
         raise SplitError(f"the server's discovery output could not be read: {exc}") from exc
     return doc
 
